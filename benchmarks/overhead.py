@@ -1,0 +1,150 @@
+"""What an instrumented LLM turn costs, against the OpenTelemetry SDK floor measured in the same run.
+
+Three ways of doing the same turn (an input guardrail decision, one tool call, an output guardrail decision,
+the completion with token usage):
+  bare   no telemetry at all;
+  floor  the same spans, attributes and metric records written by hand against the SDK (the least any
+         library can do for this telemetry);
+  full   the hooks of otel_ai_incident (spans, metrics, pseudonymised user, prompt-log entry, gate check).
+Both floor and full use one SDK set-up: a batch span processor with an exporter that drops, and a meter
+provider read on demand, as with a Prometheus scrape.
+
+    python benchmarks/overhead.py [--turns 20000] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import otel_ai_incident as aii
+from otel_ai_incident import names
+from otel_ai_incident.promptlog.pseudonym import Pseudonymizer
+from otel_ai_incident.telemetry import hooks
+from otel_ai_incident.telemetry.instruments import Instruments
+
+SYSTEM = "You are the support assistant of Example Shop." * 4
+MESSAGE = "Hi, when will my order 12345 arrive? It has been a week."
+REPLY = "Your order 12345 left our warehouse yesterday and should arrive by Friday."
+MODEL = "gpt-4o-mini"
+
+
+class DropExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def bare_turn() -> str:
+    guard_in = 0.02 < 0.8
+    tool_result = {"id": 42}
+    guard_out = 0.01 < 0.8
+    return REPLY if guard_in and guard_out and tool_result else ""
+
+
+def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonymizer) -> Callable[[], str]:
+    """The same telemetry written directly against the SDK: the floor no library can go under."""
+    prompt_hash = hashlib.sha256(SYSTEM.encode()).hexdigest()
+    op = {names.GEN_AI_OPERATION_NAME: "chat", names.GEN_AI_PROVIDER_NAME: "openai", names.GEN_AI_REQUEST_MODEL: MODEL}
+
+    def guardrail(ctx: otel_context.Context, name: str, stage: str, target: str, score: float) -> None:
+        inst.guardrail_decisions.add(1, {names.GUARDRAIL: name, names.STAGE: stage, names.DECISION: "allow"})
+        tracer.start_span(f"apply_guardrail {name}", context=ctx, attributes={
+            names.GEN_AI_OPERATION_NAME: "apply_guardrail", names.GEN_AI_GUARDIAN_NAME: name,
+            names.GEN_AI_SECURITY_TARGET_TYPE: target, names.GEN_AI_SECURITY_DECISION_TYPE: "allow",
+            names.GEN_AI_SECURITY_SCORE: score,
+        }).end()  # fmt: skip
+
+    def turn() -> str:
+        start = time.perf_counter()
+        span = tracer.start_span(f"chat {MODEL}", kind=trace.SpanKind.CLIENT, attributes={
+            **op, names.GEN_AI_CONVERSATION_ID: "sess-1", names.ENDUSER_PSEUDO_ID: pseudonymizer.pseudonymize("u1"),
+            names.AI_SYSTEM_PROMPT_HASH: prompt_hash, names.AI_PROMPT_LOG_ID: "0190f0e1a2b3c4d5e6f7a8b9",
+        })  # fmt: skip
+        ctx = trace.set_span_in_context(span)
+        token = otel_context.attach(ctx)
+        guardrail(ctx, "prompt_injection", "input", "llm_input", 0.02)
+        tool = tracer.start_span("execute_tool get_order", context=ctx, attributes={
+            names.GEN_AI_OPERATION_NAME: "execute_tool", names.GEN_AI_TOOL_NAME: "get_order",
+            names.AI_TOOL_WRITES: False,
+        })  # fmt: skip
+        tool_token = otel_context.attach(trace.set_span_in_context(tool, ctx))
+        inst.tool_calls.add(1, {names.GEN_AI_TOOL_NAME: "get_order", names.OUTCOME: "ok"})
+        tool.end()
+        otel_context.detach(tool_token)
+        guardrail(ctx, "toxicity", "output", "llm_output", 0.01)
+        span.set_attribute(names.GEN_AI_USAGE_INPUT_TOKENS, 42)
+        span.set_attribute(names.GEN_AI_USAGE_OUTPUT_TOKENS, 17)
+        inst.token_usage.record(42, {**op, names.GEN_AI_TOKEN_TYPE: "input"})
+        inst.token_usage.record(17, {**op, names.GEN_AI_TOKEN_TYPE: "output"})
+        inst.turns.add(1, {names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "ok"})
+        inst.operation_duration.record(time.perf_counter() - start, op)
+        span.end()
+        otel_context.detach(token)
+        return REPLY
+
+    return turn
+
+
+def full_turn() -> str:
+    with aii.llm_turn(model=MODEL, user_id="u1", session_id="sess-1", system_prompt=SYSTEM, user_message=MESSAGE,
+                      provider="openai") as turn:
+        turn.guardrail("prompt_injection", stage="input", decision="allow", score=0.02)
+        with turn.tool_call("get_order", {"order_id": 12345}):
+            pass
+        turn.guardrail("toxicity", stage="output", decision="allow", score=0.01)
+        turn.complete(REPLY, input_tokens=42, output_tokens=17)
+    return REPLY
+
+
+def per_call_us(fn: Callable[[], object], n: int) -> float:
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter_ns() - start) / n / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tracer = tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
+    pseudonymizer = Pseudonymizer(b"benchmark-key-0123456789abcdef")
+    floor_inst = Instruments(meter_provider.get_meter("floor"))
+    hooks.set_runtime(hooks.Runtime(
+        tracer=tracer, instruments=Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)),
+        pseudonymizer=pseudonymizer, prompt_log=None,
+    ))  # fmt: skip
+    modes = {"bare": bare_turn, "floor": make_floor(tracer, floor_inst, pseudonymizer), "full": full_turn}
+    results: dict[str, list[float]] = {mode: [] for mode in modes}
+    for fn in modes.values():
+        per_call_us(fn, 2000)  # warm caches and first-sight series
+    for _ in range(args.rounds):  # alternate so drift hits every mode alike
+        for mode, fn in modes.items():
+            results[mode].append(per_call_us(fn, args.turns))
+    tracer_provider.shutdown()
+
+    medians = {mode: statistics.median(values) for mode, values in results.items()}
+    print(f"{'mode':<6} {'µs/turn (median of rounds)':>28} {'min':>8} {'max':>8}")
+    for mode, values in results.items():
+        print(f"{mode:<6} {medians[mode]:>28.2f} {min(values):>8.2f} {max(values):>8.2f}")
+    print(f"full / floor = {medians['full'] / medians['floor']:.3f}   (goal <= 1.30)")
+    print(f"added by full over bare: {medians['full'] - medians['bare']:.1f} µs per turn")
+
+
+if __name__ == "__main__":
+    main()

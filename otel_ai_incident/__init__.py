@@ -1,0 +1,30 @@
+"""otel-ai-incident: detect and contain AI incidents with OpenTelemetry and Prometheus.
+
+    import otel_ai_incident as aii
+
+    aii.instrument(service_name="support-bot")
+    with aii.llm_turn(user_id=uid, session_id=sid, model="gpt-4o-mini", system_prompt=SYSTEM, user_message=msg) as turn:
+        ...
+        turn.complete(reply, input_tokens=42, output_tokens=7)
+"""
+
+from otel_ai_incident.errors import ContainmentActive
+from otel_ai_incident.instrumentation import Instrumentation, instrument
+from otel_ai_incident.telemetry.hooks import (
+    ToolCall,
+    Turn,
+    guardrail_threshold,
+    llm_turn,
+    report_user_feedback,
+)
+
+__all__ = [
+    "ContainmentActive",
+    "Instrumentation",
+    "ToolCall",
+    "Turn",
+    "guardrail_threshold",
+    "instrument",
+    "llm_turn",
+    "report_user_feedback",
+]

@@ -1,0 +1,37 @@
+"""The `otel-ai-incident` command: one thin entry point over the package.
+
+Each area of the package contributes its sub-commands through a `commands` module with
+`register(subparsers)`; the handler it sets with `set_defaults(handler=...)` gets the parsed arguments and
+returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Areas whose `commands` module adds sub-commands, in the order they appear in --help.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-ai-incident",
+        description="Detect, contain and investigate AI incidents with OpenTelemetry and Prometheus.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Every name of the contract, once.
+
+Hooks emit these metrics, the generator's rules query them and the webhook reads these labels. Users'
+dashboards and alerts depend on them, so nothing else in the package spells them out as string literals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+INSTRUMENTATION_SCOPE = "otel_ai_incident"
+
+
+class InstrumentKind(StrEnum):
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+    UP_DOWN_COUNTER = "up_down_counter"
+
+
+# Attribute names (OpenTelemetry GenAI semantic conventions where they exist).
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+GEN_AI_GUARDIAN_NAME = "gen_ai.guardian.name"
+GEN_AI_SECURITY_TARGET_TYPE = "gen_ai.security.target.type"
+GEN_AI_SECURITY_DECISION_TYPE = "gen_ai.security.decision.type"
+GEN_AI_SECURITY_SCORE = "gen_ai.security.score"
+ENDUSER_PSEUDO_ID = "enduser.pseudo.id"
+ERROR_TYPE = "error.type"
+AI_SYSTEM_PROMPT_HASH = "ai.system_prompt.hash"
+AI_PROMPT_LOG_ID = "ai.prompt_log.id"
+AI_TOOL_WRITES = "ai.tool.writes"
+AI_TOOL_ANOMALY_SCORE = "ai.tool.anomaly_score"
+AI_CONTAINMENT_ACTION = "ai.containment.action"
+
+# Metric attribute names that are not semantic-convention attributes.
+OUTCOME = "outcome"
+GUARDRAIL = "guardrail"
+STAGE = "stage"
+DECISION = "decision"
+ENTITY_TYPE = "entity_type"
+ACTION = "action"
+KIND = "kind"
+SEVERITY = "severity"
+REASON = "reason"
+COMPONENT = "component"
+
+OPERATION_CHAT = "chat"
+OPERATION_EXECUTE_TOOL = "execute_tool"
+OPERATION_APPLY_GUARDRAIL = "apply_guardrail"
+TOKEN_TYPE_INPUT = "input"
+TOKEN_TYPE_OUTPUT = "output"
+
+
+class TurnOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    CONTAINED = "contained"
+
+
+class ToolOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    BLOCKED = "blocked"
+
+
+class Stage(StrEnum):
+    INPUT = "input"
+    OUTPUT = "output"
+    TOOL = "tool"
+
+
+class Decision(StrEnum):
+    ALLOW = "allow"
+    BLOCK = "block"
+    REDACT = "redact"
+    FLAG = "flag"
+
+
+class Severity(StrEnum):
+    P1 = "p1"
+    P2 = "p2"
+    P3 = "p3"
+
+
+# Span vocabulary of the (experimental) guardrail conventions, derived from ours.
+STAGE_TO_TARGET_TYPE = {Stage.INPUT: "llm_input", Stage.OUTPUT: "llm_output", Stage.TOOL: "tool_call"}
+DECISION_TO_SECURITY_DECISION = {
+    Decision.ALLOW: "allow",
+    Decision.BLOCK: "deny",
+    Decision.REDACT: "modify",
+    Decision.FLAG: "warn",
+}
+
+# Guardrails built into the package.
+GUARDRAIL_PII = "pii"
+GUARDRAIL_TOOL_ANOMALY = "tool_anomaly"
+
+# User-report kinds known up front (their series exist from start-up); apps may send others.
+REPORT_KIND_HARMFUL = "harmful"
+DEFAULT_REPORT_KINDS = (REPORT_KIND_HARMFUL, "inappropriate", "incorrect", "privacy")
+
+
+class PromptLogDropReason(StrEnum):
+    QUEUE_FULL = "queue_full"
+    STORE_ERROR = "store_error"
+    SHUTDOWN = "shutdown"
+
+
+class ContainmentActionName(StrEnum):
+    RATE_LIMIT_USER = "rate_limit_user"
+    DISABLE_TOOL = "disable_tool"
+    TIGHTEN_GUARDRAIL = "tighten_guardrail"
+    ROLLBACK_MODEL = "rollback_model"
+    ROLLBACK_PROMPT = "rollback_prompt"
+    KILL_SWITCH = "kill_switch"
+    RESTRICT_TO_READ_ONLY = "restrict_to_read_only"
+
+
+# Histogram boundaries from the GenAI semantic conventions (seconds, tokens) and for [0, 1] scores.
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92, 180.0)
+TOKEN_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of the contract: the OpenTelemetry instrument and the name Prometheus gives it."""
+
+    name: str
+    kind: InstrumentKind
+    unit: str
+    description: str
+    attributes: tuple[str, ...]
+    prometheus: str
+    buckets: tuple[float, ...] | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Prometheus label names: attribute dots become underscores."""
+        return tuple(a.replace(".", "_") for a in self.attributes)
+
+
+OPERATION_DURATION = MetricSpec(
+    "gen_ai.client.operation.duration", InstrumentKind.HISTOGRAM, "s",
+    "Duration of an LLM turn",
+    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, ERROR_TYPE),
+    "gen_ai_client_operation_duration_seconds", DURATION_BUCKETS,
+)  # fmt: skip
+TOKEN_USAGE = MetricSpec(
+    "gen_ai.client.token.usage", InstrumentKind.HISTOGRAM, "{token}",
+    "Tokens used per LLM turn, by token type",
+    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_TOKEN_TYPE),
+    "gen_ai_client_token_usage", TOKEN_BUCKETS,
+)  # fmt: skip
+TURNS = MetricSpec(
+    "ai.turns", InstrumentKind.COUNTER, "{turn}", "LLM turns by outcome",
+    (GEN_AI_REQUEST_MODEL, OUTCOME), "ai_turns_total",
+)  # fmt: skip
+GUARDRAIL_DECISIONS = MetricSpec(
+    "ai.guardrail.decisions", InstrumentKind.COUNTER, "{decision}", "Guardrail decisions",
+    (GUARDRAIL, STAGE, DECISION), "ai_guardrail_decisions_total",
+)  # fmt: skip
+PII_DETECTIONS = MetricSpec(
+    "ai.pii.detections", InstrumentKind.COUNTER, "{detection}", "PII entities detected, by what was done",
+    (STAGE, ENTITY_TYPE, ACTION), "ai_pii_detections_total",
+)  # fmt: skip
+USER_REPORTS = MetricSpec(
+    "ai.user.reports", InstrumentKind.COUNTER, "{report}", "Reports of bad answers by users",
+    (KIND, SEVERITY), "ai_user_reports_total",
+)  # fmt: skip
+REFUSALS = MetricSpec(
+    "ai.refusals", InstrumentKind.COUNTER, "{refusal}", "Turns the model refused",
+    (GEN_AI_REQUEST_MODEL,), "ai_refusals_total",
+)  # fmt: skip
+TOOL_CALLS = MetricSpec(
+    "ai.tool.calls", InstrumentKind.COUNTER, "{call}", "Tool calls by outcome",
+    (GEN_AI_TOOL_NAME, OUTCOME), "ai_tool_calls_total",
+)  # fmt: skip
+TOOL_ANOMALY_SCORE = MetricSpec(
+    "ai.tool.call.anomaly_score", InstrumentKind.HISTOGRAM, "",
+    "How unusual a tool call's arguments are (0 normal, 1 never seen)",
+    (GEN_AI_TOOL_NAME,), "ai_tool_call_anomaly_score", SCORE_BUCKETS,
+)  # fmt: skip
+CONTAINMENT_ACTIVE = MetricSpec(
+    "ai.containment.active", InstrumentKind.UP_DOWN_COUNTER, "{action}", "Containment actions in force",
+    (ACTION,), "ai_containment_active",
+)  # fmt: skip
+CONTAINMENT_ENFORCED = MetricSpec(
+    "ai.containment.enforced", InstrumentKind.COUNTER, "{enforcement}",
+    "Times the gate refused or changed something because of containment",
+    (ACTION,), "ai_containment_enforced_total",
+)  # fmt: skip
+PROMPT_LOG_DROPPED = MetricSpec(
+    "ai.prompt_log.dropped", InstrumentKind.COUNTER, "{entry}", "Prompt-log entries lost, by reason",
+    (REASON,), "ai_prompt_log_dropped_total",
+)  # fmt: skip
+INSTRUMENTATION_ERRORS = MetricSpec(
+    "ai.instrumentation.errors", InstrumentKind.COUNTER, "{error}",
+    "Errors inside otel-ai-incident's own code, caught so they never reach the app",
+    (COMPONENT,), "ai_instrumentation_errors_total",
+)  # fmt: skip
+
+METRICS: tuple[MetricSpec, ...] = (
+    OPERATION_DURATION,
+    TOKEN_USAGE,
+    TURNS,
+    GUARDRAIL_DECISIONS,
+    PII_DETECTIONS,
+    USER_REPORTS,
+    REFUSALS,
+    TOOL_CALLS,
+    TOOL_ANOMALY_SCORE,
+    CONTAINMENT_ACTIVE,
+    CONTAINMENT_ENFORCED,
+    PROMPT_LOG_DROPPED,
+    INSTRUMENTATION_ERRORS,
+)
+
+# Prometheus series names a query may use: histograms expose _bucket/_sum/_count.
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def prometheus_series_names() -> frozenset[str]:
+    """Every series name the hooks expose to Prometheus, for checking rules and dashboards against."""
+    names: set[str] = set()
+    for spec in METRICS:
+        if spec.kind is InstrumentKind.HISTOGRAM:
+            names.update(spec.prometheus + suffix for suffix in _HISTOGRAM_SUFFIXES)
+        else:
+            names.add(spec.prometheus)
+    return frozenset(names)
+
+
+# Alert labels and annotations every generated alert carries; the webhook reads them.
+ALERT_LABEL_SIGNAL = "signal"
+ALERT_LABEL_SEVERITY = "severity"
+ALERT_LABEL_INCIDENT_TYPE = "incident_type"
+ALERT_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
+
+
+class IncidentType(StrEnum):
+    SAFETY_VIOLATION = "safety_violation"
+    DATA_LEAKAGE = "data_leakage"
+    AGENTIC_HARM = "agentic_harm"
+    JAILBREAK_WAVE = "jailbreak_wave"
+
+
+# Environment variables of our own (the standard OTEL_* ones are read where they are used).
+ENV_PROMPT_LOG = "AII_PROMPT_LOG"
+ENV_PROMPT_LOG_RETENTION_DAYS = "AII_PROMPT_LOG_RETENTION_DAYS"
+ENV_PSEUDONYM_KEY = "AII_PSEUDONYM_KEY"
+ENV_PSEUDONYM_KEY_FILE = "AII_PSEUDONYM_KEY_FILE"
+ENV_CONTAINMENT = "AII_CONTAINMENT"
+ENV_REQUIRE_E2E = "AII_REQUIRE_E2E"
+DEFAULT_PROMPT_LOG = "sqlite:///ai_prompt_log.db"
+DEFAULT_CONTAINMENT = "sqlite:///ai_containment.db"
+DEFAULT_RETENTION_DAYS = 30
+DEFAULT_PROMETHEUS_PORT = 9464
+
+# The webhook receiver's settings (credentials, its incident store) and the test hook that pauses its act step.
+ENV_WEBHOOK_TOKEN = "AII_WEBHOOK_TOKEN"
+ENV_WEBHOOK_TOKEN_FILE = "AII_WEBHOOK_TOKEN_FILE"
+ENV_INCIDENTS = "AII_INCIDENTS"
+ENV_RECEIVER_ACT_DELAY = "AII_RECEIVER_ACT_DELAY"
+DEFAULT_INCIDENTS = "sqlite:///ai_incidents.db"

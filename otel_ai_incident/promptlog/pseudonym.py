@@ -1,0 +1,111 @@
+"""Keyed pseudonyms for user ids.
+
+A user id is low-entropy (an e-mail, an account number), so a plain hash is reversed by hashing a
+dictionary of candidates. An HMAC with a secret key is not, and the key id stored beside each pseudonym
+lets keys rotate: an erasure request is matched under every key still in use.
+
+Key rotation: AII_PSEUDONYM_KEY holds one key, or several separated by commas; AII_PSEUDONYM_KEY_FILE holds
+one key per line (blank lines and lines starting with "#" are skipped). The first key is the current one,
+used for new entries; the others are retired keys kept so that queries and erasure still find the entries
+written under them. A key's id is derived from the key itself (`key_id_of`), so keys need no names and two
+keys can never share an id. To rotate: put a new key first, keep the old one after it until its last entry
+has aged out of retention, then remove it. Keys are at least 16 bytes and cannot contain a comma (env) or a
+line break (file); `secrets.token_hex(32)` is a good key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from otel_ai_incident import names
+
+_CACHE_LIMIT = 4096
+
+
+def key_id_of(key: bytes) -> str:
+    """A short public name for a key (a hash of a high-entropy key reveals nothing about it)."""
+    return hashlib.sha256(b"aii-key-id:" + key).hexdigest()[:8]
+
+
+class Pseudonymizer:
+    """HMAC-SHA256 pseudonyms under one key. Thread-safe: the cache is a dict only ever grown or cleared."""
+
+    __slots__ = ("_cache", "_key", "key_id")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("a pseudonym key needs at least 16 bytes")
+        self._key = key
+        self.key_id = key_id_of(key)
+        self._cache: dict[str, str] = {}
+
+    def pseudonymize(self, user_id: str) -> str:
+        cached = self._cache.get(user_id)
+        if cached is not None:
+            return cached
+        digest = hmac.new(self._key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[user_id] = digest
+        return digest
+
+
+def load_keys(environ: Mapping[str, str] | None = None, *, create: bool = True) -> list[bytes]:
+    """Every live pseudonym key, the current one first: AII_PSEUDONYM_KEY, else AII_PSEUDONYM_KEY_FILE.
+
+    With neither set, `create` decides: a key file named by the variable but missing is created (mode 0600)
+    and an unset pair gives a random key for this process only (pseudonyms then do not correlate across
+    restarts). Without `create` both give no key, which tells an erasure tool that nothing can be matched.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(names.ENV_PSEUDONYM_KEY)
+    if raw:
+        return _parse_keys(raw.split(","))
+    path = env.get(names.ENV_PSEUDONYM_KEY_FILE)
+    if path:
+        return _read_key_file(Path(path), create)
+    return [secrets.token_bytes(32)] if create else []
+
+
+def load_key(environ: Mapping[str, str] | None = None) -> bytes:
+    """The current pseudonym key (the first of `load_keys`)."""
+    return load_keys(environ)[0]
+
+
+def load_pseudonymizers(environ: Mapping[str, str] | None = None, *, create: bool = True) -> list[Pseudonymizer]:
+    """A pseudonymizer per live key, the current one first."""
+    return [Pseudonymizer(key) for key in load_keys(environ, create=create)]
+
+
+def pseudonyms_of(user_id: str, pseudonymizers: Iterable[Pseudonymizer]) -> dict[str, str]:
+    """The user's pseudonym under each key, by key id: what a query or an erasure has to match."""
+    return {p.key_id: p.pseudonymize(user_id) for p in pseudonymizers}
+
+
+def _parse_keys(parts: Iterable[str]) -> list[bytes]:
+    keys = [part.strip().encode("utf-8") for part in parts if part.strip()]
+    if not keys:
+        raise ValueError("no pseudonym key given")
+    return keys
+
+
+def _parse_key_lines(path: Path) -> list[bytes]:
+    return _parse_keys(line for line in path.read_text("utf-8").splitlines() if not line.lstrip().startswith("#"))
+
+
+def _read_key_file(path: Path, create: bool) -> list[bytes]:
+    if not create:
+        return _parse_key_lines(path) if path.exists() else []
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _parse_key_lines(path)
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key + "\n")
+    return [key.encode("ascii")]

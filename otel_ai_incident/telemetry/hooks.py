@@ -1,0 +1,626 @@
+"""The hooks an app calls around each LLM turn: spans, metrics, the gate and the prompt log in one place.
+
+Two promises shape this module. The app's own exceptions pass through unchanged (after being recorded),
+and nothing that goes wrong in our code ever reaches the app: it is caught, counted in
+`ai.instrumentation.errors` and logged once. The only exception we raise on purpose is ContainmentActive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from random import getrandbits
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_ai_incident import names
+from otel_ai_incident.errors import ContainmentActive
+from otel_ai_incident.promptlog.entry import PromptLogEntry, system_prompt_hash
+from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_key
+from otel_ai_incident.telemetry.instruments import Instruments
+from otel_ai_incident.telemetry.ports import Gate, OpenGate, PromptLogSink, ToolArgumentScorer
+
+logger = logging.getLogger("otel_ai_incident")
+
+DEFAULT_PROVIDER = "unknown"
+DEFAULT_ANOMALY_THRESHOLD = 0.8
+AI_REFUSAL = "ai.refusal"
+
+# Accept our enums or their plain values, and always hand plain strings to OpenTelemetry.
+_STAGES = {**{s.value: s.value for s in names.Stage}, **{s: s.value for s in names.Stage}}
+_DECISIONS = {**{d.value: d.value for d in names.Decision}, **{d: d.value for d in names.Decision}}
+_SEVERITIES = {**{s.value: s.value for s in names.Severity}, **{s: s.value for s in names.Severity}}
+_TARGET_TYPES = {s.value: t for s, t in names.STAGE_TO_TARGET_TYPE.items()}
+_SECURITY_DECISIONS = {d.value: t for d, t in names.DECISION_TO_SECURITY_DECISION.items()}
+_PROMPT_HASH_CACHE_LIMIT = 256
+
+
+def _new_log_id() -> str:
+    """Time-sortable and cheap: 48 bits of milliseconds, then 64 random bits, as hex."""
+    return f"{time.time_ns() // 1_000_000:012x}{getrandbits(64):016x}"
+
+
+class Runtime:
+    """Everything the hooks need, built once by `instrument()`."""
+
+    def __init__(
+        self,
+        *,
+        tracer: trace.Tracer,
+        instruments: Instruments,
+        pseudonymizer: Pseudonymizer,
+        gate: Gate | None = None,
+        prompt_log: PromptLogSink | None = None,
+        tool_scorer: ToolArgumentScorer | None = None,
+        output_guard: Any = None,
+        capture_content: bool = False,
+        provider_name: str = DEFAULT_PROVIDER,
+        anomaly_threshold: float = DEFAULT_ANOMALY_THRESHOLD,
+    ) -> None:
+        self.tracer = tracer
+        self.instruments = instruments
+        self.pseudonymizer = pseudonymizer
+        self.gate: Gate = gate or OpenGate()
+        self.prompt_log = prompt_log
+        self.tool_scorer = tool_scorer
+        self.output_guard = output_guard
+        self.capture_content = capture_content
+        self.provider_name = provider_name
+        self.anomaly_threshold = anomaly_threshold
+        self._prompt_hashes: dict[str, str] = {}
+        self._logged_errors: set[str] = set()
+
+    def record_error(self, component: str) -> None:
+        """Count an error of our own and log it once per component; called from an `except` block."""
+        try:
+            self.instruments.instrumentation_errors.add(1, {names.COMPONENT: component})
+            if component not in self._logged_errors:
+                self._logged_errors.add(component)
+                logger.warning("otel-ai-incident: internal error in %s (further ones only counted)", component,
+                               exc_info=True)
+        except Exception:  # the last line of defence must not raise either
+            pass
+
+    def prompt_hash(self, system_prompt: str) -> str:
+        cached = self._prompt_hashes.get(system_prompt)
+        if cached is None:
+            if len(self._prompt_hashes) >= _PROMPT_HASH_CACHE_LIMIT:
+                self._prompt_hashes.clear()
+            cached = self._prompt_hashes[system_prompt] = system_prompt_hash(system_prompt)
+        return cached
+
+
+def default_runtime() -> Runtime:
+    """Hooks used before `instrument()`: the global (proxy) providers, no prompt log, nothing contained."""
+    return Runtime(
+        tracer=trace.get_tracer(names.INSTRUMENTATION_SCOPE),
+        instruments=Instruments(metrics.get_meter(names.INSTRUMENTATION_SCOPE)),
+        pseudonymizer=Pseudonymizer(load_key()),
+    )
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = default_runtime()
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+class Turn:
+    """One LLM turn: a `chat {model}` span, the turn's metrics, and its prompt-log entry.
+
+    Use it as a (sync or async) context manager. Child spans take the turn's span as parent explicitly, so
+    calling the methods from other threads or tasks keeps the tree right.
+    """
+
+    __slots__ = (
+        "_ctx", "_error_type", "_finish_reasons", "_guardrails", "_input_tokens", "_output_tokens", "_prompt_hash",
+        "_pseudonym", "_refused", "_response", "_response_model", "_rt", "_span", "_start", "_token",
+        "_tool_calls", "log_id", "model", "prompt_name", "prompt_version", "provider", "session_id", "system_prompt",
+        "user_id", "user_message",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        model: str,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        system_prompt: str | None = None,
+        user_message: str | None = None,
+        provider: str | None = None,
+        prompt_name: str | None = None,
+        prompt_version: str | None = None,
+    ) -> None:
+        self._rt = runtime
+        self.model = model
+        self.user_id = user_id
+        self.session_id = session_id
+        self.system_prompt = system_prompt
+        self.user_message = user_message
+        self.provider = provider or runtime.provider_name
+        self.prompt_name = prompt_name
+        self.prompt_version = prompt_version
+        self.log_id = _new_log_id()
+        self._span: trace.Span = trace.INVALID_SPAN
+        self._ctx: otel_context.Context | None = None
+        self._token: object | None = None
+        self._start = 0.0
+        self._pseudonym: str | None = None
+        self._prompt_hash: str | None = None
+        self._guardrails: list[dict[str, Any]] = []
+        self._tool_calls: list[dict[str, Any]] = []
+        self._refused = False
+        self._response: str | None = None
+        self._response_model: str | None = None
+        self._finish_reasons: tuple[str, ...] | None = None
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+        self._error_type: str | None = None
+
+    @property
+    def user_pseudonym(self) -> str | None:
+        return self._pseudonym
+
+    # -- entering and leaving -------------------------------------------------------------------------
+
+    def __enter__(self) -> Turn:
+        rt = self._rt
+        blocked = None
+        try:
+            if self.user_id is not None:
+                self._pseudonym = rt.pseudonymizer.pseudonymize(self.user_id)
+            rt.instruments.see_model(self.model)
+            blocked = rt.gate.turn_blocked(self._pseudonym)
+        except Exception:
+            rt.record_error("llm_turn")
+        try:
+            self._start_span()
+        except Exception:
+            rt.record_error("llm_turn")
+        if blocked is not None:
+            self._refuse(*blocked)
+        return self
+
+    async def __aenter__(self) -> Turn:
+        return self.__enter__()
+
+    def _start_span(self) -> None:
+        rt = self._rt
+        attributes: dict[str, Any] = {
+            names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
+            names.GEN_AI_PROVIDER_NAME: self.provider,
+            names.GEN_AI_REQUEST_MODEL: self.model,
+            names.AI_PROMPT_LOG_ID: self.log_id,
+        }
+        if self.session_id is not None:
+            attributes[names.GEN_AI_CONVERSATION_ID] = self.session_id
+        if self._pseudonym is not None:
+            attributes[names.ENDUSER_PSEUDO_ID] = self._pseudonym
+        if self.system_prompt is not None:
+            self._prompt_hash = rt.prompt_hash(self.system_prompt)
+            attributes[names.AI_SYSTEM_PROMPT_HASH] = self._prompt_hash
+        if rt.capture_content:
+            if self.system_prompt is not None:
+                attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = _text_parts(self.system_prompt)
+            if self.user_message is not None:
+                attributes[names.GEN_AI_INPUT_MESSAGES] = _messages("user", self.user_message)
+        self._start = time.perf_counter()
+        span = rt.tracer.start_span(f"chat {self.model}", kind=SpanKind.CLIENT, attributes=attributes)
+        self._span = span
+        self._ctx = trace.set_span_in_context(span)
+        self._token = otel_context.attach(self._ctx)
+
+    def _refuse(self, action: str, target: str | None) -> None:
+        """Close the turn as contained and raise: the app shows its fallback instead of calling the model."""
+        rt = self._rt
+        try:
+            rt.instruments.containment_enforced.add(1, {names.ACTION: action})
+            self._span.set_attribute(names.AI_CONTAINMENT_ACTION, action)
+        except Exception:
+            rt.record_error("llm_turn")
+        error = ContainmentActive(action, target)
+        self._finish(error)
+        raise error
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._finish(exc)
+        return False
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._finish(exc)
+        return False
+
+    def _finish(self, exc: BaseException | None) -> None:
+        rt = self._rt
+        try:
+            duration = time.perf_counter() - self._start
+            if exc is None:
+                outcome = names.TurnOutcome.OK.value
+            elif isinstance(exc, ContainmentActive):
+                outcome = names.TurnOutcome.CONTAINED.value
+            else:
+                outcome = names.TurnOutcome.ERROR.value
+                self._error_type = type(exc).__qualname__
+            instruments = rt.instruments
+            instruments.turns.add(1, {names.GEN_AI_REQUEST_MODEL: self.model, names.OUTCOME: outcome})
+            op_attrs = {
+                names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
+                names.GEN_AI_PROVIDER_NAME: self.provider,
+                names.GEN_AI_REQUEST_MODEL: self.model,
+            }
+            if self._error_type is not None:
+                op_attrs[names.ERROR_TYPE] = self._error_type
+            instruments.operation_duration.record(duration, op_attrs)
+            self._end_span()
+            if rt.prompt_log is not None:
+                rt.prompt_log.submit(self._entry(duration, outcome))
+        except Exception:
+            rt.record_error("llm_turn")
+        finally:
+            if self._token is not None:
+                otel_context.detach(self._token)
+                self._token = None
+
+    def _end_span(self) -> None:
+        span = self._span
+        if self._error_type is not None:
+            # The exception's message may hold user text: only its type goes on the span.
+            span.set_attribute(names.ERROR_TYPE, self._error_type)
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+
+    def _entry(self, duration: float, outcome: str) -> PromptLogEntry:
+        span_context = self._span.get_span_context()
+        valid = span_context.is_valid
+        return PromptLogEntry(
+            log_id=self.log_id,
+            timestamp=time.time() - duration,
+            user_pseudonym=self._pseudonym,
+            pseudonym_key_id=self._rt.pseudonymizer.key_id if self._pseudonym is not None else None,
+            session_id=self.session_id,
+            model=self.model,
+            system_prompt_hash=self._prompt_hash,
+            user_message=self.user_message,
+            assistant_response=self._response,
+            input_tokens=self._input_tokens,
+            output_tokens=self._output_tokens,
+            guardrail_decisions=self._guardrails,
+            tool_calls=self._tool_calls,
+            latency_ms=duration * 1000.0,
+            outcome=outcome,
+            refused=self._refused,
+            error_type=self._error_type,
+            trace_id=f"{span_context.trace_id:032x}" if valid else None,
+            span_id=f"{span_context.span_id:016x}" if valid else None,
+            prompt_name=self.prompt_name,
+            prompt_version=self.prompt_version,
+            system_prompt=self.system_prompt,
+        )
+
+    # -- what happens during the turn -----------------------------------------------------------------
+
+    def guardrail(
+        self, name: str, *, stage: str, decision: str, score: float | None = None
+    ) -> None:
+        """Record one guardrail decision: a counter, an `apply_guardrail {name}` child span, the prompt log."""
+        rt = self._rt
+        try:
+            stage_value = _STAGES[stage]
+            decision_value = _DECISIONS[decision]
+            instruments = rt.instruments
+            instruments.see_guardrail(name, stage_value)
+            instruments.guardrail_decisions.add(
+                1, {names.GUARDRAIL: name, names.STAGE: stage_value, names.DECISION: decision_value}
+            )
+            attributes: dict[str, Any] = {
+                names.GEN_AI_OPERATION_NAME: names.OPERATION_APPLY_GUARDRAIL,
+                names.GEN_AI_GUARDIAN_NAME: name,
+                names.GEN_AI_SECURITY_TARGET_TYPE: _TARGET_TYPES[stage_value],
+                names.GEN_AI_SECURITY_DECISION_TYPE: _SECURITY_DECISIONS[decision_value],
+            }
+            if score is not None:
+                attributes[names.GEN_AI_SECURITY_SCORE] = float(score)
+            rt.tracer.start_span(
+                f"{names.OPERATION_APPLY_GUARDRAIL} {name}", context=self._ctx, attributes=attributes
+            ).end()
+            self._guardrails.append({"guardrail": name, "stage": stage_value, "decision": decision_value,
+                                     "score": score})
+        except Exception:
+            rt.record_error("guardrail")
+
+    def tool_call(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        writes: bool = False,
+        call_id: str | None = None,
+        anomaly_score: float | None = None,
+    ) -> ToolCall:
+        """A context manager around one tool execution; raises ContainmentActive when the gate forbids it."""
+        return ToolCall(self, name, arguments, writes=writes, call_id=call_id, anomaly_score=anomaly_score)
+
+    def refusal(self) -> None:
+        """The model refused this turn (a refusal message, or a content-filter finish)."""
+        rt = self._rt
+        try:
+            if not self._refused:
+                self._refused = True
+                rt.instruments.refusals.add(1, {names.GEN_AI_REQUEST_MODEL: self.model})
+                self._span.set_attribute(AI_REFUSAL, True)
+        except Exception:
+            rt.record_error("refusal")
+
+    def complete(
+        self,
+        text: str | None = None,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        response_model: str | None = None,
+        finish_reasons: tuple[str, ...] | list[str] | None = None,
+    ) -> None:
+        """Record the model's answer and its usage (call once, with the text the user will see)."""
+        rt = self._rt
+        try:
+            self._response = text
+            self._input_tokens = input_tokens
+            self._output_tokens = output_tokens
+            span = self._span
+            token_attrs = {
+                names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
+                names.GEN_AI_PROVIDER_NAME: self.provider,
+                names.GEN_AI_REQUEST_MODEL: self.model,
+            }
+            if input_tokens is not None:
+                span.set_attribute(names.GEN_AI_USAGE_INPUT_TOKENS, input_tokens)
+                rt.instruments.token_usage.record(
+                    input_tokens, {**token_attrs, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT}
+                )
+            if output_tokens is not None:
+                span.set_attribute(names.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens)
+                rt.instruments.token_usage.record(
+                    output_tokens, {**token_attrs, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT}
+                )
+            if response_model is not None:
+                self._response_model = response_model
+                span.set_attribute(names.GEN_AI_RESPONSE_MODEL, response_model)
+            if finish_reasons is not None:
+                self._finish_reasons = tuple(finish_reasons)
+                span.set_attribute(names.GEN_AI_RESPONSE_FINISH_REASONS, self._finish_reasons)
+            if rt.capture_content and text is not None:
+                span.set_attribute(names.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", text))
+        except Exception:
+            rt.record_error("complete")
+
+
+class ToolCall:
+    """One tool execution inside a turn: an `execute_tool {name}` span, its outcome, its anomaly score."""
+
+    __slots__ = ("_anomaly_score", "_span", "_start", "_token", "_turn", "arguments", "call_id", "name", "writes")
+
+    def __init__(
+        self,
+        turn: Turn,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        *,
+        writes: bool,
+        call_id: str | None,
+        anomaly_score: float | None,
+    ) -> None:
+        self._turn = turn
+        self.name = name
+        self.arguments = arguments
+        self.writes = writes
+        self.call_id = call_id
+        self._anomaly_score = anomaly_score
+        self._span: trace.Span = trace.INVALID_SPAN
+        self._token: object | None = None
+        self._start = 0.0
+
+    @property
+    def anomaly_score(self) -> float | None:
+        return self._anomaly_score
+
+    def __enter__(self) -> ToolCall:
+        turn = self._turn
+        rt = turn._rt
+        blocked = None
+        try:
+            rt.instruments.see_tool(self.name)
+            blocked = rt.gate.tool_blocked(self.name, self.writes)
+        except Exception:
+            rt.record_error("tool_call")
+        if blocked is not None:
+            self._refuse(*blocked)
+        try:
+            self._score()
+            self._start_span()
+        except Exception:
+            rt.record_error("tool_call")
+        return self
+
+    async def __aenter__(self) -> ToolCall:
+        return self.__enter__()
+
+    def _score(self) -> None:
+        turn = self._turn
+        rt = turn._rt
+        score = self._anomaly_score
+        if score is None and rt.tool_scorer is not None and self.arguments is not None:
+            score = self._anomaly_score = rt.tool_scorer.observe(self.name, self.arguments)
+        if score is None:
+            return
+        rt.instruments.tool_anomaly_score.record(score, {names.GEN_AI_TOOL_NAME: self.name})
+        if score >= rt.gate.guardrail_threshold(names.GUARDRAIL_TOOL_ANOMALY, rt.anomaly_threshold):
+            turn.guardrail(names.GUARDRAIL_TOOL_ANOMALY, stage=names.Stage.TOOL.value,
+                           decision=names.Decision.FLAG.value, score=score)
+
+    def _start_span(self) -> None:
+        turn = self._turn
+        rt = turn._rt
+        attributes: dict[str, Any] = {
+            names.GEN_AI_OPERATION_NAME: names.OPERATION_EXECUTE_TOOL,
+            names.GEN_AI_TOOL_NAME: self.name,
+            names.AI_TOOL_WRITES: self.writes,
+        }
+        if self.call_id is not None:
+            attributes[names.GEN_AI_TOOL_CALL_ID] = self.call_id
+        if self._anomaly_score is not None:
+            attributes[names.AI_TOOL_ANOMALY_SCORE] = float(self._anomaly_score)
+        if rt.capture_content and self.arguments is not None:
+            attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(self.arguments, default=str)
+        self._start = time.perf_counter()
+        span = rt.tracer.start_span(
+            f"{names.OPERATION_EXECUTE_TOOL} {self.name}", context=turn._ctx, kind=SpanKind.INTERNAL,
+            attributes=attributes,
+        )
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span, turn._ctx))
+
+    def _refuse(self, action: str, target: str | None) -> None:
+        rt = self._turn._rt
+        try:
+            rt.instruments.containment_enforced.add(1, {names.ACTION: action})
+            rt.instruments.tool_calls.add(
+                1, {names.GEN_AI_TOOL_NAME: self.name, names.OUTCOME: names.ToolOutcome.BLOCKED.value}
+            )
+            self._turn._span.add_event(
+                "tool_blocked", {names.GEN_AI_TOOL_NAME: self.name, names.AI_CONTAINMENT_ACTION: action}
+            )
+            self._record(names.ToolOutcome.BLOCKED.value, None)
+        except Exception:
+            rt.record_error("tool_call")
+        raise ContainmentActive(action, target)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._finish(exc)
+        return False
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._finish(exc)
+        return False
+
+    def _finish(self, exc: BaseException | None) -> None:
+        rt = self._turn._rt
+        try:
+            outcome = names.ToolOutcome.OK.value if exc is None else names.ToolOutcome.ERROR.value
+            rt.instruments.tool_calls.add(1, {names.GEN_AI_TOOL_NAME: self.name, names.OUTCOME: outcome})
+            error_type = None if exc is None else type(exc).__qualname__
+            if error_type is not None:
+                self._span.set_attribute(names.ERROR_TYPE, error_type)
+                self._span.set_status(Status(StatusCode.ERROR))
+            self._span.end()
+            self._record(outcome, error_type)
+        except Exception:
+            rt.record_error("tool_call")
+        finally:
+            if self._token is not None:
+                otel_context.detach(self._token)
+                self._token = None
+
+    def _record(self, outcome: str, error_type: str | None) -> None:
+        self._turn._tool_calls.append({
+            "tool": self.name,
+            "arguments": dict(self.arguments) if self.arguments is not None else None,
+            "writes": self.writes,
+            "call_id": self.call_id,
+            "anomaly_score": self._anomaly_score,
+            "outcome": outcome,
+            "error_type": error_type,
+        })
+
+
+def _text_parts(text: str) -> str:
+    return json.dumps([{"type": "text", "content": text}])
+
+
+def _messages(role: str, text: str) -> str:
+    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+
+
+# -- module-level API -----------------------------------------------------------------------------------
+
+
+def llm_turn(
+    *,
+    model: str,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    system_prompt: str | None = None,
+    user_message: str | None = None,
+    provider: str | None = None,
+    prompt_name: str | None = None,
+    prompt_version: str | None = None,
+) -> Turn:
+    """Open one LLM turn; use as `with llm_turn(...) as turn:` (or `async with`).
+
+    `user_id` is pseudonymised before it goes anywhere. Raises ContainmentActive on entry while a kill
+    switch or a rate limit on this user is in force.
+    """
+    return Turn(
+        get_runtime(), model=model, user_id=user_id, session_id=session_id, system_prompt=system_prompt,
+        user_message=user_message, provider=provider, prompt_name=prompt_name, prompt_version=prompt_version,
+    )  # fmt: skip
+
+
+def report_user_feedback(
+    kind: str = names.REPORT_KIND_HARMFUL,
+    severity: str = names.Severity.P3.value,
+    *,
+    session_id: str | None = None,
+    log_id: str | None = None,
+) -> None:
+    """Record a user's report of a bad answer (`kind` like "harmful"; `severity` p1, p2 or p3).
+
+    The counter carries only kind and severity; the session and the prompt-log entry reported go on a
+    `report_user_feedback` span so the report can be found from the trace.
+    """
+    rt = get_runtime()
+    try:
+        severity_value = _SEVERITIES[severity.lower() if isinstance(severity, str) else severity]
+        rt.instruments.see_report_kind(kind)
+        rt.instruments.user_reports.add(1, {names.KIND: kind, names.SEVERITY: severity_value})
+        attributes = {names.KIND: kind, names.SEVERITY: severity_value}
+        if session_id is not None:
+            attributes[names.GEN_AI_CONVERSATION_ID] = session_id
+        if log_id is not None:
+            attributes[names.AI_PROMPT_LOG_ID] = log_id
+        rt.tracer.start_span("report_user_feedback", attributes=attributes).end()
+    except Exception:
+        rt.record_error("report_user_feedback")
+
+
+def guardrail_threshold(guardrail: str, default: float) -> float:
+    """The threshold a guardrail should apply now: `default`, or lower while tighten_guardrail is in force."""
+    rt = get_runtime()
+    try:
+        return rt.gate.guardrail_threshold(guardrail, default)
+    except Exception:
+        rt.record_error("guardrail_threshold")
+        return default

@@ -1,0 +1,114 @@
+"""The contract's instruments on one meter, with the label sets alerts need pre-initialised at zero.
+
+A counter series that first appears at 1 is invisible to `increase()`: Prometheus needs a sample before
+the event. So every label set an alert divides or compares is created at 0 as soon as its dimensions are
+known (at start-up for fixed ones, at the first sight of a model, guardrail or tool for the others).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from opentelemetry import metrics
+
+from otel_ai_incident import names
+from otel_ai_incident.names import InstrumentKind, MetricSpec
+
+
+def _create(meter: metrics.Meter, spec: MetricSpec) -> Any:
+    if spec.kind is InstrumentKind.COUNTER:
+        return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+    if spec.kind is InstrumentKind.UP_DOWN_COUNTER:
+        return meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
+    # Bucket advice travels with the instrument, so it also holds on a meter provider the app built.
+    return meter.create_histogram(
+        spec.name,
+        unit=spec.unit,
+        description=spec.description,
+        explicit_bucket_boundaries_advisory=list(spec.buckets or ()),
+    )
+
+
+class Instruments:
+    """One instrument per contract metric. Thread-safe: the first-sight sets are guarded by a lock."""
+
+    def __init__(self, meter: metrics.Meter, *, pii_entity_types: Iterable[str] = (), pii_action: str = "redact"):
+        self.operation_duration = _create(meter, names.OPERATION_DURATION)
+        self.token_usage = _create(meter, names.TOKEN_USAGE)
+        self.turns = _create(meter, names.TURNS)
+        self.guardrail_decisions = _create(meter, names.GUARDRAIL_DECISIONS)
+        self.pii_detections = _create(meter, names.PII_DETECTIONS)
+        self.user_reports = _create(meter, names.USER_REPORTS)
+        self.refusals = _create(meter, names.REFUSALS)
+        self.tool_calls = _create(meter, names.TOOL_CALLS)
+        self.tool_anomaly_score = _create(meter, names.TOOL_ANOMALY_SCORE)
+        self.containment_active = _create(meter, names.CONTAINMENT_ACTIVE)
+        self.containment_enforced = _create(meter, names.CONTAINMENT_ENFORCED)
+        self.prompt_log_dropped = _create(meter, names.PROMPT_LOG_DROPPED)
+        self.instrumentation_errors = _create(meter, names.INSTRUMENTATION_ERRORS)
+
+        self._lock = threading.Lock()
+        self._models: set[str] = set()
+        self._guardrails: set[tuple[str, str]] = set()
+        self._tools: set[str] = set()
+        self._report_kinds: set[str] = set()
+        self._init_fixed_series(pii_entity_types, pii_action)
+
+    def _init_fixed_series(self, pii_entity_types: Iterable[str], pii_action: str) -> None:
+        for action in names.ContainmentActionName:
+            attrs = {names.ACTION: action.value}
+            self.containment_enforced.add(0, attrs)
+            self.containment_active.add(0, attrs)
+        for reason in names.PromptLogDropReason:
+            self.prompt_log_dropped.add(0, {names.REASON: reason.value})
+        for entity_type in pii_entity_types:
+            self.pii_detections.add(
+                0, {names.STAGE: names.Stage.OUTPUT.value, names.ENTITY_TYPE: entity_type, names.ACTION: pii_action}
+            )
+        for kind in names.DEFAULT_REPORT_KINDS:
+            self.see_report_kind(kind)
+        self.see_guardrail(names.GUARDRAIL_PII, names.Stage.OUTPUT.value)
+        self.see_guardrail(names.GUARDRAIL_TOOL_ANOMALY, names.Stage.TOOL.value)
+
+    def see_model(self, model: str) -> None:
+        if model not in self._models:
+            self._init_once(self._models, model, self._init_model)
+
+    def see_guardrail(self, guardrail: str, stage: str) -> None:
+        if (guardrail, stage) not in self._guardrails:
+            self._init_once(self._guardrails, (guardrail, stage), self._init_guardrail)
+
+    def see_tool(self, tool: str) -> None:
+        if tool not in self._tools:
+            self._init_once(self._tools, tool, self._init_tool)
+
+    def see_report_kind(self, kind: str) -> None:
+        if kind not in self._report_kinds:
+            self._init_once(self._report_kinds, kind, self._init_report_kind)
+
+    def _init_once(self, seen: set[Any], key: Any, init: Callable[[Any], None]) -> None:
+        with self._lock:
+            if key not in seen:
+                init(key)
+                seen.add(key)
+
+    def _init_model(self, model: str) -> None:
+        for outcome in names.TurnOutcome:
+            self.turns.add(0, {names.GEN_AI_REQUEST_MODEL: model, names.OUTCOME: outcome.value})
+        self.refusals.add(0, {names.GEN_AI_REQUEST_MODEL: model})
+
+    def _init_guardrail(self, key: tuple[str, str]) -> None:
+        guardrail, stage = key
+        for decision in names.Decision:
+            attributes = {names.GUARDRAIL: guardrail, names.STAGE: stage, names.DECISION: decision.value}
+            self.guardrail_decisions.add(0, attributes)
+
+    def _init_tool(self, tool: str) -> None:
+        for outcome in names.ToolOutcome:
+            self.tool_calls.add(0, {names.GEN_AI_TOOL_NAME: tool, names.OUTCOME: outcome.value})
+
+    def _init_report_kind(self, kind: str) -> None:
+        for severity in names.Severity:
+            self.user_reports.add(0, {names.KIND: kind, names.SEVERITY: severity.value})

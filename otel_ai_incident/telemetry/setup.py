@@ -1,0 +1,215 @@
+"""Tracer and meter providers, exporters and the Prometheus endpoint, from arguments and OTEL_* variables.
+
+Providers the app installed itself are kept: we only add our instruments to them. Providers we create are
+installed as the globals, so the app's own spans nest under (and around) ours. Exporting runs on background
+threads with bounded timeouts, so a dead collector costs the app nothing but the dropped telemetry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+from otel_ai_incident import names
+
+logger = logging.getLogger("otel_ai_incident")
+
+_TRUE = {"true", "1", "yes", "on"}
+SHUTDOWN_TIMEOUT = 5.0
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in _TRUE
+
+
+def sdk_disabled() -> bool:
+    return env_flag("OTEL_SDK_DISABLED")
+
+
+@dataclass
+class Providers:
+    """What `configure()` set up, and what it owns (and so must shut down)."""
+
+    tracer_provider: trace.TracerProvider
+    meter_provider: metrics.MeterProvider
+    owns_tracer_provider: bool = False
+    owns_meter_provider: bool = False
+    prometheus_server: Any = None
+    prometheus_address: tuple[str, int] | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Flush and stop what we own, waiting at most `timeout` seconds.
+
+        The exporters retry with back-off for as long as their own timeouts allow, so against a dead collector
+        a plain provider shutdown can take tens of seconds. It runs on a daemon thread instead, and the app's
+        exit waits for it only this long.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        worker = threading.Thread(target=self._shutdown_now, name="otel-ai-incident-shutdown", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            logger.warning("otel-ai-incident: telemetry not flushed within %.1fs (collector unreachable?)", timeout)
+
+    def _shutdown_now(self) -> None:
+        if self.owns_tracer_provider:
+            _quietly("stopping the tracer provider", self.tracer_provider.shutdown)
+        if self.owns_meter_provider:
+            _quietly("stopping the meter provider", self.meter_provider.shutdown)
+        if self.prometheus_server is not None:
+            _quietly("stopping the /metrics server", self.prometheus_server.shutdown)
+            self.prometheus_server.server_close()
+
+
+def _quietly(what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+    try:
+        fn(*args, **kwargs)
+    except Exception:  # telemetry must never take the app down with it
+        logger.warning("otel-ai-incident: error while %s", what, exc_info=True)
+
+
+def _resource(service_name: str | None) -> Resource:
+    # Resource.create reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; an explicit argument wins
+    # over OTEL_RESOURCE_ATTRIBUTES but not over OTEL_SERVICE_NAME, as in the SDK's own configurator.
+    attributes: dict[str, Any] = {}
+    if service_name and not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes[SERVICE_NAME] = service_name
+    return Resource.create(attributes)
+
+
+def _otlp_protocol() -> str:
+    return os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf").strip().lower()
+
+
+def _span_exporter(endpoint: str | None) -> Any:
+    if _otlp_protocol() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    if endpoint is None:
+        return OTLPSpanExporter()  # endpoint, headers, timeout and compression from OTEL_* variables
+    return OTLPSpanExporter(endpoint=_signal_endpoint(endpoint, "traces"))
+
+
+def _metric_exporter(endpoint: str | None) -> Any:
+    if _otlp_protocol() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    if endpoint is None:
+        return OTLPMetricExporter()
+    return OTLPMetricExporter(endpoint=_signal_endpoint(endpoint, "metrics"))
+
+
+def _signal_endpoint(base: str, signal: str) -> str:
+    """An explicit base endpoint gets the per-signal path, as OTEL_EXPORTER_OTLP_ENDPOINT does over HTTP."""
+    if _otlp_protocol() == "grpc":
+        return base
+    return base.rstrip("/") + f"/v1/{signal}"
+
+
+def _otlp_wanted(endpoint: str | None, signal: str) -> bool:
+    if endpoint:
+        return True
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    )
+
+
+def _app_has_provider(current: object, proxy_type: type) -> bool:
+    """True when the app already set a real global provider (the API's default is a proxy)."""
+    return not isinstance(current, proxy_type)
+
+
+def configure(
+    service_name: str | None,
+    *,
+    otlp_endpoint: str | None = None,
+    prometheus: bool = True,
+    prometheus_host: str | None = None,
+    prometheus_port: int | None = None,
+) -> Providers:
+    """Set up tracing and metrics unless the app already did; never raise for an exporter problem."""
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+    from opentelemetry.trace import ProxyTracerProvider
+
+    resource = _resource(service_name)
+    current_tp = trace.get_tracer_provider()
+    current_mp = metrics.get_meter_provider()
+    providers = Providers(tracer_provider=current_tp, meter_provider=current_mp)
+
+    if _app_has_provider(current_tp, ProxyTracerProvider):
+        logger.info("otel-ai-incident: using the tracer provider the app installed")
+    else:
+        providers.tracer_provider = _new_tracer_provider(resource, otlp_endpoint)
+        providers.owns_tracer_provider = True
+        trace.set_tracer_provider(providers.tracer_provider)
+
+    if _app_has_provider(current_mp, _ProxyMeterProvider):
+        logger.info("otel-ai-incident: using the meter provider the app installed (no /metrics endpoint started)")
+        return providers
+
+    readers: list[Any] = []
+    if prometheus:
+        registry, server, address = _start_prometheus(prometheus_host, prometheus_port)
+        if registry is not None:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+            readers.append(PrometheusMetricReader(registry=registry))
+            providers.prometheus_server, providers.prometheus_address = server, address
+    if _otlp_wanted(otlp_endpoint, "METRICS"):
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        try:
+            readers.append(PeriodicExportingMetricReader(_metric_exporter(otlp_endpoint)))
+        except Exception:
+            logger.warning("otel-ai-incident: OTLP metric export not set up", exc_info=True)
+
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    providers.meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    providers.owns_meter_provider = True
+    metrics.set_meter_provider(providers.meter_provider)
+    return providers
+
+
+def _new_tracer_provider(resource: Resource, otlp_endpoint: str | None) -> trace.TracerProvider:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    if _otlp_wanted(otlp_endpoint, "TRACES"):
+        try:
+            provider.add_span_processor(BatchSpanProcessor(_span_exporter(otlp_endpoint)))
+        except Exception:
+            logger.warning("otel-ai-incident: OTLP span export not set up", exc_info=True)
+    return provider
+
+
+def _start_prometheus(host: str | None, port: int | None) -> tuple[Any, Any, tuple[str, int] | None]:
+    """Serve /metrics from a registry of our own (so a second provider never collides with the default one)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    host = host or os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "localhost"
+    if port is None:
+        port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT") or names.DEFAULT_PROMETHEUS_PORT)
+    registry = CollectorRegistry(auto_describe=True)
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        logger.warning("otel-ai-incident: cannot serve /metrics on %s:%s (%s); metrics not exposed", host, port, exc)
+        return None, None, None
+    bound_host, bound_port = server.server_address[:2]
+    return registry, server, (bound_host, bound_port)

@@ -1,0 +1,80 @@
+"""In-memory OpenTelemetry pipelines for hook tests (no globals touched, so tests stay independent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_ai_incident import names
+from otel_ai_incident.promptlog.entry import PromptLogEntry
+from otel_ai_incident.promptlog.pseudonym import Pseudonymizer
+from otel_ai_incident.telemetry.hooks import Runtime
+from otel_ai_incident.telemetry.instruments import Instruments
+
+TEST_KEY = b"test-pseudonym-key-0123456789abcdef"
+
+
+@dataclass
+class ListSink:
+    """A prompt-log sink that keeps entries in a list."""
+
+    entries: list[PromptLogEntry] = field(default_factory=list)
+
+    def submit(self, entry: PromptLogEntry) -> None:
+        self.entries.append(entry)
+
+    def close(self, timeout: float) -> None:
+        return None
+
+
+@dataclass
+class Pipeline:
+    runtime: Runtime
+    spans_exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.spans_exporter.get_finished_spans())
+
+    def span(self, name: str) -> ReadableSpan:
+        found = [s for s in self.spans() if s.name == name]
+        assert len(found) == 1, f"expected one span {name!r}, got {[s.name for s in self.spans()]}"
+        return found[0]
+
+    def points(self, metric: names.MetricSpec) -> dict[frozenset[tuple[str, Any]], Any]:
+        """Data points of one metric keyed by their attribute set (value: sum, or the histogram point)."""
+        data = self.reader.get_metrics_data()
+        result: dict[frozenset[tuple[str, Any]], Any] = {}
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for m in scope_metrics.metrics:
+                    if m.name != metric.name:
+                        continue
+                    for point in m.data.data_points:
+                        key = frozenset(point.attributes.items())
+                        result[key] = point.value if hasattr(point, "value") else point
+        return result
+
+    def value(self, metric: names.MetricSpec, **attributes: Any) -> Any:
+        return self.points(metric).get(frozenset(attributes.items()))
+
+
+def make_pipeline(**runtime_kwargs: Any) -> Pipeline:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    runtime = Runtime(
+        tracer=tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE),
+        instruments=Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)),
+        pseudonymizer=Pseudonymizer(TEST_KEY),
+        **runtime_kwargs,
+    )
+    return Pipeline(runtime, exporter, reader)
