@@ -84,6 +84,7 @@ class SupportBot:
         turn.guardrail("toxicity", stage="output", decision="block" if blocked else "allow", score=toxicity)
         if blocked:
             text = REFUSAL_TEXT
+        text = turn.check_output(text)  # PII in the reply: redacted before the user sees it
         if request.kind == "refusal":
             turn.refusal()
         turn.complete(text, input_tokens=len(request.message) // 4 + 50, output_tokens=len(text) // 4)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
 
 from otel_ai_incident import names
+from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
+from otel_ai_incident.guardrails.output import PiiOutputGuard
 from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_key
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.instruments import Instruments
@@ -30,6 +33,7 @@ class Instrumentation:
 
     runtime: hooks.Runtime
     providers: Providers | None
+    anomaly_state: str | os.PathLike[str] | None = None
 
     @property
     def prometheus_address(self) -> tuple[str, int] | None:
@@ -43,6 +47,11 @@ class Instrumentation:
             if _current is self:
                 _current = None
                 hooks.set_runtime(None)
+        if self.anomaly_state is not None and isinstance(self.runtime.tool_scorer, ToolArgumentScorer):
+            try:
+                self.runtime.tool_scorer.save(self.anomaly_state)
+            except OSError:
+                logger.warning("otel-ai-incident: could not save the tool-argument baseline", exc_info=True)
         if self.runtime.prompt_log is not None:
             try:
                 self.runtime.prompt_log.close(timeout)
@@ -50,6 +59,16 @@ class Instrumentation:
                 logger.warning("otel-ai-incident: prompt log did not close cleanly", exc_info=True)
         if self.providers is not None:
             self.providers.shutdown(timeout)
+
+
+def _load_scorer(path: str | os.PathLike[str] | None) -> ToolArgumentScorer:
+    if path is not None and os.path.exists(path):
+        try:
+            return ToolArgumentScorer.load(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.warning("otel-ai-incident: tool-argument baseline %s unreadable; starting afresh", path,
+                           exc_info=True)
+    return ToolArgumentScorer()
 
 
 _lock = threading.Lock()
@@ -65,12 +84,21 @@ def instrument(
     prometheus_port: int | None = None,
     provider: str = hooks.DEFAULT_PROVIDER,
     capture_content: bool | None = None,
+    pii_action: str = "redact",
+    pii_tokens: bool = False,
     anomaly_threshold: float = hooks.DEFAULT_ANOMALY_THRESHOLD,
+    anomaly_state: str | os.PathLike[str] | None = None,
 ) -> Instrumentation:
     """Set up spans, metrics (a Prometheus /metrics endpoint, OTLP when configured) and the hooks.
 
     Honours the standard OTEL_* variables (see the README). A second call returns the first handle.
     With OTEL_SDK_DISABLED=true the hooks still work but emit nothing.
+
+    `pii_action` ("redact" or "block") is what `turn.check_output()` does with a reply holding PII;
+    `pii_tokens` replaces each value by a keyed-HMAC token (`[EMAIL:3f9a1c2b]`, correlatable across turns)
+    instead of a plain `[EMAIL]`. Tool-call arguments are scored against what each tool normally gets; a score
+    of `anomaly_threshold` or more is flagged. `anomaly_state` is a file the scorer's baseline is loaded from
+    and saved to at shutdown, so a restart does not forget it.
     """
     global _current
     with _lock:
@@ -88,15 +116,19 @@ def instrument(
             )  # fmt: skip
             tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
             meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
+        key = load_key()
+        output_guard = PiiOutputGuard(action=pii_action, hmac_key=key if pii_tokens else None)
         runtime = hooks.Runtime(
             tracer=tracer,
-            instruments=Instruments(meter),
-            pseudonymizer=Pseudonymizer(load_key()),
+            instruments=Instruments(meter, pii_entity_types=output_guard.entity_types, pii_action=output_guard.action),
+            pseudonymizer=Pseudonymizer(key),
+            output_guard=output_guard,
+            tool_scorer=_load_scorer(anomaly_state),
             capture_content=env_flag(ENV_CAPTURE_CONTENT) if capture_content is None else capture_content,
             provider_name=provider,
             anomaly_threshold=anomaly_threshold,
         )
-        _current = Instrumentation(runtime=runtime, providers=providers)
+        _current = Instrumentation(runtime=runtime, providers=providers, anomaly_state=anomaly_state)
         hooks.set_runtime(runtime)
         atexit.register(_current.shutdown)
         return _current

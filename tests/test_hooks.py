@@ -360,3 +360,66 @@ def test_hooks_work_before_instrument() -> None:
     with aii.llm_turn(model=MODEL, user_id=RAW_USER) as turn, turn.tool_call("x"):
         turn.complete("fine")
     aii.report_user_feedback()
+
+
+def _pii_pipeline(action: str) -> Pipeline:
+    from otel_ai_incident.guardrails.output import PiiOutputGuard
+
+    guard = PiiOutputGuard(action=action)
+    pipe = make_pipeline(output_guard=guard, prompt_log=ListSink())
+    hooks.set_runtime(pipe.runtime)
+    return pipe
+
+
+LEAK = "Sure! Bob's e-mail is bob.smith@example.org and his card is 4111 1111 1111 1111."
+
+
+def test_check_output_redacts_pii_and_records_only_types() -> None:
+    pipe = _pii_pipeline("redact")
+    try:
+        with aii.llm_turn(model=MODEL) as turn:
+            sent = turn.check_output(LEAK)
+            clean = turn.check_output("Your order ships on Friday.")
+    finally:
+        hooks.set_runtime(None)
+    assert sent == "Sure! Bob's e-mail is [EMAIL] and his card is [CREDIT_CARD]."
+    assert clean == "Your order ships on Friday."
+    assert pipe.value(names.PII_DETECTIONS, stage="output", entity_type="EMAIL", action="redact") == 1
+    assert pipe.value(names.PII_DETECTIONS, stage="output", entity_type="CREDIT_CARD", action="redact") == 1
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="pii", stage="output", decision="redact") == 1
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="pii", stage="output", decision="allow") == 1
+    for span in pipe.spans():
+        assert not any("bob" in str(v) or "4111" in str(v) for v in span.attributes.values())
+    assert pipe.runtime.prompt_log.entries[0].guardrail_decisions[0]["decision"] == "redact"
+
+
+def test_check_output_blocks_when_configured() -> None:
+    from otel_ai_incident.guardrails.pii import BLOCKED_MESSAGE
+
+    pipe = _pii_pipeline("block")
+    try:
+        with aii.llm_turn(model=MODEL) as turn:
+            sent = turn.check_output(LEAK)
+    finally:
+        hooks.set_runtime(None)
+    assert sent == BLOCKED_MESSAGE
+    assert pipe.value(names.PII_DETECTIONS, stage="output", entity_type="EMAIL", action="block") == 1
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="pii", stage="output", decision="block") == 1
+
+
+def test_check_output_with_a_failing_guard_returns_the_text_and_counts() -> None:
+    class Broken:
+        action = "redact"
+        entity_types = ()
+
+        def check(self, text):
+            raise RuntimeError("regex engine exploded")
+
+    pipe = make_pipeline(output_guard=Broken())
+    hooks.set_runtime(pipe.runtime)
+    try:
+        with aii.llm_turn(model=MODEL) as turn:
+            assert turn.check_output("hello") == "hello"
+    finally:
+        hooks.set_runtime(None)
+    assert pipe.value(names.INSTRUMENTATION_ERRORS, component="check_output") == 1

@@ -17,8 +17,8 @@ from otel_ai_incident import names
 from processes import ROOT, SUPPORT_BOT, clean_env, http_get, run_script, support_bot
 
 SCOPE_LABELS = {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
-# Metrics the bot's traffic mix does not produce (no PII guardrail in it, no internal errors).
-NOT_IN_MIX = {names.PII_DETECTIONS.name, names.INSTRUMENTATION_ERRORS.name, names.TOOL_ANOMALY_SCORE.name}
+# The bot's traffic mix causes no internal errors, so that counter has no series.
+NOT_IN_MIX = {names.INSTRUMENTATION_ERRORS.name}
 
 
 def _samples(exposition: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -68,6 +68,11 @@ def test_scrape_after_a_mixed_workload_has_every_metric_with_exact_counts() -> N
     assert _value(samples, "ai_user_reports_total", kind="harmful", severity="p2") == 2
     assert _value(samples, "ai_user_reports_total", kind="harmful", severity="p3") == 2
     assert _value(samples, "ai_user_reports_total", kind="harmful", severity="p1") == 0
+    pii_allowed = _value(samples, "ai_guardrail_decisions_total", guardrail="pii", decision="allow")
+    assert pii_allowed == 300 - injections
+    assert _value(samples, "ai_pii_detections_total", entity_type="EMAIL", action="redact") == 0
+    scored = sum(v for lab, v in samples["ai_tool_call_anomaly_score_count"])
+    assert scored == kinds["lookup"] + 2 * kinds["refund"]
     assert _value(samples, "gen_ai_client_operation_duration_seconds_count", **model) == 300
     buckets = {lab["le"] for lab, _ in samples["gen_ai_client_operation_duration_seconds_bucket"]}
     assert buckets == {str(b) for b in names.DURATION_BUCKETS} | {"+Inf"}

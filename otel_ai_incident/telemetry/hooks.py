@@ -24,7 +24,7 @@ from otel_ai_incident.errors import ContainmentActive
 from otel_ai_incident.promptlog.entry import PromptLogEntry, system_prompt_hash
 from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_key
 from otel_ai_incident.telemetry.instruments import Instruments
-from otel_ai_incident.telemetry.ports import Gate, OpenGate, PromptLogSink, ToolArgumentScorer
+from otel_ai_incident.telemetry.ports import Gate, OpenGate, OutputGuard, PromptLogSink, ToolArgumentScorer
 
 logger = logging.getLogger("otel_ai_incident")
 
@@ -58,7 +58,7 @@ class Runtime:
         gate: Gate | None = None,
         prompt_log: PromptLogSink | None = None,
         tool_scorer: ToolArgumentScorer | None = None,
-        output_guard: Any = None,
+        output_guard: OutputGuard | None = None,
         capture_content: bool = False,
         provider_name: str = DEFAULT_PROVIDER,
         anomaly_threshold: float = DEFAULT_ANOMALY_THRESHOLD,
@@ -359,6 +359,29 @@ class Turn:
     ) -> ToolCall:
         """A context manager around one tool execution; raises ContainmentActive when the gate forbids it."""
         return ToolCall(self, name, arguments, writes=writes, call_id=call_id, anomaly_score=anomaly_score)
+
+    def check_output(self, text: str) -> str:
+        """Run the output guard (PII) on the model's reply and return the text to send to the user.
+
+        Findings are counted by entity type in `ai.pii.detections` and recorded as a `pii` guardrail decision;
+        the detected values themselves go nowhere. If the guard itself fails, the reply is returned unchanged
+        and the failure counted: the app keeps working, and the error shows in `ai.instrumentation.errors`.
+        """
+        rt = self._rt
+        guard = rt.output_guard
+        if guard is None:
+            return text
+        try:
+            result = guard.check(text)
+            for entity_type, count in result.entity_counts.items():
+                rt.instruments.pii_detections.add(count, {
+                    names.STAGE: names.Stage.OUTPUT.value, names.ENTITY_TYPE: entity_type, names.ACTION: result.action,
+                })  # fmt: skip
+            self.guardrail(names.GUARDRAIL_PII, stage=names.Stage.OUTPUT.value, decision=result.decision)
+            return result.text
+        except Exception:
+            rt.record_error("check_output")
+            return text
 
     def refusal(self) -> None:
         """The model refused this turn (a refusal message, or a content-filter finish)."""

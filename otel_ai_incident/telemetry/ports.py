@@ -7,6 +7,7 @@ containment state is stored or where the prompt log goes; `instrument()` plugs t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from otel_ai_incident.promptlog.entry import PromptLogEntry
@@ -44,6 +45,26 @@ class PromptLogSink(Protocol):
 
     def close(self, timeout: float) -> None:
         """Write what is queued, waiting at most `timeout` seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputCheck:
+    """What an output guard decided: the text to send, the decision, and how many entities of each type."""
+
+    text: str
+    decision: str
+    action: str | None = None
+    entity_counts: Mapping[str, int] = field(default_factory=dict)
+
+
+class OutputGuard(Protocol):
+    """Checks the model's reply before it reaches the user (the PII guardrail)."""
+
+    action: str
+    entity_types: tuple[str, ...]
+
+    def check(self, text: str) -> OutputCheck:
+        """The reply as it may be sent (redacted or replaced when blocked), never raising for any text."""
 
 
 class ToolArgumentScorer(Protocol):

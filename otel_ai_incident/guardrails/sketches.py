@@ -1,0 +1,220 @@
+"""Bounded, JSON-serialisable summaries that the tool-argument scorer keeps per tool and per argument.
+
+Argument values are unbounded (every order id is new), so nothing here grows with the traffic: a
+vocabulary keeps at most `capacity` entries (space-saving top-k), a reservoir at most `size` samples.
+Both take a weight per observation, so a call that looked like an attack can be learned at a fraction of
+the weight of a normal one. Randomness comes from a generator whose whole state is one
+integer, so the summaries stay deterministic for a seed and survive a JSON round trip exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_MASK64 = (1 << 64) - 1
+# Below this guaranteed count a vocabulary entry counts as "seen about once" for the Good-Turing estimate.
+_RARE_COUNT = 2.0
+# Pitman-Yor discount: each distinct value seen adds half a unit to the chance of the next being new.
+_DISCOUNT = 0.5
+
+
+def lcg64(state: int) -> tuple[int, float]:
+    """One step of a 64-bit linear congruential generator (Knuth's MMIX): next state, uniform in [0, 1).
+
+    Chosen over `random.Random` because its state is a single int, which keeps `state()` small and exact;
+    its top 53 bits are ample for deciding which reservoir slot to replace.
+    """
+    state = (state * 6364136223846793005 + 1442695040888963407) & _MASK64
+    return state, (state >> 11) * (1.0 / (1 << 53))
+
+
+class Vocabulary:
+    """Space-saving top-k counts of fingerprints, and an estimate of how often never-seen values occur.
+
+    The scorer asks two questions: "has this value been seen?" and "how likely is a never-seen value
+    here?". The second separates an id-like argument (every value new, novelty is normal) from a small
+    stable vocabulary such as table names, where a new value is a new target. Two estimates answer it
+    and the larger wins:
+    - Good-Turing: the weight of entries seen about once (guaranteed count below two) plus the weight
+      evicted from the sketch, over the total. It forgets the misses of the first few calls, when every
+      value of even a three-word vocabulary was new; and it covers saturated, high-cardinality sketches.
+    - Pitman-Yor (discount 1/2): half the number of distinct values, over the total. Good-Turing alone is
+      overconfident for a wide vocabulary whose last values just happen to be late (24 help pages, every
+      one seen twice); a wide vocabulary keeps producing new values.
+    Both weigh entries by their (capped) weight, so attack values learned at a reduced weight barely make
+    new values look ordinary.
+
+    Eviction takes an entry with the minimum count. Finding it is O(k), so the minimum entries are
+    collected once into `_floor` and used up one eviction at a time; a high-cardinality argument, which
+    evicts on every call, then pays the scan only when the floor runs out.
+    """
+
+    __slots__ = ("_floor", "_floor_count", "capacity", "counts", "distinct", "errors", "evicted", "rare", "total")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.counts: dict[int, float] = {}
+        self.errors: dict[int, float] = {}
+        self.total = 0.0
+        self.rare = 0.0
+        self.distinct = 0.0
+        self.evicted = 0.0
+        self._floor: list[int] = []
+        self._floor_count = 0.0
+
+    def guaranteed(self, key: int) -> float:
+        """A lower bound on the weight this key has been observed with (0 when not tracked)."""
+        count = self.counts.get(key)
+        return 0.0 if count is None else count - self.errors.get(key, 0.0)
+
+    def novelty(self, prior: float) -> float:
+        """Estimated probability that the next value is one not seen before."""
+        unseen = max(self.rare + self.evicted, _DISCOUNT * self.distinct)
+        return (unseen + prior) / (self.total + 1.0)
+
+    def add(self, key: int, weight: float) -> int | None:
+        """Count `key` with `weight`; return the key evicted to make room, if any."""
+        self.total += weight
+        counts = self.counts
+        count = counts.get(key)
+        if count is not None:
+            before = count - self.errors.get(key, 0.0)
+            counts[key] = count + weight
+            if before < _RARE_COUNT:
+                self._moved(before, before + weight)
+            return None
+        evicted = None
+        error = 0.0
+        if len(counts) >= self.capacity:
+            evicted = self._pop_minimum()
+            error = counts.pop(evicted)
+            evicted_weight = error - self.errors.pop(evicted, 0.0)
+            self._moved(evicted_weight, 0.0)
+            self.evicted += evicted_weight
+            self.errors[key] = error
+        counts[key] = error + weight
+        self._moved(0.0, weight)
+        return evicted
+
+    def _moved(self, before: float, after: float) -> None:
+        """Keep `rare` and `distinct` in step with one entry's guaranteed count going from before to after."""
+        if min(before, after) < _RARE_COUNT:
+            self.rare += (after if after < _RARE_COUNT else 0.0) - (before if before < _RARE_COUNT else 0.0)
+        if min(before, after) < 1.0:
+            self.distinct += min(after, 1.0) - min(before, 1.0)
+
+    def _pop_minimum(self) -> int:
+        counts = self.counts
+        while self._floor:
+            key = self._floor.pop()
+            if counts.get(key) == self._floor_count:
+                return key
+        floor_count = min(counts.values())
+        # Reversed so that pop() hands out the oldest minimum first.
+        self._floor = [key for key, count in reversed(counts.items()) if count == floor_count]
+        self._floor_count = floor_count
+        return self._floor.pop()
+
+    def halve(self) -> None:
+        """Age every count by half, so old traffic fades and the model follows slow drift."""
+        self.counts = {key: count * 0.5 for key, count in self.counts.items()}
+        self.errors = {key: error * 0.5 for key, error in self.errors.items()}
+        self.total *= 0.5
+        self.evicted *= 0.5
+        guaranteed = [self.guaranteed(key) for key in self.counts]
+        self.rare = sum(g for g in guaranteed if g < _RARE_COUNT)
+        self.distinct = sum(min(g, 1.0) for g in guaranteed)
+        self._floor = []
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity,
+            "entries": [[key, count, self.errors.get(key, 0.0)] for key, count in self.counts.items()],
+            "total": self.total,
+            "rare": self.rare,
+            "distinct": self.distinct,
+            "evicted": self.evicted,
+            "floor": list(self._floor),
+            "floor_count": self._floor_count,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Vocabulary:
+        vocabulary = cls(int(state["capacity"]))
+        for key, count, error in state["entries"]:
+            vocabulary.counts[int(key)] = float(count)
+            if error:
+                vocabulary.errors[int(key)] = float(error)
+        vocabulary.total = float(state["total"])
+        vocabulary.rare = float(state["rare"])
+        vocabulary.distinct = float(state["distinct"])
+        vocabulary.evicted = float(state["evicted"])
+        vocabulary._floor = [int(key) for key in state["floor"]]
+        vocabulary._floor_count = float(state["floor_count"])
+        return vocabulary
+
+
+class Reservoir:
+    """A bounded sample of a numeric feature, with its median and MAD for a robust z-score.
+
+    Median/MAD rather than mean/stddev so that a handful of extreme values (including attacks learned at
+    reduced weight) do not widen the scale they are judged against. After the sample is full, a value
+    replaces a random slot with probability weight * size / min(seen, window): a uniform sample at
+    first, then one biased towards the last `window` observations, so the scale follows drift.
+    """
+
+    __slots__ = ("_median", "_scale", "samples", "seen", "size", "window")
+
+    def __init__(self, size: int, window: int) -> None:
+        self.size = size
+        self.window = window
+        self.samples: list[float] = []
+        self.seen = 0.0
+        self._median: float | None = None
+        self._scale = 0.0
+
+    def add(self, value: float, weight: float, rng: int) -> int:
+        """Offer `value` with `weight`; returns the advanced generator state."""
+        self.seen += weight
+        samples = self.samples
+        if len(samples) < self.size:
+            if weight >= 1.0:
+                samples.append(value)
+                self._median = None
+                return rng
+            rng, u = lcg64(rng)
+            if u < weight:
+                samples.append(value)
+                self._median = None
+            return rng
+        probability = weight * self.size / min(self.seen, self.window)
+        rng, u = lcg64(rng)
+        if u < probability:
+            samples[int(u / probability * self.size)] = value
+            self._median = None
+        return rng
+
+    def center(self) -> tuple[float, float]:
+        """The median of the sample and its robust standard deviation (1.4826 MAD), cached until it changes."""
+        if self._median is None:
+            ordered = sorted(self.samples)
+            median = _median_of_sorted(ordered)
+            self._scale = 1.4826 * _median_of_sorted(sorted(abs(x - median) for x in ordered))
+            self._median = median
+        return self._median, self._scale
+
+    def state(self) -> dict[str, Any]:
+        return {"size": self.size, "window": self.window, "samples": list(self.samples), "seen": self.seen}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Reservoir:
+        reservoir = cls(int(state["size"]), int(state["window"]))
+        reservoir.samples = [float(x) for x in state["samples"]]
+        reservoir.seen = float(state["seen"])
+        return reservoir
+
+
+def _median_of_sorted(values: list[float]) -> float:
+    n = len(values)
+    mid = n // 2
+    return values[mid] if n % 2 else 0.5 * (values[mid - 1] + values[mid])

@@ -1,0 +1,142 @@
+"""Checksums and structural checks that turn a regex candidate into a finding.
+
+A regex alone cannot tell a card number from an order number of the same shape; these checks can, and
+they run only on the few candidates a regex found, so they may be exact rather than fast. Every function
+takes the matched text and returns a bool (or the subtype for cards), so they can also back user patterns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+from collections.abc import Callable
+
+_DIGIT_VALUES = {str(d): d for d in range(10)}
+
+
+def digits_of(text: str) -> str:
+    """The decimal digits of `text`, separators dropped."""
+    return "".join(ch for ch in text if ch in _DIGIT_VALUES)
+
+
+def luhn_valid(text: str) -> bool:
+    """Luhn mod-10 over the digits of `text` (cards, IMEIs); needs at least two digits."""
+    digits = digits_of(text)
+    if len(digits) < 2:
+        return False
+    total = 0
+    for index, ch in enumerate(reversed(digits)):
+        value = _DIGIT_VALUES[ch]
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+# (issuer, prefix ranges as (low, high) over the first len(low) digits, allowed lengths).
+_CARD_ISSUERS: tuple[tuple[str, tuple[tuple[str, str], ...], frozenset[int]], ...] = (
+    ("amex", (("34", "34"), ("37", "37")), frozenset({15})),
+    ("visa", (("4", "4"),), frozenset({13, 16, 19})),
+    ("mastercard", (("51", "55"), ("2221", "2720")), frozenset({16})),
+    ("discover", (("6011", "6011"), ("644", "649"), ("65", "65")), frozenset({16, 19})),
+    ("diners", (("300", "305"), ("36", "36"), ("38", "39")), frozenset({14, 16, 19})),
+    ("jcb", (("3528", "3589"),), frozenset({16, 17, 18, 19})),
+    ("unionpay", (("62", "62"),), frozenset({16, 17, 18, 19})),
+)
+
+
+def card_issuer(text: str) -> str | None:
+    """The issuer whose prefix range and length fit the digits and whose Luhn check passes, else None."""
+    digits = digits_of(text)
+    if not luhn_valid(digits):
+        return None
+    for issuer, ranges, lengths in _CARD_ISSUERS:
+        if len(digits) in lengths and any(low <= digits[: len(low)] <= high for low, high in ranges):
+            return issuer
+    return None
+
+
+# IBAN length per country (SWIFT IBAN registry); a code of another length is not an IBAN of that country.
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban_valid(text: str) -> bool:
+    """Country length and ISO 7064 mod-97 check of an IBAN, spaces ignored."""
+    compact = text.replace(" ", "").upper()
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum() or not compact.isascii():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def ssn_valid(text: str) -> bool:
+    """SSA rules: 9 digits, area not 000, 666 or 900-999, group not 00, serial not 0000."""
+    digits = digits_of(text)
+    if len(digits) != 9:
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def ip_version(text: str) -> int | None:
+    """4 or 6 when `text` is an IP address (an IPv6 zone index like %eth0 allowed), else None."""
+    try:
+        return ipaddress.ip_address(text).version
+    except ValueError:
+        return None
+
+
+def jwt_valid(text: str) -> bool:
+    """Three base64url parts whose first decodes to a JSON object naming an "alg" (RFC 7519 header)."""
+    parts = text.split(".")
+    if len(parts) != 3:
+        return False
+    header = parts[0]
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(decoded, dict) and "alg" in decoded
+
+
+def looks_random(text: str) -> bool:
+    """True when `text` mixes at least two of lower case, upper case and digits, as generated tokens do.
+
+    Keeps placeholders such as YOUR_API_TOKEN or "your-token-here" out of the SECRET findings.
+    """
+    classes = (any(ch.islower() for ch in text), any(ch.isupper() for ch in text),
+               any(ch.isdigit() for ch in text))  # fmt: skip
+    return sum(classes) >= 2
+
+
+def card_valid(text: str) -> bool:
+    """Adapter so the card check can back a user pattern like the boolean checks."""
+    return card_issuer(text) is not None
+
+
+def ip_valid(text: str) -> bool:
+    """Adapter so the IP check can back a user pattern like the boolean checks."""
+    return ip_version(text) is not None
+
+
+# Checks a user pattern may name in YAML (`validator: luhn`).
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "luhn": luhn_valid,
+    "credit_card": card_valid,
+    "iban": iban_valid,
+    "us_ssn": ssn_valid,
+    "ip_address": ip_valid,
+    "jwt": jwt_valid,
+    "random_token": looks_random,
+}

@@ -1,0 +1,125 @@
+"""Auto-instrumentation of the OpenAI SDK: every `chat.completions.create` and `responses.create` is an `llm_turn`.
+
+    from otel_ai_incident.telemetry.integrations.openai import instrument_openai
+    instrument_openai()            # every client, sync and async
+    instrument_openai(client)      # or only this client
+
+Each call gets the contract's span and metrics from the hooks, passes the containment gate before anything is
+sent (ContainmentActive then reaches the caller, and no request leaves), and records usage, finish reasons,
+refusals and the tools the model asks for. The SDK's own exceptions reach the caller unchanged; errors of ours
+are counted and never raised. Methods are replaced in place (no wrapt) and `uninstrument_openai()` puts them back.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    from openai import AsyncOpenAI
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+except ImportError as missing:  # pragma: no cover - depends on the environment
+    raise ImportError("the OpenAI integration needs the SDK: pip install 'otel-ai-incident[openai]'") from missing
+
+from otel_ai_incident.telemetry.integrations.openai_call import CHAT, RESPONSES, Call, OpenAIApi
+from otel_ai_incident.telemetry.integrations.openai_stream import traced
+
+__all__ = ["instrument_openai", "uninstrument_openai"]
+
+_METHOD = "create"
+_ORIGINAL = "_otel_ai_incident_original"  # set on our wrappers: what they wrap
+_ABSENT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Patch:
+    owner: Any  # a resource class, or one client's resource instance
+    previous: Any  # the owner's own attribute before patching, or _ABSENT
+
+
+_lock = threading.Lock()
+_patches: list[_Patch] = []
+
+
+def instrument_openai(client: Any = None, *, check_output: bool = False) -> None:
+    """Turn OpenAI calls into turns: those of `client` only, or of every client when `client` is None.
+
+    `check_output=True` runs `turn.check_output` (the PII guardrail) on each reply and puts the text it returns
+    (redacted, or withheld) into the reply the caller gets; on a stream it can only record, the chunks being
+    already delivered. Calling it again for what is already instrumented changes nothing.
+    """
+    with _lock:
+        for owner, api, is_async in _targets(client):
+            _patch(owner, api, is_async, check_output)
+
+
+def uninstrument_openai() -> None:
+    """Undo every `instrument_openai` call, newest first."""
+    with _lock:
+        while _patches:
+            patch = _patches.pop()
+            if patch.previous is _ABSENT:
+                delattr(patch.owner, _METHOD)
+            else:
+                setattr(patch.owner, _METHOD, patch.previous)
+
+
+def _targets(client: Any) -> list[tuple[Any, OpenAIApi, bool]]:
+    """(owner of `create`, its API, whether it is async): the SDK's async `create` may be a plain function
+    returning a coroutine, so asyncness is known from the client or resource class, not from the method."""
+    if client is not None:
+        is_async = isinstance(client, AsyncOpenAI)
+        targets = [(client.chat.completions, CHAT, is_async)]
+        responses = getattr(client, "responses", None)  # older SDKs have no Responses API
+        return [*targets, (responses, RESPONSES, is_async)] if responses is not None else targets
+    targets = [(Completions, CHAT, False), (AsyncCompletions, CHAT, True)]
+    try:
+        from openai.resources.responses import AsyncResponses, Responses
+    except ImportError:
+        return targets
+    return [*targets, (Responses, RESPONSES, False), (AsyncResponses, RESPONSES, True)]
+
+
+def _patch(owner: Any, api: OpenAIApi, is_async: bool, check_output: bool) -> None:
+    previous = vars(owner).get(_METHOD, _ABSENT)
+    if hasattr(previous, _ORIGINAL):
+        return
+    cls = owner if isinstance(owner, type) else type(owner)
+    function = getattr(cls, _METHOD)
+    # A client patched after its class wraps the SDK's method, not the class's wrapper: one turn per call.
+    wrapper = _wrap(getattr(function, _ORIGINAL, function), api, is_async, check_output)
+    setattr(owner, _METHOD, wrapper if owner is cls else types.MethodType(wrapper, owner))
+    _patches.append(_Patch(owner, previous))
+
+
+def _wrap(original: Callable[..., Any], api: OpenAIApi, is_async: bool, check_output: bool) -> Callable[..., Any]:
+    """The instrumented `create`: the turn opens (and the gate runs) before the SDK sends anything."""
+    if is_async:
+
+        async def create(*args: Any, **kwargs: Any) -> Any:
+            call = Call(api, kwargs, check_output=check_output)
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                call.end(exc)
+                raise
+            return traced(call, result)
+
+    else:
+
+        def create(*args: Any, **kwargs: Any) -> Any:
+            call = Call(api, kwargs, check_output=check_output)
+            try:
+                result = original(*args, **kwargs)
+            except BaseException as exc:
+                call.end(exc)
+                raise
+            return traced(call, result)
+
+    functools.update_wrapper(create, original)
+    setattr(create, _ORIGINAL, original)
+    return create

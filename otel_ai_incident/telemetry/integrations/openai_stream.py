@@ -1,0 +1,119 @@
+"""Streams handed back in place of the SDK's, so the turn ends when the caller is done with the stream.
+
+The turn ends when the stream is exhausted, fails, is closed (`close()`, `with`, `async with`), or, as a last
+resort, when an abandoned stream is garbage-collected. Everything else is delegated to the SDK's stream.
+Like opentelemetry-python's own OpenAI instrumentation these are plain wrappers: `isinstance(s, openai.Stream)`
+is false for them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from types import TracebackType
+from typing import Any
+
+from openai import AsyncStream, Stream
+
+from otel_ai_incident.telemetry.integrations.openai_call import Call
+
+
+class TracedStream:
+    __slots__ = ("__weakref__", "_call", "_stream")
+
+    def __init__(self, stream: Stream[Any], call: Call) -> None:
+        self._stream = stream
+        self._call = call
+        weakref.finalize(self, call.stream_ended, None)
+
+    def __iter__(self) -> TracedStream:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = next(self._stream)
+        except StopIteration:
+            self._call.stream_ended(None)
+            raise
+        except BaseException as exc:
+            self._call.stream_ended(exc)
+            raise
+        self._call.chunk(chunk)
+        return chunk
+
+    def __enter__(self) -> TracedStream:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._call.stream_ended(exc)
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._call.stream_ended(None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class TracedAsyncStream:
+    __slots__ = ("__weakref__", "_call", "_stream")
+
+    def __init__(self, stream: AsyncStream[Any], call: Call) -> None:
+        self._stream = stream
+        self._call = call
+        weakref.finalize(self, call.stream_ended, None)
+
+    def __aiter__(self) -> TracedAsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self._stream.__anext__()
+        except StopAsyncIteration:
+            self._call.stream_ended(None)
+            raise
+        except BaseException as exc:
+            self._call.stream_ended(exc)
+            raise
+        self._call.chunk(chunk)
+        return chunk
+
+    async def __aenter__(self) -> TracedAsyncStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._stream.close()
+        finally:
+            self._call.stream_ended(exc)
+
+    async def close(self) -> None:
+        try:
+            await self._stream.close()
+        finally:
+            self._call.stream_ended(None)
+
+    aclose = close
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def traced(call: Call, result: Any) -> Any:
+    """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended)."""
+    if isinstance(result, Stream):
+        call.stream_started()
+        return TracedStream(result, call)
+    if isinstance(result, AsyncStream):
+        call.stream_started()
+        return TracedAsyncStream(result, call)
+    call.returned(result)
+    return result
