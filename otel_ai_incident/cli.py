@@ -13,7 +13,10 @@ import sys
 from collections.abc import Sequence
 
 # Areas whose `commands` module adds sub-commands, in the order they appear in --help.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "otel_ai_incident.containment.commands",
+    "otel_ai_incident.server.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

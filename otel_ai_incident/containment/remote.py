@@ -1,0 +1,58 @@
+"""Reading the containment state from the receiver's `GET /v1/containment`, for apps on other hosts.
+
+Conditional requests (If-None-Match with the last revision's ETag) make an unchanged state cost one 304.
+urllib keeps this dependency-free; the gate calls it from a background thread, never on the turn path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from otel_ai_incident import names
+from otel_ai_incident.containment.state import StateView
+
+CONTAINMENT_PATH = "/v1/containment"
+DEFAULT_TIMEOUT_S = 2.0
+
+
+def load_token(token_file: str | Path | None = None) -> str | None:
+    """The shared secret: `token_file`, else AII_WEBHOOK_TOKEN_FILE, else AII_WEBHOOK_TOKEN; None when unset.
+
+    Files are preferred so the secret stays out of process listings and shell history.
+    """
+    token_file = token_file or os.environ.get(names.ENV_WEBHOOK_TOKEN_FILE)
+    token = Path(token_file).read_text(encoding="utf-8") if token_file else os.environ.get(names.ENV_WEBHOOK_TOKEN)
+    token = (token or "").strip()
+    return token or None
+
+
+def etag(revision: int) -> str:
+    """The ETag of a revision, shared by the endpoint and this client."""
+    return f'"{revision}"'
+
+
+class HttpStateReader:
+    """A read-only containment source over HTTP (`remote`: the gate polls it off the request path)."""
+
+    remote = True
+
+    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.url = base_url.rstrip("/") + CONTAINMENT_PATH
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._timeout_s = timeout_s
+
+    def changed_since(self, revision: int) -> StateView | None:
+        request = urllib.request.Request(self.url, headers={**self._headers, "If-None-Match": etag(revision)})
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                return StateView.from_json(json.load(response))
+        except urllib.error.HTTPError as error:
+            if error.code == 304:
+                return None
+            raise

@@ -1,0 +1,173 @@
+"""The webhook receiver as a FastAPI app: acknowledge fast and durably, act later, expose the state.
+
+`POST /alertmanager` checks credentials, size, JSON and schema, commits the raw notification to the inbox
+and answers 200; the worker acts on it afterwards. Anything refused gets a 4xx with a JSON `detail` and
+changes nothing. The app object is built from its stores so tests (and embedders) drive it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from otel_ai_incident.containment.actions import ActionSettings, Executor
+from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, ContainmentPlaybook, playbooks_by_incident_type
+from otel_ai_incident.containment.remote import etag
+from otel_ai_incident.containment.state import ContainmentState
+from otel_ai_incident.containment.targets import TargetFinder
+from otel_ai_incident.incidents.model import IncidentStatus
+from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.names import ContainmentActionName as Action
+from otel_ai_incident.server.alertmanager import Notification
+from otel_ai_incident.server.auth import Credentials
+from otel_ai_incident.server.inbox import Inbox
+from otel_ai_incident.server.metrics import ReceiverMetrics
+from otel_ai_incident.server.processor import NotificationProcessor
+from otel_ai_incident.server.worker import Worker
+
+MAX_BODY_BYTES = 1024 * 1024
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class LiftRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    target: str | None = None
+    reason: str = Field(min_length=1)
+    by: str = Field(min_length=1)
+
+
+class _Refused(Exception):
+    """A request refused with a status and a reason (also the `reason` label of the rejection counter)."""
+
+    def __init__(self, status: int, reason: str, detail: Any) -> None:
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+async def _read_model(request: Request, model: type[_Model]) -> tuple[_Model, str]:
+    """The body parsed into `model`, and its text; refuses oversize, non-JSON and invalid bodies."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-8")
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise _Refused(400, "malformed_json", f"body is not JSON: {error}") from None
+    try:
+        return model.model_validate(data), text
+    except ValidationError as error:
+        details = error.errors(include_url=False, include_input=False, include_context=False)
+        raise _Refused(422, "invalid", details) from None
+
+
+def create_app(
+    *,
+    state: ContainmentState,
+    incidents: SqliteIncidentStore,
+    inbox: Inbox,
+    credentials: Credentials | None,
+    playbooks: Sequence[ContainmentPlaybook] = DEFAULT_PLAYBOOKS,
+    finder: TargetFinder | None = None,
+    settings: ActionSettings | None = None,
+    act_delay_s: float = 0.0,
+) -> FastAPI:
+    """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback)."""
+    metrics = ReceiverMetrics(state)
+    processor = NotificationProcessor(
+        executor=Executor(state, finder, settings), incidents=incidents, inbox=inbox,
+        playbooks=playbooks_by_incident_type(tuple(playbooks)), metrics=metrics,
+    )  # fmt: skip
+    worker = Worker(inbox, processor, metrics, act_delay_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(worker.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app = FastAPI(title="otel-ai-incident receiver", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.worker = worker
+    app.state.metrics = metrics
+
+    @app.exception_handler(_Refused)
+    async def refused(request: Request, error: _Refused) -> JSONResponse:
+        metrics.rejected.labels(error.reason).inc()
+        return JSONResponse({"detail": error.detail}, status_code=error.status)
+
+    def authorized(request: Request) -> None:
+        if credentials is not None and not credentials.allows(request.headers.get("authorization")):
+            metrics.rejected.labels("unauthorized").inc()
+            raise HTTPException(401, "missing or wrong credentials",
+                                headers={"WWW-Authenticate": 'Bearer realm="otel-ai-incident"'})
+
+    guarded = [Depends(authorized)]
+
+    @app.post("/alertmanager", dependencies=guarded)
+    async def alertmanager(request: Request) -> dict[str, Any]:
+        started = time.perf_counter()
+        notification, body = await _read_model(request, Notification)
+        notification_id = await asyncio.wrap_future(inbox.submit(body, time.time()))
+        worker.wake()
+        metrics.notifications.labels(notification.status).inc()
+        metrics.ack_seconds.observe(time.perf_counter() - started)
+        return {"status": "accepted", "id": notification_id}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "pending_notifications": inbox.count(pending=True)}
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/containment", dependencies=guarded)
+    def containment(request: Request) -> Response:
+        if request.headers.get("if-none-match") == etag(state.revision()):
+            return Response(status_code=304)
+        view = state.read()
+        return JSONResponse(view.to_json(), headers={"ETag": etag(view.revision)})
+
+    @app.post("/v1/containment/lift", dependencies=guarded)
+    async def lift(request: Request) -> dict[str, Any]:
+        body, _ = await _read_model(request, LiftRequest)
+        lifted = await run_in_threadpool(
+            lambda: state.lift(body.action, body.target, actor=body.by, reason=body.reason))
+        if not lifted:
+            raise HTTPException(404, f"{body.action.value} on {body.target or 'the whole app'} is not in force")
+        return {"lifted": True, "revision": state.revision()}
+
+    @app.get("/v1/incidents", dependencies=guarded)
+    def list_incidents(status: IncidentStatus | None = None, limit: int = 100) -> Mapping[str, Any]:
+        if not 1 <= limit <= 1000:
+            raise HTTPException(422, "limit must be between 1 and 1000")
+        return {"incidents": [i.to_json() for i in incidents.list(status=status, limit=limit)]}
+
+    @app.get("/v1/incidents/{incident_id}", dependencies=guarded)
+    def get_incident(incident_id: str) -> Mapping[str, Any]:
+        incident = incidents.get(incident_id)
+        if incident is None:
+            raise HTTPException(404, f"no incident {incident_id}")
+        return incident.to_json()
+
+    return app

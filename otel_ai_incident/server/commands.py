@@ -1,0 +1,82 @@
+"""`otel-ai-incident serve`: run the Alertmanager webhook receiver.
+
+It refuses to start without credentials, unless told `--insecure-no-auth` and bound to loopback, because
+whoever can post to it can switch the app off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from typing import Any
+
+from otel_ai_incident import names
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the Alertmanager webhook receiver",
+        description="Receive Alertmanager notifications (webhook payload v4), open incidents and apply the "
+                    "containment playbooks. Credentials: --token-file, else AII_WEBHOOK_TOKEN_FILE, else "
+                    "AII_WEBHOOK_TOKEN (sent as a bearer token or a basic-auth password).",
+    )  # fmt: skip
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--token-file", help="file holding the shared secret")
+    parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
+    parser.add_argument("--containment", help=f"containment state URL (default ${names.ENV_CONTAINMENT} or "
+                                              f"{names.DEFAULT_CONTAINMENT})")
+    parser.add_argument("--incidents", help=f"incident store URL, also holding the inbox (default "
+                                            f"${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS})")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="accept requests without credentials (only with a loopback --host)")
+    parser.set_defaults(handler=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    # Imported here so the rest of the CLI works without the `server` extra.
+    import uvicorn
+
+    from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, load_playbooks
+    from otel_ai_incident.containment.remote import load_token
+    from otel_ai_incident.containment.state import SqliteContainmentState, sqlite_path
+    from otel_ai_incident.incidents.store import SqliteIncidentStore
+    from otel_ai_incident.server.app import create_app
+    from otel_ai_incident.server.auth import Credentials, is_loopback
+    from otel_ai_incident.server.inbox import Inbox
+
+    try:
+        token = load_token(args.token_file)
+    except OSError as error:
+        print(f"otel-ai-incident serve: cannot read the token: {error}", file=sys.stderr)
+        return 2
+    if token is None and not (args.insecure_no_auth and is_loopback(args.host)):
+        print("otel-ai-incident serve: no credentials: set --token-file, "
+              f"{names.ENV_WEBHOOK_TOKEN_FILE} or {names.ENV_WEBHOOK_TOKEN} "
+              "(or --insecure-no-auth with a loopback --host)", file=sys.stderr)
+        return 2
+    try:
+        playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
+        state = SqliteContainmentState.from_url(
+            args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT)
+        incidents_path = sqlite_path(args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS)
+        incidents, inbox = SqliteIncidentStore(incidents_path), Inbox(incidents_path)
+        act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
+    except (OSError, ValueError, sqlite3.Error) as error:  # PlaybookError is a ValueError
+        print(f"otel-ai-incident serve: {error}", file=sys.stderr)
+        return 2
+    app = create_app(
+        state=state,
+        incidents=incidents,
+        inbox=inbox,
+        credentials=Credentials(token) if token else None,
+        playbooks=playbooks,
+        act_delay_s=act_delay_s,
+    )  # fmt: skip
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

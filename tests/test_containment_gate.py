@@ -1,0 +1,199 @@
+"""The in-app gate: enforcement of each action, the cache, the active counter, and never raising."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from otel_ai_incident.containment.gate import ContainmentGate, open_gate
+from otel_ai_incident.containment.registry import Registry
+from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState, StateView
+from otel_ai_incident.names import ContainmentActionName as Action
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+
+    def add(self, amount: int, attributes: dict | None = None) -> None:
+        action = (attributes or {})["action"]
+        self.totals[action] = self.totals.get(action, 0) + amount
+
+
+class Instruments:
+    def __init__(self) -> None:
+        self.containment_active = Counter()
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> SqliteContainmentState:
+    return SqliteContainmentState(tmp_path / "c.db")
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+def _gate(state: SqliteContainmentState, registry: Registry, **options) -> ContainmentGate:
+    return ContainmentGate(state, refresh_interval_s=0.0, registry=registry, **options)
+
+
+def _apply(state: SqliteContainmentState, action: Action, target: str | None = None, **params) -> None:
+    ttl = params.pop("ttl_s", None)
+    state.apply(PlannedAction(action, target, params, ttl), actor="test", incident_id=None)
+
+
+def test_nothing_contained(state, registry) -> None:
+    gate = _gate(state, registry)
+    assert gate.turn_blocked("p") is None
+    assert gate.tool_blocked("delete", writes=True) is None
+    assert gate.guardrail_threshold("toxicity", 0.8) == 0.8
+
+
+def test_kill_switch_blocks_every_turn(state, registry) -> None:
+    gate = _gate(state, registry)
+    _apply(state, Action.KILL_SWITCH)
+    assert gate.turn_blocked(None) == ("kill_switch", None)
+    assert gate.turn_blocked("p") == ("kill_switch", None)
+
+
+def test_read_only_blocks_writing_tools_only(state, registry) -> None:
+    gate = _gate(state, registry)
+    _apply(state, Action.RESTRICT_TO_READ_ONLY)
+    assert gate.tool_blocked("delete", writes=True) == ("restrict_to_read_only", None)
+    assert gate.tool_blocked("search", writes=False) is None
+    assert gate.turn_blocked("p") is None
+
+
+def test_disabled_tool(state, registry) -> None:
+    gate = _gate(state, registry)
+    _apply(state, Action.DISABLE_TOOL, "search")
+    assert gate.tool_blocked("search", writes=False) == ("disable_tool", "search")
+    assert gate.tool_blocked("lookup", writes=False) is None
+
+
+def test_rate_limit_is_a_token_bucket_per_pseudonym(state, registry) -> None:
+    gate = _gate(state, registry)
+    _apply(state, Action.RATE_LIMIT_USER, "p-bad", rate_per_s=0.001, burst=2, ttl_s=3600)
+    assert gate.turn_blocked("p-bad") is None
+    assert gate.turn_blocked("p-bad") is None
+    assert gate.turn_blocked("p-bad") == ("rate_limit_user", "p-bad")
+    assert gate.turn_blocked("p-good") is None
+    assert gate.turn_blocked(None) is None
+
+
+def test_rate_limit_lapses_with_its_ttl(state, registry) -> None:
+    gate = _gate(state, registry)
+    _apply(state, Action.RATE_LIMIT_USER, "p", rate_per_s=0.001, burst=1, ttl_s=0.3)
+    gate.turn_blocked("p")
+    assert gate.turn_blocked("p") == ("rate_limit_user", "p")
+    time.sleep(0.35)
+    assert gate.turn_blocked("p") is None
+    assert gate.snapshot.rate_limits == {}
+
+
+def test_tightened_guardrail_never_loosens(state, registry) -> None:
+    gate = _gate(state, registry)
+    _apply(state, Action.TIGHTEN_GUARDRAIL, "toxicity", threshold=0.3)
+    assert gate.guardrail_threshold("toxicity", 0.8) == 0.3
+    assert gate.guardrail_threshold("toxicity", 0.2) == 0.2
+    assert gate.guardrail_threshold("pii", 0.8) == 0.8
+    _apply(state, Action.TIGHTEN_GUARDRAIL, None, threshold=0.5)
+    assert gate.guardrail_threshold("pii", 0.8) == 0.5
+    assert gate.guardrail_threshold("toxicity", 0.8) == 0.3
+
+
+def test_rollbacks_switch_to_the_previous_registered_version(state, registry) -> None:
+    registry.register_prompt("support", "old text", version="2024-01")
+    registry.register_prompt("support", "new text", version="2024-02")
+    registry.register_models(["model-b", "model-a"])
+    gate = _gate(state, registry)
+    assert gate.active_prompt("support").version == "2024-02"
+    assert gate.active_model() == "model-b"
+    _apply(state, Action.ROLLBACK_PROMPT, "support")
+    _apply(state, Action.ROLLBACK_MODEL)
+    assert gate.active_prompt("support").text == "old text"
+    assert registry.active_prompt("support").version == "2024-01"
+    assert gate.active_model() == "model-a"
+
+
+def test_active_counter_follows_the_snapshot(state, registry) -> None:
+    instruments = Instruments()
+    gate = _gate(state, registry, instruments=instruments)
+    _apply(state, Action.DISABLE_TOOL, "a")
+    _apply(state, Action.DISABLE_TOOL, "b")
+    gate.turn_blocked(None)
+    assert instruments.containment_active.totals == {"disable_tool": 2}
+    state.lift(Action.DISABLE_TOOL, "a", actor="x", reason="y")
+    gate.turn_blocked(None)
+    assert instruments.containment_active.totals == {"disable_tool": 1}
+
+
+def test_cache_delays_reads_until_the_interval_passes(state, registry) -> None:
+    gate = ContainmentGate(state, refresh_interval_s=0.3, registry=registry)
+    assert gate.turn_blocked(None) is None
+    _apply(state, Action.KILL_SWITCH)
+    assert gate.turn_blocked(None) is None  # still cached
+    time.sleep(0.35)
+    assert gate.turn_blocked(None) == ("kill_switch", None)
+
+
+class BrokenAfterFirst:
+    def __init__(self, view: StateView) -> None:
+        self.view, self.calls = view, 0
+
+    def changed_since(self, revision: int) -> StateView | None:
+        self.calls += 1
+        if self.calls > 1:
+            raise OSError("disk gone")
+        return self.view
+
+
+def test_read_errors_keep_the_last_state_and_are_counted(state, registry) -> None:
+    _apply(state, Action.KILL_SWITCH)
+    errors: list[int] = []
+    gate = ContainmentGate(BrokenAfterFirst(state.read()), refresh_interval_s=0.0, registry=registry,
+                           on_error=lambda: errors.append(1))
+    for _ in range(3):
+        assert gate.turn_blocked(None) == ("kill_switch", None)
+    assert len(errors) == 2
+
+
+def test_another_process_sees_a_kill_switch_within_the_cache_period(tmp_path: Path) -> None:
+    """The app side (a separate process) reads the file the receiver writes."""
+    db = tmp_path / "shared.db"
+    SqliteContainmentState(db).close()
+    app = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from otel_ai_incident.containment.gate import open_gate\n"
+         f"gate = open_gate('sqlite:///{db}', refresh_interval_s=1.0)\n"
+         "print('ready', gate.turn_blocked(None), flush=True)\n"
+         "sys.stdin.readline()\n"
+         "start = time.monotonic()\n"
+         "while gate.turn_blocked(None) is None and time.monotonic() - start < 5:\n"
+         "    time.sleep(0.005)\n"
+         "print(gate.turn_blocked(None), round(time.monotonic() - start, 3), flush=True)\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert app.stdout.readline().strip() == "ready None"
+    writer = SqliteContainmentState(db)
+    writer.apply(PlannedAction(Action.KILL_SWITCH), actor="alice", incident_id=None)
+    app.stdin.write("go\n")
+    app.stdin.flush()
+    line = app.stdout.readline().split()
+    app.wait(timeout=10)
+    assert line[:2] == ["('kill_switch',", "None)"]
+    assert float(line[2]) <= 1.2
+
+
+def test_open_gate_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AII_CONTAINMENT", f"sqlite:///{tmp_path / 'env.db'}")
+    gate = open_gate(refresh_interval_s=0.0, registry=Registry())
+    assert gate.turn_blocked(None) is None
+    assert (tmp_path / "env.db").exists()
