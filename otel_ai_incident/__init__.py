@@ -8,6 +8,7 @@
         turn.complete(reply, input_tokens=42, output_tokens=7)
 """
 
+from otel_ai_incident.containment.registry import active_model, active_prompt, register_models, register_prompt
 from otel_ai_incident.errors import ContainmentActive
 from otel_ai_incident.instrumentation import Instrumentation, instrument
 from otel_ai_incident.telemetry.hooks import (
@@ -23,8 +24,12 @@ __all__ = [
     "Instrumentation",
     "ToolCall",
     "Turn",
+    "active_model",
+    "active_prompt",
     "guardrail_threshold",
     "instrument",
     "llm_turn",
+    "register_models",
+    "register_prompt",
     "report_user_feedback",
 ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from opentelemetry import metrics, trace
 
 from otel_ai_incident import names
+from otel_ai_incident.containment.gate import ContainmentGate, open_gate
 from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
 from otel_ai_incident.guardrails.output import PiiOutputGuard
 from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_key
@@ -52,6 +53,8 @@ class Instrumentation:
                 self.runtime.tool_scorer.save(self.anomaly_state)
             except OSError:
                 logger.warning("otel-ai-incident: could not save the tool-argument baseline", exc_info=True)
+        if isinstance(self.runtime.gate, ContainmentGate):
+            self.runtime.gate.close()
         if self.runtime.prompt_log is not None:
             try:
                 self.runtime.prompt_log.close(timeout)
@@ -59,6 +62,20 @@ class Instrumentation:
                 logger.warning("otel-ai-incident: prompt log did not close cleanly", exc_info=True)
         if self.providers is not None:
             self.providers.shutdown(timeout)
+
+
+def _open_gate(url: str | None, instruments: Instruments) -> ContainmentGate | None:
+    """The containment gate, or none (nothing contained) when its state cannot even be opened."""
+
+    def count_error() -> None:
+        instruments.instrumentation_errors.add(1, {names.COMPONENT: "containment_gate"})
+
+    try:
+        return open_gate(url, instruments=instruments, on_error=count_error)
+    except Exception:
+        count_error()
+        logger.warning("otel-ai-incident: containment state unavailable; nothing will be contained", exc_info=True)
+        return None
 
 
 def _load_scorer(path: str | os.PathLike[str] | None) -> ToolArgumentScorer:
@@ -88,6 +105,7 @@ def instrument(
     pii_tokens: bool = False,
     anomaly_threshold: float = hooks.DEFAULT_ANOMALY_THRESHOLD,
     anomaly_state: str | os.PathLike[str] | None = None,
+    containment: str | None = None,
 ) -> Instrumentation:
     """Set up spans, metrics (a Prometheus /metrics endpoint, OTLP when configured) and the hooks.
 
@@ -99,6 +117,9 @@ def instrument(
     instead of a plain `[EMAIL]`. Tool-call arguments are scored against what each tool normally gets; a score
     of `anomaly_threshold` or more is flagged. `anomaly_state` is a file the scorer's baseline is loaded from
     and saved to at shutdown, so a restart does not forget it.
+
+    `containment` is where the gate reads the containment state: a `sqlite:///` URL (default AII_CONTAINMENT,
+    else sqlite:///ai_containment.db) or the webhook receiver's base URL for apps on other hosts.
     """
     global _current
     with _lock:
@@ -118,10 +139,12 @@ def instrument(
             meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
         key = load_key()
         output_guard = PiiOutputGuard(action=pii_action, hmac_key=key if pii_tokens else None)
+        instruments = Instruments(meter, pii_entity_types=output_guard.entity_types, pii_action=output_guard.action)
         runtime = hooks.Runtime(
             tracer=tracer,
-            instruments=Instruments(meter, pii_entity_types=output_guard.entity_types, pii_action=output_guard.action),
+            instruments=instruments,
             pseudonymizer=Pseudonymizer(key),
+            gate=_open_gate(containment, instruments),
             output_guard=output_guard,
             tool_scorer=_load_scorer(anomaly_state),
             capture_content=env_flag(ENV_CAPTURE_CONTENT) if capture_content is None else capture_content,

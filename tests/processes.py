@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +16,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_BOT = ROOT / "examples" / "support_bot.py"
+
+
+def scratch_dir() -> str:
+    """A fresh working directory for a child, so the databases it creates by default land outside the repo."""
+    return tempfile.mkdtemp(prefix="aii-test-")
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -29,7 +35,7 @@ def support_bot(*args: str, env: dict[str, str] | None = None) -> Iterator[dict[
     """Run the example bot with --serve; yield its summary (incl. metrics_url) and stop it afterwards."""
     proc = subprocess.Popen(
         [sys.executable, str(SUPPORT_BOT), "--serve", "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or clean_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or clean_env(), cwd=scratch_dir(),
     )  # fmt: skip
     try:
         line = proc.stdout.readline()
@@ -48,7 +54,7 @@ def support_bot(*args: str, env: dict[str, str] | None = None) -> Iterator[dict[
 def run_script(code: str, env: dict[str, str], timeout: float = 60) -> dict[str, Any]:
     """Run Python code in a fresh interpreter; the code prints one JSON object as its last line."""
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout, cwd=scratch_dir()
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

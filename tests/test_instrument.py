@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_ai_incident import names
-from processes import ROOT, SUPPORT_BOT, clean_env, http_get, run_script, support_bot
+from processes import SUPPORT_BOT, clean_env, http_get, run_script, scratch_dir, support_bot
 
 SCOPE_LABELS = {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
 # The bot's traffic mix causes no internal errors, so that counter has no series.
@@ -144,7 +144,7 @@ def test_otlp_export_configured_only_by_environment(otlp_receiver: _OtlpReceiver
     )
     done = subprocess.run(
         [sys.executable, str(SUPPORT_BOT), "--turns", "20", "--host", "127.0.0.1", "--port", "0"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env=env, capture_output=True, text=True, timeout=60, cwd=scratch_dir(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     span_names = {s.name for s in otlp_receiver.spans}
@@ -241,3 +241,46 @@ def test_metrics_port_in_use_does_not_crash_the_app() -> None:
             clean_env(),
         )
     assert result == {"address": None}
+
+
+_GATE_SCRIPT = """
+import json, sys, time, otel_ai_incident as aii
+aii.instrument(service_name='x', prometheus=False, containment=sys.argv[1])
+print('ready', flush=True)
+sys.stdin.readline()  # the test applies the kill switch, then writes a line
+applied = time.monotonic()
+while True:
+    try:
+        with aii.llm_turn(model='m') as turn:
+            turn.complete('ok')
+    except aii.ContainmentActive as contained:
+        print(json.dumps({'action': contained.action, 'seconds': time.monotonic() - applied}), flush=True)
+        break
+    time.sleep(0.01)
+"""
+
+
+def test_the_apps_gate_enforces_a_kill_switch_within_the_cache_period(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState
+    from otel_ai_incident.names import ContainmentActionName
+
+    url = f"sqlite:///{tmp_path / 'containment.db'}"
+    state = SqliteContainmentState.from_url(url)
+    app = subprocess.Popen([sys.executable, "-c", _GATE_SCRIPT, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True, env=clean_env(), cwd=tmp_path)
+    try:
+        assert app.stdout.readline().strip() == "ready"
+        state.apply(PlannedAction(ContainmentActionName.KILL_SWITCH, None, {}, None), actor="test", incident_id=None)
+        app.stdin.write("go\n")
+        app.stdin.flush()
+        result = json.loads(app.stdout.readline())
+    finally:
+        app.kill()
+        app.wait()
+        state.close()
+    assert result["action"] == "kill_switch"
+    assert result["seconds"] < 1.5
