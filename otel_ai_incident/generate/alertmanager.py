@@ -1,0 +1,91 @@
+"""An example Alertmanager configuration that delivers the generated alerts to the webhook receiver.
+
+Routing is by severity (timings) with one child route per signal, so a team can move one signal to another
+receiver by editing a single route. The comments in the output explain the timings; they are part of the
+example, as Alertmanager has nowhere else to keep them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from otel_ai_incident import names
+from otel_ai_incident.generate.output import to_yaml
+from otel_ai_incident.signals import JOB_LABEL, AlertSeverity, MonitoringSignal
+
+RECEIVER = "otel-ai-incident"
+WEBHOOK_URL = "http://127.0.0.1:8080/alertmanager"
+CREDENTIALS_FILE = "/etc/otel-ai-incident/webhook.token"
+GROUP_BY = ("alertname", names.ALERT_LABEL_SIGNAL, JOB_LABEL)
+
+
+@dataclass(frozen=True)
+class Timing:
+    group_wait: str
+    group_interval: str
+    repeat_interval: str
+
+
+TIMINGS: dict[AlertSeverity, Timing] = {
+    AlertSeverity.P1: Timing("10s", "1m", "1h"),
+    AlertSeverity.P2: Timing("30s", "5m", "4h"),
+    AlertSeverity.P3: Timing("1m", "10m", "12h"),
+}
+
+COMMENT = f"""\
+Example: copy, then set the receiver URL and the token file. Check with: amtool check-config <file>.
+Grouping by {", ".join(GROUP_BY)}: one notification group, hence one incident in the receiver (it keys
+incidents on groupKey), per alert and service; the models or tools of one alert share it.
+Timings by severity:
+- group_wait: p1 10s, enough to batch the alerts of one rule evaluation, well inside the 15 minutes in which
+  a P1 must be contained; p2 30s, p3 1m.
+- group_interval: p1 1m, so alerts that join a P1 group reach the receiver within a minute; Alertmanager
+  also cancels a webhook request after group_interval, and the receiver answers at once and acts later.
+- repeat_interval: p1 1h, p2 4h, p3 12h. A repeat re-applies containment if the receiver lost it; the
+  receiver is idempotent (fingerprint + startsAt + status), so repeats and HA duplicates are harmless.
+send_resolved: true lets the receiver close incidents and record when an alert stopped.
+The inhibit rule mutes p2/p3 alerts of a service while a p1 of the same incident type is firing there."""
+
+
+def _route(signal: MonitoringSignal) -> dict[str, Any]:
+    timing = TIMINGS[signal.severity]
+    return {
+        "receiver": RECEIVER,
+        "matchers": [f'{names.ALERT_LABEL_SIGNAL}="{signal.name}"'],
+        "group_wait": timing.group_wait,
+        "group_interval": timing.group_interval,
+        "repeat_interval": timing.repeat_interval,
+    }
+
+
+def config(signals: list[MonitoringSignal]) -> dict[str, Any]:
+    default = TIMINGS[AlertSeverity.P2]
+    p1, lower = AlertSeverity.P1.value, "|".join(s.value for s in AlertSeverity if s is not AlertSeverity.P1)
+    return {
+        "route": {
+            "receiver": RECEIVER,
+            "group_by": list(GROUP_BY),
+            "group_wait": default.group_wait,
+            "group_interval": default.group_interval,
+            "repeat_interval": default.repeat_interval,
+            "routes": [_route(signal) for signal in signals],
+        },
+        "inhibit_rules": [{
+            "source_matchers": [f'{names.ALERT_LABEL_SEVERITY}="{p1}"'],
+            "target_matchers": [f'{names.ALERT_LABEL_SEVERITY}=~"{lower}"'],
+            "equal": [JOB_LABEL, names.ALERT_LABEL_INCIDENT_TYPE],
+        }],
+        "receivers": [{
+            "name": RECEIVER,
+            "webhook_configs": [{
+                "url": WEBHOOK_URL,
+                "send_resolved": True,
+                "http_config": {"authorization": {"type": "Bearer", "credentials_file": CREDENTIALS_FILE}},
+            }],
+        }],
+    }
+
+
+def render(signals: list[MonitoringSignal]) -> str:
+    return to_yaml(config(signals), COMMENT)

@@ -1,0 +1,58 @@
+"""Every generated file, by path relative to the output directory: the one place that lists them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from otel_ai_incident.generate import alertmanager, dashboard, rule_tests, rules, runbook
+from otel_ai_incident.generate.links import Links
+from otel_ai_incident.signals import PRODUCTION, MonitoringSignal, Profile, load_signals
+
+RULES = "alert_rules/ai_incident.rules.yml"
+ALERTMANAGER = "alert_rules/alertmanager.example.yml"
+DASHBOARD = "dashboards/ai_incident_overview.json"
+RUNBOOK = "docs/runbook.md"
+
+
+def catalogue(signals_file: Path | str | None, profile: Profile) -> list[MonitoringSignal]:
+    return [profile.apply(signal) for signal in load_signals(signals_file)]
+
+
+DEFAULT_LINKS = Links()
+
+
+def render_all(
+    signals: list[MonitoringSignal], profile: Profile = PRODUCTION, links: Links = DEFAULT_LINKS
+) -> dict[str, str]:
+    """Rules and dashboard for any profile; promtool tests, Alertmanager example and runbook for production.
+
+    The tests' scenarios are sized for production windows (minutes, a day of history); the demo only needs
+    rules that promtool accepts, and the other files do not depend on the profile.
+    """
+    files = {RULES: rules.render(signals, profile, links), DASHBOARD: dashboard.render(signals, links)}
+    if profile is PRODUCTION:
+        tests = [test for signal in signals for test in rule_tests.detection_tests(signal)]
+        rule_dir = Path(RULES).parent
+        for name, text in rule_tests.render(tests, Path(RULES).name).items():
+            files[str(rule_dir / name)] = text
+        files[ALERTMANAGER] = alertmanager.render(signals)
+        files[RUNBOOK] = runbook.render(signals, links)
+    return files
+
+
+def stale(files: dict[str, str], out: Path) -> list[str]:
+    """Paths whose content on disk differs from `files` (missing counts as stale)."""
+    return [
+        path for path, text in files.items()
+        if not (out / path).is_file() or (out / path).read_text(encoding="utf-8") != text
+    ]  # fmt: skip
+
+
+def write(files: dict[str, str], out: Path) -> list[str]:
+    """Write what changed; returns the paths written."""
+    changed = stale(files, out)
+    for path in changed:
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(files[path], encoding="utf-8")
+    return changed

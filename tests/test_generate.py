@@ -1,0 +1,135 @@
+"""The generator: deterministic, committed files up to date, and every query names a series that exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import find_binary
+from otel_ai_incident import names
+from otel_ai_incident.cli import main
+from otel_ai_incident.generate import artefacts, dashboard
+from otel_ai_incident.generate.links import Links
+from otel_ai_incident.signals import DEMO, PRODUCTION
+
+REPO = Path(__file__).resolve().parent.parent
+PROMQL_WORDS = {
+    "sum", "by", "rate", "increase", "or", "and", "unless", "offset", "bool", "on", "clamp_min", "abs", "count",
+    "sum_over_time", "count_over_time", "histogram_quantile", "le",
+}  # fmt: skip
+
+
+def _production() -> dict[str, str]:
+    return artefacts.render_all(artefacts.catalogue(None, PRODUCTION))
+
+
+def _rules(text: str) -> list[dict]:
+    return [rule for group in yaml.safe_load(text)["groups"] for rule in group["rules"]]
+
+
+def metric_names(expr: str) -> set[str]:
+    """Series names an expression reads: identifiers left after removing strings, matchers, ranges, by()."""
+    stripped = re.sub(r'"[^"]*"', "", expr)
+    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|on)\s*\([^)]*\)", " ", stripped)
+    words = {m.group(1) for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()", stripped)}
+    return words - PROMQL_WORDS
+
+
+def test_rerun_is_byte_identical() -> None:
+    assert _production() == _production()
+
+
+def test_committed_files_are_up_to_date() -> None:
+    assert main(["generate", "--check", "--out", str(REPO)]) == 0
+
+
+def test_check_names_each_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--out", str(tmp_path)]) == 0
+    assert main(["generate", "--check", "--out", str(tmp_path)]) == 0
+    (tmp_path / artefacts.RUNBOOK).write_text("edited by hand\n")
+    (tmp_path / artefacts.DASHBOARD).unlink()
+    capsys.readouterr()
+    assert main(["generate", "--check", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert artefacts.RUNBOOK in err and artefacts.DASHBOARD in err and artefacts.RULES not in err
+
+
+def test_every_queried_series_is_emitted_or_recorded() -> None:
+    files = _production()
+    rules = _rules(files[artefacts.RULES])
+    known = names.prometheus_series_names() | {r["record"] for r in rules if "record" in r}
+    signals = artefacts.catalogue(None, PRODUCTION)
+    exprs = [r["expr"] for r in rules] + dashboard.panel_queries(signals, Links())
+    unknown = {name for expr in exprs for name in metric_names(expr)} - known
+    assert not unknown
+    # ...and the check itself sees the series (it would pass vacuously if it saw none).
+    assert names.TURNS.prometheus in {name for expr in exprs for name in metric_names(expr)}
+
+
+def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
+    files = _production()
+    runbook = files[artefacts.RUNBOOK]
+    panel_ids = {p["id"] for p in json.loads(files[artefacts.DASHBOARD])["panels"]}
+    alerts = [r for r in _rules(files[artefacts.RULES]) if "alert" in r]
+    signals = {s.name: s for s in artefacts.catalogue(None, PRODUCTION)}
+    assert {a["alert"] for a in alerts} == {n for s in signals.values() for n in s.alertnames}
+    for alert in alerts:
+        signal = signals[alert["labels"][names.ALERT_LABEL_SIGNAL]]
+        assert alert["labels"] == {
+            names.ALERT_LABEL_SIGNAL: signal.name,
+            names.ALERT_LABEL_SEVERITY: signal.severity.value,
+            names.ALERT_LABEL_INCIDENT_TYPE: signal.incident_type,
+        }
+        assert tuple(alert["annotations"]) == names.ALERT_ANNOTATIONS
+        anchor = alert["annotations"]["runbook_url"].split("#")[1]
+        assert f'<a id="{anchor}"></a>' in runbook
+        assert int(alert["annotations"]["dashboard_url"].split("viewPanel=")[1]) in panel_ids
+
+
+def test_link_bases_are_configurable(tmp_path: Path) -> None:
+    assert main(["generate", "--out", str(tmp_path), "--runbook-url", "https://wiki.example/runbook",
+                 "--grafana-url", "https://grafana.example/"]) == 0  # fmt: skip
+    rules = (tmp_path / artefacts.RULES).read_text()
+    assert "runbook_url: https://wiki.example/runbook#pii_detection_in_output" in rules
+    assert "dashboard_url: https://grafana.example/d/" in rules
+
+
+def test_bad_signals_file_fails_with_its_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "mine.yml"
+    bad.write_text("signals:\n  - name: refusal_rate_spike\n    spike: {window: soon}\n")
+    assert main(["generate", "--signals", str(bad), "--out", str(tmp_path)]) == 2
+    assert f"{bad}: signal 'refusal_rate_spike': field 'spike.window'" in capsys.readouterr().err
+    assert not (tmp_path / artefacts.RULES).exists()
+
+
+def test_user_signal_gets_rules_tests_panel_and_runbook(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.yml"
+    mine.write_text("""signals:
+  - name: tool_errors
+    description: Tools failing
+    detection_method: Tool error share > 4x baseline
+    severity: p3
+    incident_type: agentic_harm
+    spike: {alertname: ToolErrors, numerator: 'ai_tool_calls_total{outcome="error"}',
+            denominator: ai_tool_calls_total, multiple: 4, floor: 0.01, absolute_threshold: 0.3}
+""")
+    assert main(["generate", "--signals", str(mine), "--out", str(tmp_path)]) == 0
+    assert "alert: ToolErrors" in (tmp_path / artefacts.RULES).read_text()
+    assert "name: 'ToolErrors:" in (tmp_path / "alert_rules/ai_incident.rules.test.yml").read_text()
+    assert '<a id="tool_errors"></a>' in (tmp_path / artefacts.RUNBOOK).read_text()
+
+
+def test_demo_profile_is_short_and_passes_promtool(tmp_path: Path) -> None:
+    promtool = find_binary("promtool")
+    assert main(["generate", "--profile", "demo", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / artefacts.RULES).read_text()
+    assert f"interval: {DEMO.rate_interval}" in text and "[5m:30s]" in text and "for: 5s" in text
+    assert not list((tmp_path / "alert_rules").glob("*.test.yml"))  # demo rules are not committed nor tested
+    result = subprocess.run([promtool, "check", "rules", str(tmp_path / artefacts.RULES)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
