@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -121,7 +121,8 @@ def main() -> None:
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    # As instrument() sets it up: no exemplars unless OTEL_METRICS_EXEMPLAR_FILTER asks for them.
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()], exemplar_filter=AlwaysOffExemplarFilter())
     tracer = tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
     pseudonymizer = Pseudonymizer(b"benchmark-key-0123456789abcdef")
     floor_inst = Instruments(meter_provider.get_meter("floor"))

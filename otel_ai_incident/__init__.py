@@ -18,6 +18,7 @@ from otel_ai_incident.telemetry.hooks import (
     llm_turn,
     report_user_feedback,
 )
+from otel_ai_incident.telemetry.turn_context import turn_context
 
 __all__ = [
     "ContainmentActive",
@@ -32,4 +33,5 @@ __all__ = [
     "register_models",
     "register_prompt",
     "report_user_feedback",
+    "turn_context",
 ]

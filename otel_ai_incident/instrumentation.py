@@ -35,6 +35,7 @@ class Instrumentation:
     runtime: hooks.Runtime
     providers: Providers | None
     anomaly_state: str | os.PathLike[str] | None = None
+    openai: bool = False
 
     @property
     def prometheus_address(self) -> tuple[str, int] | None:
@@ -48,6 +49,11 @@ class Instrumentation:
             if _current is self:
                 _current = None
                 hooks.set_runtime(None)
+        if self.openai:
+            from otel_ai_incident.telemetry.integrations.openai import uninstrument_openai
+
+            uninstrument_openai()
+            self.openai = False
         if self.anomaly_state is not None and isinstance(self.runtime.tool_scorer, ToolArgumentScorer):
             try:
                 self.runtime.tool_scorer.save(self.anomaly_state)
@@ -106,6 +112,8 @@ def instrument(
     anomaly_threshold: float = hooks.DEFAULT_ANOMALY_THRESHOLD,
     anomaly_state: str | os.PathLike[str] | None = None,
     containment: str | None = None,
+    openai: bool = False,
+    openai_check_output: bool = False,
 ) -> Instrumentation:
     """Set up spans, metrics (a Prometheus /metrics endpoint, OTLP when configured) and the hooks.
 
@@ -120,6 +128,9 @@ def instrument(
 
     `containment` is where the gate reads the containment state: a `sqlite:///` URL (default AII_CONTAINMENT,
     else sqlite:///ai_containment.db) or the webhook receiver's base URL for apps on other hosts.
+
+    `openai=True` turns every call of the official OpenAI client (chat completions and responses, sync and
+    async, streaming or not) into a turn; `openai_check_output=True` also runs the PII check on the replies.
     """
     global _current
     with _lock:
@@ -153,5 +164,10 @@ def instrument(
         )
         _current = Instrumentation(runtime=runtime, providers=providers, anomaly_state=anomaly_state)
         hooks.set_runtime(runtime)
+        if openai:
+            from otel_ai_incident.telemetry.integrations.openai import instrument_openai
+
+            instrument_openai(check_output=openai_check_output)
+            _current.openai = True
         atexit.register(_current.shutdown)
         return _current

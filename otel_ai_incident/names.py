@@ -24,6 +24,7 @@ GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
@@ -45,6 +46,7 @@ AI_PROMPT_LOG_ID = "ai.prompt_log.id"
 AI_TOOL_WRITES = "ai.tool.writes"
 AI_TOOL_ANOMALY_SCORE = "ai.tool.anomaly_score"
 AI_CONTAINMENT_ACTION = "ai.containment.action"
+AI_TOOL_CALL_REQUESTED = "ai.tool_call.requested"  # span event: the model asked for a tool (not its execution)
 
 # Metric attribute names that are not semantic-convention attributes.
 OUTCOME = "outcome"

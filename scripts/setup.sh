@@ -17,5 +17,5 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev,server]'
+.venv/bin/python -m pip install --quiet -e '.[dev,server,openai]'
 export PATH="$PWD/.venv/bin:$PATH"

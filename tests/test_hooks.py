@@ -306,6 +306,7 @@ def test_tightened_threshold_reaches_the_app() -> None:
         assert aii.guardrail_threshold("toxicity", default=0.8) == 0.3
     finally:
         hooks.set_runtime(None)
+    assert pipe.value(names.CONTAINMENT_ENFORCED, action="tighten_guardrail") == 1
 
 
 def _turn_with_tool(session: str) -> None:

@@ -10,6 +10,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -56,7 +57,8 @@ class Service:
         self.name = name
         self.port = free_port()
         self._own_dir = workdir is None
-        self.dir = Path(tempfile.mkdtemp(prefix=f"aii-{name}-")) if workdir is None else workdir
+        self.dir = Path(tempfile.mkdtemp(prefix=f"aii-{name}-")) if workdir is None else workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / f"{name}.log"
 
@@ -170,6 +172,22 @@ class Alertmanager(Service):
                 f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
             ],
             "/-/ready",
+            timeout,
+        )  # fmt: skip
+        return self
+
+
+class Receiver(Service):
+    """`otel-ai-incident serve` in a child process (the same command users run)."""
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        super().__init__("receiver", workdir)
+
+    def start(self, *options: str, timeout: float = 30) -> Receiver:
+        self._start(
+            [sys.executable, "-m", "otel_ai_incident.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             *options],
+            "/healthz",
             timeout,
         )  # fmt: skip
         return self

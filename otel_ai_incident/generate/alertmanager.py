@@ -48,8 +48,8 @@ send_resolved: true lets the receiver close incidents and record when an alert s
 The inhibit rule mutes p2/p3 alerts of a service while a p1 of the same incident type is firing there."""
 
 
-def _route(signal: MonitoringSignal) -> dict[str, Any]:
-    timing = TIMINGS[signal.severity]
+def _route(signal: MonitoringSignal, timings: dict[AlertSeverity, Timing]) -> dict[str, Any]:
+    timing = timings[signal.severity]
     return {
         "receiver": RECEIVER,
         "matchers": [f'{names.ALERT_LABEL_SIGNAL}="{signal.name}"'],
@@ -59,8 +59,15 @@ def _route(signal: MonitoringSignal) -> dict[str, Any]:
     }
 
 
-def config(signals: list[MonitoringSignal]) -> dict[str, Any]:
-    default = TIMINGS[AlertSeverity.P2]
+def config(
+    signals: list[MonitoringSignal],
+    *,
+    url: str = WEBHOOK_URL,
+    credentials_file: str = CREDENTIALS_FILE,
+    timings: dict[AlertSeverity, Timing] = TIMINGS,
+) -> dict[str, Any]:
+    """The Alertmanager configuration: the example's by default; the demo passes its receiver and timings."""
+    default = timings[AlertSeverity.P2]
     p1, lower = AlertSeverity.P1.value, "|".join(s.value for s in AlertSeverity if s is not AlertSeverity.P1)
     return {
         "route": {
@@ -69,7 +76,7 @@ def config(signals: list[MonitoringSignal]) -> dict[str, Any]:
             "group_wait": default.group_wait,
             "group_interval": default.group_interval,
             "repeat_interval": default.repeat_interval,
-            "routes": [_route(signal) for signal in signals],
+            "routes": [_route(signal, timings) for signal in signals],
         },
         "inhibit_rules": [{
             "source_matchers": [f'{names.ALERT_LABEL_SEVERITY}="{p1}"'],
@@ -79,9 +86,9 @@ def config(signals: list[MonitoringSignal]) -> dict[str, Any]:
         "receivers": [{
             "name": RECEIVER,
             "webhook_configs": [{
-                "url": WEBHOOK_URL,
+                "url": url,
                 "send_resolved": True,
-                "http_config": {"authorization": {"type": "Bearer", "credentials_file": CREDENTIALS_FILE}},
+                "http_config": {"authorization": {"type": "Bearer", "credentials_file": credentials_file}},
             }],
         }],
     }

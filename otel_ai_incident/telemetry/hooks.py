@@ -39,6 +39,7 @@ _SEVERITIES = {**{s.value: s.value for s in names.Severity}, **{s: s.value for s
 _TARGET_TYPES = {s.value: t for s, t in names.STAGE_TO_TARGET_TYPE.items()}
 _SECURITY_DECISIONS = {d.value: t for d, t in names.DECISION_TO_SECURITY_DECISION.items()}
 _PROMPT_HASH_CACHE_LIMIT = 256
+_TIGHTENED = {names.ACTION: names.ContainmentActionName.TIGHTEN_GUARDRAIL.value}
 
 
 def _new_log_id() -> str:
@@ -86,6 +87,13 @@ class Runtime:
                                exc_info=True)
         except Exception:  # the last line of defence must not raise either
             pass
+
+    def threshold(self, guardrail: str, default: float) -> float:
+        """The gate's threshold for a guardrail; a tightened one counts as an enforcement of containment."""
+        value = self.gate.guardrail_threshold(guardrail, default)
+        if value != default:
+            self.instruments.containment_enforced.add(1, _TIGHTENED)
+        return value
 
     def prompt_hash(self, system_prompt: str) -> str:
         cached = self._prompt_hashes.get(system_prompt)
@@ -496,7 +504,7 @@ class ToolCall:
         if score is None:
             return
         rt.instruments.tool_anomaly_score.record(score, {names.GEN_AI_TOOL_NAME: self.name})
-        if score >= rt.gate.guardrail_threshold(names.GUARDRAIL_TOOL_ANOMALY, rt.anomaly_threshold):
+        if score >= rt.threshold(names.GUARDRAIL_TOOL_ANOMALY, rt.anomaly_threshold):
             turn.guardrail(names.GUARDRAIL_TOOL_ANOMALY, stage=names.Stage.TOOL.value,
                            decision=names.Decision.FLAG.value, score=score)
 
@@ -643,7 +651,7 @@ def guardrail_threshold(guardrail: str, default: float) -> float:
     """The threshold a guardrail should apply now: `default`, or lower while tighten_guardrail is in force."""
     rt = get_runtime()
     try:
-        return rt.gate.guardrail_threshold(guardrail, default)
+        return rt.threshold(guardrail, default)
     except Exception:
         rt.record_error("guardrail_threshold")
         return default

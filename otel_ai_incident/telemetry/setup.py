@@ -179,10 +179,25 @@ def configure(
 
     from opentelemetry.sdk.metrics import MeterProvider
 
-    providers.meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    providers.meter_provider = MeterProvider(
+        resource=resource, metric_readers=readers, shutdown_on_exit=False, exemplar_filter=_exemplar_filter()
+    )
     providers.owns_meter_provider = True
     metrics.set_meter_provider(providers.meter_provider)
     return providers
+
+
+def _exemplar_filter() -> Any:
+    """No exemplars unless OTEL_METRICS_EXEMPLAR_FILTER asks for them.
+
+    The SDK's default (trace_based) attaches one to every record made inside a sampled span, which is every
+    record of a turn: about a tenth of a turn's cost, for data the Prometheus text format does not carry.
+    """
+    if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER"):
+        return None  # the SDK reads the variable itself
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
+
+    return AlwaysOffExemplarFilter()
 
 
 def _new_tracer_provider(resource: Resource, otlp_endpoint: str | None) -> trace.TracerProvider:

@@ -8,6 +8,11 @@ Each call gets the contract's span and metrics from the hooks, passes the contai
 sent (ContainmentActive then reaches the caller, and no request leaves), and records usage, finish reasons,
 refusals and the tools the model asks for. The SDK's own exceptions reach the caller unchanged; errors of ours
 are counted and never raised. Methods are replaced in place (no wrapt) and `uninstrument_openai()` puts them back.
+
+Streams (`stream=True`) come back wrapped: the turn ends when the stream is exhausted, fails or is closed, with
+usage when the API sends it (`stream_options={"include_usage": True}`) and `gen_ai.response.time_to_first_chunk`
+on the span. Not covered: the `.stream()` and `.parse()` helpers (they do not go through `create`), and the
+`with_raw_response` / `with_streaming_response` variants, which count as turns but record no reply.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import functools
 import threading
 import types
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +43,7 @@ _ABSENT = object()
 
 @dataclass(frozen=True, slots=True)
 class _Patch:
-    owner: Any  # a resource class, or one client's resource instance
+    owner: weakref.ref[Any]  # a resource class or one client's resource; weak, so a client can still be freed
     previous: Any  # the owner's own attribute before patching, or _ABSENT
 
 
@@ -62,10 +68,13 @@ def uninstrument_openai() -> None:
     with _lock:
         while _patches:
             patch = _patches.pop()
+            owner = patch.owner()
+            if owner is None:  # a client freed meanwhile, its patch with it
+                continue
             if patch.previous is _ABSENT:
-                delattr(patch.owner, _METHOD)
+                delattr(owner, _METHOD)
             else:
-                setattr(patch.owner, _METHOD, patch.previous)
+                setattr(owner, _METHOD, patch.previous)
 
 
 def _targets(client: Any) -> list[tuple[Any, OpenAIApi, bool]]:
@@ -93,7 +102,7 @@ def _patch(owner: Any, api: OpenAIApi, is_async: bool, check_output: bool) -> No
     # A client patched after its class wraps the SDK's method, not the class's wrapper: one turn per call.
     wrapper = _wrap(getattr(function, _ORIGINAL, function), api, is_async, check_output)
     setattr(owner, _METHOD, wrapper if owner is cls else types.MethodType(wrapper, owner))
-    _patches.append(_Patch(owner, previous))
+    _patches.append(_Patch(weakref.ref(owner), previous))
 
 
 def _wrap(original: Callable[..., Any], api: OpenAIApi, is_async: bool, check_output: bool) -> Callable[..., Any]:

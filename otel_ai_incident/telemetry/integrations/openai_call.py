@@ -40,10 +40,8 @@ PROVIDER = "openai"
 COMPONENT = "openai_integration"
 # Semconv attribute (seconds from sending the request to the first chunk); an attribute, not an event, so it
 # can be queried and aggregated like the other numbers of the span.
-GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 # The model asking for a tool is not the tool running (that is the app's `execute_tool` span, if it runs it),
 # so each requested call is an event on the chat span. Arguments only with content capture on.
-TOOL_CALL_REQUESTED = "ai.tool_call.requested"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +98,7 @@ class Call:
         try:
             if not self._chunks_seen:
                 self._chunks_seen = True
-                self._span.set_attribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - self._sent)
+                self._span.set_attribute(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - self._sent)
             self._partial.add(chunk)
         except Exception:
             hooks.get_runtime().record_error(COMPONENT)
@@ -141,7 +139,7 @@ class Call:
                 attributes[names.GEN_AI_TOOL_CALL_ID] = tool.call_id
             if capture and tool.arguments is not None:
                 attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = tool.arguments
-            self._span.add_event(TOOL_CALL_REQUESTED, attributes)
+            self._span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
         if reply.refused:
             turn.refusal()
         turn.complete(

@@ -2,7 +2,11 @@
 
 Chat Completions and Responses spell these differently; both are read here into one `TurnRequest`, so the
 rest of the integration does not care which API was called. Request values may be plain dicts (the usual
-TypedDicts) or the SDK's own models, so every field is read through `field()`.
+TypedDicts) or the SDK's own models, so every field is read through `_field()`.
+
+The user is the one named by `turn_context`, else the request's `safety_identifier` (OpenAI's successor of
+`user`), else `user`; the session is `turn_context`'s, else the Responses `conversation` id. `metadata` is not
+read: its keys are the app's own, and guessing which one holds a user id would be a silent convention.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ class TurnRequest:
     session_id: str | None = None
 
 
-def field(obj: Any, name: str) -> Any:
+def _field(obj: Any, name: str) -> Any:
     """A field of a dict or of an SDK model, or None."""
     if isinstance(obj, Mapping):
         return obj.get(name)
@@ -39,12 +43,12 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def content_text(content: Any) -> str | None:
+def _content_text(content: Any) -> str | None:
     """The text of a message's content: a string, or the text parts of a list of parts."""
     if isinstance(content, str):
         return content
     if isinstance(content, Iterable) and not isinstance(content, Mapping | bytes):
-        texts = [text for part in content if isinstance(text := field(part, "text"), str)]
+        texts = [text for part in content if isinstance(text := _field(part, "text"), str)]
         return "".join(texts) if texts else None
     return None
 
@@ -55,12 +59,12 @@ def _from_messages(messages: Any, instructions: str | None = None) -> tuple[str 
     user_message = None
     if isinstance(messages, Iterable) and not isinstance(messages, str | Mapping | bytes):
         for message in messages:
-            role = field(message, "role")
+            role = _field(message, "role")
             if role in _SYSTEM_ROLES:
-                if (text := content_text(field(message, "content"))) is not None:
+                if (text := _content_text(_field(message, "content"))) is not None:
                     system_parts.append(text)
             elif role == _USER_ROLE:
-                user_message = content_text(field(message, "content"))
+                user_message = _content_text(_field(message, "content"))
     return ("\n".join(system_parts) if system_parts else None), user_message
 
 
@@ -90,7 +94,7 @@ def responses_request(kwargs: Mapping[str, Any]) -> TurnRequest:
     else:
         system_prompt, user_message = _from_messages(given, instructions)
     conversation = kwargs.get("conversation")
-    user_id, session_id = _who(kwargs, _str(conversation) or _str(field(conversation, "id")))
+    user_id, session_id = _who(kwargs, _str(conversation) or _str(_field(conversation, "id")))
     return TurnRequest(
         model=_str(kwargs.get("model")) or UNKNOWN_MODEL, system_prompt=system_prompt, user_message=user_message,
         user_id=user_id, session_id=session_id,

@@ -1,0 +1,126 @@
+"""One benchmark process: time a mocked OpenAI chat call under one mode, print µs per call as JSON.
+
+Both wall-clock and process CPU time are reported: on a loaded machine the wall clock also measures waiting
+for a core, while CPU time (all threads of the process, so background export work counts too) does not.
+
+Run by benchmarks/vs_openllmetry.py, one process per mode and round, so no mode inherits another's patches,
+providers or warm caches. The mock transport answers from memory: what is timed is the SDK plus the
+instrumentation, no network. Both instrumented modes get the same telemetry pipeline: spans through a
+SimpleSpanProcessor into an in-memory exporter, and metrics aggregated by a reader that is not read while timing.
+
+    python benchmarks/_openai_call.py {bare,openllmetry,ours} [--calls 2000] [--warmup 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [
+    {"role": "system", "content": "You are the support assistant of Example Shop."},
+    {"role": "user", "content": "Hi, when will my order 12345 arrive? It has been a week."},
+]
+REPLY = json.dumps({
+    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini-2024-07-18",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "Your order 12345 left our warehouse yesterday and should arrive by Friday."}}],
+    "usage": {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59},
+}).encode()  # fmt: skip
+
+
+def make_client() -> Any:
+    import httpx2
+    import openai
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=REPLY, headers={"content-type": "application/json"})
+
+    return openai.OpenAI(api_key="bench", base_url="http://openai.bench/v1", max_retries=0,
+                         http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
+
+
+def in_memory_providers() -> tuple[Any, Any]:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+
+def setup_openllmetry() -> None:
+    """Traceloop's auto-instrumentation of OpenAI: spans to memory, metrics to a reader that drops them.
+
+    Content tracing is off, as in this project by default; its own telemetry is off; its endpoint is a dead
+    local port, though nothing is sent there since both exporters are given.
+    """
+    os.environ["TRACELOOP_TELEMETRY"] = "false"
+    os.environ["TRACELOOP_TRACE_CONTENT"] = "false"
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from traceloop.sdk import Traceloop
+    from traceloop.sdk.instruments import Instruments
+
+    class DropMetrics(MetricExporter):
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            return None
+
+    Traceloop.init(app_name="bench", api_endpoint="http://127.0.0.1:9", exporter=InMemorySpanExporter(),
+                   metrics_exporter=DropMetrics(), disable_batch=True, telemetry_enabled=False,
+                   instruments={Instruments.OPENAI})
+
+
+def setup_ours() -> None:
+    """This project: instrument() on the app's in-memory providers, then the OpenAI integration."""
+    from opentelemetry import metrics, trace
+
+    import otel_ai_incident as aii
+    from otel_ai_incident.telemetry.integrations.openai import instrument_openai
+
+    state = tempfile.mkdtemp(prefix="aii-bench-")
+    os.environ.setdefault("AII_PROMPT_LOG", f"sqlite:///{state}/prompt_log.db")
+    os.environ.setdefault("AII_CONTAINMENT", f"sqlite:///{state}/containment.db")
+    tracer_provider, meter_provider = in_memory_providers()
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    aii.instrument(service_name="bench", prometheus=False)
+    instrument_openai()
+
+
+SETUPS = {"bare": lambda: None, "openllmetry": setup_openllmetry, "ours": setup_ours}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=sorted(SETUPS))
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=300)
+    args = parser.parse_args()
+    SETUPS[args.mode]()
+    client = make_client()
+    create = client.chat.completions.create
+    for _ in range(args.warmup):
+        create(model=MODEL, messages=MESSAGES)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(args.calls):
+        create(model=MODEL, messages=MESSAGES)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(json.dumps({"mode": args.mode, "wall_us": wall / args.calls * 1e6, "cpu_us": cpu / args.calls * 1e6}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The demo's story: normal traffic, then five incidents, each followed from first bad event to containment.
+
+For each scenario the timeline is assembled from the real parts as they report it: Prometheus' alert state
+(pending, firing), the receiver's incident (notified, containment applied) and the app's own replies
+(containment in force). The figure that matters is the last one, measured from the first bad request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import otel_ai_incident as aii
+from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, playbooks_by_incident_type
+from otel_ai_incident.demo.bot import SupportBot, Traffic
+from otel_ai_incident.demo.driver import Attack, Driver
+from otel_ai_incident.demo.stack import DemoStack
+from otel_ai_incident.names import Severity
+from otel_ai_incident.signals import MonitoringSignal, load_signals
+
+NORMAL_RATE_PER_S = 5.0
+HISTORY_TURNS = 1200  # before the paced traffic: enough calls for the tool-argument baseline to warm up
+SCENARIO_TIMEOUT_S = 90.0
+POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class Scenario:
+    title: str
+    signal: str
+    alertname: str
+    attack: Attack | None = None
+    p1_reports: int = 0  # harmful-content reports flagged P1, sent when the scenario starts
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("Jailbreak wave: output blocks spike", "safety_classifier_block_rate", "SafetyClassifierBlockRate",
+             Attack("jailbreak", ("attacker-1", "attacker-2", "attacker-3"), 20.0)),
+    Scenario("Users report harmful content (P1 flag)", "user_reports_harmful_content",
+             "UserReportsHarmfulContentP1", p1_reports=1),
+    Scenario("PII leak in model output", "pii_detection_in_output", "PiiDetectionInOutput",
+             Attack("leak", ("curious-customer",), 2.0)),
+    Scenario("Agent calls refund with anomalous arguments", "anomalous_tool_usage", "AnomalousToolUsage",
+             Attack("misuse", ("agent-7",), 4.0)),
+    Scenario("Refusal spike", "refusal_rate_spike", "RefusalRateSpike",
+             Attack("refusal", ("prober-1", "prober-2", "prober-3"), 20.0)),
+)  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """What happened in one scenario; times are seconds after its first bad event."""
+
+    scenario: Scenario
+    incident_type: str
+    action: str
+    started_at: float
+    marks: dict[str, float] = field(default_factory=dict)
+    incident_id: str | None = None
+
+    @property
+    def contained_after_s(self) -> float | None:
+        return self.marks.get("enforced")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.scenario.title, "signal": self.scenario.signal, "alertname": self.scenario.alertname,
+            "incident_type": self.incident_type, "action": self.action, "incident_id": self.incident_id,
+            "marks": self.marks, "contained_after_s": self.contained_after_s,
+        }  # fmt: skip
+
+
+MARK_TEXT = {
+    "pending": "alert {alert} pending in Prometheus",
+    "firing": "alert {alert} firing",
+    "notified": "receiver notified by Alertmanager: incident {incident} ({incident_type})",
+    "applied": "containment applied by the receiver: {action}",
+    "enforced": "app enforces it: {effect}",
+}
+EFFECTS = {
+    "rate_limit_user": "turns of the flagged users are refused",
+    "kill_switch": "every turn is refused (kill switch)",
+    "restrict_to_read_only": "write tools are refused (read-only)",
+    "disable_tool": "the tool is refused",
+    "tighten_guardrail": "output classifier threshold lowered to 0.3",
+}
+
+
+class Demo:
+    def __init__(self, stack: DemoStack, say: Callable[[str], None] = print) -> None:
+        self.stack = stack
+        self.say = say
+        self.signals: dict[str, MonitoringSignal] = {s.name: s for s in load_signals(None)}
+        self.playbooks = playbooks_by_incident_type(DEFAULT_PLAYBOOKS)
+        self.driver = Driver(SupportBot(), Traffic(seed=7), NORMAL_RATE_PER_S)
+        self.outcomes: list[Outcome] = []
+
+    def run(self, normal_s: float) -> list[Outcome]:
+        self.say(f"History: {HISTORY_TURNS} normal turns, so every tool has a baseline.")
+        self.driver.burst(HISTORY_TURNS)
+        self.driver.start()
+        try:
+            self._normal_phase(normal_s)
+            for scenario in SCENARIOS:
+                self.outcomes.append(self._run_scenario(scenario))
+                self._lift_all()
+        finally:
+            self.driver.stop()
+        return self.outcomes
+
+    def _normal_phase(self, seconds: float) -> None:
+        self.say(f"Normal traffic ({NORMAL_RATE_PER_S:g} turns/s) for {seconds:g}s: nothing may fire.")
+        time.sleep(seconds)
+        alerts = self._alerts()
+        if alerts:
+            names = sorted({a["labels"]["alertname"] for a in alerts})
+            raise RuntimeError(f"alerts during normal traffic: {names}")
+        self.say("  no alert pending or firing.")
+
+    def _run_scenario(self, scenario: Scenario) -> Outcome:
+        signal = self.signals[scenario.signal]
+        playbook = self.playbooks[signal.incident_type]
+        outcome = Outcome(scenario, signal.incident_type, playbook.primary_action.value, time.time())
+        self.say(f"\n== {scenario.title} ==")
+        self.say(f"  signal {signal.name} ({signal.severity.value}): {signal.detection_method}")
+        self.say(f"  playbook {signal.incident_type}: {playbook.primary_action.value} first")
+        self._mark(outcome, "start", 0.0, "first bad event")
+        for _ in range(scenario.p1_reports):
+            aii.report_user_feedback(kind="harmful", severity=Severity.P1.value, session_id="s-reporter")
+        self.driver.attack(scenario.attack)
+        deadline = outcome.started_at + SCENARIO_TIMEOUT_S
+        try:
+            while "enforced" not in outcome.marks and time.time() < deadline:
+                self._observe(outcome)
+                time.sleep(POLL_S)
+        finally:
+            self.driver.attack(None)
+        if "enforced" not in outcome.marks:
+            self.say(f"  !! containment not seen within {SCENARIO_TIMEOUT_S:g}s")
+        else:
+            self.say(f"  => {outcome.contained_after_s:.1f}s from the first bad event to containment in force")
+        return outcome
+
+    def _observe(self, outcome: Outcome) -> None:
+        scenario = outcome.scenario
+        for alert in self._alerts():
+            if alert["labels"].get("alertname") == scenario.alertname and alert["state"] in ("pending", "firing"):
+                self._mark(outcome, "pending", _rfc3339_seconds(alert["activeAt"]) - outcome.started_at)
+                if alert["state"] == "firing":
+                    self._mark(outcome, "firing", time.time() - outcome.started_at)
+        incident = self._incident_for(outcome)
+        if incident is not None:
+            outcome.incident_id = incident["id"]
+            for event in incident["timeline"]:
+                at = event["at"] - outcome.started_at
+                if event["kind"] == "notified":
+                    self._mark(outcome, "notified", at)
+                elif event["kind"] == "containment_applied" and event["detail"].get("action") == outcome.action:
+                    self._mark(outcome, "applied", at)
+        seen = self.driver.first_enforcement(outcome.action, outcome.started_at)
+        if seen is not None:
+            self._mark(outcome, "enforced", seen.at - outcome.started_at)
+
+    def _mark(self, outcome: Outcome, mark: str, at: float, text: str | None = None) -> None:
+        if mark in outcome.marks:
+            return
+        outcome.marks[mark] = at
+        line = text or MARK_TEXT[mark].format(
+            alert=outcome.scenario.alertname, incident=outcome.incident_id, incident_type=outcome.incident_type,
+            action=outcome.action, effect=EFFECTS.get(outcome.action, outcome.action),
+        )  # fmt: skip
+        self.say(f"  [{max(at, 0.0):5.1f}s] {line}")
+
+    def _alerts(self) -> list[dict[str, Any]]:
+        assert self.stack.prometheus is not None
+        return self.stack.prometheus.api("alerts")["alerts"]
+
+    def _incident_for(self, outcome: Outcome) -> dict[str, Any] | None:
+        listing = self.stack.receiver_api("/v1/incidents")
+        for summary in listing["incidents"]:
+            if outcome.scenario.signal in summary["signals"] and summary["opened_at"] >= outcome.started_at - 60:
+                return self.stack.receiver_api(f"/v1/incidents/{summary['id']}")
+        return None
+
+    def _lift_all(self) -> None:
+        """The on-call lifts everything before the next scenario (kill switch and read-only need a human)."""
+        entries = self.stack.receiver_api("/v1/containment")["entries"]
+        for entry in entries:
+            self.stack.receiver_api("/v1/containment/lift", {
+                "action": entry["action"], "target": entry["target"], "by": "demo on-call",
+                "reason": "demo: next scenario",
+            })  # fmt: skip
+        if entries:
+            self.say(f"  on-call lifts {len(entries)} containment entr{'y' if len(entries) == 1 else 'ies'}")
+            time.sleep(2.5)  # the gate's cache period, and a margin
+
+
+def _rfc3339_seconds(value: str) -> float:
+    """Prometheus' activeAt ("2026-11-26T23:59:01.123456789Z") as Unix time."""
+    from datetime import datetime
+
+    head, _, fraction = value.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(head + "+00:00").timestamp()
+    return seconds + (float("0." + fraction) if fraction else 0.0)
+
+
+def summary_table(outcomes: list[Outcome]) -> str:
+    header = ("signal", "alert", "playbook", "containment", "seconds to containment")
+    rows = [
+        (o.scenario.signal, o.scenario.alertname, o.incident_type, o.action,
+         "not seen" if o.contained_after_s is None else f"{o.contained_after_s:.1f}")
+        for o in outcomes
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

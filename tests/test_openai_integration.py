@@ -1,0 +1,561 @@
+"""The OpenAI integration against the real SDK, its HTTP layer mocked (no network): turns, streams, the gate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import gc
+import json
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from openai.resources.chat.completions import AsyncCompletions, Completions
+from openai.resources.responses import Responses
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
+import otel_ai_incident as aii
+from otel_ai_incident import names
+from otel_ai_incident.guardrails.output import PiiOutputGuard
+from otel_ai_incident.telemetry import hooks
+from otel_ai_incident.telemetry.integrations import openai as integration
+from otel_ai_incident.telemetry.integrations.openai import instrument_openai, uninstrument_openai
+from otel_ai_incident.telemetry.turn_context import current_turn_context, turn_context
+from telemetry_support import ListSink, Pipeline, make_pipeline
+
+MODEL = "gpt-4o-mini"
+SERVED_MODEL = "gpt-4o-mini-2024-07-18"
+SYSTEM = "You are the support assistant."
+MESSAGES = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "first question"},
+    {"role": "assistant", "content": "first answer"},
+    {"role": "user", "content": [{"type": "text", "text": "where is my order?"}]},
+]
+ORIGINAL_CREATE = Completions.__dict__["create"]
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+
+
+# -- a fake OpenAI API ----------------------------------------------------------------------------------------
+
+
+class FakeApi:
+    """Answers with the queued handler and keeps every request it saw."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx2.Request] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        return self.handler(request)
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(api_key="test", base_url="http://openai.test/v1", max_retries=0,
+                             http_client=httpx2.Client(transport=httpx2.MockTransport(self)))
+
+    def async_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(api_key="test", base_url="http://openai.test/v1", max_retries=0,
+                                  http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self)))
+
+
+def reply_json(body: dict[str, Any], status: int = 200) -> Handler:
+    return lambda request: httpx2.Response(status, json=body)
+
+
+def reply_sse(events: list[dict[str, Any]], done: bool = True) -> Handler:
+    body = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + ("data: [DONE]\n\n" if done else "")
+    return lambda request: httpx2.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
+
+
+def completion(content: str | None = "Your order ships today.", *, finish: str = "stop", refusal: str | None = None,
+               tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": SERVED_MODEL,
+            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}}
+
+
+def chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: dict[str, int] | None = None) -> dict:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": SERVED_MODEL,
+            "choices": choices, "usage": usage}
+
+
+STREAM = [
+    chunk({"role": "assistant", "content": ""}),
+    chunk({"content": "Your order "}),
+    chunk({"content": "ships today."}),
+    chunk({}, finish="stop"),
+    chunk(None, usage={"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}),
+]
+
+
+def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def response_json(output: list[dict[str, Any]], *, status: str = "completed",
+                  incomplete: str | None = None) -> dict[str, Any]:
+    return {"id": "resp_1", "object": "response", "created_at": 1, "model": SERVED_MODEL, "status": status,
+            "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+            "incomplete_details": {"reason": incomplete} if incomplete else None,
+            "usage": {"input_tokens": 20, "output_tokens": 8, "total_tokens": 28}}
+
+
+def output_message(text: str) -> dict[str, Any]:
+    return {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+
+
+# -- fixtures -------------------------------------------------------------------------------------------------
+
+
+class KillSwitch:
+    """A gate with the kill switch on."""
+
+    def turn_blocked(self, user_pseudonym: str | None) -> tuple[str, None]:
+        return names.ContainmentActionName.KILL_SWITCH.value, None
+
+    def tool_blocked(self, tool: str, writes: bool) -> None:
+        return None
+
+    def guardrail_threshold(self, guardrail: str, default: float) -> float:
+        return default
+
+
+def use_pipeline(**runtime_kwargs: Any) -> Iterator[Pipeline]:
+    pipeline = make_pipeline(prompt_log=ListSink(), **runtime_kwargs)
+    hooks.set_runtime(pipeline.runtime)
+    try:
+        yield pipeline
+    finally:
+        hooks.set_runtime(None)
+
+
+@pytest.fixture
+def pipe() -> Iterator[Pipeline]:
+    yield from use_pipeline()
+
+
+@pytest.fixture
+def instrumented() -> Iterator[None]:
+    instrument_openai()
+    yield
+    uninstrument_openai()
+
+
+def chat_span(pipe: Pipeline, model: str = MODEL) -> Any:
+    return pipe.span(f"chat {model}")
+
+
+def turns(pipe: Pipeline, outcome: str, model: str = MODEL) -> Any:
+    return pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: model, names.OUTCOME: outcome})
+
+
+# -- whole replies --------------------------------------------------------------------------------------------
+
+
+def test_a_chat_completion_becomes_a_turn(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_json(completion()))
+    result = api.client().chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    assert result.choices[0].message.content == "Your order ships today."
+    assert len(api.requests) == 1
+    attrs = dict(chat_span(pipe).attributes)
+    assert attrs[names.GEN_AI_PROVIDER_NAME] == "openai"
+    assert attrs[names.GEN_AI_RESPONSE_MODEL] == SERVED_MODEL
+    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (12, 5)
+    assert attrs[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK not in attrs
+    assert turns(pipe, "ok") == 1
+    (entry,) = pipe.runtime.prompt_log.entries
+    assert entry.user_message == "where is my order?"
+    assert entry.assistant_response == "Your order ships today."
+
+
+def test_async_chat_completion(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_json(completion()))
+
+    async def call() -> Any:
+        return await api.async_client().chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    result = asyncio.run(call())
+    assert result.choices[0].message.content == "Your order ships today."
+    assert dict(chat_span(pipe).attributes)[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert turns(pipe, "ok") == 1
+
+
+def test_the_callers_context_never_holds_the_turn(pipe: Pipeline, instrumented: None) -> None:
+    client = FakeApi(reply_sse(STREAM)).client()
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    assert not trace.get_current_span().get_span_context().is_valid
+    list(stream)
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+# -- streams --------------------------------------------------------------------------------------------------
+
+
+def test_a_sync_stream_ends_the_turn_when_exhausted(pipe: Pipeline, instrumented: None) -> None:
+    client = FakeApi(reply_sse(STREAM)).client()
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                            stream_options={"include_usage": True})
+    assert pipe.spans() == []  # the turn lasts as long as the stream
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    assert text == "Your order ships today."
+    attrs = dict(chat_span(pipe).attributes)
+    assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (12, 5)
+    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert 0 <= attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 5
+    assert turns(pipe, "ok") == 1
+    assert pipe.runtime.prompt_log.entries[0].assistant_response == "Your order ships today."
+
+
+def test_a_stream_closed_early_by_its_context_manager_ends_the_turn(pipe: Pipeline, instrumented: None) -> None:
+    client = FakeApi(reply_sse(STREAM)).client()
+    with client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True) as stream:
+        next(stream)
+        next(stream)
+        assert pipe.spans() == []
+    assert stream.response.is_closed  # delegated to the SDK's stream
+    assert turns(pipe, "ok") == 1
+    assert pipe.runtime.prompt_log.entries[0].assistant_response == "Your order "
+
+
+def test_an_async_stream_with_usage(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_sse(STREAM))
+
+    async def call() -> str:
+        stream = await api.async_client().chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+        async with stream:
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    assert asyncio.run(call()) == "Your order ships today."
+    attrs = dict(chat_span(pipe).attributes)
+    assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs
+    assert turns(pipe, "ok") == 1
+
+
+def test_an_error_in_the_middle_of_a_stream_reaches_the_caller_and_marks_the_turn(
+        pipe: Pipeline, instrumented: None) -> None:
+    events = [STREAM[1], {"error": {"message": "server had an error", "type": "server_error"}}]
+    stream = FakeApi(reply_sse(events)).client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError, match="server had an error"):
+        list(stream)
+    assert dict(chat_span(pipe).attributes)[names.ERROR_TYPE] == "APIError"
+    assert turns(pipe, "error") == 1
+    assert pipe.runtime.prompt_log.entries[0].assistant_response == "Your order "
+
+
+def test_an_abandoned_stream_still_ends_its_turn(pipe: Pipeline, instrumented: None) -> None:
+    stream = FakeApi(reply_sse(STREAM)).client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    next(stream)
+    del stream
+    gc.collect()
+    assert turns(pipe, "ok") == 1
+
+
+def test_tool_calls_streamed_in_pieces_are_reassembled() -> None:
+    pipe_gen = use_pipeline(capture_content=True)
+    pipe = next(pipe_gen)
+    instrument_openai()
+    try:
+        start = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_order", "arguments": ""}}
+        events = [chunk({"role": "assistant", "tool_calls": [start]}),
+                  chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"id": '}}]}),
+                  chunk({"tool_calls": [{"index": 0, "function": {"arguments": "42}"}}]}),
+                  chunk({}, finish="tool_calls")]
+        list(FakeApi(reply_sse(events)).client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+    finally:
+        uninstrument_openai()
+        pipe_gen.close()
+    (event,) = chat_span(pipe).events
+    assert event.name == names.AI_TOOL_CALL_REQUESTED
+    assert dict(event.attributes) == {names.GEN_AI_TOOL_NAME: "get_order", names.GEN_AI_TOOL_CALL_ID: "call_1",
+                                      names.GEN_AI_TOOL_CALL_ARGUMENTS: '{"id": 42}'}
+
+
+# -- what the reply says --------------------------------------------------------------------------------------
+
+
+def test_a_refusal_message_counts_as_refusal(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion(None, refusal="I can't help with that."))).client().chat.completions.create(
+        model=MODEL, messages=MESSAGES)
+    assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 1
+    assert dict(chat_span(pipe).attributes)[hooks.AI_REFUSAL] is True
+
+
+def test_a_content_filter_finish_counts_as_refusal(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion(None, finish="content_filter"))).client().chat.completions.create(
+        model=MODEL, messages=MESSAGES)
+    assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 1
+    assert dict(chat_span(pipe).attributes)[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("content_filter",)
+
+
+def test_an_ordinary_reply_is_no_refusal(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 0
+
+
+def test_requested_tools_are_events_without_arguments_by_default(pipe: Pipeline, instrumented: None) -> None:
+    calls = [tool_call("call_1", "get_order", '{"id": 42}'), tool_call("call_2", "refund", '{"amount": 10}')]
+    FakeApi(reply_json(completion(None, finish="tool_calls", tool_calls=calls))).client().chat.completions.create(
+        model=MODEL, messages=MESSAGES)
+    span = chat_span(pipe)
+    assert [dict(e.attributes) for e in span.events if e.name == names.AI_TOOL_CALL_REQUESTED] == [
+        {names.GEN_AI_TOOL_NAME: "get_order", names.GEN_AI_TOOL_CALL_ID: "call_1"},
+        {names.GEN_AI_TOOL_NAME: "refund", names.GEN_AI_TOOL_CALL_ID: "call_2"},
+    ]
+    assert [s.name for s in pipe.spans()] == [f"chat {MODEL}"]  # requested, not executed: no execute_tool span
+
+
+# -- errors and containment -----------------------------------------------------------------------------------
+
+
+def test_a_rate_limit_reaches_the_caller_and_marks_the_turn(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_json({"error": {"message": "slow down", "type": "rate_limit"}}, status=429))
+    with pytest.raises(openai.RateLimitError) as raised:
+        api.client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert raised.value.status_code == 429
+    span = chat_span(pipe)
+    assert span.status.status_code is StatusCode.ERROR
+    assert dict(span.attributes)[names.ERROR_TYPE] == "RateLimitError"
+    assert turns(pipe, "error") == 1 and turns(pipe, "ok") == 0
+
+
+def test_a_timeout_reaches_the_caller_and_marks_the_turn(pipe: Pipeline, instrumented: None) -> None:
+    def time_out(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ReadTimeout("too slow", request=request)
+
+    with pytest.raises(openai.APITimeoutError):
+        FakeApi(time_out).client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert dict(chat_span(pipe).attributes)[names.ERROR_TYPE] == "APITimeoutError"
+    assert turns(pipe, "error") == 1
+
+
+def test_the_kill_switch_stops_the_call_before_any_request() -> None:
+    pipe_gen = use_pipeline(gate=KillSwitch())
+    pipe = next(pipe_gen)
+    instrument_openai()
+    api = FakeApi(reply_json(completion()))
+    try:
+        with pytest.raises(aii.ContainmentActive):
+            api.client().chat.completions.create(model=MODEL, messages=MESSAGES)
+        with pytest.raises(aii.ContainmentActive):
+            asyncio.run(api.async_client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+    finally:
+        uninstrument_openai()
+        pipe_gen.close()
+    assert api.requests == []
+    assert turns(pipe, "contained") == 2
+    assert pipe.value(names.CONTAINMENT_ENFORCED, action="kill_switch") == 2
+
+
+def test_our_own_failure_never_reaches_the_caller(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(completion: Any) -> Any:
+        raise RuntimeError("bug in the integration")
+
+    monkeypatch.setattr(integration, "CHAT", dataclasses.replace(integration.CHAT, reply=broken))
+    instrument_openai()
+    try:
+        result = FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        uninstrument_openai()
+    assert result.choices[0].message.content == "Your order ships today."
+    assert pipe.value(names.INSTRUMENTATION_ERRORS, component="openai_integration") == 1
+    assert turns(pipe, "ok") == 1
+
+
+# -- who the turn is for --------------------------------------------------------------------------------------
+
+
+def pseudonym_of(pipe: Pipeline, span: Any = None) -> str | None:
+    return dict((span or chat_span(pipe)).attributes).get(names.ENDUSER_PSEUDO_ID)
+
+
+def test_user_and_session_come_from_turn_context(pipe: Pipeline, instrumented: None) -> None:
+    with turn_context(user_id="alice", session_id="sess-9"):
+        FakeApi(reply_json(completion())).client().chat.completions.create(
+            model=MODEL, messages=MESSAGES, user="ignored-because-the-context-says-alice")
+    attrs = dict(chat_span(pipe).attributes)
+    assert attrs[names.ENDUSER_PSEUDO_ID] == pipe.runtime.pseudonymizer.pseudonymize("alice")
+    assert attrs[names.GEN_AI_CONVERSATION_ID] == "sess-9"
+
+
+def test_user_comes_from_the_request_without_turn_context(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES, user="bob")
+    assert pseudonym_of(pipe) == pipe.runtime.pseudonymizer.pseudonymize("bob")
+    assert "bob" not in json.dumps(dict(chat_span(pipe).attributes))
+
+
+def test_safety_identifier_is_preferred_to_user(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion())).client().chat.completions.create(
+        model=MODEL, messages=MESSAGES, user="legacy", safety_identifier="carol")
+    assert pseudonym_of(pipe) == pipe.runtime.pseudonymizer.pseudonymize("carol")
+
+
+def test_turn_context_follows_tasks_and_copied_thread_contexts(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_json(completion()))
+
+    async def as_user(user: str) -> None:
+        with turn_context(user_id=user):
+            await asyncio.sleep(0)
+            await api.async_client().chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    async def both() -> None:
+        await asyncio.gather(as_user("dave"), as_user("erin"))
+
+    asyncio.run(both())
+    with turn_context(user_id="frank", session_id="s1"):
+        context = contextvars.copy_context()
+    seen: list[Any] = []
+    thread = threading.Thread(target=context.run, args=(lambda: seen.append(current_turn_context()),))
+    thread.start()
+    thread.join()
+
+    pseudonymize = pipe.runtime.pseudonymizer.pseudonymize
+    assert sorted(pseudonym_of(pipe, s) for s in pipe.spans()) == sorted([pseudonymize("dave"), pseudonymize("erin")])
+    assert (seen[0].user_id, seen[0].session_id) == ("frank", "s1")
+    assert current_turn_context().user_id is None
+
+
+def test_nested_turn_contexts_inherit_what_they_do_not_set() -> None:
+    with turn_context(user_id="alice"), turn_context(session_id="s2") as inner:
+        assert (inner.user_id, inner.session_id) == ("alice", "s2")
+    assert current_turn_context().session_id is None
+
+
+# -- Responses API --------------------------------------------------------------------------------------------
+
+
+def test_a_responses_call_with_a_function_call(pipe: Pipeline, instrumented: None) -> None:
+    output = [output_message("Let me look."),
+              {"type": "function_call", "id": "fc_1", "call_id": "call_7", "name": "get_order",
+               "arguments": '{"id": 42}', "status": "completed"}]
+    api = FakeApi(reply_json(response_json(output)))
+    result = api.client().responses.create(model=MODEL, instructions=SYSTEM, input="where is my order?", user="bob")
+
+    assert result.output_text == "Let me look."
+    span = chat_span(pipe)
+    attrs = dict(span.attributes)
+    assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (20, 8)
+    assert attrs[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
+    assert [dict(e.attributes)[names.GEN_AI_TOOL_NAME] for e in span.events] == ["get_order"]
+    assert pipe.runtime.prompt_log.entries[0].user_message == "where is my order?"
+
+
+def test_a_responses_content_filter_is_a_refusal(pipe: Pipeline, instrumented: None) -> None:
+    body = response_json([], status="incomplete", incomplete="content_filter")
+    FakeApi(reply_json(body)).client().responses.create(model=MODEL, input="hi")
+    assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 1
+
+
+def test_a_responses_stream_is_read_from_its_final_event(pipe: Pipeline, instrumented: None) -> None:
+    created = response_json([], status="in_progress")
+    events = [{"type": "response.created", "sequence_number": 0, "response": created},
+              {"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_1", "output_index": 0,
+               "content_index": 0, "delta": "Hi there", "logprobs": []},
+              {"type": "response.completed", "sequence_number": 2,
+               "response": response_json([output_message("Hi there")])}]
+    stream = FakeApi(reply_sse(events, done=False)).client().responses.create(model=MODEL, input="hi", stream=True)
+    assert [e.type for e in stream][-1] == "response.completed"
+    attrs = dict(chat_span(pipe).attributes)
+    assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
+    assert pipe.runtime.prompt_log.entries[0].assistant_response == "Hi there"
+
+
+# -- output check ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(hooks.Turn, "check_output"), reason="Turn.check_output is not in the hooks yet")
+def test_check_output_redacts_the_reply_the_caller_gets() -> None:
+    pipe_gen = use_pipeline(output_guard=PiiOutputGuard())
+    pipe = next(pipe_gen)
+    instrument_openai(check_output=True)
+    try:
+        leaked = completion("Write to jane.doe@example.com for help.")
+        result = FakeApi(reply_json(leaked)).client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        uninstrument_openai()
+        pipe_gen.close()
+    assert "jane.doe@example.com" not in result.choices[0].message.content
+    assert "jane.doe@example.com" not in pipe.runtime.prompt_log.entries[0].assistant_response
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="pii", stage="output", decision="redact") == 1
+
+
+def test_output_is_not_checked_unless_asked(pipe: Pipeline, instrumented: None) -> None:
+    pipe.runtime.output_guard = PiiOutputGuard()
+    leaked = completion("Write to jane.doe@example.com for help.")
+    result = FakeApi(reply_json(leaked)).client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert result.choices[0].message.content == "Write to jane.doe@example.com for help."
+    assert [s.name for s in pipe.spans()] == [f"chat {MODEL}"]
+
+
+# -- patching -------------------------------------------------------------------------------------------------
+
+
+def test_uninstrument_restores_the_sdk(pipe: Pipeline) -> None:
+    original_async = AsyncCompletions.__dict__["create"]
+    original_responses = Responses.__dict__["create"]
+    instrument_openai()
+    assert Completions.__dict__["create"] is not ORIGINAL_CREATE
+    uninstrument_openai()
+    assert Completions.__dict__["create"] is ORIGINAL_CREATE
+    assert AsyncCompletions.__dict__["create"] is original_async
+    assert Responses.__dict__["create"] is original_responses
+    FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert pipe.spans() == []
+
+
+def test_one_client_only(pipe: Pipeline) -> None:
+    api = FakeApi(reply_json(completion()))
+    mine, other = api.client(), api.client()
+    instrument_openai(mine)
+    try:
+        assert Completions.__dict__["create"] is ORIGINAL_CREATE
+        mine.chat.completions.create(model=MODEL, messages=MESSAGES)
+        other.chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        uninstrument_openai()
+    assert len(pipe.spans()) == 1 and len(api.requests) == 2
+    assert "create" not in vars(mine.chat.completions)
+
+
+def test_a_client_instrumented_alone_can_still_be_freed(pipe: Pipeline) -> None:
+    client = FakeApi(reply_json(completion())).client()
+    instrument_openai(client)
+    try:
+        completions = weakref.ref(client.chat.completions)
+        del client
+        gc.collect()
+        assert completions() is None
+    finally:
+        uninstrument_openai()
+
+
+def test_a_client_instrumented_twice_still_makes_one_turn(pipe: Pipeline) -> None:
+    client = FakeApi(reply_json(completion())).client()
+    instrument_openai()
+    instrument_openai()
+    instrument_openai(client)
+    try:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        uninstrument_openai()
+    assert len(pipe.spans()) == 1
+    assert Completions.__dict__["create"] is ORIGINAL_CREATE
