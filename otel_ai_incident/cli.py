@@ -15,8 +15,10 @@ from collections.abc import Sequence
 # Areas whose `commands` module adds sub-commands, in the order they appear in --help.
 _COMMAND_MODULES: tuple[str, ...] = (
     "otel_ai_incident.demo.commands",
+    "otel_ai_incident.promptlog.commands",
     "otel_ai_incident.containment.commands",
     "otel_ai_incident.server.commands",
+    "otel_ai_incident.incidents.commands",
     "otel_ai_incident.generate.commands",
 )
 

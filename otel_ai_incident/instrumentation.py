@@ -19,6 +19,9 @@ from otel_ai_incident.containment.gate import ContainmentGate, open_gate
 from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
 from otel_ai_incident.guardrails.output import PiiOutputGuard
 from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_key
+from otel_ai_incident.promptlog.retention import Retention
+from otel_ai_incident.promptlog.store import open_store
+from otel_ai_incident.promptlog.writer import PromptLogWriter
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.instruments import Instruments
 from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, env_flag, sdk_disabled
@@ -84,6 +87,29 @@ def _open_gate(url: str | None, instruments: Instruments) -> ContainmentGate | N
         return None
 
 
+def _open_prompt_log(
+    url: str | bool | None, instruments: Instruments, scrubber: PiiOutputGuard | None
+) -> PromptLogWriter | None:
+    if url is False:
+        return None
+    url = url if isinstance(url, str) else os.environ.get(names.ENV_PROMPT_LOG) or names.DEFAULT_PROMPT_LOG
+    if url.strip().lower() in _OFF:
+        return None
+
+    def count_drop(reason: str, count: int) -> None:
+        instruments.prompt_log_dropped.add(count, {names.REASON: reason})
+
+    try:
+        return PromptLogWriter(
+            open_store(url), on_drop=count_drop, retention=Retention.from_env(),
+            redact=(lambda text: scrubber.check(text).text) if scrubber is not None else None,
+        )  # fmt: skip
+    except Exception:
+        instruments.instrumentation_errors.add(1, {names.COMPONENT: "prompt_log"})
+        logger.warning("otel-ai-incident: prompt log %s unavailable; turns are not recorded", url, exc_info=True)
+        return None
+
+
 def _load_scorer(path: str | os.PathLike[str] | None) -> ToolArgumentScorer:
     if path is not None and os.path.exists(path):
         try:
@@ -94,6 +120,7 @@ def _load_scorer(path: str | os.PathLike[str] | None) -> ToolArgumentScorer:
     return ToolArgumentScorer()
 
 
+_OFF = {"", "off", "none", "false", "0"}
 _lock = threading.Lock()
 _current: Instrumentation | None = None
 
@@ -112,6 +139,8 @@ def instrument(
     anomaly_threshold: float = hooks.DEFAULT_ANOMALY_THRESHOLD,
     anomaly_state: str | os.PathLike[str] | None = None,
     containment: str | None = None,
+    prompt_log: str | bool | None = None,
+    prompt_log_scrub: bool = False,
     openai: bool = False,
     openai_check_output: bool = False,
 ) -> Instrumentation:
@@ -128,6 +157,11 @@ def instrument(
 
     `containment` is where the gate reads the containment state: a `sqlite:///` URL (default AII_CONTAINMENT,
     else sqlite:///ai_containment.db) or the webhook receiver's base URL for apps on other hosts.
+
+    `prompt_log` is where every turn is recorded: a `sqlite:///` URL (default AII_PROMPT_LOG, else
+    sqlite:///ai_prompt_log.db), or False (or AII_PROMPT_LOG=off) for none. Entries are written on a
+    background thread and kept AII_PROMPT_LOG_RETENTION_DAYS (30) days; `prompt_log_scrub=True` redacts PII
+    before they are written instead of in a later `otel-ai-incident logs scrub` pass.
 
     `openai=True` turns every call of the official OpenAI client (chat completions and responses, sync and
     async, streaming or not) into a turn; `openai_check_output=True` also runs the PII check on the replies.
@@ -156,6 +190,7 @@ def instrument(
             instruments=instruments,
             pseudonymizer=Pseudonymizer(key),
             gate=_open_gate(containment, instruments),
+            prompt_log=_open_prompt_log(prompt_log, instruments, output_guard if prompt_log_scrub else None),
             output_guard=output_guard,
             tool_scorer=_load_scorer(anomaly_state),
             capture_content=env_flag(ENV_CAPTURE_CONTENT) if capture_content is None else capture_content,

@@ -16,7 +16,7 @@ Two detections exist:
 Profiles: `PRODUCTION` keeps the catalogue's values (the committed files). `DEMO` shrinks every window for an
 end-to-end demo that runs for minutes with 1 s scrape and evaluation intervals: short window 1m (confirm
 window 30s), baseline 5m sampled every 30s and trusted after 2m of history, `for` 5s, `keep_firing_for`
-30s, at least 5 turns and 2 events per window. Its rules are written to `--out` and never committed.
+30s, at least 30 turns and 5 events per window. Its rules are written to `--out` and never committed.
 """
 
 from __future__ import annotations
@@ -401,7 +401,7 @@ DEMO = Profile(
     "demo",
     window=Duration(60), confirm_window=Duration(30), baseline_window=Duration(300), baseline_step=Duration(30),
     baseline_min_history=Duration(120), for_=Duration(5), keep_firing_for=Duration(30),
-    min_denominator=5, min_events=2, rate_interval=Duration(1), baseline_interval=Duration(1),
+    min_denominator=30, min_events=5, rate_interval=Duration(1), baseline_interval=Duration(1),
 )  # fmt: skip
 PROFILES: dict[str, Profile] = {p.name: p for p in (PRODUCTION, DEMO)}
 

@@ -18,7 +18,7 @@ class Finder:
     def __init__(self, users: list[str], tool: str | None = None) -> None:
         self.users, self.tool, self.calls = users, tool, []
 
-    def top_users(self, since: float, until: float, limit: int) -> list[str]:
+    def top_users(self, since: float, until: float, limit: int, signal: str | None = None) -> list[str]:
         self.calls.append(("top_users", since, until, limit))
         return self.users[:limit]
 

@@ -74,7 +74,8 @@ _Planner = Callable[[AlertContext, TargetFinder | None, ActionSettings], list[Pl
 def _rate_limit_users(alert: AlertContext, finder: TargetFinder | None, s: ActionSettings) -> list[PlannedAction]:
     if finder is None:
         return []
-    users = finder.top_users(alert.starts_at - s.lookback_s, alert.until, s.max_users)
+    signal = alert.labels.get(names.ALERT_LABEL_SIGNAL)
+    users = finder.top_users(alert.starts_at - s.lookback_s, alert.until, s.max_users, signal)
     params = {"rate_per_s": s.rate_per_s, "burst": s.burst}
     return [PlannedAction(Action.RATE_LIMIT_USER, user, params, s.rate_limit_ttl_s) for user in users]
 

@@ -43,7 +43,7 @@ REPLIES = {
 DEFAULT_REPLY = ("Your order is on its way and should arrive by Friday.", 0.02)
 # Share of each kind in normal traffic: the background a detector must not page on.
 NORMAL_MIX = {
-    "chat": 0.53, "lookup": 0.25, "refund": 0.08, "refusal": 0.04, "injection": 0.04, "jailbreak": 0.04,
+    "chat": 0.56, "lookup": 0.25, "refund": 0.08, "refusal": 0.04, "injection": 0.04, "jailbreak": 0.01,
     "edgy": 0.02,
 }  # fmt: skip
 

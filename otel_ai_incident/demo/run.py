@@ -10,15 +10,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import otel_ai_incident as aii
 from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, playbooks_by_incident_type
+from otel_ai_incident.containment.state import sqlite_path
 from otel_ai_incident.demo.bot import SupportBot, Traffic
 from otel_ai_incident.demo.driver import Attack, Driver
-from otel_ai_incident.demo.stack import DemoStack
+from otel_ai_incident.demo.stack import APP_JOB, RECEIVER_JOB, DemoStack
+from otel_ai_incident.generate import artefacts, dashboard
+from otel_ai_incident.generate.links import Links
+from otel_ai_incident.incidents import postmortem
+from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.names import Severity
-from otel_ai_incident.signals import MonitoringSignal, load_signals
+from otel_ai_incident.promptlog.store import open_store
+from otel_ai_incident.signals import DEMO, MonitoringSignal, load_signals
 
 NORMAL_RATE_PER_S = 5.0
 HISTORY_TURNS = 1200  # before the paced traffic: enough calls for the tool-argument baseline to warm up
@@ -88,8 +95,12 @@ EFFECTS = {
 }
 
 
+def say_now(text: str) -> None:
+    print(text, flush=True)  # live output, also through a pipe
+
+
 class Demo:
-    def __init__(self, stack: DemoStack, say: Callable[[str], None] = print) -> None:
+    def __init__(self, stack: DemoStack, say: Callable[[str], None] = say_now) -> None:
         self.stack = stack
         self.say = say
         self.signals: dict[str, MonitoringSignal] = {s.name: s for s in load_signals(None)}
@@ -111,13 +122,16 @@ class Demo:
         return self.outcomes
 
     def _normal_phase(self, seconds: float) -> None:
+        """Normal traffic only; any alert, even one pending for a moment, fails the demo."""
         self.say(f"Normal traffic ({NORMAL_RATE_PER_S:g} turns/s) for {seconds:g}s: nothing may fire.")
-        time.sleep(seconds)
-        alerts = self._alerts()
-        if alerts:
-            names = sorted({a["labels"]["alertname"] for a in alerts})
-            raise RuntimeError(f"alerts during normal traffic: {names}")
-        self.say("  no alert pending or firing.")
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            alerts = self._alerts()
+            if alerts:
+                seen = sorted({f"{a['labels']['alertname']} ({a['state']})" for a in alerts})
+                raise RuntimeError(f"alerts during normal traffic: {', '.join(seen)}")
+            time.sleep(POLL_S)
+        self.say(f"  no alert pending or firing at any time; {self.driver.sent} turns so far.")
 
     def _run_scenario(self, scenario: Scenario) -> Outcome:
         signal = self.signals[scenario.signal]
@@ -195,6 +209,72 @@ class Demo:
         if entries:
             self.say(f"  on-call lifts {len(entries)} containment entr{'y' if len(entries) == 1 else 'ies'}")
             time.sleep(2.5)  # the gate's cache period, and a margin
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Checks on the live stack after the scenarios: the dashboard shows data; receiver and app agree."""
+
+    panel_queries: int
+    panels_without_data: tuple[str, ...]
+    applied_by_receiver: tuple[str, ...]
+    enforced_by_app: tuple[str, ...]
+
+    @property
+    def agree(self) -> bool:
+        return self.applied_by_receiver == self.enforced_by_app
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "panel_queries": self.panel_queries, "panels_without_data": list(self.panels_without_data),
+            "applied_by_receiver": list(self.applied_by_receiver), "enforced_by_app": list(self.enforced_by_app),
+            "agree": self.agree,
+        }  # fmt: skip
+
+
+def verify(stack: DemoStack, say: Callable[[str], None] = say_now) -> Verification:
+    """Run every dashboard panel query against the live Prometheus, and compare the receiver's and the app's
+    /metrics on which containment actions were applied and enforced."""
+    assert stack.prometheus is not None
+    prometheus = stack.prometheus
+    queries = dashboard.panel_queries(artefacts.catalogue(None, DEMO), Links())
+    empty = tuple(q for q in queries if not prometheus.query(dashboard.as_grafana_sends(q, rate_interval="1m")))
+    applied = prometheus.query(
+        f'sum by (action) (aii_containment_actions_total{{job="{RECEIVER_JOB}",outcome="applied"}}) > 0'
+    )
+    enforced = prometheus.query(f'sum by (action) (ai_containment_enforced_total{{job="{APP_JOB}"}}) > 0')
+    result = Verification(
+        len(queries), empty,
+        tuple(sorted(r["metric"]["action"] for r in applied)), tuple(sorted(r["metric"]["action"] for r in enforced)),
+    )  # fmt: skip
+    say(f"\nDashboard: {len(queries) - len(empty)} of {len(queries)} panel queries return data"
+        + (f" (no data: {', '.join(empty)})" if empty else ""))
+    say(f"Receiver applied {', '.join(result.applied_by_receiver) or 'nothing'}; the app enforced "
+        f"{', '.join(result.enforced_by_app) or 'nothing'}: {'they agree' if result.agree else 'MISMATCH'}")
+    return result
+
+
+def write_postmortems(stack: DemoStack, outcomes: list[Outcome], say: Callable[[str], None] = say_now) -> list[Path]:
+    """Each incident's post-mortem draft, from the receiver's incident store and the app's prompt log."""
+    incidents = SqliteIncidentStore(sqlite_path(stack.incidents_url))
+    log = open_store(stack.prompt_log_url)
+    out = stack.workdir / "postmortems"
+    out.mkdir(exist_ok=True)
+    written = []
+    try:
+        for outcome in outcomes:
+            if outcome.incident_id is None:
+                continue
+            path = out / f"{outcome.incident_id}.md"
+            path.write_text(postmortem.draft(incidents, log, outcome.incident_id, time.time()), encoding="utf-8")
+            written.append(path)
+    finally:
+        incidents.close()
+        log.close()
+    say(f"\nPost-mortem drafts ({len(written)}): {out}/")
+    for path in written:
+        say(f"  {path.name}")
+    return written
 
 
 def _rfc3339_seconds(value: str) -> float:

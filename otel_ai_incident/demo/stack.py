@@ -64,6 +64,7 @@ class DemoStack:
 
     def start(self) -> None:
         check_binaries()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         token_file = self.workdir / "webhook.token"
         token_file.write_text(self.token + "\n")
         os.chmod(token_file, 0o600)
@@ -75,9 +76,11 @@ class DemoStack:
         self.receiver = Receiver(self.workdir).start(
             "--token-file", str(token_file), "--containment", self.containment_url,
             "--incidents", self.incidents_url, "--playbooks", str(self._write_playbooks()),
+            "--prompt-log", self.prompt_log_url,
         )  # fmt: skip
         self.app = aii.instrument(
             service_name=APP_JOB, prometheus_host="127.0.0.1", prometheus_port=0, containment=self.containment_url,
+            prompt_log=self.prompt_log_url,
         )  # fmt: skip
         app_address = self.app.prometheus_address
         if app_address is None:

@@ -45,7 +45,8 @@ Timings by severity:
 - repeat_interval: p1 1h, p2 4h, p3 12h. A repeat re-applies containment if the receiver lost it; the
   receiver is idempotent (fingerprint + startsAt + status), so repeats and HA duplicates are harmless.
 send_resolved: true lets the receiver close incidents and record when an alert stopped.
-The inhibit rule mutes p2/p3 alerts of a service while a p1 of the same incident type is firing there."""
+No inhibit rules: the receiver is what acts on every alert, and a p2 alert muted behind a p1 of the same
+incident type would leave its own playbook (other users, another tool) unapplied."""
 
 
 def _route(signal: MonitoringSignal, timings: dict[AlertSeverity, Timing]) -> dict[str, Any]:
@@ -68,7 +69,6 @@ def config(
 ) -> dict[str, Any]:
     """The Alertmanager configuration: the example's by default; the demo passes its receiver and timings."""
     default = timings[AlertSeverity.P2]
-    p1, lower = AlertSeverity.P1.value, "|".join(s.value for s in AlertSeverity if s is not AlertSeverity.P1)
     return {
         "route": {
             "receiver": RECEIVER,
@@ -78,11 +78,6 @@ def config(
             "repeat_interval": default.repeat_interval,
             "routes": [_route(signal, timings) for signal in signals],
         },
-        "inhibit_rules": [{
-            "source_matchers": [f'{names.ALERT_LABEL_SEVERITY}="{p1}"'],
-            "target_matchers": [f'{names.ALERT_LABEL_SEVERITY}=~"{lower}"'],
-            "equal": [JOB_LABEL, names.ALERT_LABEL_INCIDENT_TYPE],
-        }],
         "receivers": [{
             "name": RECEIVER,
             "webhook_configs": [{

@@ -139,6 +139,13 @@ def panel_queries(signals: list[MonitoringSignal], links: Links) -> list[str]:
     return [q.expr for _, panels in sections(signals, links) for p in panels for q in p.queries]
 
 
+def as_grafana_sends(expr: str, *, job: str = ".*", model: str = ".*", rate_interval: str = "5m") -> str:
+    """A panel's query with the dashboard's variables filled in, as Grafana would send it to Prometheus."""
+    for variable, value in ((RATE_INTERVAL, rate_interval), (f"${JOB_VAR}", job), (f"${MODEL_VAR}", model)):
+        expr = expr.replace(variable, value)
+    return expr
+
+
 def _panel(spec: PanelSpec, width: int) -> timeseries.Panel:
     panel = (
         timeseries.Panel().id(spec.id).title(spec.title).description(spec.description).unit(spec.unit)

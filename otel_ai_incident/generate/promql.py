@@ -89,11 +89,12 @@ class SpikeQueries:
 
         sum(num)/sum(den) over the hourly rates, not a mean of ratios, so quiet hours weigh less than busy
         ones and NaN hours drop out. It exists only once `baseline_min_history` of denominator history is
-        there (a new service falls back to the absolute threshold) and only for non-zero traffic.
+        there (a new service falls back to the absolute threshold) and only for non-zero traffic. It ends
+        where the detection window begins (`offset`), so a spike never raises its own baseline.
         """
         spike, step = self.spike, self.spike.baseline_step
         num, den = self.numerator(step), self.denominator(step)
-        span = f"[{spike.baseline_window}:{step}]"
+        span = f"[{spike.baseline_window}:{step}] offset {spike.window}"
         min_points = spike.baseline_min_history.seconds // step.seconds
         return {
             num: rate_expr(spike.numerator, step, self.labels),

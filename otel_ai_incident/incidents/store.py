@@ -2,7 +2,8 @@
 
 Timeline events take an optional idempotency key so a notification delivered twice (Alertmanager HA pairs
 do that by design) leaves one event, and a partial index keeps one non-closed incident per group even when
-two receivers share the file.
+two receivers share the file. The root cause and the replays the investigation adds live beside them; the
+rule "no close without a root cause" is checked in the same transaction as the close.
 """
 
 from __future__ import annotations
@@ -14,11 +15,20 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from otel_ai_incident.containment.state import connect, sqlite_path
-from otel_ai_incident.incidents.model import TRANSITIONS, EventKind, Incident, IncidentStatus, TimelineEvent
+from otel_ai_incident.incidents.model import (
+    TRANSITIONS,
+    EventKind,
+    Incident,
+    IncidentRCA,
+    IncidentStatus,
+    Replay,
+    TimelineEvent,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -30,6 +40,9 @@ CREATE TABLE IF NOT EXISTS timeline (
     id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL REFERENCES incidents (id),
     kind TEXT NOT NULL, at REAL NOT NULL, detail TEXT NOT NULL, key TEXT UNIQUE);
 CREATE INDEX IF NOT EXISTS timeline_by_incident ON timeline (incident_id, at);
+CREATE TABLE IF NOT EXISTS rca (incident_id TEXT PRIMARY KEY REFERENCES incidents (id), data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS replays (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL REFERENCES incidents (id), data TEXT NOT NULL);
 """
 _COLUMNS = "id, group_key, title, incident_type, severity, signals, status, opened_at, updated_at"
 
@@ -100,10 +113,17 @@ class SqliteIncidentStore:
         return added
 
     def transition(self, incident_id: str, status: IncidentStatus, at: float, by: str) -> bool:
-        """Move to `status` if the lifecycle allows it from the current one; the change goes on the timeline."""
+        """Move to `status` if the lifecycle allows it from the current one; the change goes on the timeline.
+
+        Closing also needs a recorded root cause: a closed incident is final, and one closed without knowing
+        why it happened teaches nothing and prevents nothing.
+        """
         with self._transaction() as cur:
             row = cur.execute("SELECT status FROM incidents WHERE id = ?", (incident_id,)).fetchone()
             if row is None or status not in TRANSITIONS[IncidentStatus(row[0])]:
+                return False
+            if status is IncidentStatus.CLOSED and not cur.execute(
+                    "SELECT 1 FROM rca WHERE incident_id = ?", (incident_id,)).fetchone():
                 return False
             cur.execute("UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?",
                         (status.value, time.time(), incident_id))
@@ -112,16 +132,49 @@ class SqliteIncidentStore:
                          json.dumps({"from": row[0], "to": status.value, "by": by})))
         return True
 
+    def record_rca(self, rca: IncidentRCA, at: float) -> bool:
+        """Record (or replace) the incident's root cause; False when the incident is missing or closed."""
+        with self._transaction() as cur:
+            row = cur.execute("SELECT status FROM incidents WHERE id = ?", (rca.incident_id,)).fetchone()
+            if row is None or row[0] == IncidentStatus.CLOSED:
+                return False
+            cur.execute("INSERT OR REPLACE INTO rca (incident_id, data) VALUES (?, ?)",
+                        (rca.incident_id, json.dumps(rca.to_json())))
+            cur.execute("INSERT INTO timeline (incident_id, kind, at, detail) VALUES (?, ?, ?, ?)",
+                        (rca.incident_id, EventKind.RCA_RECORDED.value, at,
+                         json.dumps({"category": rca.root_cause_category.value})))
+            cur.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", (time.time(), rca.incident_id))
+        return True
+
+    def record_replay(self, incident_id: str, replay: Replay) -> bool:
+        """Keep a replay's result with the incident, and put it on the timeline; False when there is no incident."""
+        with self._transaction() as cur:
+            if cur.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+                return False
+            cur.execute("INSERT INTO replays (incident_id, data) VALUES (?, ?)",
+                        (incident_id, json.dumps(replay.to_json())))
+            cur.execute("INSERT INTO timeline (incident_id, kind, at, detail) VALUES (?, ?, ?, ?)",
+                        (incident_id, EventKind.REPLAYED.value, replay.at,
+                         json.dumps({"log_id": replay.log_id, "reproduced": replay.reproduced})))
+            cur.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", (time.time(), incident_id))
+        return True
+
     def get(self, incident_id: str) -> Incident | None:
         with self._lock:
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            conn = self._conn
+            row = conn.execute(f"SELECT {_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
             if row is None:
                 return None
-            events = self._conn.execute(
+            events = conn.execute(
                 "SELECT kind, at, detail FROM timeline WHERE incident_id = ? ORDER BY at, id", (incident_id,)
             ).fetchall()
+            rca = conn.execute("SELECT data FROM rca WHERE incident_id = ?", (incident_id,)).fetchone()
+            replays = conn.execute("SELECT data FROM replays WHERE incident_id = ? ORDER BY id",
+                                   (incident_id,)).fetchall()
         timeline = tuple(TimelineEvent(EventKind(k), at, json.loads(d)) for k, at, d in events)
-        return _incident(row, timeline)
+        return replace(_incident(row, timeline),
+                       rca=IncidentRCA.from_json(json.loads(rca[0])) if rca else None,
+                       replays=tuple(Replay.from_json(json.loads(data)) for data, in replays))
 
     def list(self, *, status: IncidentStatus | None = None, limit: int = 100) -> list[Incident]:
         """Newest first, without timelines (use `get` for one incident's)."""

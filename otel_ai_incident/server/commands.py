@@ -33,6 +33,10 @@ def register(subparsers: Any) -> None:
                                               f"{names.DEFAULT_CONTAINMENT})")
     parser.add_argument("--incidents", help=f"incident store URL, also holding the inbox (default "
                                             f"${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS})")
+    parser.add_argument("--prompt-log", metavar="URL",
+                        help=f"prompt log for containment targets and incident blast radius (default "
+                             f"${names.ENV_PROMPT_LOG}, else {names.DEFAULT_PROMPT_LOG} if that file exists); "
+                             "a log named explicitly is used even before the app has created it")
     parser.add_argument("--insecure-no-auth", action="store_true",
                         help="accept requests without credentials (only with a loopback --host)")
     parser.set_defaults(handler=serve)
@@ -45,7 +49,10 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, load_playbooks
     from otel_ai_incident.containment.remote import load_token
     from otel_ai_incident.containment.state import SqliteContainmentState, sqlite_path
+    from otel_ai_incident.containment.targets import PromptLogTargetFinder
+    from otel_ai_incident.incidents.commands import open_prompt_log
     from otel_ai_incident.incidents.store import SqliteIncidentStore
+    from otel_ai_incident.promptlog.store import open_store
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import Credentials, is_loopback
     from otel_ai_incident.server.inbox import Inbox
@@ -67,15 +74,21 @@ def serve(args: argparse.Namespace) -> int:
         incidents_path = sqlite_path(args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS)
         incidents, inbox = SqliteIncidentStore(incidents_path), Inbox(incidents_path)
         act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
+        named = args.prompt_log or os.environ.get(names.ENV_PROMPT_LOG)
+        prompt_log = open_store(named) if named else open_prompt_log(None)
     except (OSError, ValueError, sqlite3.Error) as error:  # PlaybookError is a ValueError
         print(f"otel-ai-incident serve: {error}", file=sys.stderr)
         return 2
+    if prompt_log is None:
+        print("otel-ai-incident serve: no prompt log file: containment targets come from alert labels only and "
+              "incidents get no blast radius", file=sys.stderr)
     app = create_app(
         state=state,
         incidents=incidents,
         inbox=inbox,
         credentials=Credentials(token) if token else None,
         playbooks=playbooks,
+        finder=PromptLogTargetFinder(prompt_log) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
     )  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

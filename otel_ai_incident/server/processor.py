@@ -4,6 +4,11 @@ Runs on the worker, never on the request. Every write is keyed on the alert (fin
 so processing a notification again, after a crash or for an HA duplicate, adds nothing. Resolved alerts
 are recorded but lift nothing: the metric recovered *under* containment, so lifting on resolve would
 flap; rate limits lapse on their own and humans lift the rest.
+
+With a prompt log (given to the app as its `PromptLogTargetFinder`), each notification then assesses the
+incident's blast radius: the first occurrence goes on the timeline and the matching turns are held, so
+retention cannot delete the evidence while the incident is investigated. Containment comes first; a failing
+assessment is logged and never undoes or blocks it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Mapping
 from otel_ai_incident import names
 from otel_ai_incident.containment.actions import AlertContext, Executor, Outcome
 from otel_ai_incident.containment.playbooks import ContainmentPlaybook
+from otel_ai_incident.containment.targets import PromptLogTargetFinder
+from otel_ai_incident.incidents import blast_radius
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus
 from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.server.alertmanager import Alert, Notification
@@ -43,6 +50,8 @@ class NotificationProcessor:
         self.inbox = inbox
         self.playbooks = playbooks
         self.metrics = metrics
+        finder = executor.finder
+        self.prompt_log = finder.store if isinstance(finder, PromptLogTargetFinder) else None
 
     def process(self, notification: Notification, received_at: float) -> Incident:
         incident = self._open_incident(notification, received_at)
@@ -64,7 +73,16 @@ class NotificationProcessor:
             self.inbox.mark_alert_processed(alert.key)
         if notification.status == "resolved":
             self.incidents.transition(incident.id, IncidentStatus.RESOLVED, received_at, RECEIVER)
+        self._assess(incident)
         return incident
+
+    def _assess(self, incident: Incident) -> None:
+        if self.prompt_log is None:
+            return
+        try:
+            blast_radius.assess(self.incidents, self.prompt_log, incident.id, time.time())
+        except Exception:
+            logger.exception("assessing the blast radius of %s failed", incident.id)
 
     def _open_incident(self, notification: Notification, received_at: float) -> Incident:
         alerts = notification.alerts

@@ -1,0 +1,203 @@
+"""The prompt log's writer: the request path hands an entry over in about a microsecond, a thread writes it.
+
+`submit()` is a length check and a deque append (both atomic under the GIL), so an app never waits for
+SQLite, never sees its errors and never slows down when the disk does. One daemon thread writes batches of
+up to `batch_size` entries, one transaction each, at least every `flush_interval` seconds. What cannot be
+written is dropped and counted, never retried into an unbounded backlog, like OpenTelemetry's batch span
+processor: a full queue, a locked or failing database, or an entry arriving after close. A hard kill loses
+at most the entries still queued (one flush interval's worth when the writer keeps up).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from otel_ai_incident.names import PromptLogDropReason
+from otel_ai_incident.promptlog.entry import PromptLogEntry
+from otel_ai_incident.promptlog.retention import Retention
+from otel_ai_incident.promptlog.store import PromptLogStore
+
+logger = logging.getLogger("otel_ai_incident")
+
+DEFAULT_MAX_QUEUE = 10_000
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_FLUSH_INTERVAL = 0.1
+DEFAULT_CLOSE_TIMEOUT = 5.0
+
+DropCallback = Callable[[str, int], None]
+
+
+class PromptLogWriter:
+    """Implements `PromptLogSink` over a `PromptLogStore`. Thread-safe; survives `os.fork()`: a fork waits
+    for the batch being written, and the child starts its own thread, leaving queued entries to the parent.
+
+    `on_drop(reason, count)` is called from the writer thread (or `close()`), never from `submit()`, with a
+    `PromptLogDropReason` value; wire it to the `ai.prompt_log.dropped` counter. `redact`, when given,
+    scrubs user_message and assistant_response before they are written (on the writer thread); if it fails
+    the batch is dropped as a store error rather than written unscrubbed. `retention`, when given, is
+    purged by the writer thread between batches.
+    """
+
+    def __init__(
+        self,
+        store: PromptLogStore,
+        *,
+        on_drop: DropCallback | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        redact: Callable[[str], str] | None = None,
+        retention: Retention | None = None,
+    ) -> None:
+        self._store = store
+        self._on_drop = on_drop
+        self._max_queue = max_queue
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._redact = redact
+        self._retention = retention
+        self._closed = False
+        self._logged: set[str] = set()
+        self._start()
+        atexit.register(self._close_at_exit)
+        ref = weakref.ref(self)
+        os.register_at_fork(
+            before=lambda: _call(ref, "_before_fork"),
+            after_in_parent=lambda: _call(ref, "_after_fork_in_parent"),
+            after_in_child=lambda: _call(ref, "_after_fork_in_child"),
+        )
+
+    def _start(self) -> None:
+        self._queue: deque[PromptLogEntry] = deque()
+        # Held by the writer thread while it talks to the store, and by a fork: a child must never inherit
+        # a half-done SQLite transaction (SQLite's locks are per process and would be wrong in the child).
+        self._store_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._drop_lock = threading.Lock()
+        self._pending_drops = 0
+        self._thread = threading.Thread(target=self._run, name="otel-ai-incident-prompt-log", daemon=True)
+        self._thread.start()
+
+    # -- the request path -----------------------------------------------------------------------------
+
+    def submit(self, entry: PromptLogEntry) -> None:
+        """Queue an entry for writing; never blocks or raises. A full queue drops it (counted)."""
+        queue = self._queue
+        if len(queue) < self._max_queue and not self._closed:
+            queue.append(entry)
+            if len(queue) >= self._batch_size and not self._wake.is_set():
+                self._wake.set()
+        elif self._closed:
+            self._report(PromptLogDropReason.SHUTDOWN, 1)
+        else:
+            with self._drop_lock:
+                self._pending_drops += 1
+
+    # -- shutting down --------------------------------------------------------------------------------
+
+    def close(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Write what is queued, waiting at most `timeout` seconds, then stop; later entries are dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self._close_at_exit)
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _close_at_exit(self) -> None:
+        self.close(DEFAULT_CLOSE_TIMEOUT)
+
+    def _before_fork(self) -> None:
+        self._store_lock.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._store_lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        if not self._closed:
+            self._start()
+
+    # -- the writer thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            self._drain()
+            self._purge_step()
+        self._drain()
+
+    def _drain(self) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        while queue:
+            batch = [popleft() for _ in range(min(len(queue), self._batch_size))]
+            self._write(batch)
+        self._report_queue_full()
+
+    def _write(self, batch: Sequence[PromptLogEntry]) -> None:
+        try:
+            with self._store_lock:
+                if self._redact is None:
+                    self._store.write(batch)
+                else:
+                    redact = self._redact
+                    self._store.write([_redacted(entry, redact) for entry in batch], scrubbed_at=time.time())
+        except Exception:
+            self._log_once("write", "could not write %d prompt-log entries (dropped)", len(batch))
+            self._report(PromptLogDropReason.STORE_ERROR, len(batch))
+
+    def _purge_step(self) -> None:
+        if self._retention is None:
+            return
+        try:
+            with self._store_lock:
+                self._retention.purge_step(self._store)
+        except Exception:
+            self._log_once("purge", "prompt-log retention purge failed (will retry)")
+
+    def _report_queue_full(self) -> None:
+        with self._drop_lock:
+            count, self._pending_drops = self._pending_drops, 0
+        if count:
+            self._report(PromptLogDropReason.QUEUE_FULL, count)
+
+    def _report(self, reason: PromptLogDropReason, count: int) -> None:
+        if self._on_drop is None:
+            return
+        try:
+            self._on_drop(reason.value, count)
+        except Exception:
+            self._log_once("on_drop", "the prompt-log drop callback failed")
+
+    def _log_once(self, what: str, message: str, *args: object) -> None:
+        """Log the first failure of each kind with its traceback; repeats are only counted (as drops)."""
+        if what not in self._logged:
+            self._logged.add(what)
+            logger.warning("otel-ai-incident: " + message, *args, exc_info=True)
+
+
+def _redacted(entry: PromptLogEntry, redact: Callable[[str], str]) -> PromptLogEntry:
+    message, response = entry.user_message, entry.assistant_response
+    return replace(
+        entry,
+        user_message=redact(message) if message else message,
+        assistant_response=redact(response) if response else response,
+    )
+
+
+def _call(ref: weakref.ref[PromptLogWriter], method: str) -> None:
+    """A fork hook that does not keep the writer alive."""
+    writer = ref()
+    if writer is not None:
+        getattr(writer, method)()
