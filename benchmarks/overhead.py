@@ -5,9 +5,11 @@ the completion with token usage):
   bare   no telemetry at all;
   floor  the same spans, attributes and metric records written by hand against the SDK (the least any
          library can do for this telemetry);
-  full   the hooks of otel_ai_incident (spans, metrics, pseudonymised user, prompt-log entry, gate check).
-Both floor and full use one SDK set-up: a batch span processor with an exporter that drops, and a meter
-provider read on demand, as with a Prometheus scrape.
+  full   the hooks of otel_ai_incident as `instrument()` sets them up: spans, metrics, the pseudonymised
+         user, the gate (on a SQLite containment state, nothing contained), the tool-argument anomaly
+         scorer, and the prompt-log entry handed to its writer (SQLite, in a temporary directory).
+Both floor and full use the providers `instrument()` installs, with a batch span processor and an exporter
+that drops added, as in an app exporting its spans.
 
     python benchmarks/overhead.py [--turns 20000] [--rounds 7]
 """
@@ -16,21 +18,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import otel_ai_incident as aii
 from otel_ai_incident import names
 from otel_ai_incident.promptlog.pseudonym import Pseudonymizer
-from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.instruments import Instruments
 
 SYSTEM = "You are the support assistant of Example Shop." * 4
@@ -73,9 +75,10 @@ def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonym
         ctx = trace.set_span_in_context(span)
         token = otel_context.attach(ctx)
         guardrail(ctx, "prompt_injection", "input", "llm_input", 0.02)
+        inst.tool_anomaly_score.record(0.02, {names.GEN_AI_TOOL_NAME: "get_order"})
         tool = tracer.start_span("execute_tool get_order", context=ctx, attributes={
             names.GEN_AI_OPERATION_NAME: "execute_tool", names.GEN_AI_TOOL_NAME: "get_order",
-            names.AI_TOOL_WRITES: False,
+            names.AI_TOOL_WRITES: False, names.AI_TOOL_ANOMALY_SCORE: 0.02,
         })  # fmt: skip
         tool_token = otel_context.attach(trace.set_span_in_context(tool, ctx))
         inst.tool_calls.add(1, {names.GEN_AI_TOOL_NAME: "get_order", names.OUTCOME: "ok"})
@@ -119,17 +122,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
-    tracer_provider = TracerProvider()
+    workdir = Path(tempfile.mkdtemp(prefix="aii-bench-"))
+    handle = aii.instrument(
+        service_name="benchmark", prometheus=False, containment=f"sqlite:///{workdir / 'containment.db'}",
+        prompt_log=f"sqlite:///{workdir / 'prompt_log.db'}",
+    )  # fmt: skip
+    tracer_provider = trace.get_tracer_provider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
-    # As instrument() sets it up: no exemplars unless OTEL_METRICS_EXEMPLAR_FILTER asks for them.
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()], exemplar_filter=AlwaysOffExemplarFilter())
-    tracer = tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
+    tracer = tracer_provider.get_tracer("floor")
+    floor_inst = Instruments(metrics.get_meter_provider().get_meter("floor"))
     pseudonymizer = Pseudonymizer(b"benchmark-key-0123456789abcdef")
-    floor_inst = Instruments(meter_provider.get_meter("floor"))
-    hooks.set_runtime(hooks.Runtime(
-        tracer=tracer, instruments=Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)),
-        pseudonymizer=pseudonymizer, prompt_log=None,
-    ))  # fmt: skip
     modes = {"bare": bare_turn, "floor": make_floor(tracer, floor_inst, pseudonymizer), "full": full_turn}
     results: dict[str, list[float]] = {mode: [] for mode in modes}
     for fn in modes.values():
@@ -137,7 +139,8 @@ def main() -> None:
     for _ in range(args.rounds):  # alternate so drift hits every mode alike
         for mode, fn in modes.items():
             results[mode].append(per_call_us(fn, args.turns))
-    tracer_provider.shutdown()
+    handle.shutdown()
+    shutil.rmtree(workdir, ignore_errors=True)
 
     medians = {mode: statistics.median(values) for mode, values in results.items()}
     print(f"{'mode':<6} {'µs/turn (median of rounds)':>28} {'min':>8} {'max':>8}")

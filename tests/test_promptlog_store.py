@@ -79,7 +79,8 @@ def test_keys_rotate_through_the_environment_and_a_key_file(tmp_path: Path) -> N
     ]
 
 
-def test_a_missing_key_is_created_only_when_asked(tmp_path: Path) -> None:
+def test_a_missing_key_is_created_only_when_asked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no default key file here
     key_file = tmp_path / "created"
     env = {"AII_PSEUDONYM_KEY_FILE": str(key_file)}
     assert load_keys(env, create=False) == []
@@ -87,6 +88,15 @@ def test_a_missing_key_is_created_only_when_asked(tmp_path: Path) -> None:
     key = load_key(env)
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert load_keys(env, create=False) == [key]
+
+
+def test_without_settings_the_app_creates_one_key_file_and_reuses_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_keys({}, create=False) == []
+    key = load_key({})
+    default = tmp_path / "ai_pseudonym.key"
+    assert default.stat().st_mode & 0o777 == 0o600
+    assert load_key({}) == key and load_keys({}, create=False) == [key]
 
 
 # -- opening and schema ---------------------------------------------------------------------------------

@@ -12,17 +12,15 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from otel_ai_incident.names import ContainmentActionName as Action
-
-SQLITE_SCHEME = "sqlite:///"
-BUSY_TIMEOUT_S = 5.0
+from otel_ai_incident.storage import connect, sqlite_path, write_transaction
 
 
 class Change(StrEnum):
@@ -155,25 +153,6 @@ class ContainmentState(Protocol):
     def close(self) -> None: ...
 
 
-def sqlite_path(url: str) -> Path:
-    """`sqlite:///relative.db` or `sqlite:////absolute.db` (SQLAlchemy's form) to a path."""
-    if not url.startswith(SQLITE_SCHEME) or len(url) == len(SQLITE_SCHEME):
-        raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    return Path(url[len(SQLITE_SCHEME):])
-
-
-def connect(path: str | Path, *, durable: bool = True) -> sqlite3.Connection:
-    """A connection shared by threads (callers hold a lock) in WAL mode, so readers never block the writer.
-
-    `durable` commits survive power loss (an fsync each, ~2 ms); the others survive a crashed process, and
-    since the WAL is one append-only file a power cut loses only the newest of them, in order.
-    """
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-    return conn
-
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0);
@@ -206,17 +185,8 @@ class SqliteContainmentState:
     def from_url(cls, url: str) -> SqliteContainmentState:
         return cls(sqlite_path(url))
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return write_transaction(self._conn, self._lock)
 
     # -- reading ------------------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import otel_ai_incident as aii
 from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, playbooks_by_incident_type
-from otel_ai_incident.containment.state import sqlite_path
 from otel_ai_incident.demo.bot import SupportBot, Traffic
 from otel_ai_incident.demo.driver import Attack, Driver
 from otel_ai_incident.demo.stack import APP_JOB, RECEIVER_JOB, DemoStack
@@ -26,6 +25,7 @@ from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.names import Severity
 from otel_ai_incident.promptlog.store import open_store
 from otel_ai_incident.signals import DEMO, MonitoringSignal, load_signals
+from otel_ai_incident.storage import sqlite_path
 
 NORMAL_RATE_PER_S = 5.0
 HISTORY_TURNS = 1200  # before the paced traffic: enough calls for the tool-argument baseline to warm up

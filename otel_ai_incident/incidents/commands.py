@@ -21,7 +21,6 @@ from typing import Any
 
 from otel_ai_incident import names
 from otel_ai_incident.containment.registry import REGISTRY
-from otel_ai_incident.containment.state import sqlite_path
 from otel_ai_incident.guardrails.output import PiiOutputGuard
 from otel_ai_incident.incidents import blast_radius, postmortem, rca, regressions
 from otel_ai_incident.incidents.blast_radius import BlastRadius
@@ -31,7 +30,8 @@ from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt
 from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
 from otel_ai_incident.promptlog.sqlite import SchemaTooNewError
-from otel_ai_incident.promptlog.store import SQLITE_SCHEME, PromptLogStore, open_store
+from otel_ai_incident.promptlog.store import PromptLogStore, open_store
+from otel_ai_incident.storage import SQLITE_SCHEME, sqlite_path
 
 #: The time every command works at; tests replace it with a fixed clock.
 clock: Callable[[], float] = time.time
@@ -146,7 +146,7 @@ def open_prompt_log(url: str | None) -> PromptLogStore | None:
     """The prompt log at `url` (default: $AII_PROMPT_LOG, else the default file), or None when its file does not
     exist: opening would create an empty one, and an empty log would report "0 users affected"."""
     url = url or os.environ.get(names.ENV_PROMPT_LOG) or names.DEFAULT_PROMPT_LOG
-    if url.startswith(SQLITE_SCHEME) and not Path(url[len(SQLITE_SCHEME):]).exists():
+    if url.startswith(SQLITE_SCHEME) and not sqlite_path(url).exists():
         return None
     return open_store(url)
 

@@ -13,13 +13,12 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from otel_ai_incident.containment.state import connect, sqlite_path
 from otel_ai_incident.incidents.model import (
     TRANSITIONS,
     EventKind,
@@ -29,6 +28,7 @@ from otel_ai_incident.incidents.model import (
     Replay,
     TimelineEvent,
 )
+from otel_ai_incident.storage import connect, sqlite_path, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -65,17 +65,8 @@ class SqliteIncidentStore:
     def from_url(cls, url: str) -> SqliteIncidentStore:
         return cls(sqlite_path(url))
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return write_transaction(self._conn, self._lock)
 
     def open_for_group(
         self, group_key: str, *, title: str, incident_type: str, severity: str, signals: Iterable[str], at: float

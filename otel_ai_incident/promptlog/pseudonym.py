@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from otel_ai_incident import names
+
+logger = logging.getLogger("otel_ai_incident")
 
 _CACHE_LIMIT = 4096
 
@@ -56,20 +59,34 @@ class Pseudonymizer:
 
 
 def load_keys(environ: Mapping[str, str] | None = None, *, create: bool = True) -> list[bytes]:
-    """Every live pseudonym key, the current one first: AII_PSEUDONYM_KEY, else AII_PSEUDONYM_KEY_FILE.
+    """Every live pseudonym key, the current one first: AII_PSEUDONYM_KEY, else the key file
+    AII_PSEUDONYM_KEY_FILE, else ./ai_pseudonym.key.
 
-    With neither set, `create` decides: a key file named by the variable but missing is created (mode 0600)
-    and an unset pair gives a random key for this process only (pseudonyms then do not correlate across
-    restarts). Without `create` both give no key, which tells an erasure tool that nothing can be matched.
+    `create` makes a missing key file (mode 0600) with a new random key: the app does so on its first start,
+    so pseudonyms correlate across restarts and an erasure by user id can find them later. Without `create`
+    a missing file gives no key, which tells an erasure tool that nothing can be matched.
     """
     env = os.environ if environ is None else environ
     raw = env.get(names.ENV_PSEUDONYM_KEY)
     if raw:
         return _parse_keys(raw.split(","))
-    path = env.get(names.ENV_PSEUDONYM_KEY_FILE)
-    if path:
-        return _read_key_file(Path(path), create)
-    return [secrets.token_bytes(32)] if create else []
+    named = env.get(names.ENV_PSEUDONYM_KEY_FILE)
+    path = Path(named or names.DEFAULT_PSEUDONYM_KEY_FILE)
+    keys = _read_key_file(path, create)
+    if create and not named and keys and not _warned_default:
+        _warn_default_key(path)
+    return keys
+
+
+_warned_default = False
+
+
+def _warn_default_key(path: Path) -> None:
+    global _warned_default
+    _warned_default = True
+    logger.warning("otel-ai-incident: pseudonym key in %s; set %s to keep it somewhere safer (and back it up: "
+                   "without it no pseudonym can be matched to a user id again)", path.resolve(),
+                   names.ENV_PSEUDONYM_KEY_FILE)
 
 
 def load_key(environ: Mapping[str, str] | None = None) -> bytes:

@@ -48,7 +48,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, load_playbooks
     from otel_ai_incident.containment.remote import load_token
-    from otel_ai_incident.containment.state import SqliteContainmentState, sqlite_path
+    from otel_ai_incident.containment.state import SqliteContainmentState
     from otel_ai_incident.containment.targets import PromptLogTargetFinder
     from otel_ai_incident.incidents.commands import open_prompt_log
     from otel_ai_incident.incidents.store import SqliteIncidentStore
@@ -56,6 +56,7 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import Credentials, is_loopback
     from otel_ai_incident.server.inbox import Inbox
+    from otel_ai_incident.storage import sqlite_path
 
     try:
         token = load_token(args.token_file)

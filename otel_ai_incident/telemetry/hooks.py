@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from random import getrandbits
 from types import TracebackType
@@ -22,7 +24,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from otel_ai_incident import names
 from otel_ai_incident.errors import ContainmentActive
 from otel_ai_incident.promptlog.entry import PromptLogEntry, system_prompt_hash
-from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_key
+from otel_ai_incident.promptlog.pseudonym import Pseudonymizer
+from otel_ai_incident.telemetry.attributes import AttributeCache, ModelAttributes, ToolAttributes
 from otel_ai_incident.telemetry.instruments import Instruments
 from otel_ai_incident.telemetry.ports import Gate, OpenGate, OutputGuard, PromptLogSink, ToolArgumentScorer
 
@@ -36,8 +39,6 @@ AI_REFUSAL = "ai.refusal"
 _STAGES = {**{s.value: s.value for s in names.Stage}, **{s: s.value for s in names.Stage}}
 _DECISIONS = {**{d.value: d.value for d in names.Decision}, **{d: d.value for d in names.Decision}}
 _SEVERITIES = {**{s.value: s.value for s in names.Severity}, **{s: s.value for s in names.Severity}}
-_TARGET_TYPES = {s.value: t for s, t in names.STAGE_TO_TARGET_TYPE.items()}
-_SECURITY_DECISIONS = {d.value: t for d, t in names.DECISION_TO_SECURITY_DECISION.items()}
 _PROMPT_HASH_CACHE_LIMIT = 256
 _TIGHTENED = {names.ACTION: names.ContainmentActionName.TIGHTEN_GUARDRAIL.value}
 
@@ -66,6 +67,7 @@ class Runtime:
     ) -> None:
         self.tracer = tracer
         self.instruments = instruments
+        self.attributes = AttributeCache(instruments)
         self.pseudonymizer = pseudonymizer
         self.gate: Gate = gate or OpenGate()
         self.prompt_log = prompt_log
@@ -105,11 +107,12 @@ class Runtime:
 
 
 def default_runtime() -> Runtime:
-    """Hooks used before `instrument()`: the global (proxy) providers, no prompt log, nothing contained."""
+    """Hooks used before `instrument()`: the global (proxy) providers, no prompt log, nothing contained, and
+    a key for this process only (nothing is stored that a pseudonym would have to be matched against)."""
     return Runtime(
         tracer=trace.get_tracer(names.INSTRUMENTATION_SCOPE),
         instruments=Instruments(metrics.get_meter(names.INSTRUMENTATION_SCOPE)),
-        pseudonymizer=Pseudonymizer(load_key()),
+        pseudonymizer=Pseudonymizer(secrets.token_bytes(32)),
     )
 
 
@@ -128,7 +131,29 @@ def set_runtime(runtime: Runtime | None) -> None:
     _runtime = runtime
 
 
-class Turn:
+class _Scope(ABC):
+    """Exits shared by the hooks' context managers: record how the block ended, never swallow its exception."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def _finish(self, exc: BaseException | None) -> None:
+        """Record the outcome (`exc` is None for a normal exit); must never raise."""
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._finish(exc)
+        return False
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._finish(exc)
+        return False
+
+
+class Turn(_Scope):
     """One LLM turn: a `chat {model}` span, the turn's metrics, and its prompt-log entry.
 
     Use it as a (sync or async) context manager. Child spans take the turn's span as parent explicitly, so
@@ -136,8 +161,8 @@ class Turn:
     """
 
     __slots__ = (
-        "_ctx", "_error_type", "_finish_reasons", "_guardrails", "_input_tokens", "_output_tokens", "_prompt_hash",
-        "_pseudonym", "_refused", "_response", "_response_model", "_rt", "_span", "_start", "_token",
+        "_attrs", "_ctx", "_error_type", "_finish_reasons", "_guardrails", "_input_tokens", "_output_tokens",
+        "_prompt_hash", "_pseudonym", "_refused", "_response", "_response_model", "_rt", "_span", "_start", "_token",
         "_tool_calls", "log_id", "model", "prompt_name", "prompt_version", "provider", "session_id", "system_prompt",
         "user_id", "user_message",
     )  # fmt: skip
@@ -156,6 +181,7 @@ class Turn:
         prompt_version: str | None = None,
     ) -> None:
         self._rt = runtime
+        self._attrs: ModelAttributes | None = None
         self.model = model
         self.user_id = user_id
         self.session_id = session_id
@@ -193,7 +219,7 @@ class Turn:
         try:
             if self.user_id is not None:
                 self._pseudonym = rt.pseudonymizer.pseudonymize(self.user_id)
-            rt.instruments.see_model(self.model)
+            self._attrs = rt.attributes.model(self.model, self.provider)
             blocked = rt.gate.turn_blocked(self._pseudonym)
         except Exception:
             rt.record_error("llm_turn")
@@ -210,12 +236,9 @@ class Turn:
 
     def _start_span(self) -> None:
         rt = self._rt
-        attributes: dict[str, Any] = {
-            names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
-            names.GEN_AI_PROVIDER_NAME: self.provider,
-            names.GEN_AI_REQUEST_MODEL: self.model,
-            names.AI_PROMPT_LOG_ID: self.log_id,
-        }
+        model_attrs = self._attrs
+        assert model_attrs is not None  # set by __enter__ before the span starts
+        attributes: dict[str, Any] = {**model_attrs.operation, names.AI_PROMPT_LOG_ID: self.log_id}
         if self.session_id is not None:
             attributes[names.GEN_AI_CONVERSATION_ID] = self.session_id
         if self._pseudonym is not None:
@@ -229,7 +252,7 @@ class Turn:
             if self.user_message is not None:
                 attributes[names.GEN_AI_INPUT_MESSAGES] = _messages("user", self.user_message)
         self._start = time.perf_counter()
-        span = rt.tracer.start_span(f"chat {self.model}", kind=SpanKind.CLIENT, attributes=attributes)
+        span = rt.tracer.start_span(model_attrs.span_name, kind=SpanKind.CLIENT, attributes=attributes)
         self._span = span
         self._ctx = trace.set_span_in_context(span)
         self._token = otel_context.attach(self._ctx)
@@ -246,18 +269,6 @@ class Turn:
         self._finish(error)
         raise error
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        self._finish(exc)
-        return False
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        self._finish(exc)
-        return False
-
     def _finish(self, exc: BaseException | None) -> None:
         rt = self._rt
         try:
@@ -269,15 +280,11 @@ class Turn:
             else:
                 outcome = names.TurnOutcome.ERROR.value
                 self._error_type = type(exc).__qualname__
-            instruments = rt.instruments
-            instruments.turns.add(1, {names.GEN_AI_REQUEST_MODEL: self.model, names.OUTCOME: outcome})
-            op_attrs = {
-                names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
-                names.GEN_AI_PROVIDER_NAME: self.provider,
-                names.GEN_AI_REQUEST_MODEL: self.model,
-            }
+            instruments, model_attrs = rt.instruments, self._attrs
+            instruments.turns.add(1, model_attrs.turns[outcome])
+            op_attrs = model_attrs.operation
             if self._error_type is not None:
-                op_attrs[names.ERROR_TYPE] = self._error_type
+                op_attrs = {**op_attrs, names.ERROR_TYPE: self._error_type}
             instruments.operation_duration.record(duration, op_attrs)
             self._end_span()
             if rt.prompt_log is not None:
@@ -335,22 +342,10 @@ class Turn:
         try:
             stage_value = _STAGES[stage]
             decision_value = _DECISIONS[decision]
-            instruments = rt.instruments
-            instruments.see_guardrail(name, stage_value)
-            instruments.guardrail_decisions.add(
-                1, {names.GUARDRAIL: name, names.STAGE: stage_value, names.DECISION: decision_value}
-            )
-            attributes: dict[str, Any] = {
-                names.GEN_AI_OPERATION_NAME: names.OPERATION_APPLY_GUARDRAIL,
-                names.GEN_AI_GUARDIAN_NAME: name,
-                names.GEN_AI_SECURITY_TARGET_TYPE: _TARGET_TYPES[stage_value],
-                names.GEN_AI_SECURITY_DECISION_TYPE: _SECURITY_DECISIONS[decision_value],
-            }
-            if score is not None:
-                attributes[names.GEN_AI_SECURITY_SCORE] = float(score)
-            rt.tracer.start_span(
-                f"{names.OPERATION_APPLY_GUARDRAIL} {name}", context=self._ctx, attributes=attributes
-            ).end()
+            cached = rt.attributes.guardrail(name, stage_value, decision_value)
+            rt.instruments.guardrail_decisions.add(1, cached.metric)
+            attributes = cached.span if score is None else {**cached.span, names.GEN_AI_SECURITY_SCORE: float(score)}
+            rt.tracer.start_span(cached.span_name, context=self._ctx, attributes=attributes).end()
             self._guardrails.append({"guardrail": name, "stage": stage_value, "decision": decision_value,
                                      "score": score})
         except Exception:
@@ -397,7 +392,7 @@ class Turn:
         try:
             if not self._refused:
                 self._refused = True
-                rt.instruments.refusals.add(1, {names.GEN_AI_REQUEST_MODEL: self.model})
+                rt.instruments.refusals.add(1, self._attrs.refusals)
                 self._span.set_attribute(AI_REFUSAL, True)
         except Exception:
             rt.record_error("refusal")
@@ -417,22 +412,13 @@ class Turn:
             self._response = text
             self._input_tokens = input_tokens
             self._output_tokens = output_tokens
-            span = self._span
-            token_attrs = {
-                names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
-                names.GEN_AI_PROVIDER_NAME: self.provider,
-                names.GEN_AI_REQUEST_MODEL: self.model,
-            }
+            span, model_attrs = self._span, self._attrs
             if input_tokens is not None:
                 span.set_attribute(names.GEN_AI_USAGE_INPUT_TOKENS, input_tokens)
-                rt.instruments.token_usage.record(
-                    input_tokens, {**token_attrs, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT}
-                )
+                rt.instruments.token_usage.record(input_tokens, model_attrs.input_tokens)
             if output_tokens is not None:
                 span.set_attribute(names.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens)
-                rt.instruments.token_usage.record(
-                    output_tokens, {**token_attrs, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT}
-                )
+                rt.instruments.token_usage.record(output_tokens, model_attrs.output_tokens)
             if response_model is not None:
                 self._response_model = response_model
                 span.set_attribute(names.GEN_AI_RESPONSE_MODEL, response_model)
@@ -445,10 +431,12 @@ class Turn:
             rt.record_error("complete")
 
 
-class ToolCall:
+class ToolCall(_Scope):
     """One tool execution inside a turn: an `execute_tool {name}` span, its outcome, its anomaly score."""
 
-    __slots__ = ("_anomaly_score", "_span", "_start", "_token", "_turn", "arguments", "call_id", "name", "writes")
+    __slots__ = (
+        "_anomaly_score", "_attrs", "_span", "_start", "_token", "_turn", "arguments", "call_id", "name", "writes",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -461,6 +449,7 @@ class ToolCall:
         anomaly_score: float | None,
     ) -> None:
         self._turn = turn
+        self._attrs: ToolAttributes | None = None
         self.name = name
         self.arguments = arguments
         self.writes = writes
@@ -479,7 +468,7 @@ class ToolCall:
         rt = turn._rt
         blocked = None
         try:
-            rt.instruments.see_tool(self.name)
+            self._attrs = rt.attributes.tool(self.name)
             blocked = rt.gate.tool_blocked(self.name, self.writes)
         except Exception:
             rt.record_error("tool_call")
@@ -503,7 +492,7 @@ class ToolCall:
             score = self._anomaly_score = rt.tool_scorer.observe(self.name, self.arguments)
         if score is None:
             return
-        rt.instruments.tool_anomaly_score.record(score, {names.GEN_AI_TOOL_NAME: self.name})
+        rt.instruments.tool_anomaly_score.record(score, self._attrs.tool)
         if score >= rt.threshold(names.GUARDRAIL_TOOL_ANOMALY, rt.anomaly_threshold):
             turn.guardrail(names.GUARDRAIL_TOOL_ANOMALY, stage=names.Stage.TOOL.value,
                            decision=names.Decision.FLAG.value, score=score)
@@ -523,10 +512,8 @@ class ToolCall:
         if rt.capture_content and self.arguments is not None:
             attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(self.arguments, default=str)
         self._start = time.perf_counter()
-        span = rt.tracer.start_span(
-            f"{names.OPERATION_EXECUTE_TOOL} {self.name}", context=turn._ctx, kind=SpanKind.INTERNAL,
-            attributes=attributes,
-        )
+        span = rt.tracer.start_span(self._attrs.span_name, context=turn._ctx, kind=SpanKind.INTERNAL,
+                                    attributes=attributes)
         self._span = span
         self._token = otel_context.attach(trace.set_span_in_context(span, turn._ctx))
 
@@ -534,9 +521,7 @@ class ToolCall:
         rt = self._turn._rt
         try:
             rt.instruments.containment_enforced.add(1, {names.ACTION: action})
-            rt.instruments.tool_calls.add(
-                1, {names.GEN_AI_TOOL_NAME: self.name, names.OUTCOME: names.ToolOutcome.BLOCKED.value}
-            )
+            rt.instruments.tool_calls.add(1, self._attrs.calls[names.ToolOutcome.BLOCKED.value])
             self._turn._span.add_event(
                 "tool_blocked", {names.GEN_AI_TOOL_NAME: self.name, names.AI_CONTAINMENT_ACTION: action}
             )
@@ -545,23 +530,11 @@ class ToolCall:
             rt.record_error("tool_call")
         raise ContainmentActive(action, target)
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        self._finish(exc)
-        return False
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        self._finish(exc)
-        return False
-
     def _finish(self, exc: BaseException | None) -> None:
         rt = self._turn._rt
         try:
             outcome = names.ToolOutcome.OK.value if exc is None else names.ToolOutcome.ERROR.value
-            rt.instruments.tool_calls.add(1, {names.GEN_AI_TOOL_NAME: self.name, names.OUTCOME: outcome})
+            rt.instruments.tool_calls.add(1, self._attrs.calls[outcome])
             error_type = None if exc is None else type(exc).__qualname__
             if error_type is not None:
                 self._span.set_attribute(names.ERROR_TYPE, error_type)
