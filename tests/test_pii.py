@@ -38,6 +38,14 @@ POSITIVES = [
     ("PHONE", "Phone {}x12", "+1 (415) 555-2671"),
     ("PHONE", "call {} please", "4155552671"),
     ("PHONE", "tel:{}", "+14155552671"),
+    ("PHONE", "Call {} now.", "+44 (0)20 7946 0958"),
+    ("PHONE", "Please call {} for Rome.", "06 6988 4321"),
+    ("PHONE", "Phone: {}", "02-1234-5678"),
+    ("PHONE", "Their number is {}.", "+39 06 6988 4321"),
+    ("PHONE", "Their number is {}.", "347 123 4567"),
+    ("PHONE", "Their number is {}.", "912 345 678"),
+    ("PHONE", "Call {} anytime.", "98765 43210"),
+    ("PHONE", "Their number is {}.", "0044 20 7946 0958"),
     ("CREDIT_CARD", "card {} ok", "4111 1111 1111 1111"),
     ("CREDIT_CARD", "card {} ok", "4111-1111-1111-1111"),
     ("CREDIT_CARD", "card {} ok", "4111111111111111"),
@@ -48,11 +56,14 @@ POSITIVES = [
     ("IBAN", "IBAN {}.", "DE89 3704 0044 0532 0130 00"),
     ("IBAN", "IBAN: {}", "GB82WEST12345698765432"),
     ("IBAN", "to {} BIC COBADEFFXXX", "FR76 3000 6000 0112 3456 7890 189"),
+    ("IBAN", "iban {}.", "de89 3704 0044 0532 0130 00"),
+    ("IBAN", "IBAN: {}", "De89370400440532013000"),
     ("US_SSN", "SSN {}.", "123-45-6789"),
     ("US_SSN", "SSN {}.", "078 05 1120"),
     ("US_SSN", "SSN: {}", "123456789"),
     ("IP_ADDRESS", "from {}.", "192.168.1.10"),
     ("IP_ADDRESS", "http://{}:8080/", "10.0.0.1"),
+    ("IP_ADDRESS", "Allow {}/24 in the firewall.", "192.168.10.0"),
     ("IP_ADDRESS", "host {} up", "2001:db8:85a3::8a2e:370:7334"),
     ("IP_ADDRESS", "[{}]:443", "fe80::1ff:fe23:4567:890a"),
     ("SECRET", "key {} ok", "AKIAIOSFODNN7EXAMPLE"),
@@ -97,6 +108,11 @@ HARD_NEGATIVES = [
     "ISBN 978-3-16-148410-0 and coordinates 37.7749, -122.4194.",
     "Invalid SSN 666-12-3456, 000-12-3456, 912-12-3456, 123-00-4567, 123-45-0000.",
     "A JWT-like eyJub3QiOiJhIGhlYWRlciJ9.eyJ4IjoxfQ.c2ln lacks alg.",
+    "Your tracking number is 98765 43210, and order 912 345 678 has been dispatched.",
+    "Revenue reached 912 345 678 EUR; the budget is € 612 345 678 and the city has 3 245 678 inhabitants.",
+    "The winning numbers were 3 14 22 35 41 48, and last week 20 27 35 47 49.",
+    "That code (de89370400440532013001) is not a valid account.",
+    "Rated 4.5/5 by users; release 10.0.0.1/2 is out.",
 ]
 
 
@@ -110,6 +126,28 @@ def test_finds_each_entity_with_exact_span(entity_type: str, template: str, valu
 @pytest.mark.parametrize("text", HARD_NEGATIVES)
 def test_hard_negatives_do_not_fire(text: str) -> None:
     assert [(f.entity_type, text[f.start : f.end]) for f in DETECTOR.scan(text)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phones"),
+    [
+        ("The numbers on file are 07557 371355 913 828 166.", ["07557 371355", "913 828 166"]),
+        ("Both lines: 415 555 2671 212 555 0143.", ["415 555 2671", "212 555 0143"]),
+        ("Name, age, number:\nAna Lopez 33 305-370-2101 Leeds", ["305-370-2101"]),
+        ("Name, age, number:\nRavi Kumar 85 022 2547 7511 Pune", ["022 2547 7511"]),
+        ("Call 1 415 555 2671 today.", ["1 415 555 2671"]),
+    ],
+)
+def test_phone_numbers_inside_a_run_of_numbers(text: str, phones: list[str]) -> None:
+    assert [(f.entity_type, text[f.start : f.end]) for f in DETECTOR.scan(text)] == [("PHONE", p) for p in phones]
+
+
+def test_phone_regions_decide_how_national_numbers_are_read() -> None:
+    text = "Their number is 912 345 678."
+    assert [f.entity_type for f in PiiDetector(phone_regions=("ES",)).scan(text)] == ["PHONE"]
+    assert PiiDetector(phone_regions=("GB",)).scan(text) == []
+    with pytest.raises(ValueError, match="XX"):
+        PiiDetector(phone_regions=("XX",))
 
 
 def test_version_strings_are_not_ip_addresses_but_hosts_are() -> None:
@@ -220,6 +258,8 @@ def test_scan_never_crashes_and_redaction_touches_only_findings(text: str) -> No
         ("a" * 60 + "@") * 10_000,
         "+(1)" * 50_000,
         "1." * 100_000,
+        ("1 2 3 4 5 6 7 8 9 " * 3 + "x ") * 20_000,
+        ("0 1 2 3 4 5 6 7 8 9 " * 3 + "a") * 20_000,
     ],
     ids=lambda text: f"{text[:6]!r}x{len(text)}",
 )

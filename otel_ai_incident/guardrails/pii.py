@@ -31,10 +31,10 @@ from otel_ai_incident.guardrails.recognizers import (
     IbanRecognizer,
     NumberRecognizer,
     RegexRecognizer,
+    SecretRecognizer,
     TextView,
     email_recognizer,
     ipv6_recognizer,
-    secret_recognizers,
 )
 
 __all__ = [
@@ -86,9 +86,9 @@ class PiiDetector:
         unknown = selected - set(BUILTIN_ENTITIES)
         if unknown:
             raise ValueError(f"unknown entity types {sorted(unknown)}; built-in: {', '.join(BUILTIN_ENTITIES)}")
-        recognizers: list[RegexRecognizer | IbanRecognizer | NumberRecognizer] = []
+        recognizers: list[RegexRecognizer | SecretRecognizer | IbanRecognizer | NumberRecognizer] = []
         if SECRET in selected:
-            recognizers.extend(secret_recognizers())
+            recognizers.append(SecretRecognizer())
         if EMAIL in selected:
             recognizers.append(email_recognizer())
         if IBAN in selected:

@@ -97,7 +97,8 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
     US_SSN: ("The SSN on the application is {}.", "Social Security Number: {}\n", "SSN {} was verified.",
              "I found {} listed as the taxpayer ID.", "- SSN: {}\n"),
     IP_ADDRESS: ("The request came from {}.", "Server IP: {}\n", "Blocked address {} after 5 failed logins.",
-                 "Connect to {} on port 5432.", "The VPN assigned you {}.", "Origin: {} (proxy)"),
+                 "Connect to {} on port 5432.", "The VPN assigned you {}.", "Origin: {} (proxy)",
+                 "Allow {}/24 in the security group.", "The office range is {}/16, so add it to the allow list."),
     SECRET: ("Here is the key you asked for: {}", "Use this token: {}\n", "I found {} in the config.",
              "Credentials:\n{}\n", "Set it like this: {}"),
 }  # fmt: skip
@@ -105,6 +106,11 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
 
 def _digits(rng: random.Random, count: int) -> str:
     return "".join(rng.choice(string.digits) for _ in range(count))
+
+
+def _groups(rng: random.Random, *sizes: int, sep: str = " ") -> str:
+    """Random digit groups of the given sizes: _groups(rng, 3, 4) -> "123 4567"."""
+    return sep.join(_digits(rng, size) for size in sizes)
 
 
 def _alnum(rng: random.Random, count: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -134,7 +140,7 @@ _US_AREAS = (
 
 
 def _phone(rng: random.Random) -> str:
-    kind = rng.randrange(7)
+    kind = rng.randrange(10)
     if kind <= 2:  # NANP
         area, exchange, line = rng.choice(_US_AREAS), f"{rng.randint(2, 9)}{_digits(rng, 2)}", _digits(rng, 4)
         if exchange[1:] == "11":
@@ -158,10 +164,22 @@ def _phone(rng: random.Random) -> str:
         pairs = " ".join(_digits(rng, 2) for _ in range(4))
         lead = rng.choice("12345679")
         return rng.choice((f"+33 {lead} {pairs}", f"0{lead} {pairs}", f"+33 6 {pairs}"))
+    if kind == 6:  # Italy: fixed lines keep their leading 0, also after +39; mobiles start with 3
+        rome_or_milan, mobile = f"0{rng.choice('26')}", f"3{rng.randint(2, 9)}{_groups(rng, 1, 3, 4)}"
+        return rng.choice((
+            f"{rome_or_milan} {_groups(rng, 4, 4)}", f"{rome_or_milan}-{_groups(rng, 4, 4, sep='-')}",
+            f"055 {_groups(rng, 3, 4)}", mobile, f"+39 {mobile}", f"+39 06 {_groups(rng, 4, 4)}",
+        ))  # fmt: skip
+    if kind == 7:  # Spain: nine digits, no trunk prefix
+        madrid, mobile = f"91{_groups(rng, 1, 3, 3)}", f"6{_groups(rng, 2, 3, 3)}"
+        return rng.choice((madrid, mobile, f"93 {_groups(rng, 3, 2, 2)}", f"+34 {madrid}", f"+34 {mobile}"))
+    if kind == 8:  # India: mobiles are written without the trunk 0, landlines with it
+        mobile = f"{rng.choice('6789')}{_groups(rng, 4, 5)}"
+        return rng.choice((mobile, f"0{mobile}", f"+91 {mobile}", f"+91-{mobile.replace(' ', '-')}",
+                           f"022 {rng.randint(2, 6)}{_groups(rng, 3, 4)}"))  # fmt: skip
     return rng.choice((  # elsewhere, international format
         f"+61 2 {rng.randint(8, 9)}{_digits(rng, 3)} {_digits(rng, 4)}", f"+61 4{_digits(rng, 2)} {_digits(rng, 3)} "
         f"{_digits(rng, 3)}", f"+91 9{_digits(rng, 4)} {_digits(rng, 5)}", f"+81 3-{_digits(rng, 4)}-{_digits(rng, 4)}",
-        f"+34 6{_digits(rng, 2)} {_digits(rng, 3)} {_digits(rng, 3)}",
         f"+31 20 {rng.randint(2, 9)}{_digits(rng, 2)} {_digits(rng, 4)}",
     ))  # fmt: skip
 
@@ -222,7 +240,11 @@ def _spaced(value: str) -> str:
 
 def _iban(rng: random.Random) -> str:
     compact = _iban_compact(rng)
-    return _spaced(compact) if rng.random() < 0.5 else compact
+    iban = _spaced(compact) if rng.random() < 0.5 else compact
+    case = rng.random()
+    if case < 0.08:  # typed in lower case
+        return iban.lower()
+    return iban[0] + iban[1:].lower() if case < 0.12 else iban
 
 
 def _ssn(rng: random.Random) -> str:
@@ -347,6 +369,14 @@ def _hard_negative(rng: random.Random) -> str:
         f"99.{rng.randint(1, 99)}%.",
         lambda: f"Lines {rng.randint(10, 300)}-{rng.randint(301, 900)} of main.py changed.",
         lambda: f"Call back in {rng.randint(2, 48)} hours, reference {_digits(rng, 6)}.",
+        lambda: f"Your tracking number is {rng.choice('6789')}{_groups(rng, 4, 5)}.",
+        lambda: f"Order {rng.choice('6789')}{_groups(rng, 2, 3, 3)} has been dispatched.",
+        lambda: f"Revenue reached {rng.randint(100, 999)} {_groups(rng, 3, 3)} EUR last year.",
+        lambda: f"The city has {rng.randint(1, 9)} {_groups(rng, 3, 3)} inhabitants.",
+        lambda: f"The budget is € {rng.randint(100, 999)} {_groups(rng, 3, 3)} for the year.",
+        lambda: f"The winning numbers were {' '.join(str(n) for n in sorted(rng.sample(range(1, 50), 6)))}.",
+        lambda: f"That code ({_iban_compact(rng, corrupt=True).lower()}) is not a valid account either.",
+        lambda: f"Ticket {_groups(rng, 2, 4, 4)} was closed on {day:02d}.{month:02d}.{year}.",
     )  # fmt: skip
     return rng.choice(choices)()
 
@@ -359,8 +389,26 @@ def _positive(rng: random.Random, reply: _Reply, entity_type: str) -> None:
         reply.add(head + before)
         reply.add(value, SECRET)
         reply.add(after + tail)
+    elif entity_type == PHONE and rng.random() < 0.12:
+        _phone_among_numbers(rng, reply)
     else:
         reply.add_template(template, _SIMPLE_VALUES[entity_type](rng), entity_type)
+
+
+def _phone_among_numbers(rng: random.Random, reply: _Reply) -> None:
+    """A phone number sharing one run of space-separated numbers with another number: two phone numbers
+    listed in a row, or a flattened table row where an age precedes the number."""
+    if rng.random() < 0.5:
+        reply.add(rng.choice(("The numbers on file are ", "Both lines: ")))
+        reply.add(_phone(rng), PHONE)
+        reply.add(" ")
+        reply.add(_phone(rng), PHONE)
+        reply.add(".")
+    else:
+        name = rng.choice(("Jane Doe", "Ravi Kumar", "Lucia Rossi", "Tom Baker", "Ana Lopez"))
+        reply.add(f"Name, age, number, city:\n{name} {rng.randint(18, 90)} ")
+        reply.add(_phone(rng), PHONE)
+        reply.add(f" {rng.choice(('Leeds', 'Pune', 'Rome', 'Austin', 'Madrid'))}\n")
 
 
 def generate_cases(seed: int = 0, per_entity: int = 300, negatives: int = 600) -> list[Case]:

@@ -18,6 +18,8 @@ _DIGIT_VALUES = {str(d): d for d in range(10)}
 
 def digits_of(text: str) -> str:
     """The decimal digits of `text`, separators dropped."""
+    if text.isascii() and text.isdigit():  # already bare, as the number recogniser passes them: skip the copy
+        return text
     return "".join(ch for ch in text if ch in _DIGIT_VALUES)
 
 
