@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import find_binary
 from processes import clean_env, scratch_dir
 
@@ -71,7 +73,10 @@ def test_demo_detects_and_contains_every_signal(tmp_path: Path) -> None:
     assert _processes_using(workdir) == []
 
 
-def test_interrupted_demo_leaves_no_process_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -9)])
+def test_a_stopped_demo_leaves_no_process_behind(tmp_path: Path, stop: signal.Signals, exit_code: int) -> None:
+    """Ctrl-C and SIGTERM stop the stack in order; even SIGKILL, which the demo cannot catch, takes its
+    children along (they are started to die with their parent)."""
     find_binary("prometheus")
     find_binary("alertmanager")
     workdir = tmp_path / "work"
@@ -81,11 +86,14 @@ def test_interrupted_demo_leaves_no_process_behind(tmp_path: Path) -> None:
         for line in demo.stdout:
             if line.startswith("Normal traffic"):
                 break
-        assert _processes_using(workdir), "the stack should be running now"
-        demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=60) == 130
+        assert len(_processes_using(workdir)) >= 4, "demo, receiver, Prometheus and Alertmanager should be up"
+        demo.send_signal(stop)
+        assert demo.wait(timeout=60) == exit_code
     finally:
         if demo.poll() is None:
-            demo.kill()
-    time.sleep(0.5)
+            demo.terminate()
+            demo.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while _processes_using(workdir) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _processes_using(workdir) == []

@@ -118,6 +118,15 @@ def test_a_user_needs_several_turns_showing_the_signal_to_become_a_target(setup:
     ]
 
 
+def test_rate_limits_go_to_the_few_accounts_behind_a_spike_not_to_everyone_refused_once(tmp_path: Path) -> None:
+    log = SqliteStore(str(tmp_path / "spike.db"))
+    prober = [_turn(f"P{i:02d}", -i, "prober", f"p{i}", refused=True) for i in range(40)]
+    regular = [_turn(f"R{i}", -i, "regular", f"r{i}", refused=True) for i in range(3)]  # 3 refusals, ordinary
+    log.write([*prober, *regular, _turn("O1", -5, "other", "o1", refused=True)])
+    assert PromptLogTargetFinder(log).top_users(FIRED - 600, FIRED, 10, "refusal_rate_spike") == ["prober"]
+    log.close()
+
+
 def _show(setup: Setup, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert setup.cli("incidents", "show", setup.incident_id, "--json") == 0
     return json.loads(capsys.readouterr().out)

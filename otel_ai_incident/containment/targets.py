@@ -29,9 +29,11 @@ class TargetFinder(Protocol):
         """The tool whose calls looked most unusual between two Unix times, if any."""
 
 
-# A user becomes a target only with this many turns showing the signal in the window: the one refusal or
-# blocked answer an ordinary user gets now and then must not rate-limit them along with the attackers.
+# A user becomes a target only with this many turns showing the signal in the window, and with at least
+# this share of the most involved user's count: the odd refusal or blocked answer an ordinary user gets now
+# and then must not rate-limit them along with the few accounts behind a spike.
 DEFAULT_MIN_TURNS = 3
+SHARE_OF_TOP = 0.1
 
 
 class PromptLogTargetFinder:
@@ -52,7 +54,10 @@ class PromptLogTargetFinder:
             for match in FLAGGED_OUTPUTS:
                 counts.update(dict(self.store.top_users(since, until, guardrail=match, limit=limit)))
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        return [user for user, count in ranked if count >= self.min_turns][:limit]
+        if not ranked:
+            return []
+        floor = max(self.min_turns, ranked[0][1] * SHARE_OF_TOP)
+        return [user for user, count in ranked if count >= floor][:limit]
 
     def most_anomalous_tool(self, since: float, until: float) -> str | None:
         return self.store.most_anomalous_tool(since, until)

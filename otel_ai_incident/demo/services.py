@@ -6,8 +6,11 @@ written to the temp dir, readiness polled over HTTP, and a stop that never leave
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +53,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_PR_SET_PDEATHSIG = 1
+# Resolved in the parent: the child, forked from a threaded process, must not load libraries before exec.
+_prctl: Any = None
+if sys.platform == "linux":
+    with contextlib.suppress(OSError, AttributeError):
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the process that started it dies, so even a
+    demo or test killed with SIGKILL leaves no Prometheus, Alertmanager or receiver behind."""
+    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
 class Service:
     """A child process with a temp dir, a port and a readiness URL."""
 
@@ -68,7 +85,10 @@ class Service:
 
     def _start(self, argv: list[str], ready_path: str, timeout: float) -> None:
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes to it until stop()
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
+        self.process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+            preexec_fn=_die_with_parent if _prctl is not None else None,
+        )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 import otel_ai_incident as aii
+from otel_ai_incident import names
 from otel_ai_incident.demo.services import Alertmanager, Prometheus, Receiver, find_binary
 from otel_ai_incident.generate import alertmanager as alertmanager_config
 from otel_ai_incident.generate import artefacts
@@ -78,6 +79,8 @@ class DemoStack:
             "--incidents", self.incidents_url, "--playbooks", str(self._write_playbooks()),
             "--prompt-log", self.prompt_log_url,
         )  # fmt: skip
+        # The demo's pseudonyms under a key of its own, kept with the rest of its files.
+        os.environ.setdefault(names.ENV_PSEUDONYM_KEY_FILE, str(self.workdir / "pseudonym.key"))
         self.app = aii.instrument(
             service_name=APP_JOB, prometheus_host="127.0.0.1", prometheus_port=0, containment=self.containment_url,
             prompt_log=self.prompt_log_url,
