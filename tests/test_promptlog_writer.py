@@ -336,3 +336,13 @@ def wait_child(pid: int, timeout: float) -> int:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     raise AssertionError("the forked child hung")
+
+
+def test_flush_returns_once_everything_submitted_is_in_the_store(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "log.db"))
+    writer = PromptLogWriter(store, flush_interval=60.0)  # the timer alone would not write for a minute
+    for i in range(1200):
+        writer.submit(make_entry(i))
+    assert writer.flush(timeout=10)
+    assert sum(1 for _ in store.query(LogQuery())) == 1200
+    writer.close()

@@ -69,7 +69,23 @@ class Reply:
     threshold: float = TOXICITY_THRESHOLD  # the output classifier's threshold in force
 
 
+class FakeShop:
+    """The bot's back end, in memory: what its tools read and write."""
+
+    def __init__(self) -> None:
+        self.refunded: dict[str, float] = {}
+
+    def get_order(self, order_id: int) -> dict[str, object]:
+        return {"order_id": order_id, "status": "shipped", "eta_days": order_id % 5 + 1}
+
+    def refund(self, order_id: int | str, amount: float, currency: str) -> None:
+        self.refunded[currency] = self.refunded.get(currency, 0.0) + amount
+
+
 class SupportBot:
+    def __init__(self, shop: FakeShop | None = None) -> None:
+        self.shop = shop or FakeShop()
+
     def handle(self, request: Request) -> Reply:
         try:
             with aii.llm_turn(
@@ -108,14 +124,15 @@ class SupportBot:
         try:
             if request.kind in ("lookup", "refund"):
                 with turn.tool_call("get_order", {"order_id": request.order_id}):
-                    pass
+                    self.shop.get_order(request.order_id)
             if request.kind == "refund":
                 refund = {"order_id": request.order_id, "amount": 25.0, "currency": "EUR"}
                 with turn.tool_call("refund", refund, writes=True):
-                    pass
+                    self.shop.refund(**refund)
             if request.kind == "misuse":  # a jailbroken agent: every order, an absurd amount
-                with turn.tool_call("refund", {"order_id": "*", "amount": 1e6, "currency": "EUR"}, writes=True):
-                    pass
+                misuse = {"order_id": "*", "amount": 1e6, "currency": "EUR"}
+                with turn.tool_call("refund", misuse, writes=True):
+                    self.shop.refund(**misuse)
         except aii.ContainmentActive as contained:
             return contained.action
         return None

@@ -102,6 +102,21 @@ class PromptLogWriter:
             with self._drop_lock:
                 self._pending_drops += 1
 
+    def flush(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> bool:
+        """Write what is queued now and wait for it, at most `timeout` seconds; True if nothing is left.
+
+        For readers that need what was just submitted (tests, an investigation started by hand) and for
+        measuring what writing costs; the app never needs it.
+        """
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        while self._queue and time.monotonic() < deadline:
+            time.sleep(0.001)
+        if not self._store_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        self._store_lock.release()  # the batch taken off the queue last has been written
+        return not self._queue
+
     # -- shutting down --------------------------------------------------------------------------------
 
     def close(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:

@@ -7,6 +7,7 @@ and nothing that goes wrong in our code ever reaches the app: it is caught, coun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -81,14 +82,12 @@ class Runtime:
 
     def record_error(self, component: str) -> None:
         """Count an error of our own and log it once per component; called from an `except` block."""
-        try:
+        with contextlib.suppress(Exception):  # the last line of defence must not raise either
             self.instruments.instrumentation_errors.add(1, {names.COMPONENT: component})
             if component not in self._logged_errors:
                 self._logged_errors.add(component)
                 logger.warning("otel-ai-incident: internal error in %s (further ones only counted)", component,
                                exc_info=True)
-        except Exception:  # the last line of defence must not raise either
-            pass
 
     def threshold(self, guardrail: str, default: float) -> float:
         """The gate's threshold for a guardrail; a tightened one counts as an enforcement of containment."""
@@ -412,21 +411,21 @@ class Turn(_Scope):
             self._response = text
             self._input_tokens = input_tokens
             self._output_tokens = output_tokens
-            span, model_attrs = self._span, self._attrs
+            model_attrs = self._attrs
+            attributes: dict[str, Any] = {}  # set on the span in one call: one lock, one validation pass
             if input_tokens is not None:
-                span.set_attribute(names.GEN_AI_USAGE_INPUT_TOKENS, input_tokens)
+                attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
                 rt.instruments.token_usage.record(input_tokens, model_attrs.input_tokens)
             if output_tokens is not None:
-                span.set_attribute(names.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens)
+                attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
                 rt.instruments.token_usage.record(output_tokens, model_attrs.output_tokens)
             if response_model is not None:
-                self._response_model = response_model
-                span.set_attribute(names.GEN_AI_RESPONSE_MODEL, response_model)
+                self._response_model = attributes[names.GEN_AI_RESPONSE_MODEL] = response_model
             if finish_reasons is not None:
-                self._finish_reasons = tuple(finish_reasons)
-                span.set_attribute(names.GEN_AI_RESPONSE_FINISH_REASONS, self._finish_reasons)
+                self._finish_reasons = attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(finish_reasons)
             if rt.capture_content and text is not None:
-                span.set_attribute(names.GEN_AI_OUTPUT_MESSAGES, _messages("assistant", text))
+                attributes[names.GEN_AI_OUTPUT_MESSAGES] = _messages("assistant", text)
+            self._span.set_attributes(attributes)
         except Exception:
             rt.record_error("complete")
 
