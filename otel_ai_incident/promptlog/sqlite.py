@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import fields, replace
 from operator import attrgetter
@@ -132,6 +133,10 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGR
     return len(migrations)
 
 
+_CONNECT_ATTEMPTS = 8
+_CONNECT_BACKOFF_S = 0.05
+
+
 class SqliteStore:
     """A `PromptLogStore` in one SQLite file. Thread-safe; several processes may share the file."""
 
@@ -167,6 +172,19 @@ class SqliteStore:
         return conn
 
     def _connect(self) -> sqlite3.Connection:
+        """Open and set up a connection, retrying a few times when another process is setting up the same
+        new file: switching it to WAL takes an exclusive lock that SQLite refuses at once, without waiting
+        out the busy timeout, while the other process holds it."""
+        for attempt in range(1, _CONNECT_ATTEMPTS):
+            try:
+                return self._connect_once()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error):
+                    raise
+                time.sleep(_CONNECT_BACKOFF_S * attempt)
+        return self._connect_once()
+
+    def _connect_once(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
