@@ -4,7 +4,7 @@
 
     aii.instrument(service_name="support-bot")
     with aii.llm_turn(user_id=uid, session_id=sid, model="gpt-4o-mini", system_prompt=SYSTEM, user_message=msg) as turn:
-        ...
+        reply = turn.check_output(call_model(msg))
         turn.complete(reply, input_tokens=42, output_tokens=7)
 """
 

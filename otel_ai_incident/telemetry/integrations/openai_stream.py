@@ -17,13 +17,22 @@ from openai import AsyncStream, Stream
 from otel_ai_incident.telemetry.integrations.openai_call import Call
 
 
-class TracedStream:
+class _Traced:
+    """What both wrappers share: the SDK stream, the call it ends, and delegation of everything else."""
+
     __slots__ = ("__weakref__", "_call", "_stream")
 
-    def __init__(self, stream: Stream[Any], call: Call) -> None:
+    def __init__(self, stream: Any, call: Call) -> None:
         self._stream = stream
         self._call = call
-        weakref.finalize(self, call.stream_ended, None)
+        weakref.finalize(self, call.stream_ended, None)  # the last resort: an abandoned stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class TracedStream(_Traced):
+    __slots__ = ()
 
     def __iter__(self) -> TracedStream:
         return self
@@ -57,17 +66,9 @@ class TracedStream:
         finally:
             self._call.stream_ended(None)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
-
-class TracedAsyncStream:
-    __slots__ = ("__weakref__", "_call", "_stream")
-
-    def __init__(self, stream: AsyncStream[Any], call: Call) -> None:
-        self._stream = stream
-        self._call = call
-        weakref.finalize(self, call.stream_ended, None)
+class TracedAsyncStream(_Traced):
+    __slots__ = ()
 
     def __aiter__(self) -> TracedAsyncStream:
         return self
@@ -102,10 +103,6 @@ class TracedAsyncStream:
             self._call.stream_ended(None)
 
     aclose = close
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
 
 def traced(call: Call, result: Any) -> Any:
     """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended)."""
