@@ -5,10 +5,10 @@ for a core, while CPU time (all threads of the process, so background export wor
 
 Run by benchmarks/vs_openllmetry.py, one process per mode and round, so no mode inherits another's patches,
 providers or warm caches. The mock transport answers from memory: what is timed is the SDK plus the
-instrumentation, no network. Both instrumented modes get the same telemetry pipeline: spans through a
+instrumentation, no network. All instrumented modes get the same telemetry pipeline: spans through a
 SimpleSpanProcessor into an in-memory exporter, and metrics aggregated by a reader that is not read while timing.
 
-    python benchmarks/_openai_call.py {bare,openllmetry,ours} [--calls 2000] [--warmup 300]
+    python benchmarks/_openai_call.py {bare,sdk_floor,openllmetry,ours} [--calls 2000] [--warmup 300]
 """
 
 from __future__ import annotations
@@ -84,6 +84,54 @@ def setup_openllmetry() -> None:
                    instruments={Instruments.OPENAI})
 
 
+def setup_sdk_floor() -> None:
+    """The OpenTelemetry work the contract asks of one chat turn, and nothing else: the `chat {model}` span
+    with its request and usage attributes, the duration histogram (recorded while the span is current, as
+    the hooks do) and the two token-usage records. No request or reply reading beyond usage, no gate, no
+    prompt log. Whatever any instrumentation does on top of this is its own logic."""
+    from openai.resources.chat.completions import Completions
+    from opentelemetry import context, trace
+    from opentelemetry.trace import SpanKind
+
+    from otel_ai_incident import names
+
+    tracer_provider, meter_provider = in_memory_providers()
+    tracer = tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
+    meter = meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
+    duration, tokens = (
+        meter.create_histogram(spec.name, unit=spec.unit, explicit_bucket_boundaries_advisory=list(spec.buckets))
+        for spec in (names.OPERATION_DURATION, names.TOKEN_USAGE)
+    )
+    operation = {names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT, names.GEN_AI_PROVIDER_NAME: "openai",
+                 names.GEN_AI_REQUEST_MODEL: MODEL}
+    input_tokens = {**operation, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT}
+    output_tokens = {**operation, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT}
+    original = Completions.create
+
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        span = tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=operation)
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            reply = original(self, *args, **kwargs)
+            usage = reply.usage
+            tokens.record(usage.prompt_tokens, input_tokens)
+            tokens.record(usage.completion_tokens, output_tokens)
+            span.set_attributes({
+                names.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
+                names.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+                names.GEN_AI_RESPONSE_MODEL: reply.model,
+                names.GEN_AI_RESPONSE_FINISH_REASONS: tuple(c.finish_reason for c in reply.choices),
+            })  # fmt: skip
+            duration.record(time.perf_counter() - start, operation)
+            return reply
+        finally:
+            span.end()
+            context.detach(token)
+
+    Completions.create = create
+
+
 def setup_ours() -> None:
     """This project: instrument() on the app's in-memory providers, then the OpenAI integration."""
     from opentelemetry import metrics, trace
@@ -94,6 +142,7 @@ def setup_ours() -> None:
     state = tempfile.mkdtemp(prefix="aii-bench-")
     os.environ.setdefault("AII_PROMPT_LOG", f"sqlite:///{state}/prompt_log.db")
     os.environ.setdefault("AII_CONTAINMENT", f"sqlite:///{state}/containment.db")
+    os.environ.setdefault("AII_PSEUDONYM_KEY_FILE", f"{state}/pseudonym.key")
     tracer_provider, meter_provider = in_memory_providers()
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
@@ -101,7 +150,7 @@ def setup_ours() -> None:
     instrument_openai()
 
 
-SETUPS = {"bare": lambda: None, "openllmetry": setup_openllmetry, "ours": setup_ours}
+SETUPS = {"bare": lambda: None, "sdk_floor": setup_sdk_floor, "openllmetry": setup_openllmetry, "ours": setup_ours}
 
 
 def main() -> None:

@@ -1,14 +1,21 @@
 """What auto-instrumenting a mocked OpenAI chat call costs: this project against OpenLLMetry (traceloop-sdk).
 
-Three modes: `bare` (no instrumentation), `openllmetry` (Traceloop.init with its OpenAI instrumentation) and
-`ours` (instrument(prometheus=False) + instrument_openai(): spans, metrics, gate, prompt log). Each round runs
-every mode once, in a fresh process (benchmarks/_openai_call.py), in an order rotated per round. All modes run
-in one dedicated venv holding traceloop-sdk, openai and this project, so they share the interpreter and the
-openai and OpenTelemetry versions, and traceloop-sdk never enters the project's own environment. The venv is
-created on first use (this needs PyPI). Goal: ours adds at most a fifth of what OpenLLMetry adds. Process CPU
-time is reported first: on a shared machine the wall clock mostly measures the wait for a free core.
+Four modes: `bare` (no instrumentation); `sdk_floor` (only the OpenTelemetry work the contract asks of a chat
+turn: its span and its duration and token histograms, with no logic around them); `openllmetry` (Traceloop.init
+with its OpenAI instrumentation); `ours` (instrument(prometheus=False) + instrument_openai(): spans, metrics,
+gate, prompt log). Each round runs every mode once, in a fresh process (benchmarks/_openai_call.py), in an
+order rotated per round. All modes run in one dedicated venv holding traceloop-sdk, openai and this project, so
+they share the interpreter and the openai and OpenTelemetry versions, and traceloop-sdk never enters the
+project's own environment. The venv is created on first use (this needs PyPI). Goal: ours adds at most a fifth
+of what OpenLLMetry adds. Process CPU time is reported first: on a shared machine the wall clock mostly
+measures the wait for a free core.
+
+`--instructions` counts instead of timing: each mode runs under valgrind's callgrind at two call counts, and
+the difference over the extra calls is the instructions per call (all threads). The count does not vary with
+the machine's load, so it settles small differences that the clocks' noise hides; it does not see cache misses.
 
     python benchmarks/vs_openllmetry.py [--rounds 5] [--calls 2000] [--warmup 300] [--venv PATH]
+    python benchmarks/vs_openllmetry.py --instructions [--calls 800]
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HELPER = Path(__file__).resolve().parent / "_openai_call.py"
 DEFAULT_VENV = Path(__file__).resolve().parent / ".venv-openllmetry"
-MODES = ("bare", "openllmetry", "ours")
+MODES = ("bare", "sdk_floor", "openllmetry", "ours")
 GOAL = 0.2
 CLOCKS = {"cpu_us": "process CPU time", "wall_us": "wall clock"}
 PACKAGES = ("openai", "traceloop-sdk", "opentelemetry-sdk", "otel-ai-incident")
@@ -50,29 +60,48 @@ def versions(python: Path) -> str:
     return subprocess.run([python, "-c", code, *PACKAGES], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def run_mode(python: Path, mode: str, calls: int, warmup: int) -> dict[str, float]:
-    """µs per call of one mode in a fresh process: {"wall_us": ..., "cpu_us": ...}."""
-    # No OTEL_* or TRACELOOP_* settings from the caller's shell: nothing configured to leave the machine.
+def clean_env() -> dict[str, str]:
+    """No OTEL_* or TRACELOOP_* settings from the caller's shell: nothing configured to leave the machine."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACELOOP_"))}
     env["TRACELOOP_TELEMETRY"] = "false"
+    return env
+
+
+def run_mode(python: Path, mode: str, calls: int, warmup: int) -> dict[str, float]:
+    """µs per call of one mode in a fresh process: {"wall_us": ..., "cpu_us": ...}."""
     done = subprocess.run([python, str(HELPER), mode, "--calls", str(calls), "--warmup", str(warmup)],
-                          capture_output=True, text=True, env=env, check=True)
+                          capture_output=True, text=True, env=clean_env(), check=True)
     # Traceloop prints banners to stdout: the result is the last line.
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return {clock: result[clock] for clock in CLOCKS}
 
 
-def report(clock: str, samples: dict[str, list[dict[str, float]]]) -> None:
-    values = {mode: [sample[clock] for sample in samples[mode]] for mode in MODES}
+def instructions(python: Path, mode: str, calls: int, warmup: int) -> float:
+    """Instructions per call of one mode: the callgrind totals of `calls` + 1 and of 1 timed call, subtracted."""
+    def total(extra_calls: int, out: Path) -> int:
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(python), str(HELPER),
+                        mode, "--calls", str(extra_calls), "--warmup", str(warmup)],
+                       capture_output=True, env=clean_env(), check=True)
+        summary = next(line for line in out.read_text().splitlines() if line.startswith("summary:"))
+        return int(summary.split()[1])
+
+    with tempfile.TemporaryDirectory(prefix="aii-callgrind-") as tmp, ThreadPoolExecutor(2) as pool:
+        long, short = pool.map(total, (calls + 1, 1), (Path(tmp) / "long.out", Path(tmp) / "short.out"))
+    return (long - short) / calls
+
+
+def report(title: str, unit: str, values: dict[str, list[float]]) -> None:
     median = {mode: statistics.median(v) for mode, v in values.items()}
     added = {mode: median[mode] - median["bare"] for mode in MODES}
-    print(f"\n{CLOCKS[clock]}, median of {len(values['bare'])} rounds, µs per call:")
+    print(f"\n{title}, per call:")
     for mode in MODES:
-        spread = f"{min(values[mode]):.0f}..{max(values[mode]):.0f}"
-        print(f"  {mode:<12} {median[mode]:8.1f}   added over bare {added[mode]:7.1f}   (rounds {spread})")
+        spread = f"   (rounds {min(values[mode]):.0f}..{max(values[mode]):.0f})" if len(values[mode]) > 1 else ""
+        print(f"  {mode:<12} {median[mode]:12,.1f} {unit}   added over bare {added[mode]:10,.1f}{spread}")
     ratio = added["ours"] / added["openllmetry"]
     verdict = "meets" if ratio <= GOAL else "misses"
     print(f"  ours added / openllmetry added = {ratio:.3f} ({verdict} the goal of <= {GOAL})")
+    print(f"  sdk_floor added / openllmetry added = {added['sdk_floor'] / added['openllmetry']:.3f}"
+          f"; ours above the floor = {added['ours'] - added['sdk_floor']:,.1f} {unit}")
 
 
 def main() -> None:
@@ -81,10 +110,17 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     args = parser.parse_args()
 
     python = ensure_venv(args.venv)
     print(versions(python))
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            sys.exit("--instructions needs valgrind (apt-get install -y valgrind)")
+        counts = {mode: [instructions(python, mode, args.calls, args.warmup)] for mode in MODES}
+        report(f"instructions (callgrind, {args.calls} calls after {args.warmup} warm-up)", "instr", counts)
+        return
     samples: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     for round_no in range(args.rounds):
         order = MODES[round_no % len(MODES):] + MODES[:round_no % len(MODES)]
@@ -92,8 +128,9 @@ def main() -> None:
             samples[mode].append(run_mode(python, mode, args.calls, args.warmup))
         print(f"round {round_no + 1} (cpu µs): " + "  ".join(f"{m} {samples[m][-1]['cpu_us']:.0f}" for m in MODES),
               flush=True)
-    for clock in CLOCKS:
-        report(clock, samples)
+    for clock, title in CLOCKS.items():
+        values = {mode: [sample[clock] for sample in samples[mode]] for mode in MODES}
+        report(f"{title}, median of {args.rounds} rounds", "µs", values)
 
 
 if __name__ == "__main__":

@@ -58,9 +58,12 @@ def test_erase_deletes_every_entry_of_the_user_and_audits_without_personal_data(
     assert b"alice secret marker" not in raw
 
 
-def test_erase_refuses_without_a_key_or_with_the_id_in_the_reason(db: str, monkeypatch, capsys) -> None:
+def test_erase_refuses_without_a_key_or_with_the_id_in_the_reason(
+    db: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
     assert main(["logs", "erase", "--user", USER, "--reason", f"request from {USER}"]) == 2
     monkeypatch.delenv("AII_PSEUDONYM_KEY")
+    monkeypatch.chdir(tmp_path)  # no default key file (./ai_pseudonym.key) to fall back on
     assert main(["logs", "erase", "--user", USER]) == 2
     assert "no pseudonym key" in capsys.readouterr().err
     assert len(list(SqliteStore(db).query(LogQuery()))) == 3

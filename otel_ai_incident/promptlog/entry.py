@@ -8,23 +8,8 @@ turn's span so a trace and a log entry lead to each other.
 from __future__ import annotations
 
 import hashlib
-import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def new_log_id(now: float | None = None) -> str:
-    """A ULID: 48 bits of milliseconds then 80 random bits, so ids sort by time as text."""
-    millis = int((time.time() if now is None else now) * 1000)
-    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_CROCKFORD[digit])
-    return "".join(reversed(chars))
 
 
 def system_prompt_hash(system_prompt: str) -> str:

@@ -22,7 +22,7 @@ _SYSTEM_ROLES = frozenset({"system", "developer"})
 _USER_ROLE = "user"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnRequest:
     model: str
     system_prompt: str | None = None
@@ -33,9 +33,18 @@ class TurnRequest:
 
 def _field(obj: Any, name: str) -> Any:
     """A field of a dict or of an SDK model, or None."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict | Mapping):  # dict first: the usual case, and far cheaper to check than the ABC
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+def _items(value: Any) -> Iterable[Any]:
+    """The items of a list of messages or parts; nothing for a string, a mapping or bytes."""
+    if isinstance(value, list | tuple):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, str | Mapping | bytes):
+        return value
+    return ()
 
 
 def _str(value: Any) -> str | None:
@@ -47,24 +56,21 @@ def _content_text(content: Any) -> str | None:
     """The text of a message's content: a string, or the text parts of a list of parts."""
     if isinstance(content, str):
         return content
-    if isinstance(content, Iterable) and not isinstance(content, Mapping | bytes):
-        texts = [text for part in content if isinstance(text := _field(part, "text"), str)]
-        return "".join(texts) if texts else None
-    return None
+    texts = [text for part in _items(content) if isinstance(text := _field(part, "text"), str)]
+    return "".join(texts) if texts else None
 
 
 def _from_messages(messages: Any, instructions: str | None = None) -> tuple[str | None, str | None]:
     """(system prompt, last user message) of a message list; system and developer messages form the prompt."""
     system_parts = [instructions] if instructions else []
     user_message = None
-    if isinstance(messages, Iterable) and not isinstance(messages, str | Mapping | bytes):
-        for message in messages:
-            role = _field(message, "role")
-            if role in _SYSTEM_ROLES:
-                if (text := _content_text(_field(message, "content"))) is not None:
-                    system_parts.append(text)
-            elif role == _USER_ROLE:
-                user_message = _content_text(_field(message, "content"))
+    for message in _items(messages):
+        role = _field(message, "role")
+        if role in _SYSTEM_ROLES:
+            if (text := _content_text(_field(message, "content"))) is not None:
+                system_parts.append(text)
+        elif role == _USER_ROLE:
+            user_message = _content_text(_field(message, "content"))
     return ("\n".join(system_parts) if system_parts else None), user_message
 
 
