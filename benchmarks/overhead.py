@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import os
 import shutil
 import statistics
 import tempfile
@@ -129,6 +130,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="aii-bench-"))
+    os.environ.setdefault(names.ENV_PSEUDONYM_KEY_FILE, str(workdir / "pseudonym.key"))
     handle = aii.instrument(
         service_name="benchmark", prometheus=False, containment=f"sqlite:///{workdir / 'containment.db'}",
         prompt_log=f"sqlite:///{workdir / 'prompt_log.db'}",
