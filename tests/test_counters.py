@@ -11,7 +11,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
 
 from otel_ai_incident import names
-from otel_ai_incident.telemetry.counters import SummedCounter
+from otel_ai_incident.telemetry.counters import SummedCounter, summed_counter
 
 
 def _points(reader: InMemoryMetricReader, name: str) -> dict[frozenset, float]:
@@ -33,7 +33,19 @@ def reader() -> InMemoryMetricReader:
 
 @pytest.fixture
 def counter(reader: InMemoryMetricReader) -> SummedCounter:
-    return SummedCounter(MeterProvider(metric_readers=[reader]).get_meter("test"), names.TURNS)
+    return summed_counter(MeterProvider(metric_readers=[reader]).get_meter("test"), names.TURNS)
+
+
+def test_a_second_request_on_the_same_meter_keeps_counting_into_the_reported_sums(reader) -> None:
+    # The SDK keeps only the first callback registered under a name: a second, separate counter on the same
+    # meter (instrument() set up again on the app's provider) would count into sums nobody reports.
+    provider = MeterProvider(metric_readers=[reader])
+    summed_counter(provider.get_meter("test"), names.TURNS).add(1, {"outcome": "ok"})
+    again = summed_counter(provider.get_meter("test"), names.TURNS)
+    again.add(1, {"outcome": "ok"})
+    assert _points(reader, names.TURNS.name) == {frozenset({("outcome", "ok")}): 2}
+    other = summed_counter(provider.get_meter("other"), names.TURNS)
+    assert other is not again
 
 
 def test_sums_by_attribute_set_whatever_the_key_order(counter: SummedCounter, reader) -> None:
@@ -89,7 +101,7 @@ def test_loses_no_increment_under_concurrent_adds(counter: SummedCounter, reader
 def test_prometheus_exposes_the_contract_name_as_a_counter() -> None:
     registry = CollectorRegistry()
     reader = PrometheusMetricReader(disable_target_info=True, scope_info_enabled=False, registry=registry)
-    counter = SummedCounter(MeterProvider(metric_readers=[reader]).get_meter("test"), names.TURNS)
+    counter = summed_counter(MeterProvider(metric_readers=[reader]).get_meter("test"), names.TURNS)
     counter.add(3, {names.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", names.OUTCOME: "ok"})
     text = generate_latest(registry).decode()
     assert f"# TYPE {names.TURNS.prometheus} counter" in text

@@ -11,6 +11,7 @@ exemplars (the duration and token histograms, still recorded synchronously, keep
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,12 +22,32 @@ from otel_ai_incident.names import MetricSpec
 
 AttributeKey = frozenset[tuple[str, Any]]
 
+_registry_lock = threading.Lock()
+_registry: weakref.WeakKeyDictionary[metrics.Meter, dict[str, SummedCounter]] = weakref.WeakKeyDictionary()
+
+
+def summed_counter(meter: metrics.Meter, spec: MetricSpec) -> SummedCounter:
+    """The meter's summed counter for `spec`, created on first use.
+
+    Like the SDK, which returns the instrument already registered under a name, a second request for the
+    same meter and name gets the same sums: the SDK would keep only the first instrument's callback, so a
+    second, separate counter (after `instrument()` is set up again on the app's meter provider) would never
+    be reported.
+    """
+    with _registry_lock:
+        counters = _registry.setdefault(meter, {})
+        counter = counters.get(spec.name)
+        if counter is None:
+            counter = counters[spec.name] = SummedCounter(meter, spec)
+        return counter
+
 
 class SummedCounter:
     """A monotonic counter with the `Counter.add(amount, attributes)` signature, observed at collection.
 
-    Thread-safe. Attribute sets are keyed without regard to order, so `{a, b}` and `{b, a}` are one series;
-    `add(0, attributes)` creates a series at zero, which alerts on `increase()` need before the first event.
+    Get one with `summed_counter()`. Thread-safe. Attribute sets are keyed without regard to order, so
+    `{a, b}` and `{b, a}` are one series; `add(0, attributes)` creates a series at zero, which alerts on
+    `increase()` need before the first event.
     """
 
     __slots__ = ("_lock", "_sums")

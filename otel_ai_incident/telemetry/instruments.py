@@ -1,6 +1,6 @@
 """The contract's instruments on one meter, with the label sets alerts need pre-initialised at zero.
 
-Counters are summed in the process and observed at collection (`counters.SummedCounter`); histograms and
+Counters are summed in the process and observed at collection (`counters.summed_counter`); histograms and
 the up-down counter are the SDK's synchronous instruments.
 
 A counter series that first appears at 1 is invisible to `increase()`: Prometheus needs a sample before
@@ -18,12 +18,12 @@ from opentelemetry import metrics
 
 from otel_ai_incident import names
 from otel_ai_incident.names import InstrumentKind, MetricSpec
-from otel_ai_incident.telemetry.counters import SummedCounter
+from otel_ai_incident.telemetry.counters import summed_counter
 
 
 def _create(meter: metrics.Meter, spec: MetricSpec) -> Any:
     if spec.kind is InstrumentKind.COUNTER:
-        return SummedCounter(meter, spec)
+        return summed_counter(meter, spec)
     if spec.kind is InstrumentKind.UP_DOWN_COUNTER:
         return meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
     # Bucket advice travels with the instrument, so it also holds on a meter provider the app built.
