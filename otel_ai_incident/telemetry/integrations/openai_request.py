@@ -39,10 +39,12 @@ def _field(obj: Any, name: str) -> Any:
 
 
 def _items(value: Any) -> Iterable[Any]:
-    """The items of a list of messages or parts; nothing for a string, a mapping or bytes."""
-    if isinstance(value, list | tuple):
-        return value
-    if isinstance(value, Iterable) and not isinstance(value, str | Mapping | bytes):
+    """The items of a list of messages or parts; nothing for a string, a mapping or bytes.
+
+    Lists and tuples, the usual case, are recognised before the ABC checks, which cost far more."""
+    if isinstance(value, list | tuple) or (
+        isinstance(value, Iterable) and not isinstance(value, str | Mapping | bytes)
+    ):
         return value
     return ()
 
