@@ -94,14 +94,12 @@ def setup_sdk_floor() -> None:
     from opentelemetry.trace import SpanKind
 
     from otel_ai_incident import names
+    from otel_ai_incident.telemetry.instruments import Instruments
 
     tracer_provider, meter_provider = in_memory_providers()
     tracer = tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
-    meter = meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
-    duration, tokens = (
-        meter.create_histogram(spec.name, unit=spec.unit, explicit_bucket_boundaries_advisory=list(spec.buckets))
-        for spec in (names.OPERATION_DURATION, names.TOKEN_USAGE)
-    )
+    instruments = Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE))
+    duration, tokens = instruments.operation_duration, instruments.token_usage
     operation = {names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT, names.GEN_AI_PROVIDER_NAME: "openai",
                  names.GEN_AI_REQUEST_MODEL: MODEL}
     input_tokens = {**operation, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT}
