@@ -210,6 +210,11 @@ class Turn(_Scope):
     def user_pseudonym(self) -> str | None:
         return self._pseudonym
 
+    @property
+    def span(self) -> trace.Span:
+        """The turn's `chat {model}` span once entered (a non-recording one before, or if it could not start)."""
+        return self._span
+
     # -- entering and leaving -------------------------------------------------------------------------
 
     def __enter__(self) -> Turn:

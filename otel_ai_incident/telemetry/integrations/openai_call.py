@@ -14,7 +14,6 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
-from opentelemetry import trace
 
 from otel_ai_incident import names
 from otel_ai_incident.telemetry import hooks
@@ -38,10 +37,6 @@ from otel_ai_incident.telemetry.integrations.openai_request import (
 
 PROVIDER = "openai"
 COMPONENT = "openai_integration"
-# Semconv attribute (seconds from sending the request to the first chunk); an attribute, not an event, so it
-# can be queried and aggregated like the other numbers of the span.
-# The model asking for a tool is not the tool running (that is the app's `execute_tool` span, if it runs it),
-# so each requested call is an event on the chat span. Arguments only with content capture on.
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +57,7 @@ RESPONSES = OpenAIApi(responses_request, Response, responses_reply, check_respon
 class Call:
     """Opens the turn on creation (raising ContainmentActive before anything is sent) and ends it exactly once."""
 
-    __slots__ = ("_api", "_check_output", "_chunks_seen", "_context", "_ended", "_partial", "_sent", "_span", "_turn")
+    __slots__ = ("_api", "_check_output", "_chunks_seen", "_context", "_ended", "_partial", "_sent", "_turn")
 
     def __init__(self, api: OpenAIApi, kwargs: Mapping[str, Any], *, check_output: bool) -> None:
         self._api = api
@@ -74,7 +69,6 @@ class Call:
         )  # fmt: skip
         self._context = contextvars.copy_context()
         self._context.run(self._turn.__enter__)
-        self._span = self._context.run(trace.get_current_span)
         self._partial: StreamAccumulator | None = None
         self._chunks_seen = False
         self._ended = False
@@ -98,7 +92,9 @@ class Call:
         try:
             if not self._chunks_seen:
                 self._chunks_seen = True
-                self._span.set_attribute(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - self._sent)
+                # An attribute, not an event: it can be queried and aggregated like the span's other numbers.
+                first_chunk = time.perf_counter() - self._sent
+                self._turn.span.set_attribute(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, first_chunk)
             self._partial.add(chunk)
         except Exception:
             hooks.get_runtime().record_error(COMPONENT)
@@ -133,13 +129,15 @@ class Call:
     def _record(self, reply: Reply) -> None:
         turn = self._turn
         capture = hooks.get_runtime().capture_content
+        # The model asking for a tool is not the tool running (the app's `execute_tool` span, if it runs it):
+        # each requested call is an event on the chat span, its arguments only with content capture on.
         for tool in reply.tools:
             attributes = {names.GEN_AI_TOOL_NAME: tool.name}
             if tool.call_id:
                 attributes[names.GEN_AI_TOOL_CALL_ID] = tool.call_id
             if capture and tool.arguments is not None:
                 attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = tool.arguments
-            self._span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
+            self._turn.span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
         if reply.refused:
             turn.refusal()
         turn.complete(
