@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2
 import openai
+import pydantic
 import pytest
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.responses import Responses
@@ -357,12 +358,14 @@ def test_the_kill_switch_stops_the_call_before_any_request() -> None:
             api.client().chat.completions.create(model=MODEL, messages=MESSAGES)
         with pytest.raises(aii.ContainmentActive):
             asyncio.run(api.async_client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+        with pytest.raises(aii.ContainmentActive):
+            api.client().chat.completions.parse(model=MODEL, messages=MESSAGES, response_format=OrderStatus)
     finally:
         uninstrument_openai()
         pipe_gen.close()
     assert api.requests == []
-    assert turns(pipe, "contained") == 2
-    assert pipe.value(names.CONTAINMENT_ENFORCED, action="kill_switch") == 2
+    assert turns(pipe, "contained") == 3
+    assert pipe.value(names.CONTAINMENT_ENFORCED, action="kill_switch") == 3
 
 
 def test_our_own_failure_never_reaches_the_caller(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -442,6 +445,54 @@ def test_nested_turn_contexts_inherit_what_they_do_not_set() -> None:
 # -- Responses API --------------------------------------------------------------------------------------------
 
 
+class OrderStatus(pydantic.BaseModel):
+    order: str
+    eta: str
+
+
+ORDER_JSON = '{"order": "12345", "eta": "Friday"}'
+
+
+def test_a_structured_output_parse_is_one_turn(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_json(completion(ORDER_JSON)))
+    result = api.client().chat.completions.parse(model=MODEL, messages=MESSAGES, response_format=OrderStatus)
+
+    assert result.choices[0].message.parsed == OrderStatus(order="12345", eta="Friday")
+    assert len(api.requests) == 1 and len(pipe.spans()) == 1
+    attrs = dict(chat_span(pipe).attributes)
+    assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (12, 5)
+    assert turns(pipe, "ok") == 1
+    (entry,) = pipe.runtime.prompt_log.entries
+    assert (entry.user_message, entry.assistant_response) == ("where is my order?", ORDER_JSON)
+
+
+def test_an_async_parse_and_a_responses_parse_are_turns(pipe: Pipeline, instrumented: None) -> None:
+    chat = FakeApi(reply_json(completion(ORDER_JSON)))
+
+    async def call() -> Any:
+        return await chat.async_client().chat.completions.parse(
+            model=MODEL, messages=MESSAGES, response_format=OrderStatus
+        )
+
+    assert asyncio.run(call()).choices[0].message.parsed.eta == "Friday"
+    responses = FakeApi(reply_json(response_json([output_message(ORDER_JSON)])))
+    parsed = responses.client().responses.parse(model=MODEL, input="where is my order?", text_format=OrderStatus)
+    assert parsed.output_parsed == OrderStatus(order="12345", eta="Friday")
+    assert turns(pipe, "ok") == 2
+    assert [e.assistant_response for e in pipe.runtime.prompt_log.entries] == [ORDER_JSON, ORDER_JSON]
+
+
+def test_the_stream_helper_is_one_turn_through_create(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_sse(STREAM))
+    with api.client().chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
+        for _ in stream:
+            pass
+        assert stream.get_final_completion().choices[0].message.content == "Your order ships today."
+    assert turns(pipe, "ok") == 1 and len(pipe.spans()) == 1
+    assert dict(chat_span(pipe).attributes)[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert pipe.runtime.prompt_log.entries[0].assistant_response == "Your order ships today."
+
+
 def test_a_responses_call_with_a_function_call(pipe: Pipeline, instrumented: None) -> None:
     output = [output_message("Let me look."),
               {"type": "function_call", "id": "fc_1", "call_id": "call_7", "name": "get_order",
@@ -512,10 +563,13 @@ def test_output_is_not_checked_unless_asked(pipe: Pipeline, instrumented: None) 
 def test_uninstrument_restores_the_sdk(pipe: Pipeline) -> None:
     original_async = AsyncCompletions.__dict__["create"]
     original_responses = Responses.__dict__["create"]
+    original_parse = Completions.__dict__["parse"]
     instrument_openai()
     assert Completions.__dict__["create"] is not ORIGINAL_CREATE
+    assert Completions.__dict__["parse"] is not original_parse
     uninstrument_openai()
     assert Completions.__dict__["create"] is ORIGINAL_CREATE
+    assert Completions.__dict__["parse"] is original_parse
     assert AsyncCompletions.__dict__["create"] is original_async
     assert Responses.__dict__["create"] is original_responses
     FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES)

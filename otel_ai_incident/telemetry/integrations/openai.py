@@ -1,4 +1,4 @@
-"""Auto-instrumentation of the OpenAI SDK: every `chat.completions.create` and `responses.create` is an `llm_turn`.
+"""Auto-instrumentation of the OpenAI SDK: every chat completion and every Responses call is an `llm_turn`.
 
     from otel_ai_incident.telemetry.integrations.openai import instrument_openai
     instrument_openai()            # every client, sync and async
@@ -9,10 +9,12 @@ sent (ContainmentActive then reaches the caller, and no request leaves), and rec
 refusals and the tools the model asks for. The SDK's own exceptions reach the caller unchanged; errors of ours
 are counted and never raised. Methods are replaced in place (no wrapt) and `uninstrument_openai()` puts them back.
 
-Streams (`stream=True`) come back wrapped: the turn ends when the stream is exhausted, fails or is closed, with
-usage when the API sends it (`stream_options={"include_usage": True}`) and `gen_ai.response.time_to_first_chunk`
-on the span. Not covered: the `.stream()` and `.parse()` helpers (they do not go through `create`), and the
-`with_raw_response` / `with_streaming_response` variants, which count as turns but record no reply.
+`create` and the structured-output `parse` of both APIs are wrapped; the `.stream()` helpers call `create`
+and are covered through it. Streams (`stream=True`) come back wrapped: the turn ends when the stream is
+exhausted, fails or is closed, with usage when the API sends it (`stream_options={"include_usage": True}`) and
+`gen_ai.response.time_to_first_chunk` on the span. The `with_raw_response` / `with_streaming_response`
+variants count as turns but record no reply. With `check_output`, `parse` redacts the reply's text, not the
+object parsed from it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from otel_ai_incident.telemetry.integrations.openai_stream import traced
 
 __all__ = ["instrument_openai", "uninstrument_openai"]
 
-_METHOD = "create"
+_METHODS = ("create", "parse")  # `parse` (structured outputs) posts by itself; `.stream()` calls `create`
 _ORIGINAL = "_otel_ai_incident_original"  # set on our wrappers: what they wrap
 _ABSENT = object()
 
@@ -44,6 +46,7 @@ _ABSENT = object()
 @dataclass(frozen=True, slots=True)
 class _Patch:
     owner: weakref.ref[Any]  # a resource class or one client's resource; weak, so a client can still be freed
+    method: str
     previous: Any  # the owner's own attribute before patching, or _ABSENT
 
 
@@ -60,7 +63,9 @@ def instrument_openai(client: Any = None, *, check_output: bool = False) -> None
     """
     with _lock:
         for owner, api, is_async in _targets(client):
-            _patch(owner, api, is_async, check_output)
+            for method in _METHODS:
+                if hasattr(owner, method):  # older SDKs have no `parse`
+                    _patch(owner, method, api, is_async, check_output)
 
 
 def uninstrument_openai() -> None:
@@ -72,14 +77,14 @@ def uninstrument_openai() -> None:
             if owner is None:  # a client freed meanwhile, its patch with it
                 continue
             if patch.previous is _ABSENT:
-                delattr(owner, _METHOD)
+                delattr(owner, patch.method)
             else:
-                setattr(owner, _METHOD, patch.previous)
+                setattr(owner, patch.method, patch.previous)
 
 
 def _targets(client: Any) -> list[tuple[Any, OpenAIApi, bool]]:
-    """(owner of `create`, its API, whether it is async): the SDK's async `create` may be a plain function
-    returning a coroutine, so asyncness is known from the client or resource class, not from the method."""
+    """(resource, its API, whether it is async): the SDK's async methods may be plain functions returning a
+    coroutine, so asyncness is known from the client or resource class, not from the method."""
     if client is not None:
         is_async = isinstance(client, AsyncOpenAI)
         targets = [(client.chat.completions, CHAT, is_async)]
@@ -93,20 +98,20 @@ def _targets(client: Any) -> list[tuple[Any, OpenAIApi, bool]]:
     return [*targets, (Responses, RESPONSES, False), (AsyncResponses, RESPONSES, True)]
 
 
-def _patch(owner: Any, api: OpenAIApi, is_async: bool, check_output: bool) -> None:
-    previous = vars(owner).get(_METHOD, _ABSENT)
+def _patch(owner: Any, method: str, api: OpenAIApi, is_async: bool, check_output: bool) -> None:
+    previous = vars(owner).get(method, _ABSENT)
     if hasattr(previous, _ORIGINAL):
         return
     cls = owner if isinstance(owner, type) else type(owner)
-    function = getattr(cls, _METHOD)
+    function = getattr(cls, method)
     # A client patched after its class wraps the SDK's method, not the class's wrapper: one turn per call.
     wrapper = _wrap(getattr(function, _ORIGINAL, function), api, is_async, check_output)
-    setattr(owner, _METHOD, wrapper if owner is cls else types.MethodType(wrapper, owner))
-    _patches.append(_Patch(weakref.ref(owner), previous))
+    setattr(owner, method, wrapper if owner is cls else types.MethodType(wrapper, owner))
+    _patches.append(_Patch(weakref.ref(owner), method, previous))
 
 
 def _wrap(original: Callable[..., Any], api: OpenAIApi, is_async: bool, check_output: bool) -> Callable[..., Any]:
-    """The instrumented `create`: the turn opens (and the gate runs) before the SDK sends anything."""
+    """The instrumented `create` or `parse`: the turn opens (and the gate runs) before the SDK sends anything."""
     if is_async:
 
         async def create(*args: Any, **kwargs: Any) -> Any:
