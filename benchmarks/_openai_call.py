@@ -135,12 +135,13 @@ def setup_ours() -> None:
     from opentelemetry import metrics, trace
 
     import otel_ai_incident as aii
+    from otel_ai_incident import names
     from otel_ai_incident.telemetry.integrations.openai import instrument_openai
 
     state = tempfile.mkdtemp(prefix="aii-bench-")
-    os.environ.setdefault("AII_PROMPT_LOG", f"sqlite:///{state}/prompt_log.db")
-    os.environ.setdefault("AII_CONTAINMENT", f"sqlite:///{state}/containment.db")
-    os.environ.setdefault("AII_PSEUDONYM_KEY_FILE", f"{state}/pseudonym.key")
+    os.environ.setdefault(names.ENV_PROMPT_LOG, f"sqlite:///{state}/prompt_log.db")
+    os.environ.setdefault(names.ENV_CONTAINMENT, f"sqlite:///{state}/containment.db")
+    os.environ.setdefault(names.ENV_PSEUDONYM_KEY_FILE, f"{state}/pseudonym.key")
     tracer_provider, meter_provider = in_memory_providers()
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)

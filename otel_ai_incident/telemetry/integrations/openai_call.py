@@ -21,6 +21,7 @@ from otel_ai_incident.telemetry.integrations.openai_reply import (
     ChatStreamAccumulator,
     Checker,
     Reply,
+    RequestedTool,
     ResponsesStreamAccumulator,
     StreamAccumulator,
     chat_reply,
@@ -128,22 +129,27 @@ class Call:
 
     def _record(self, reply: Reply) -> None:
         turn = self._turn
-        capture = hooks.get_runtime().capture_content
-        # The model asking for a tool is not the tool running (the app's `execute_tool` span, if it runs it):
-        # each requested call is an event on the chat span, its arguments only with content capture on.
-        for tool in reply.tools:
-            attributes = {names.GEN_AI_TOOL_NAME: tool.name}
-            if tool.call_id:
-                attributes[names.GEN_AI_TOOL_CALL_ID] = tool.call_id
-            if capture and tool.arguments is not None:
-                attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = tool.arguments
-            self._turn.span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
+        if reply.tools:
+            self._record_requested_tools(reply.tools)
         if reply.refused:
             turn.refusal()
         turn.complete(
             reply.text, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
             response_model=reply.response_model, finish_reasons=reply.finish_reasons or None,
         )  # fmt: skip
+
+    def _record_requested_tools(self, tools: tuple[RequestedTool, ...]) -> None:
+        """The model asking for a tool is not the tool running (the app's `execute_tool` span, if it runs it):
+        each requested call is an event on the chat span, its arguments only with content capture on."""
+        span = self._turn.span
+        capture = hooks.get_runtime().capture_content
+        for tool in tools:
+            attributes = {names.GEN_AI_TOOL_NAME: tool.name}
+            if tool.call_id:
+                attributes[names.GEN_AI_TOOL_CALL_ID] = tool.call_id
+            if capture and tool.arguments is not None:
+                attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = tool.arguments
+            span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
 
 
 def _read(api: OpenAIApi, kwargs: Mapping[str, Any]) -> TurnRequest:
