@@ -1,30 +1,59 @@
-"""Shared fixtures: real binaries (prometheus, promtool, alertmanager) and free ports.
+"""Shared fixtures: real binaries (prometheus, promtool, alertmanager, PostgreSQL) and free ports.
 
 Tests that need a binary skip with the reason when it is missing, except under AII_REQUIRE_E2E=1 (as in CI),
-where a missing binary is a failure.
+where a missing binary is a failure. One throwaway PostgreSQL cluster serves the whole session; each test
+that asks for `postgres_url` gets a database of its own, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from otel_ai_incident import names
 from otel_ai_incident.demo import services
+from otel_ai_incident.demo.postgres import MissingPostgres, PostgresServer
 from otel_ai_incident.demo.services import free_port
 
 __all__ = ["find_binary", "free_port"]
+
+
+def missing(reason: object) -> None:
+    """Skip for a missing binary, or fail under AII_REQUIRE_E2E=1."""
+    if os.environ.get(names.ENV_REQUIRE_E2E) == "1":
+        pytest.fail(f"{reason}; {names.ENV_REQUIRE_E2E}=1 makes this a failure")
+    pytest.skip(str(reason))
 
 
 def find_binary(name: str) -> str:
     """Path of a real binary, or skip (fail under AII_REQUIRE_E2E=1) when it is not installed."""
     try:
         return services.find_binary(name)
-    except services.MissingBinary as missing:
-        if os.environ.get(names.ENV_REQUIRE_E2E) == "1":
-            pytest.fail(f"{missing}; {names.ENV_REQUIRE_E2E}=1 makes this a failure")
-        pytest.skip(str(missing))
+    except services.MissingBinary as error:
+        missing(error)
+        raise
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the session (initdb + pg_ctl on a free loopback port, removed at the end)."""
+    try:
+        server = PostgresServer()
+    except MissingPostgres as error:
+        missing(error)
+        raise
+    with server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the session's cluster; its postgresql:// URL."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from otel_ai_incident.promptlog.pseudonym import (
     load_pseudonymizers,
 )
 from otel_ai_incident.promptlog.retention import SECONDS_PER_DAY, Retention, retention_days
-from otel_ai_incident.promptlog.sqlite import MIGRATIONS, SCHEMA_VERSION, SchemaTooNewError, SqliteStore, migrate
+from otel_ai_incident.promptlog.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore, migrate
 from otel_ai_incident.promptlog.store import OUTPUT_BLOCK, GuardrailMatch, LogQuery, open_store
+from otel_ai_incident.storage.errors import SchemaTooNewError
 
 T0 = 1_700_000_000.0
 OLD_KEY = b"old-key-0123456789abcdef"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from otel_ai_incident.names import ContainmentActionName as Action
-from otel_ai_incident.storage import connect, sqlite_path, write_transaction
+from otel_ai_incident.storage.sqlite import connect, sqlite_path, write_transaction
 
 
 class Change(StrEnum):

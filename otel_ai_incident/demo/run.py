@@ -25,7 +25,7 @@ from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.names import Severity
 from otel_ai_incident.promptlog.store import open_store
 from otel_ai_incident.signals import DEMO, MonitoringSignal, load_signals
-from otel_ai_incident.storage import sqlite_path
+from otel_ai_incident.storage.sqlite import sqlite_path
 
 NORMAL_RATE_PER_S = 5.0
 HISTORY_TURNS = 1200  # before the paced traffic: enough calls for the tool-argument baseline to warm up

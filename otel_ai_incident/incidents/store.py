@@ -28,7 +28,7 @@ from otel_ai_incident.incidents.model import (
     Replay,
     TimelineEvent,
 )
-from otel_ai_incident.storage import connect, sqlite_path, write_transaction
+from otel_ai_incident.storage.sqlite import connect, sqlite_path, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (

@@ -20,11 +20,11 @@ from otel_ai_incident import names
 from otel_ai_incident.promptlog.export import write_jsonl
 from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_pseudonymizers, pseudonyms_of
 from otel_ai_incident.promptlog.retention import Retention, retention_days
-from otel_ai_incident.promptlog.sqlite import SchemaTooNewError
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore, open_store
+from otel_ai_incident.storage.errors import StoreError
 
 DEFAULT_ERASE_REASON = "GDPR Art. 17 erasure request"
-_ERRORS = (sqlite3.Error, SchemaTooNewError, ValueError, OSError)
+_ERRORS = (sqlite3.Error, StoreError, ValueError, OSError)
 
 
 class CommandError(Exception):

@@ -28,6 +28,7 @@ from otel_ai_incident.promptlog.store import (
     ScrubCount,
     StoredEntry,
 )
+from otel_ai_incident.storage.errors import SchemaTooNewError
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 # Pages of 16 KiB and a checkpoint every 10,000 pages (a WAL of up to ~160 MB before it is recycled): the
@@ -95,10 +96,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class SchemaTooNewError(RuntimeError):
-    """The file was written by a newer version of the package; writing to it could corrupt it."""
 
 
 # The entry's fields are the table's columns, in order; its system prompt text goes to system_prompts.

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, pseudonyms_of
-from otel_ai_incident.storage import SQLITE_SCHEME
+from otel_ai_incident.storage.sqlite import SQLITE_SCHEME
 
 
 @dataclass(frozen=True, slots=True)

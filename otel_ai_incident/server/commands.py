@@ -56,7 +56,7 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import Credentials, is_loopback
     from otel_ai_incident.server.inbox import Inbox
-    from otel_ai_incident.storage import sqlite_path
+    from otel_ai_incident.storage.sqlite import sqlite_path
 
     try:
         token = load_token(args.token_file)

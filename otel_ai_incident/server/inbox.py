@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_ai_incident.storage import connect
+from otel_ai_incident.storage.sqlite import connect
 
 MAX_BATCH = 256
 _SCHEMA = """

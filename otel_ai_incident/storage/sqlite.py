@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SQLITE_SCHEME = "sqlite:///"
+from otel_ai_incident.storage.urls import SQLITE_SCHEME
+
+__all__ = ["BUSY_TIMEOUT_S", "SQLITE_SCHEME", "connect", "sqlite_path", "write_transaction"]
+
 BUSY_TIMEOUT_S = 5.0
 
 
@@ -20,7 +23,7 @@ def sqlite_path(url: str) -> Path:
     """`sqlite:///relative.db` or `sqlite:////absolute.db` (SQLAlchemy's form) to a path."""
     if not url.startswith(SQLITE_SCHEME) or len(url) == len(SQLITE_SCHEME):
         raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    return Path(url[len(SQLITE_SCHEME):])
+    return Path(url[len(SQLITE_SCHEME) :])
 
 
 def connect(path: str | Path, *, durable: bool = True) -> sqlite3.Connection:
