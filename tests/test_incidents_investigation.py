@@ -23,18 +23,19 @@ from otel_ai_incident import cli
 from otel_ai_incident.containment.state import SqliteContainmentState
 from otel_ai_incident.containment.targets import PromptLogTargetFinder
 from otel_ai_incident.incidents import commands, postmortem, regressions
-from otel_ai_incident.incidents import store as store_module
+from otel_ai_incident.incidents import sql_store as store_module
 from otel_ai_incident.incidents.disclosure import breach_clock, disclosure_lines
 from otel_ai_incident.incidents.fake_llm import llm as fake_llm
 from otel_ai_incident.incidents.model import EventKind, IncidentRCA, IncidentStatus, RootCauseCategory
 from otel_ai_incident.incidents.replay import replay
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.sql_store import open_incident_store
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.promptlog.entry import PromptLogEntry, system_prompt_hash
 from otel_ai_incident.promptlog.sqlite import SqliteStore
 from otel_ai_incident.promptlog.store import LogQuery
 from otel_ai_incident.server.app import create_app
 from otel_ai_incident.server.auth import Credentials
-from otel_ai_incident.server.inbox import Inbox
+from otel_ai_incident.server.inbox.sql_store import open_inbox
 from test_server import AUTH, TOKEN, notification, wait_for
 
 FIRED = datetime(2025, 1, 1, 10, 0, tzinfo=UTC).timestamp()  # the startsAt of test_server's notification
@@ -74,7 +75,7 @@ MIX = [
 @dataclass
 class Setup:
     root: Path
-    incidents: SqliteIncidentStore
+    incidents: IncidentStore
     log: SqliteStore
     state: SqliteContainmentState
     incident_id: str
@@ -91,8 +92,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     log = SqliteStore(str(root / "log.db"))
     log.write(MIX)
     state = SqliteContainmentState(root / "containment.db")
-    incidents = SqliteIncidentStore(root / "incidents.db")
-    inbox = Inbox(root / "incidents.db")
+    incidents = open_incident_store(f"sqlite:///{root / 'incidents.db'}")
+    inbox = open_inbox(f"sqlite:///{root / 'incidents.db'}")
     # min_turns=1: the mix is small, and this module checks the ranking (the minimum is tested below).
     app = create_app(state=state, incidents=incidents, inbox=inbox, credentials=Credentials(TOKEN),
                      finder=PromptLogTargetFinder(log, min_turns=1))
@@ -249,7 +250,7 @@ def test_close_needs_a_root_cause_then_releases_the_hold(
 
 def _fixed_incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_type: str = "data_leakage"):
     monkeypatch.setattr(store_module, "new_incident_id", lambda now: "INC-20250101-golden")
-    incidents = SqliteIncidentStore(tmp_path / "incidents.db")
+    incidents = open_incident_store(f"sqlite:///{tmp_path / 'incidents.db'}")
     incident = incidents.open_for_group("g", title="PII in output", incident_type=incident_type, severity="p1",
                                         signals=["pii_detection_in_output"], at=FIRED)
     incidents.add_event(incident.id, EventKind.MONITORING_FIRED, FIRED, {"alertname": "PiiDetectionInOutput"})

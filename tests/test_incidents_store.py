@@ -1,11 +1,15 @@
-"""The incident store: one live incident per group, merged signals, idempotent timeline, lifecycle."""
+"""The incident store's contract, run on every backend: one live incident per group and per alert episode,
+merged signals, idempotent timeline, lifecycle, erasure, and the same answers from several processes."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import sqlite3
+import threading
+from collections.abc import Iterator
 
 import pytest
 
+from otel_ai_incident.incidents import sql_store
 from otel_ai_incident.incidents.model import (
     EventKind,
     IncidentRCA,
@@ -14,20 +18,36 @@ from otel_ai_incident.incidents.model import (
     ReplayRun,
     RootCauseCategory,
 )
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.sql_store import open_incident_store
+from otel_ai_incident.incidents.store import ERASED, IncidentStore, episode_key
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteIncidentStore:
-    return SqliteIncidentStore(tmp_path / "incidents.db")
+def store(store_url: str) -> Iterator[IncidentStore]:
+    store = open_incident_store(store_url)
+    yield store
+    store.close()
 
 
-def _open(store: SqliteIncidentStore, severity: str = "p2", signals: tuple[str, ...] = ("a",)):
-    return store.open_for_group("{}:{alertname=\"X\"}", title="X fired", incident_type="data_leakage",
-                                severity=severity, signals=signals, at=1000.0)
+def _open(
+    store: IncidentStore,
+    severity: str = "p2",
+    signals: tuple[str, ...] = ("a",),
+    group: str = '{}:{alertname="X"}',
+    episodes: tuple[str, ...] = (),
+):
+    return store.open_for_group(
+        group,
+        episodes=episodes,
+        title="X fired",
+        incident_type="data_leakage",
+        severity=severity,
+        signals=signals,
+        at=1000.0,
+    )
 
 
-def test_one_live_incident_per_group_merging_signals_and_severity(store: SqliteIncidentStore) -> None:
+def test_one_live_incident_per_group_merging_signals_and_severity(store: IncidentStore) -> None:
     first = _open(store)
     second = _open(store, severity="p1", signals=("b",))
     assert second.id == first.id
@@ -37,7 +57,7 @@ def test_one_live_incident_per_group_merging_signals_and_severity(store: SqliteI
     assert len(store.list()) == 1
 
 
-def test_timeline_is_ordered_by_event_time_and_deduplicated(store: SqliteIncidentStore) -> None:
+def test_timeline_is_ordered_by_event_time_and_deduplicated(store: IncidentStore) -> None:
     incident = _open(store)
     assert store.add_event(incident.id, EventKind.NOTIFIED, 1010.0, {"receiver": "r"}, key="n1")
     assert not store.add_event(incident.id, EventKind.NOTIFIED, 1010.0, {"receiver": "r"}, key="n1")
@@ -47,7 +67,7 @@ def test_timeline_is_ordered_by_event_time_and_deduplicated(store: SqliteInciden
     assert stored.timeline[1].detail == {"receiver": "r"}
 
 
-def test_lifecycle(store: SqliteIncidentStore) -> None:
+def test_lifecycle(store: IncidentStore) -> None:
     incident = _open(store)
     assert store.transition(incident.id, IncidentStatus.CONTAINED, 1.0, "receiver")
     assert not store.transition(incident.id, IncidentStatus.OPEN, 2.0, "receiver")
@@ -61,7 +81,7 @@ def test_lifecycle(store: SqliteIncidentStore) -> None:
     assert [i.status for i in store.list(status=IncidentStatus.CLOSED)] == [IncidentStatus.CLOSED]
 
 
-def test_json_shape(store: SqliteIncidentStore) -> None:
+def test_json_shape(store: IncidentStore) -> None:
     incident = _open(store)
     store.add_event(incident.id, EventKind.NOTIFIED, 1.0)
     data = store.get(incident.id).to_json()
@@ -71,11 +91,19 @@ def test_json_shape(store: SqliteIncidentStore) -> None:
 
 
 def _rca(incident_id: str) -> IncidentRCA:
-    return IncidentRCA(incident_id, "data_leakage", RootCauseCategory.PROMPT_FAILURE, "prompt lacked a rule",
-                       ("new prompt rolled out",), ("add the rule",), True, "prompt review")
+    return IncidentRCA(
+        incident_id,
+        "data_leakage",
+        RootCauseCategory.PROMPT_FAILURE,
+        "prompt lacked a rule",
+        ("new prompt rolled out",),
+        ("add the rule",),
+        True,
+        "prompt review",
+    )
 
 
-def test_closing_needs_a_root_cause_and_a_closed_one_is_final(store: SqliteIncidentStore) -> None:
+def test_closing_needs_a_root_cause_and_a_closed_one_is_final(store: IncidentStore) -> None:
     incident = _open(store)
     assert not store.transition(incident.id, IncidentStatus.CLOSED, 2.0, "alice")
     assert store.record_rca(_rca(incident.id), 3.0)
@@ -87,12 +115,99 @@ def test_closing_needs_a_root_cause_and_a_closed_one_is_final(store: SqliteIncid
     assert stored.to_json()["rca"]["root_cause_category"] == "prompt_failure"
 
 
-def test_replays_round_trip(store: SqliteIncidentStore) -> None:
+def test_replays_round_trip(store: IncidentStore) -> None:
     incident = _open(store)
-    replay = Replay("L1", 7.0, "m", "redact", ReplayRun("aa", "at [EMAIL]", "redact", ("EMAIL",)),
-                    ReplayRun("bb", "no", "allow"))
+    replay = Replay(
+        "L1", 7.0, "m", "redact", ReplayRun("aa", "at [EMAIL]", "redact", ("EMAIL",)), ReplayRun("bb", "no", "allow")
+    )
     assert store.record_replay(incident.id, replay)
     assert not store.record_replay("INC-missing", replay)
     stored = store.get(incident.id)
     assert stored.replays == (replay,) and replay.reproduced and replay.prompts_differ
     assert stored.timeline[-1].detail == {"log_id": "L1", "reproduced": True}
+
+
+def test_one_incident_per_alert_episode_whatever_the_group(store: IncidentStore) -> None:
+    """Two Alertmanager replicas (or two receivers' configs) group the same firing differently."""
+    episode = episode_key("fp1", 1000.0)
+    first = _open(store, group="am-a:{}", episodes=(episode,))
+    second = _open(store, group="am-b:{}", episodes=(episode, episode_key("fp2", 1001.0)), signals=("b",))
+    assert second.id == first.id and second.signals == ("a", "b")
+    # The new episode is now the incident's too: a third group carrying only it lands there as well.
+    assert _open(store, group="am-c:{}", episodes=(episode_key("fp2", 1001.0),)).id == first.id
+    # The same alert firing again later is a new episode: once the incident is closed, a new incident.
+    store.record_rca(_rca(first.id), 1.0)
+    store.transition(first.id, IncidentStatus.CLOSED, 2.0, "alice")
+    assert _open(store, group="am-a:{}", episodes=(episode,)).id != first.id
+
+
+def test_receivers_racing_on_one_alert_open_one_incident(store_url: str) -> None:
+    """Separate store objects (as separate receiver processes have) opening for the same episode at once."""
+    stores = [open_incident_store(store_url) for _ in range(6)]
+    episode = episode_key("race", 5.0)
+    barrier = threading.Barrier(len(stores))
+    ids: list[str] = []
+
+    def open_one(index: int) -> None:
+        barrier.wait()
+        ids.append(_open(stores[index], group=f"group-{index}", episodes=(episode,)).id)
+
+    threads = [threading.Thread(target=open_one, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == len(stores) and len(set(ids)) == 1
+    assert len(stores[0].list()) == 1
+    for each in stores:
+        each.close()
+
+
+def test_an_id_collision_takes_another_id(store: IncidentStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = iter(["INC-20250101-aaaaaaaaaa", "INC-20250101-aaaaaaaaaa", "INC-20250101-bbbbbbbbbb"])
+    monkeypatch.setattr(sql_store, "new_incident_id", lambda now: next(ids))
+    first = _open(store, group="g1")
+    second = _open(store, group="g2")
+    assert (first.id, second.id) == ("INC-20250101-aaaaaaaaaa", "INC-20250101-bbbbbbbbbb")
+
+
+def test_incident_ids_carry_40_random_bits() -> None:
+    ids = {sql_store.new_incident_id(0.0) for _ in range(20_000)}
+    assert len(ids) == 20_000
+    assert all(len(i.rsplit("-", 1)[1]) == 10 for i in ids)
+
+
+def test_forgetting_a_pseudonym_erases_it_from_the_timeline(store: IncidentStore) -> None:
+    incident = _open(store)
+    store.add_event(incident.id, EventKind.CONTAINMENT_APPLIED, 1.0, {"action": "rate_limit_user", "target": "p-1"})
+    store.add_event(incident.id, EventKind.CONTAINMENT_APPLIED, 2.0, {"action": "rate_limit_user", "target": "p-2"})
+    assert store.forget_pseudonyms(["p-1", "p-404"]) == 1
+    targets = [e.detail["target"] for e in store.get(incident.id).timeline]
+    assert targets == [ERASED, "p-2"]
+
+
+def test_reopening_sees_what_was_written(store_url: str) -> None:
+    first = open_incident_store(store_url)
+    incident = _open(first)
+    first.add_event(incident.id, EventKind.NOTIFIED, 3.0, key="k")
+    first.close()
+    again = open_incident_store(store_url)
+    assert [e.kind for e in again.get(incident.id).timeline] == [EventKind.NOTIFIED]
+    assert not again.add_event(incident.id, EventKind.NOTIFIED, 3.0, key="k")
+    again.close()
+
+
+def test_a_file_from_before_versioning_is_adopted(tmp_path) -> None:
+    """Incident files written before the schema was versioned keep their incidents and gain the new table."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE incidents (id TEXT PRIMARY KEY, group_key TEXT NOT NULL, title TEXT NOT NULL,"
+        " incident_type TEXT NOT NULL, severity TEXT NOT NULL, signals TEXT NOT NULL, status TEXT NOT NULL,"
+        " opened_at REAL NOT NULL, updated_at REAL NOT NULL);"
+        "INSERT INTO incidents VALUES ('INC-old', 'g', 't', 'data_leakage', 'p1', '[\"a\"]', 'open', 1, 1);"
+    )
+    conn.close()
+    store = open_incident_store(f"sqlite:///{path}")
+    assert _open(store, group="g", episodes=(episode_key("f", 1.0),)).id == "INC-old"
+    store.close()

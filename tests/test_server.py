@@ -25,10 +25,12 @@ from otel_ai_incident.containment.registry import Registry
 from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.state import Change, SqliteContainmentState
 from otel_ai_incident.incidents.model import EventKind, IncidentStatus
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.sql_store import open_incident_store
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.server.app import MAX_BODY_BYTES, create_app
 from otel_ai_incident.server.auth import Credentials
-from otel_ai_incident.server.inbox import Inbox
+from otel_ai_incident.server.inbox.sql_store import open_inbox
+from otel_ai_incident.server.inbox.store import InboxStore
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,8 +40,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class Receiver:
     url: str
     state: SqliteContainmentState
-    incidents: SqliteIncidentStore
-    inbox: Inbox
+    incidents: IncidentStore
+    inbox: InboxStore
 
     def post(self, payload: Any, headers: dict[str, str] | None = None) -> httpx.Response:
         return httpx.post(self.url + "/alertmanager", json=payload, headers=AUTH if headers is None else headers)
@@ -60,8 +62,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
     root: Path = tmp_path_factory.mktemp("receiver")
     state = SqliteContainmentState(root / "containment.db")
-    incidents = SqliteIncidentStore(root / "incidents.db")
-    inbox = Inbox(root / "incidents.db")
+    incidents = open_incident_store(f"sqlite:///{root / 'incidents.db'}")
+    inbox = open_inbox(f"sqlite:///{root / 'incidents.db'}")
     app = create_app(state=state, incidents=incidents, inbox=inbox, credentials=Credentials(TOKEN))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import free_port
 from otel_ai_incident.containment.state import SqliteContainmentState
-from otel_ai_incident.server.inbox import Inbox
+from otel_ai_incident.server.inbox.sql_store import open_inbox
 
 TOKEN = "crash-test-token"
 PAYLOAD = {
@@ -79,7 +79,7 @@ def test_a_crash_between_storing_and_acting_is_finished_after_restart(
     _wait_healthy(url, first)
     response = httpx.post(url + "/alertmanager", json=PAYLOAD, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
-    state, inbox = SqliteContainmentState(tmp_path / "c.db"), Inbox(tmp_path / "i.db")
+    state, inbox = SqliteContainmentState(tmp_path / "c.db"), open_inbox(f"sqlite:///{tmp_path / 'i.db'}")
     assert inbox.count(pending=True) == 1  # stored before the 200 ...
     assert state.read().entries == ()  # ... and not acted on yet
     first.send_signal(signal.SIGKILL)

@@ -21,11 +21,10 @@ from otel_ai_incident.demo.stack import APP_JOB, RECEIVER_JOB, DemoStack
 from otel_ai_incident.generate import artefacts, dashboard
 from otel_ai_incident.generate.links import Links
 from otel_ai_incident.incidents import postmortem
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.names import Severity
 from otel_ai_incident.promptlog.store import open_store
 from otel_ai_incident.signals import DEMO, MonitoringSignal, load_signals
-from otel_ai_incident.storage.sqlite import sqlite_path
 
 NORMAL_RATE_PER_S = 5.0
 HISTORY_TURNS = 1200  # before the paced traffic: enough calls for the tool-argument baseline to warm up
@@ -256,7 +255,7 @@ def verify(stack: DemoStack, say: Callable[[str], None] = say_now) -> Verificati
 
 def write_postmortems(stack: DemoStack, outcomes: list[Outcome], say: Callable[[str], None] = say_now) -> list[Path]:
     """Each incident's post-mortem draft, from the receiver's incident store and the app's prompt log."""
-    incidents = SqliteIncidentStore(sqlite_path(stack.incidents_url))
+    incidents = open_incident_store(stack.incidents_url)
     log = open_store(stack.prompt_log_url)
     out = stack.workdir / "postmortems"
     out.mkdir(exist_ok=True)

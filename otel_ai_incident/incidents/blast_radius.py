@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 from otel_ai_incident.promptlog.evidence import CATALOGUE, EVIDENCE, detection_lookback, matching_entries
 from otel_ai_incident.promptlog.store import PromptLogStore
@@ -62,7 +62,7 @@ def window(incident: Incident, now: float) -> tuple[float, float]:
     return since, until
 
 
-def assess(incidents: SqliteIncidentStore, log: PromptLogStore, incident_id: str, now: float) -> BlastRadius:
+def assess(incidents: IncidentStore, log: PromptLogStore, incident_id: str, now: float) -> BlastRadius:
     """Record the first occurrence (once), count the affected users and sessions, and hold their turns."""
     incident = incidents.get(incident_id)
     if incident is None:

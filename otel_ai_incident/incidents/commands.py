@@ -27,7 +27,8 @@ from otel_ai_incident.incidents.blast_radius import BlastRadius
 from otel_ai_incident.incidents.disclosure import breach_clock, disclosure_lines
 from otel_ai_incident.incidents.model import MILESTONES, Incident, IncidentStatus, Replay, RootCauseCategory
 from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt_of_the_time, replay
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.sql_store import open_incident_store
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
 from otel_ai_incident.promptlog.store import PromptLogStore, open_store
 from otel_ai_incident.storage.errors import StoreError
@@ -135,11 +136,12 @@ def _run(command: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Na
 # -- stores ---------------------------------------------------------------------------------------------
 
 
-def _incidents(args: argparse.Namespace) -> SqliteIncidentStore:
-    path = sqlite_path(args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS)
-    if not path.exists():
-        raise CommandError(f"no incident store at {path}")
-    return SqliteIncidentStore(path)
+def _incidents(args: argparse.Namespace) -> IncidentStore:
+    """The store named (a SQLite file must exist: opening would create an empty one and report nothing)."""
+    url = args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS
+    if url.startswith(SQLITE_SCHEME) and not sqlite_path(url).exists():
+        raise CommandError(f"no incident store at {sqlite_path(url)}")
+    return open_incident_store(url)
 
 
 def open_prompt_log(url: str | None) -> PromptLogStore | None:
@@ -162,7 +164,7 @@ def _required_prompt_log(args: argparse.Namespace) -> PromptLogStore:
     return log
 
 
-def _incident(store: SqliteIncidentStore, incident_id: str) -> Incident:
+def _incident(store: IncidentStore, incident_id: str) -> Incident:
     incident = store.get(incident_id)
     if incident is None:
         raise CommandError(f"no incident {incident_id}")

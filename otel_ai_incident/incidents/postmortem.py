@@ -16,7 +16,7 @@ from otel_ai_incident.incidents import blast_radius
 from otel_ai_incident.incidents.blast_radius import BlastRadius
 from otel_ai_incident.incidents.disclosure import disclosure_lines
 from otel_ai_incident.incidents.model import MILESTONES, Incident, ReplayRun
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore, StoredEntry
 
@@ -45,7 +45,7 @@ class LogFindings:
     guardrails: Mapping[tuple[str, str], Counter[str]] = field(default_factory=dict)
 
 
-def gather(incidents: SqliteIncidentStore, log: PromptLogStore, incident_id: str, now: float) -> LogFindings:
+def gather(incidents: IncidentStore, log: PromptLogStore, incident_id: str, now: float) -> LogFindings:
     """Assess the blast radius (which holds the turns) and read what the sections need from the log."""
     radius = blast_radius.assess(incidents, log, incident_id, now)
     held = tuple(log.query(LogQuery(incident_id=incident_id)))
@@ -70,7 +70,7 @@ def _guardrail_decisions(entries: Iterable[StoredEntry]) -> dict[tuple[str, str]
     return dict(sorted(decisions.items()))
 
 
-def draft(incidents: SqliteIncidentStore, log: PromptLogStore | None, incident_id: str, now: float) -> str:
+def draft(incidents: IncidentStore, log: PromptLogStore | None, incident_id: str, now: float) -> str:
     """The post-mortem Markdown; the incident is read after the assessment, which may add its first occurrence."""
     findings = gather(incidents, log, incident_id, now) if log is not None else None
     incident = incidents.get(incident_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from otel_ai_incident.incidents.model import IncidentRCA, IncidentStatus, RootCauseCategory
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.promptlog.store import PromptLogStore
 
 
@@ -18,7 +18,7 @@ class Refused(Exception):
 
 
 def record_rca(
-    incidents: SqliteIncidentStore, incident_id: str, *, category: RootCauseCategory, description: str,
+    incidents: IncidentStore, incident_id: str, *, category: RootCauseCategory, description: str,
     factors: Sequence[str] = (), remediation: Sequence[str] = (), regression_test_added: bool = False,
     recurrence_prevention: str = "", at: float,
 ) -> IncidentRCA:  # fmt: skip
@@ -33,7 +33,7 @@ def record_rca(
 
 
 def close(
-    incidents: SqliteIncidentStore, log: PromptLogStore | None, incident_id: str, *, by: str, at: float
+    incidents: IncidentStore, log: PromptLogStore | None, incident_id: str, *, by: str, at: float
 ) -> int:
     """Close the incident and release its hold on the prompt log; how many turns were released."""
     incident = incidents.get(incident_id)

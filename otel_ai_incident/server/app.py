@@ -27,14 +27,18 @@ from otel_ai_incident.containment.remote import etag
 from otel_ai_incident.containment.state import ContainmentState
 from otel_ai_incident.containment.targets import TargetFinder
 from otel_ai_incident.incidents.model import IncidentStatus
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.server.alertmanager import Notification
 from otel_ai_incident.server.auth import Credentials
-from otel_ai_incident.server.inbox import Inbox
+from otel_ai_incident.server.inbox.group_commit import GroupCommit
+from otel_ai_incident.server.inbox.store import InboxStore
 from otel_ai_incident.server.metrics import ReceiverMetrics
 from otel_ai_incident.server.processor import NotificationProcessor
-from otel_ai_incident.server.worker import Worker
+from otel_ai_incident.server.worker import DEFAULT_LEASE_S, Worker
+
+#: How long the oldest accepted notification may wait before /healthz says the receiver is failing.
+DEFAULT_STALE_AFTER_S = 60.0
 
 MAX_BODY_BYTES = 1024 * 1024
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -82,29 +86,39 @@ async def _read_model(request: Request, model: type[_Model]) -> tuple[_Model, st
 def create_app(
     *,
     state: ContainmentState,
-    incidents: SqliteIncidentStore,
-    inbox: Inbox,
+    incidents: IncidentStore,
+    inbox: InboxStore,
     credentials: Credentials | None,
     playbooks: Sequence[ContainmentPlaybook] = DEFAULT_PLAYBOOKS,
     finder: TargetFinder | None = None,
     settings: ActionSettings | None = None,
     act_delay_s: float = 0.0,
+    lease_s: float = DEFAULT_LEASE_S,
+    stale_after_s: float = DEFAULT_STALE_AFTER_S,
 ) -> FastAPI:
-    """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback)."""
-    metrics = ReceiverMetrics(state)
+    """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback).
+
+    Several receivers may share one inbox and one set of stores (PostgreSQL): each acts on what it claims.
+    `/healthz` answers 503 when the worker is not running or the oldest unfinished notification has waited
+    longer than `stale_after_s` (the stores are failing, or no receiver is working).
+    """
+    metrics = ReceiverMetrics(state, inbox)
     processor = NotificationProcessor(
         executor=Executor(state, finder, settings), incidents=incidents, inbox=inbox,
         playbooks=playbooks_by_incident_type(tuple(playbooks)), metrics=metrics,
     )  # fmt: skip
-    worker = Worker(inbox, processor, metrics, act_delay_s)
+    worker = Worker(inbox, processor, metrics, act_delay_s, lease_s=lease_s)
+    group_commit = GroupCommit(inbox)
+    tasks: list[asyncio.Task[None]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(worker.run())
+        tasks.append(asyncio.create_task(worker.run()))
         yield
-        task.cancel()
+        tasks[0].cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await tasks[0]
+        group_commit.close()
 
     app = FastAPI(title="otel-ai-incident receiver", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.worker = worker
@@ -118,8 +132,9 @@ def create_app(
     def authorized(request: Request) -> None:
         if credentials is not None and not credentials.allows(request.headers.get("authorization")):
             metrics.rejected.labels("unauthorized").inc()
-            raise HTTPException(401, "missing or wrong credentials",
-                                headers={"WWW-Authenticate": 'Bearer realm="otel-ai-incident"'})
+            raise HTTPException(
+                401, "missing or wrong credentials", headers={"WWW-Authenticate": 'Bearer realm="otel-ai-incident"'}
+            )
 
     guarded = [Depends(authorized)]
 
@@ -127,15 +142,37 @@ def create_app(
     async def alertmanager(request: Request) -> dict[str, Any]:
         started = time.perf_counter()
         notification, body = await _read_model(request, Notification)
-        notification_id = await asyncio.wrap_future(inbox.submit(body, time.time()))
+        try:
+            notification_id = await asyncio.wrap_future(group_commit.submit(body, time.time()))
+        except Exception as error:  # not stored: a 5xx makes Alertmanager retry
+            metrics.rejected.labels("store_failed").inc()
+            return JSONResponse({"detail": f"notification not stored: {error}"}, status_code=503)
         worker.wake()
         metrics.notifications.labels(notification.status).inc()
         metrics.ack_seconds.observe(time.perf_counter() - started)
         return {"status": "accepted", "id": notification_id}
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "pending_notifications": inbox.count(pending=True)}
+    def healthz() -> JSONResponse:
+        problems = []
+        if not tasks or tasks[0].done():
+            problems.append("worker not running")
+        try:
+            pending = inbox.count(pending=True)
+            oldest = inbox.oldest_pending()
+        except Exception as error:
+            return JSONResponse({"status": "failing", "problems": [f"inbox unreadable: {error}"]}, status_code=503)
+        waited = 0.0 if oldest is None else max(0.0, time.time() - oldest)
+        if waited > stale_after_s:
+            problems.append(f"oldest pending notification waited {waited:.0f}s")
+        body = {
+            "status": "failing" if problems else "ok",
+            "pending_notifications": pending,
+            "oldest_pending_age_s": round(waited, 3),
+            "problems": problems,
+            "worker": worker.owner,
+        }
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
@@ -152,7 +189,8 @@ def create_app(
     async def lift(request: Request) -> dict[str, Any]:
         body, _ = await _read_model(request, LiftRequest)
         lifted = await run_in_threadpool(
-            lambda: state.lift(body.action, body.target, actor=body.by, reason=body.reason))
+            lambda: state.lift(body.action, body.target, actor=body.by, reason=body.reason)
+        )
         if not lifted:
             raise HTTPException(404, f"{body.action.value} on {body.target or 'the whole app'} is not in force")
         return {"lifted": True, "revision": state.revision()}

@@ -29,16 +29,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--token-file", help="file holding the shared secret")
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
-    parser.add_argument("--containment", help=f"containment state URL (default ${names.ENV_CONTAINMENT} or "
-                                              f"{names.DEFAULT_CONTAINMENT})")
-    parser.add_argument("--incidents", help=f"incident store URL, also holding the inbox (default "
-                                            f"${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS})")
-    parser.add_argument("--prompt-log", metavar="URL",
-                        help=f"prompt log for containment targets and incident blast radius (default "
-                             f"${names.ENV_PROMPT_LOG}, else {names.DEFAULT_PROMPT_LOG} if that file exists); "
-                             "a log named explicitly is used even before the app has created it")
-    parser.add_argument("--insecure-no-auth", action="store_true",
-                        help="accept requests without credentials (only with a loopback --host)")
+    parser.add_argument(
+        "--containment", help=f"containment state URL (default ${names.ENV_CONTAINMENT} or {names.DEFAULT_CONTAINMENT})"
+    )
+    parser.add_argument(
+        "--incidents",
+        help=f"incident store URL, also holding the inbox (default "
+        f"${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS})",
+    )
+    parser.add_argument(
+        "--prompt-log",
+        metavar="URL",
+        help=f"prompt log for containment targets and incident blast radius (default "
+        f"${names.ENV_PROMPT_LOG}, else {names.DEFAULT_PROMPT_LOG} if that file exists); "
+        "a log named explicitly is used even before the app has created it",
+    )
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept requests without credentials (only with a loopback --host)",
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -51,12 +61,12 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.containment.state import SqliteContainmentState
     from otel_ai_incident.containment.targets import PromptLogTargetFinder
     from otel_ai_incident.incidents.commands import open_prompt_log
-    from otel_ai_incident.incidents.store import SqliteIncidentStore
+    from otel_ai_incident.incidents.sql_store import open_incident_store
     from otel_ai_incident.promptlog.store import open_store
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import Credentials, is_loopback
-    from otel_ai_incident.server.inbox import Inbox
-    from otel_ai_incident.storage.sqlite import sqlite_path
+    from otel_ai_incident.server.inbox.sql_store import open_inbox
+    from otel_ai_incident.storage.errors import StoreError
 
     try:
         token = load_token(args.token_file)
@@ -64,25 +74,33 @@ def serve(args: argparse.Namespace) -> int:
         print(f"otel-ai-incident serve: cannot read the token: {error}", file=sys.stderr)
         return 2
     if token is None and not (args.insecure_no_auth and is_loopback(args.host)):
-        print("otel-ai-incident serve: no credentials: set --token-file, "
-              f"{names.ENV_WEBHOOK_TOKEN_FILE} or {names.ENV_WEBHOOK_TOKEN} "
-              "(or --insecure-no-auth with a loopback --host)", file=sys.stderr)
+        print(
+            "otel-ai-incident serve: no credentials: set --token-file, "
+            f"{names.ENV_WEBHOOK_TOKEN_FILE} or {names.ENV_WEBHOOK_TOKEN} "
+            "(or --insecure-no-auth with a loopback --host)",
+            file=sys.stderr,
+        )
         return 2
     try:
         playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
         state = SqliteContainmentState.from_url(
-            args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT)
-        incidents_path = sqlite_path(args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS)
-        incidents, inbox = SqliteIncidentStore(incidents_path), Inbox(incidents_path)
+            args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
+        )
+        incidents_url = args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS
+        incidents, inbox = open_incident_store(incidents_url), open_inbox(incidents_url)
+        inbox.count(pending=True)  # PostgreSQL stores connect on first use: fail here, not on the first alert
         act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
         named = args.prompt_log or os.environ.get(names.ENV_PROMPT_LOG)
         prompt_log = open_store(named) if named else open_prompt_log(None)
-    except (OSError, ValueError, sqlite3.Error) as error:  # PlaybookError is a ValueError
+    except (OSError, ValueError, sqlite3.Error, StoreError) as error:  # PlaybookError is a ValueError
         print(f"otel-ai-incident serve: {error}", file=sys.stderr)
         return 2
     if prompt_log is None:
-        print("otel-ai-incident serve: no prompt log file: containment targets come from alert labels only and "
-              "incidents get no blast radius", file=sys.stderr)
+        print(
+            "otel-ai-incident serve: no prompt log file: containment targets come from alert labels only and "
+            "incidents get no blast radius",
+            file=sys.stderr,
+        )
     app = create_app(
         state=state,
         incidents=incidents,

@@ -1,11 +1,13 @@
 """The receiver's own Prometheus metrics, on a registry of its own so several apps (tests) never collide.
 
 `ai_containment_active` is read from the state at scrape time, so it also shows what humans lifted or
-approved through the CLI, and rate limits that lapsed.
+approved through the CLI, and rate limits that lapsed. The inbox's backlog is read at scrape time too: with
+several receivers on one inbox each reports the same shared backlog (aggregate them with max, not sum).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Tally
 from collections.abc import Iterator
 
@@ -15,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from otel_ai_incident import names
 from otel_ai_incident.containment.state import ContainmentState
+from otel_ai_incident.server.inbox.store import InboxStore
 
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -32,8 +35,28 @@ class _ActiveCollector(Collector):
         yield family
 
 
+class _InboxCollector(Collector):
+    """The backlog: unfinished notifications and how long the oldest has waited (0 when there is none)."""
+
+    def __init__(self, inbox: InboxStore) -> None:
+        self._inbox = inbox
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            pending, oldest = self._inbox.count(pending=True), self._inbox.oldest_pending()
+        except Exception:  # a failing inbox shows in /healthz and aii_receiver_worker_errors_total
+            return
+        yield GaugeMetricFamily(
+            "aii_inbox_pending_notifications", "Accepted notifications not yet acted on", value=pending
+        )
+        age = 0.0 if oldest is None else max(0.0, time.time() - oldest)
+        yield GaugeMetricFamily(
+            "aii_inbox_oldest_pending_age_seconds", "How long the oldest unfinished notification has waited", value=age
+        )
+
+
 class ReceiverMetrics:
-    def __init__(self, state: ContainmentState) -> None:
+    def __init__(self, state: ContainmentState, inbox: InboxStore) -> None:
         self.registry = CollectorRegistry()
         self.notifications = Counter(
             "aii_webhook_notifications", "Notifications accepted, by group status", ["status"],
@@ -52,11 +75,18 @@ class ReceiverMetrics:
             "nothing done)", registry=self.registry,
         )  # fmt: skip
         self.failures = Counter(
-            "aii_webhook_processing_failures", "Stored notifications whose processing failed",
+            "aii_webhook_processing_failures",
+            "Attempts at acting on a stored notification that failed (each is retried until it succeeds)",
             registry=self.registry,
-        )  # fmt: skip
+        )
+        self.worker_errors = Counter(
+            "aii_receiver_worker_errors",
+            "Rounds in which the worker could not claim or finish work in the inbox",
+            registry=self.registry,
+        )
         self.ack_seconds = Histogram(
             "aii_webhook_ack_seconds", "Time from request to acknowledgement (auth, validation, durable store)",
             buckets=ACK_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(_ActiveCollector(state))
+        self.registry.register(_InboxCollector(inbox))

@@ -23,9 +23,9 @@ from otel_ai_incident.containment.playbooks import ContainmentPlaybook
 from otel_ai_incident.containment.targets import PromptLogTargetFinder
 from otel_ai_incident.incidents import blast_radius
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus
-from otel_ai_incident.incidents.store import SqliteIncidentStore
+from otel_ai_incident.incidents.store import IncidentStore, episode_key
 from otel_ai_incident.server.alertmanager import Alert, Notification
-from otel_ai_incident.server.inbox import Inbox
+from otel_ai_incident.server.inbox.store import InboxStore
 from otel_ai_incident.server.metrics import ReceiverMetrics
 
 logger = logging.getLogger("otel_ai_incident.server")
@@ -42,7 +42,7 @@ _EVENTS = {
 
 class NotificationProcessor:
     def __init__(
-        self, *, executor: Executor, incidents: SqliteIncidentStore, inbox: Inbox,
+        self, *, executor: Executor, incidents: IncidentStore, inbox: InboxStore,
         playbooks: Mapping[str, ContainmentPlaybook], metrics: ReceiverMetrics,
     ) -> None:  # fmt: skip
         self.executor = executor
@@ -68,8 +68,13 @@ class NotificationProcessor:
             if alert.status == "firing":
                 self._fired(incident, alert)
             else:
-                self.incidents.add_event(incident.id, EventKind.RESOLVED, alert.ends_at.timestamp(),
-                                         _describe(alert), key=f"resolved|{alert.key}")
+                self.incidents.add_event(
+                    incident.id,
+                    EventKind.RESOLVED,
+                    alert.ends_at.timestamp(),
+                    _describe(alert),
+                    key=f"resolved|{alert.key}",
+                )
             self.inbox.mark_alert_processed(alert.key)
         if notification.status == "resolved":
             self.incidents.transition(incident.id, IncidentStatus.RESOLVED, received_at, RECEIVER)
@@ -86,12 +91,14 @@ class NotificationProcessor:
 
     def _open_incident(self, notification: Notification, received_at: float) -> Incident:
         alerts = notification.alerts
-        incident_type = (notification.common_labels.get(names.ALERT_LABEL_INCIDENT_TYPE)
-                         or next((a.incident_type for a in alerts if a.incident_type), "unknown"))
+        incident_type = notification.common_labels.get(names.ALERT_LABEL_INCIDENT_TYPE) or next(
+            (a.incident_type for a in alerts if a.incident_type), "unknown"
+        )
         alertname = notification.common_labels.get("alertname") or alerts[0].labels.get("alertname", "alert")
         title = notification.common_annotations.get("summary") or f"{alertname} ({incident_type})"
         return self.incidents.open_for_group(
-            notification.group_key, title=title, incident_type=incident_type,
+            notification.group_key, episodes=[episode_key(a.fingerprint, a.starts_at.timestamp()) for a in alerts],
+            title=title, incident_type=incident_type,
             severity=min((a.severity or LOWEST_SEVERITY for a in alerts), default=LOWEST_SEVERITY),
             signals=[s for a in alerts if (s := a.labels.get(names.ALERT_LABEL_SIGNAL))],
             at=min(a.starts_at.timestamp() for a in alerts),
@@ -99,27 +106,40 @@ class NotificationProcessor:
 
     def _fired(self, incident: Incident, alert: Alert) -> None:
         incidents = self.incidents
-        incidents.add_event(incident.id, EventKind.MONITORING_FIRED, alert.starts_at.timestamp(),
-                            _describe(alert), key=f"fired|{alert.key}")
+        incidents.add_event(
+            incident.id,
+            EventKind.MONITORING_FIRED,
+            alert.starts_at.timestamp(),
+            _describe(alert),
+            key=f"fired|{alert.key}",
+        )
         incidents.transition(incident.id, IncidentStatus.OPEN, time.time(), RECEIVER)  # if it had resolved
         playbook = self.playbooks.get(alert.incident_type or "")
         if playbook is None:
             self.metrics.unmatched.inc()
-            incidents.add_event(incident.id, EventKind.NO_PLAYBOOK, time.time(),
-                                {"incident_type": alert.incident_type, "fingerprint": alert.fingerprint},
-                                key=f"no_playbook|{alert.key}")
+            incidents.add_event(
+                incident.id,
+                EventKind.NO_PLAYBOOK,
+                time.time(),
+                {"incident_type": alert.incident_type, "fingerprint": alert.fingerprint},
+                key=f"no_playbook|{alert.key}",
+            )
             return
         context = AlertContext(alert.fingerprint, alert.labels, alert.starts_at.timestamp(), time.time())
-        results = self.executor.run(playbook, context, mode=playbook.mode_for(alert.severity),
-                                    incident_id=incident.id, key=alert.key)
+        results = self.executor.run(
+            playbook, context, mode=playbook.mode_for(alert.severity), incident_id=incident.id, key=alert.key
+        )
         for result in results:
             self.metrics.actions.labels(result.action.value, result.outcome.value).inc()
             kind = _EVENTS.get(result.outcome)
             if kind is not None:
-                incidents.add_event(incident.id, kind, time.time(),
-                                    {"action": result.action.value, "target": result.target,
-                                     "fingerprint": alert.fingerprint},
-                                    key=f"{kind.value}|{alert.key}|{result.action.value}|{result.target or ''}")
+                incidents.add_event(
+                    incident.id,
+                    kind,
+                    time.time(),
+                    {"action": result.action.value, "target": result.target, "fingerprint": alert.fingerprint},
+                    key=f"{kind.value}|{alert.key}|{result.action.value}|{result.target or ''}",
+                )
         if any(r.outcome is Outcome.APPLIED for r in results):
             incidents.transition(incident.id, IncidentStatus.CONTAINED, time.time(), RECEIVER)
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from otel_ai_incident.storage.errors import SchemaTooNewError
 from otel_ai_incident.storage.urls import SQLITE_SCHEME
 
-__all__ = ["BUSY_TIMEOUT_S", "SQLITE_SCHEME", "connect", "sqlite_path", "write_transaction"]
+__all__ = ["BUSY_TIMEOUT_S", "SQLITE_SCHEME", "connect", "migrate", "sqlite_path", "write_transaction"]
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -42,12 +43,46 @@ def connect(path: str | Path, *, durable: bool = True) -> sqlite3.Connection:
 def write_transaction(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Cursor]:
     """One write transaction, holding SQLite's write lock from the start (BEGIN IMMEDIATE), so two writers
     never deadlock upgrading a read lock; rolled back if the block raises."""
-    with lock:
-        cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
+    with lock, _connection_transaction(conn):
+        yield conn.cursor()
+
+
+def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Sequence[str]]) -> int:
+    """Bring one store's tables in a (possibly shared) file to the latest version; the version.
+
+    Several stores may share a file (the receiver keeps its inbox beside its incidents), so each has its
+    own row in `schema_versions` rather than the file-wide `user_version`. Step 1 of a store that existed
+    before versioning uses IF NOT EXISTS, so files made then are adopted as they are. One write transaction:
+    processes opening the file together migrate once.
+    """
+    with _connection_transaction(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component,)).fetchone()
+        version = 0 if row is None else int(row[0])
+        if version > len(migrations):
+            raise SchemaTooNewError(
+                f"{component}: schema version {version} is newer than this package's {len(migrations)}; "
+                "upgrade otel-ai-incident before using this file"
+            )
+        for step in migrations[version:]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_versions VALUES (?, ?) "
+            "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+            (component, len(migrations)),
+        )
+    return len(migrations)
+
+
+@contextmanager
+def _connection_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,54 @@
+"""The incident store's tables, for each engine, side by side so they stay alike.
+
+Append-only: each step takes a store from version i to i + 1, and a released step is never edited. SQLite's
+first step is the schema from before versioning (IF NOT EXISTS), so files made then are adopted as they are.
+"""
+
+from __future__ import annotations
+
+COMPONENT = "incidents"
+
+SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS incidents (
+            id TEXT PRIMARY KEY, group_key TEXT NOT NULL, title TEXT NOT NULL, incident_type TEXT NOT NULL,
+            severity TEXT NOT NULL, signals TEXT NOT NULL, status TEXT NOT NULL, opened_at REAL NOT NULL,
+            updated_at REAL NOT NULL)""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS one_live_incident_per_group ON incidents (group_key) "
+        "WHERE status != 'closed'",
+        """CREATE TABLE IF NOT EXISTS timeline (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL REFERENCES incidents (id),
+            kind TEXT NOT NULL, at REAL NOT NULL, detail TEXT NOT NULL, key TEXT UNIQUE)""",
+        "CREATE INDEX IF NOT EXISTS timeline_by_incident ON timeline (incident_id, at)",
+        "CREATE TABLE IF NOT EXISTS rca (incident_id TEXT PRIMARY KEY REFERENCES incidents (id), data TEXT NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS replays (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL REFERENCES incidents (id),
+            data TEXT NOT NULL)""",
+    ),
+    (
+        """CREATE TABLE episodes (
+            episode TEXT NOT NULL, incident_id TEXT NOT NULL REFERENCES incidents (id),
+            PRIMARY KEY (episode, incident_id))""",
+    ),
+)
+
+POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE incidents (
+            id text PRIMARY KEY, group_key text NOT NULL, title text NOT NULL, incident_type text NOT NULL,
+            severity text NOT NULL, signals text NOT NULL, status text NOT NULL,
+            opened_at double precision NOT NULL, updated_at double precision NOT NULL)""",
+        "CREATE UNIQUE INDEX one_live_incident_per_group ON incidents (group_key) WHERE status <> 'closed'",
+        """CREATE TABLE timeline (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, incident_id text NOT NULL REFERENCES incidents (id),
+            kind text NOT NULL, at double precision NOT NULL, detail text NOT NULL, key text UNIQUE)""",
+        "CREATE INDEX timeline_by_incident ON timeline (incident_id, at)",
+        "CREATE TABLE rca (incident_id text PRIMARY KEY REFERENCES incidents (id), data text NOT NULL)",
+        """CREATE TABLE replays (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, incident_id text NOT NULL REFERENCES incidents (id),
+            data text NOT NULL)""",
+        """CREATE TABLE episodes (
+            episode text NOT NULL, incident_id text NOT NULL REFERENCES incidents (id),
+            PRIMARY KEY (episode, incident_id))""",
+    ),
+)

@@ -1,0 +1,118 @@
+"""The inbox on SQLite or PostgreSQL: one implementation of `InboxStore` in portable SQL.
+
+With SQLite, storing is fsynced (an acknowledged notification survives power loss) on a connection of its
+own, while the bookkeeping (claims, finishing) is not, since acting again is idempotent. With PostgreSQL both
+go through one pool, and claims take rows with SKIP LOCKED so receivers never wait on each other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from otel_ai_incident.server.inbox import schema
+from otel_ai_incident.server.inbox.store import InboxStore, StoredNotification
+from otel_ai_incident.storage.sql import SqlDatabase, open_sql_database
+from otel_ai_incident.storage.urls import is_sqlite_url
+
+_UNFINISHED = "processed_at IS NULL"
+
+
+def open_inbox(url: str) -> InboxStore:
+    """The inbox a URL names: `sqlite:///path.db` or `postgresql://user@host:port/db`."""
+
+    def database(durable: bool) -> SqlDatabase:
+        return open_sql_database(
+            url,
+            store="receiver inbox",
+            component=schema.COMPONENT,
+            sqlite_migrations=schema.SQLITE_MIGRATIONS,
+            postgres_migrations=schema.POSTGRES_MIGRATIONS,
+            durable=durable,
+        )
+
+    receiving = database(durable=True)
+    return SqlInbox(receiving, database(durable=False) if is_sqlite_url(url) else receiving)
+
+
+class SqlInbox:
+    """Implements `InboxStore`; `receiving` stores new notifications, `working` does the rest."""
+
+    def __init__(self, receiving: SqlDatabase, working: SqlDatabase) -> None:
+        self._receiving = receiving
+        self._working = working
+
+    def add(self, notifications: Sequence[tuple[str, float]]) -> list[int]:
+        with self._receiving.transaction() as cur:
+            return [
+                int(
+                    cur.execute(
+                        "INSERT INTO notifications (received_at, body) VALUES (%s, %s) RETURNING id",
+                        (received_at, body),
+                    ).fetchone()[0]
+                )
+                for body, received_at in notifications
+            ]
+
+    def claim(self, owner: str, *, limit: int, lease_s: float, now: float) -> list[StoredNotification]:
+        db = self._working
+        with db.transaction() as cur:
+            rows = cur.execute(
+                "UPDATE notifications SET claimed_by = %s, lease_until = %s, attempts = attempts + 1 "
+                "WHERE id IN (SELECT id FROM notifications "
+                f"WHERE {_UNFINISHED} AND (lease_until IS NULL OR lease_until <= %s) "
+                f"ORDER BY id LIMIT %s{db.skip_locked}) "
+                "RETURNING id, received_at, body, attempts",
+                (owner, now + lease_s, now, limit),
+            ).fetchall()
+        return sorted((StoredNotification(*row) for row in rows), key=lambda n: n.id)
+
+    def finish(self, notification_id: int) -> None:
+        with self._working.transaction() as cur:
+            cur.execute(
+                f"UPDATE notifications SET processed_at = %s, claimed_by = NULL, lease_until = NULL "
+                f"WHERE id = %s AND {_UNFINISHED}",
+                (time.time(), notification_id),
+            )
+
+    def retry_later(self, notification_id: int, *, error: str, not_before: float) -> None:
+        with self._working.transaction() as cur:
+            cur.execute(
+                f"UPDATE notifications SET claimed_by = NULL, lease_until = %s, error = %s "
+                f"WHERE id = %s AND {_UNFINISHED}",
+                (not_before, error, notification_id),
+            )
+
+    def count(self, *, pending: bool) -> int:
+        condition = _UNFINISHED if pending else "processed_at IS NOT NULL"
+        with self._working.read() as cur:
+            return int(cur.execute(f"SELECT count(*) FROM notifications WHERE {condition}").fetchone()[0])
+
+    def oldest_pending(self) -> float | None:
+        with self._working.read() as cur:
+            row = cur.execute(f"SELECT min(received_at) FROM notifications WHERE {_UNFINISHED}").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def pending_errors(self, limit: int = 20) -> list[tuple[int, int, str]]:
+        with self._working.read() as cur:
+            rows = cur.execute(
+                f"SELECT id, attempts, error FROM notifications WHERE {_UNFINISHED} AND error IS NOT NULL "
+                "ORDER BY id LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [(int(i), int(a), str(e)) for i, a, e in rows]
+
+    def alert_processed(self, key: str) -> bool:
+        with self._working.read() as cur:
+            return cur.execute("SELECT 1 FROM processed_alerts WHERE key = %s", (key,)).fetchone() is not None
+
+    def mark_alert_processed(self, key: str) -> None:
+        with self._working.transaction() as cur:
+            cur.execute(
+                "INSERT INTO processed_alerts (key, at) VALUES (%s, %s) ON CONFLICT DO NOTHING", (key, time.time())
+            )
+
+    def close(self) -> None:
+        self._receiving.close()
+        if self._working is not self._receiving:
+            self._working.close()
