@@ -33,10 +33,23 @@ PAYLOAD = {
 
 def _serve(tmp_path: Path, port: int, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "otel_ai_incident.cli", "serve", "--port", str(port),
-         "--containment", f"sqlite:///{tmp_path / 'c.db'}", "--incidents", f"sqlite:///{tmp_path / 'i.db'}",
-         *extra],
-        env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "otel_ai_incident.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--containment",
+            f"sqlite:///{tmp_path / 'c.db'}",
+            "--incidents",
+            f"sqlite:///{tmp_path / 'i.db'}",
+            *extra,
+        ],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -74,7 +87,9 @@ def test_a_crash_between_storing_and_acting_is_finished_after_restart(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    first = _serve(tmp_path, port, "--token-file", str(token_file), env={"AII_RECEIVER_ACT_DELAY": "60"})
+    first = _serve(
+        tmp_path, port, "--token-file", str(token_file), "--claim-lease", "1", env={"AII_RECEIVER_ACT_DELAY": "60"}
+    )
     processes.append(first)
     _wait_healthy(url, first)
     response = httpx.post(url + "/alertmanager", json=PAYLOAD, headers={"Authorization": f"Bearer {TOKEN}"})

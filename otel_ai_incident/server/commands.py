@@ -15,6 +15,7 @@ from typing import Any
 from otel_ai_incident import names
 
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_LEASE_S = 10.0
 DEFAULT_PORT = 8080
 
 
@@ -43,6 +44,14 @@ def register(subparsers: Any) -> None:
         help=f"prompt log for containment targets and incident blast radius (default "
         f"${names.ENV_PROMPT_LOG}, else {names.DEFAULT_PROMPT_LOG} if that file exists); "
         "a log named explicitly is used even before the app has created it",
+    )
+    parser.add_argument(
+        "--claim-lease",
+        type=float,
+        default=DEFAULT_LEASE_S,
+        metavar="SECONDS",
+        help="how long this receiver holds a notification it is acting on; receivers sharing an inbox take "
+        f"over work whose holder died after this (default {DEFAULT_LEASE_S:g})",
     )
     parser.add_argument(
         "--insecure-no-auth",
@@ -109,6 +118,7 @@ def serve(args: argparse.Namespace) -> int:
         playbooks=playbooks,
         finder=PromptLogTargetFinder(prompt_log) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
+        lease_s=args.claim_lease,
     )  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

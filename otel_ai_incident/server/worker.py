@@ -25,7 +25,7 @@ from otel_ai_incident.server.processor import NotificationProcessor
 logger = logging.getLogger("otel_ai_incident.server")
 
 #: How long a claim holds: a receiver that dies holding work loses it to another receiver after this.
-DEFAULT_LEASE_S = 10.0
+DEFAULT_LEASE_S = 10.0  # the same default as `serve --claim-lease`
 #: How often an idle worker looks for work nobody holds (a peer's leftovers, retries that came due).
 DEFAULT_POLL_S = 1.0
 CLAIM_BATCH = 8
