@@ -55,7 +55,11 @@ class PostgresDatabase:
         min_size: int = 1,
         max_size: int = 4,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        durable: bool = True,
     ) -> None:
+        """`durable=False` commits without waiting for the WAL flush (`synchronous_commit=off`): a server
+        crash can take back the last fraction of a second of commits, in order, never corrupt anything. For
+        writes that are replayed idempotently when lost, as SQLite's non-durable connections are used."""
         check_url(url, store)
         self.url = url
         self.store = store
@@ -66,7 +70,7 @@ class PostgresDatabase:
         self.connect_timeout_s = connect_timeout_s
         self._connect_args: dict[str, Any] = {
             "autocommit": True,
-            "options": f"-c search_path={schema}",
+            "options": f"-c search_path={schema}" + ("" if durable else " -c synchronous_commit=off"),
             "connect_timeout": max(1, round(connect_timeout_s)),
             "application_name": f"otel-ai-incident {store}",
         }

@@ -151,14 +151,17 @@ def open_sql_database(
     durable: bool = True,
 ) -> SqlDatabase:
     """The `SqlDatabase` a store URL names: `sqlite:///...` (the store's tables under `component`) or
-    `postgresql://...` (the PostgreSQL schema `aii_<component>`). `durable=False` skips the fsync per SQLite
-    commit, for stores whose writes can be replayed."""
+    `postgresql://...` (the PostgreSQL schema `aii_<component>`). `durable=False` does not wait for each
+    commit to reach the disk (SQLite: no fsync; PostgreSQL: asynchronous commit), for stores whose writes are
+    replayed idempotently when the last ones are lost."""
     if is_sqlite_url(url):
         return SqliteDatabase(sqlite_path(url), component, sqlite_migrations, durable=durable)
     if is_postgres_url(url):
         from otel_ai_incident.storage.postgres import PostgresDatabase
 
         return PostgresSqlDatabase(
-            PostgresDatabase(url, store=store, schema=f"aii_{component}", migrations=postgres_migrations)
+            PostgresDatabase(
+                url, store=store, schema=f"aii_{component}", migrations=postgres_migrations, durable=durable
+            )
         )
     raise unsupported(store, url)

@@ -1,8 +1,9 @@
 """The inbox on SQLite or PostgreSQL: one implementation of `InboxStore` in portable SQL.
 
-With SQLite, storing is fsynced (an acknowledged notification survives power loss) on a connection of its
-own, while the bookkeeping (claims, finishing) is not, since acting again is idempotent. With PostgreSQL both
-go through one pool, and claims take rows with SKIP LOCKED so receivers never wait on each other.
+Storing is durable (an acknowledged notification survives power loss: an fsynced SQLite commit, a
+PostgreSQL commit that waits for the WAL flush) on connections of its own, while the bookkeeping (claims,
+finishing) is not, since acting again is idempotent. With PostgreSQL, claims take rows with SKIP LOCKED so
+receivers never wait on each other.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 from otel_ai_incident.server.inbox import schema
 from otel_ai_incident.server.inbox.store import InboxStore, StoredNotification
 from otel_ai_incident.storage.sql import SqlDatabase, open_sql_database
-from otel_ai_incident.storage.urls import is_sqlite_url
 
 _UNFINISHED = "processed_at IS NULL"
 
@@ -31,8 +31,7 @@ def open_inbox(url: str) -> InboxStore:
             durable=durable,
         )
 
-    receiving = database(durable=True)
-    return SqlInbox(receiving, database(durable=False) if is_sqlite_url(url) else receiving)
+    return SqlInbox(database(durable=True), database(durable=False))
 
 
 class SqlInbox:
@@ -114,5 +113,4 @@ class SqlInbox:
 
     def close(self) -> None:
         self._receiving.close()
-        if self._working is not self._receiving:
-            self._working.close()
+        self._working.close()
