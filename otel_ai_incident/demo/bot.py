@@ -67,6 +67,7 @@ class Reply:
     text: str
     contained_by: str | None = None  # the containment action that refused the turn or a tool call
     threshold: float = TOXICITY_THRESHOLD  # the output classifier's threshold in force
+    served_by: str | None = None  # the replica that answered, in the fleet demo
 
 
 class FakeShop:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Protocol
 
-from otel_ai_incident.demo.bot import TOXICITY_THRESHOLD, Reply, Request, SupportBot, Traffic
+from otel_ai_incident.demo.bot import TOXICITY_THRESHOLD, Reply, Request, Traffic
 from otel_ai_incident.names import ContainmentActionName as Action
 
 _TICK_S = 0.05
@@ -29,6 +31,13 @@ class Enforcement:
     at: float  # time.time()
     action: str
     user_id: str
+    served_by: str | None = None
+
+
+class Bot(Protocol):
+    """What the driver talks to: the bot in this process, or replicas over HTTP in the fleet demo."""
+
+    def handle(self, request: Request) -> Reply: ...
 
 
 def enforcement_of(reply: Reply) -> str | None:
@@ -43,7 +52,7 @@ def enforcement_of(reply: Reply) -> str | None:
 class Driver:
     """Sends `normal_rate_per_s` normal requests per second, plus the current attack, until `stop()`."""
 
-    def __init__(self, bot: SupportBot, traffic: Traffic, normal_rate_per_s: float) -> None:
+    def __init__(self, bot: Bot, traffic: Traffic, normal_rate_per_s: float) -> None:
         self._bot = bot
         self._traffic = traffic
         self._normal_rate = normal_rate_per_s
@@ -53,6 +62,8 @@ class Driver:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aii-demo-traffic", daemon=True)
         self.sent = 0
+        #: Turns answered without containment, by (request kind, replica): what the prompt log must hold.
+        self.answered: Counter[tuple[str, str | None]] = Counter()
 
     def start(self) -> None:
         self._thread.start()
@@ -73,13 +84,20 @@ class Driver:
         with self._lock:
             return next((e for e in self._enforcements if e.action == action and e.at >= since), None)
 
+    def enforcing_replicas(self, action: str, since: float) -> set[str | None]:
+        """The replicas seen enforcing `action` since `since`."""
+        with self._lock:
+            return {e.served_by for e in self._enforcements if e.action == action and e.at >= since}
+
     def _send(self, request: Request) -> None:
         reply = self._bot.handle(request)
         self.sent += 1
         action = enforcement_of(reply)
-        if action is not None:
-            with self._lock:
-                self._enforcements.append(Enforcement(time.time(), action, request.user_id))
+        with self._lock:
+            if action is not None:
+                self._enforcements.append(Enforcement(time.time(), action, request.user_id, reply.served_by))
+            elif reply.contained_by is None:
+                self.answered[(request.kind, reply.served_by)] += 1
 
     def _run(self) -> None:
         normal_due = attack_due = 0.0

@@ -8,16 +8,16 @@ For each scenario the timeline is assembled from the real parts as they report i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import otel_ai_incident as aii
 from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, playbooks_by_incident_type
-from otel_ai_incident.demo.bot import SupportBot, Traffic
-from otel_ai_incident.demo.driver import Attack, Driver
-from otel_ai_incident.demo.stack import APP_JOB, RECEIVER_JOB, DemoStack
+from otel_ai_incident.demo.bot import Traffic
+from otel_ai_incident.demo.driver import Attack, Bot, Driver
+from otel_ai_incident.demo.services import Prometheus
+from otel_ai_incident.demo.stack import APP_JOB, RECEIVER_JOB
 from otel_ai_incident.generate import artefacts, dashboard
 from otel_ai_incident.generate.links import Links
 from otel_ai_incident.incidents import postmortem
@@ -65,6 +65,8 @@ class Outcome:
     started_at: float
     marks: dict[str, float] = field(default_factory=dict)
     incident_id: str | None = None
+    #: The replicas seen enforcing the containment (the fleet demo waits for every one of them).
+    enforcing: tuple[str, ...] = ()
 
     @property
     def contained_after_s(self) -> float | None:
@@ -74,7 +76,7 @@ class Outcome:
         return {
             "title": self.scenario.title, "signal": self.scenario.signal, "alertname": self.scenario.alertname,
             "incident_type": self.incident_type, "action": self.action, "incident_id": self.incident_id,
-            "marks": self.marks, "contained_after_s": self.contained_after_s,
+            "marks": self.marks, "contained_after_s": self.contained_after_s, "enforcing": list(self.enforcing),
         }  # fmt: skip
 
 
@@ -98,16 +100,38 @@ def say_now(text: str) -> None:
     print(text, flush=True)  # live output, also through a pipe
 
 
+class Stack(Protocol):
+    """What the story needs of a running stack: `DemoStack` on one host, `FleetStack` for a fleet."""
+
+    workdir: Path
+    bot: Bot
+    prometheus: Prometheus | None
+
+    @property
+    def incidents_url(self) -> str: ...
+
+    @property
+    def prompt_log_url(self) -> str: ...
+
+    def report_user_feedback(self, *, kind: str, severity: str, session_id: str) -> None: ...
+
+    def receiver_api(self, path: str, body: dict[str, Any] | None = None) -> Any: ...
+
+
 class Demo:
-    def __init__(self, stack: DemoStack, say: Callable[[str], None] = say_now) -> None:
+    def __init__(self, stack: Stack, say: Callable[[str], None] = say_now, replicas: Collection[str] = ()) -> None:
+        """With `replicas`, a scenario is contained only once every one of them was seen enforcing it."""
         self.stack = stack
         self.say = say
+        self.replicas = frozenset(replicas)
         self.signals: dict[str, MonitoringSignal] = {s.name: s for s in load_signals(None)}
         self.playbooks = playbooks_by_incident_type(DEFAULT_PLAYBOOKS)
-        self.driver = Driver(SupportBot(), Traffic(seed=7), NORMAL_RATE_PER_S)
+        self.driver = Driver(stack.bot, Traffic(seed=7), NORMAL_RATE_PER_S)
         self.outcomes: list[Outcome] = []
 
-    def run(self, normal_s: float) -> list[Outcome]:
+    def run(self, normal_s: float, after_scenario: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """Normal traffic, then each scenario; `after_scenario` runs after each one's outcome is known (the
+        fleet demo kills a receiver there)."""
         self.say(f"History: {HISTORY_TURNS} normal turns, so every tool has a baseline.")
         self.driver.burst(HISTORY_TURNS)
         self.driver.start()
@@ -115,6 +139,8 @@ class Demo:
             self._normal_phase(normal_s)
             for scenario in SCENARIOS:
                 self.outcomes.append(self._run_scenario(scenario))
+                if after_scenario is not None:
+                    after_scenario(self.outcomes[-1])
                 self._lift_all()
         finally:
             self.driver.stop()
@@ -141,20 +167,32 @@ class Demo:
         self.say(f"  playbook {signal.incident_type}: {playbook.primary_action.value} first")
         self._mark(outcome, "start", 0.0, "first bad event")
         for _ in range(scenario.p1_reports):
-            aii.report_user_feedback(kind="harmful", severity=Severity.P1.value, session_id="s-reporter")
+            self.stack.report_user_feedback(kind="harmful", severity=Severity.P1.value, session_id="s-reporter")
         self.driver.attack(scenario.attack)
         deadline = outcome.started_at + SCENARIO_TIMEOUT_S
         try:
-            while "enforced" not in outcome.marks and time.time() < deadline:
+            while not self._contained(outcome) and time.time() < deadline:
                 self._observe(outcome)
                 time.sleep(POLL_S)
         finally:
             self.driver.attack(None)
+        if self.replicas:
+            self.say(
+                f"  enforced by {len(outcome.enforcing)} of {len(self.replicas)} replicas: "
+                f"{', '.join(outcome.enforcing)}"
+            )
         if "enforced" not in outcome.marks:
             self.say(f"  !! containment not seen within {SCENARIO_TIMEOUT_S:g}s")
         else:
             self.say(f"  => {outcome.contained_after_s:.1f}s from the first bad event to containment in force")
         return outcome
+
+    def _contained(self, outcome: Outcome) -> bool:
+        if "enforced" not in outcome.marks:
+            return False
+        seen = self.driver.enforcing_replicas(outcome.action, outcome.started_at)
+        outcome.enforcing = tuple(sorted(r for r in seen if r is not None))
+        return self.replicas <= set(outcome.enforcing)
 
     def _observe(self, outcome: Outcome) -> None:
         scenario = outcome.scenario
@@ -231,29 +269,37 @@ class Verification:
         }  # fmt: skip
 
 
-def verify(stack: DemoStack, say: Callable[[str], None] = say_now) -> Verification:
+def verify(stack: Stack, say: Callable[[str], None] = say_now) -> Verification:
     """Run every dashboard panel query against the live Prometheus, and compare the receiver's and the app's
     /metrics on which containment actions were applied and enforced."""
     assert stack.prometheus is not None
     prometheus = stack.prometheus
     queries = dashboard.panel_queries(artefacts.catalogue(None, DEMO), Links())
     empty = tuple(q for q in queries if not prometheus.query(dashboard.as_grafana_sends(q, rate_interval="1m")))
+    # Over the last hour, so a receiver that died after acting (the fleet demo kills one) still counts.
     applied = prometheus.query(
-        f'sum by (action) (aii_containment_actions_total{{job="{RECEIVER_JOB}",outcome="applied"}}) > 0'
+        f'sum by (action) (max_over_time(aii_containment_actions_total{{job="{RECEIVER_JOB}",outcome="applied"}}[1h]))'
+        " > 0"
     )
-    enforced = prometheus.query(f'sum by (action) (ai_containment_enforced_total{{job="{APP_JOB}"}}) > 0')
+    enforced = prometheus.query(
+        f'sum by (action) (max_over_time(ai_containment_enforced_total{{job="{APP_JOB}"}}[1h])) > 0'
+    )
     result = Verification(
         len(queries), empty,
         tuple(sorted(r["metric"]["action"] for r in applied)), tuple(sorted(r["metric"]["action"] for r in enforced)),
     )  # fmt: skip
-    say(f"\nDashboard: {len(queries) - len(empty)} of {len(queries)} panel queries return data"
-        + (f" (no data: {', '.join(empty)})" if empty else ""))
-    say(f"Receiver applied {', '.join(result.applied_by_receiver) or 'nothing'}; the app enforced "
-        f"{', '.join(result.enforced_by_app) or 'nothing'}: {'they agree' if result.agree else 'MISMATCH'}")
+    say(
+        f"\nDashboard: {len(queries) - len(empty)} of {len(queries)} panel queries return data"
+        + (f" (no data: {', '.join(empty)})" if empty else "")
+    )
+    say(
+        f"Receiver applied {', '.join(result.applied_by_receiver) or 'nothing'}; the app enforced "
+        f"{', '.join(result.enforced_by_app) or 'nothing'}: {'they agree' if result.agree else 'MISMATCH'}"
+    )
     return result
 
 
-def write_postmortems(stack: DemoStack, outcomes: list[Outcome], say: Callable[[str], None] = say_now) -> list[Path]:
+def write_postmortems(stack: Stack, outcomes: list[Outcome], say: Callable[[str], None] = say_now) -> list[Path]:
     """Each incident's post-mortem draft, from the receiver's incident store and the app's prompt log."""
     incidents = open_incident_store(stack.incidents_url)
     log = open_store(stack.prompt_log_url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +85,13 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _start(self, argv: list[str], ready_path: str, timeout: float) -> None:
+    def _start(
+        self, argv: list[str], ready_path: str, timeout: float, env: Mapping[str, str] | None = None
+    ) -> None:
+        """Start `argv` (with `env` added to this process' environment) and wait until `ready_path` answers."""
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes to it until stop()
         self.process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+            argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env={**os.environ, **(env or {})},
             preexec_fn=_die_with_parent if _prctl is not None else None,
         )  # fmt: skip
         log.close()
@@ -136,11 +141,11 @@ class Prometheus(Service):
         scrape_targets: dict[str, list[str]],
         *,
         rule_files: list[Path] = (),
-        alertmanager_url: str | None = None,
+        alertmanager_urls: Sequence[str] = (),
         interval: str = "1s",
         timeout: float = 30,
     ) -> Prometheus:
-        """Scrape `{job: [host:port, ...]}` every `interval`, evaluate `rule_files`, alert to Alertmanager."""
+        """Scrape `{job: [host:port, ...]}` every `interval`, evaluate `rule_files`, alert to every Alertmanager."""
         config: dict[str, Any] = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
             "scrape_configs": [
@@ -148,9 +153,9 @@ class Prometheus(Service):
             ],
             "rule_files": [str(p) for p in rule_files],
         }
-        if alertmanager_url:
-            host = urllib.parse.urlparse(alertmanager_url).netloc
-            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
+        if alertmanager_urls:
+            hosts = [urllib.parse.urlparse(url).netloc for url in alertmanager_urls]
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": hosts}]}]}
         config_path = self.dir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=True))
         self._start(
@@ -180,16 +185,25 @@ class Prometheus(Service):
 
 
 class Alertmanager(Service):
-    def __init__(self, workdir: Path | None = None) -> None:
-        super().__init__("alertmanager", workdir)
+    def __init__(self, workdir: Path | None = None, name: str = "alertmanager") -> None:
+        super().__init__(name, workdir)
+        #: The gossip port, for a cluster of Alertmanagers (`start(..., peers=...)`).
+        self.cluster_port = free_port()
 
-    def start(self, config: dict[str, Any], *, timeout: float = 30) -> Alertmanager:
+    def start(self, config: dict[str, Any], *, peers: Sequence[int] = (), timeout: float = 30) -> Alertmanager:
+        """Alone by default (no gossip port); with `peers` (the cluster ports of the others) as one
+        member of a cluster, which shares silences and deduplicates notifications with its peers."""
         config_path = self.dir / "alertmanager.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=True))
+        cluster = (
+            [f"--cluster.listen-address=127.0.0.1:{self.cluster_port}", "--cluster.advertise-address="
+             f"127.0.0.1:{self.cluster_port}", *(f"--cluster.peer=127.0.0.1:{p}" for p in peers)]
+            if peers else ["--cluster.listen-address="]
+        )  # fmt: skip
         self._start(
             [
                 find_binary("alertmanager"), f"--config.file={config_path}", f"--storage.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
+                f"--web.listen-address=127.0.0.1:{self.port}", *cluster,
             ],
             "/-/ready",
             timeout,
@@ -200,8 +214,8 @@ class Alertmanager(Service):
 class Receiver(Service):
     """`otel-ai-incident serve` in a child process (the same command users run)."""
 
-    def __init__(self, workdir: Path | None = None) -> None:
-        super().__init__("receiver", workdir)
+    def __init__(self, workdir: Path | None = None, name: str = "receiver") -> None:
+        super().__init__(name, workdir)
 
     def start(self, *options: str, timeout: float = 30) -> Receiver:
         self._start(

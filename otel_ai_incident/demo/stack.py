@@ -20,6 +20,7 @@ import yaml
 
 import otel_ai_incident as aii
 from otel_ai_incident import names
+from otel_ai_incident.demo.bot import SupportBot
 from otel_ai_incident.demo.services import Alertmanager, Prometheus, Receiver, find_binary
 from otel_ai_incident.generate import alertmanager as alertmanager_config
 from otel_ai_incident.generate import artefacts
@@ -31,6 +32,13 @@ from otel_ai_incident.signals import DEMO, AlertSeverity
 DEMO_TIMING = Timing(group_wait="1s", group_interval="5s", repeat_interval="1h")
 APP_JOB = "support-bot"
 RECEIVER_JOB = "otel-ai-incident-receiver"
+
+
+def write_demo_playbooks(workdir: Path) -> Path:
+    """Every default playbook in auto mode: in production p2 playbooks wait for a human's approval."""
+    path = workdir / "playbooks.yml"
+    path.write_text(yaml.safe_dump({"playbooks": {t.value: {"mode": "auto"} for t in IncidentType}}))
+    return path
 
 
 def check_binaries() -> None:
@@ -50,6 +58,12 @@ class DemoStack:
     alertmanager: Alertmanager | None = None
     app: aii.Instrumentation | None = None
     dashboard: dict[str, Any] = field(default_factory=dict)
+    #: The app the demo's traffic goes to: the example bot, in this process.
+    bot: SupportBot = field(default_factory=SupportBot)
+
+    @staticmethod
+    def report_user_feedback(*, kind: str, severity: str, session_id: str) -> None:
+        aii.report_user_feedback(kind=kind, severity=severity, session_id=session_id)
 
     @property
     def containment_url(self) -> str:
@@ -76,7 +90,7 @@ class DemoStack:
 
         self.receiver = Receiver(self.workdir).start(
             "--token-file", str(token_file), "--containment", self.containment_url,
-            "--incidents", self.incidents_url, "--playbooks", str(self._write_playbooks()),
+            "--incidents", self.incidents_url, "--playbooks", str(write_demo_playbooks(self.workdir)),
             "--prompt-log", self.prompt_log_url,
         )  # fmt: skip
         # The demo's pseudonyms under a key of its own, kept with the rest of its files.
@@ -89,20 +103,14 @@ class DemoStack:
         if app_address is None:
             raise RuntimeError("the app's /metrics endpoint did not start")
         self.alertmanager = Alertmanager(self.workdir).start(alertmanager_config.config(
-            signals, url=f"{self.receiver.url}/alertmanager", credentials_file=str(token_file),
+            signals, urls=[f"{self.receiver.url}/alertmanager"], credentials_file=str(token_file),
             timings=dict.fromkeys(AlertSeverity, DEMO_TIMING),
         ))  # fmt: skip
         self.prometheus = Prometheus(self.workdir).start(
             {APP_JOB: [f"{app_address[0]}:{app_address[1]}"], RECEIVER_JOB: [f"127.0.0.1:{self.receiver.port}"]},
             rule_files=[self.workdir / artefacts.RULES],
-            alertmanager_url=self.alertmanager.url,
+            alertmanager_urls=[self.alertmanager.url],
         )  # fmt: skip
-
-    def _write_playbooks(self) -> Path:
-        """Every default playbook in auto mode: in production p2 playbooks wait for a human's approval."""
-        path = self.workdir / "playbooks.yml"
-        path.write_text(yaml.safe_dump({"playbooks": {t.value: {"mode": "auto"} for t in IncidentType}}))
-        return path
 
     def receiver_api(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """Call the receiver's control API with the demo's token (GET, or POST when `body` is given)."""

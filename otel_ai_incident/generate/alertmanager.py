@@ -7,6 +7,7 @@ example, as Alertmanager has nowhere else to keep them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +64,14 @@ def _route(signal: MonitoringSignal, timings: dict[AlertSeverity, Timing]) -> di
 def config(
     signals: list[MonitoringSignal],
     *,
-    url: str = WEBHOOK_URL,
+    urls: Sequence[str] = (WEBHOOK_URL,),
     credentials_file: str = CREDENTIALS_FILE,
     timings: dict[AlertSeverity, Timing] = TIMINGS,
 ) -> dict[str, Any]:
-    """The Alertmanager configuration: the example's by default; the demo passes its receiver and timings."""
+    """The Alertmanager configuration: the example's by default; the demo passes its receivers and timings.
+
+    Several `urls` (receivers side by side) each get every notification: one receiver down does not hold
+    up the others, and the receivers act once between them."""
     default = timings[AlertSeverity.P2]
     return {
         "route": {
@@ -84,7 +88,7 @@ def config(
                 "url": url,
                 "send_resolved": True,
                 "http_config": {"authorization": {"type": "Bearer", "credentials_file": credentials_file}},
-            }],
+            } for url in urls],
         }],
     }
 
