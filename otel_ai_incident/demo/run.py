@@ -23,8 +23,9 @@ from otel_ai_incident.generate.links import Links
 from otel_ai_incident.incidents import postmortem
 from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.names import Severity
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import open_store
-from otel_ai_incident.signals import DEMO, MonitoringSignal, load_signals
+from otel_ai_incident.signals import BUILTIN_SIGNALS, DEMO, MonitoringSignal
 from otel_ai_incident.storage.sqlite import sqlite_path
 
 NORMAL_RATE_PER_S = 5.0
@@ -103,7 +104,7 @@ class Demo:
     def __init__(self, stack: DemoStack, say: Callable[[str], None] = say_now) -> None:
         self.stack = stack
         self.say = say
-        self.signals: dict[str, MonitoringSignal] = {s.name: s for s in load_signals(None)}
+        self.signals: dict[str, MonitoringSignal] = {s.name: s for s in BUILTIN_SIGNALS}
         self.playbooks = playbooks_by_incident_type(DEFAULT_PLAYBOOKS)
         self.driver = Driver(SupportBot(), Traffic(seed=7), NORMAL_RATE_PER_S)
         self.outcomes: list[Outcome] = []
@@ -247,10 +248,14 @@ def verify(stack: DemoStack, say: Callable[[str], None] = say_now) -> Verificati
         len(queries), empty,
         tuple(sorted(r["metric"]["action"] for r in applied)), tuple(sorted(r["metric"]["action"] for r in enforced)),
     )  # fmt: skip
-    say(f"\nDashboard: {len(queries) - len(empty)} of {len(queries)} panel queries return data"
-        + (f" (no data: {', '.join(empty)})" if empty else ""))
-    say(f"Receiver applied {', '.join(result.applied_by_receiver) or 'nothing'}; the app enforced "
-        f"{', '.join(result.enforced_by_app) or 'nothing'}: {'they agree' if result.agree else 'MISMATCH'}")
+    say(
+        f"\nDashboard: {len(queries) - len(empty)} of {len(queries)} panel queries return data"
+        + (f" (no data: {', '.join(empty)})" if empty else "")
+    )
+    say(
+        f"Receiver applied {', '.join(result.applied_by_receiver) or 'nothing'}; the app enforced "
+        f"{', '.join(result.enforced_by_app) or 'nothing'}: {'they agree' if result.agree else 'MISMATCH'}"
+    )
     return result
 
 
@@ -258,6 +263,7 @@ def write_postmortems(stack: DemoStack, outcomes: list[Outcome], say: Callable[[
     """Each incident's post-mortem draft, from the receiver's incident store and the app's prompt log."""
     incidents = SqliteIncidentStore(sqlite_path(stack.incidents_url))
     log = open_store(stack.prompt_log_url)
+    evidence = SignalEvidence(BUILTIN_SIGNALS)  # the demo runs the built-in catalogue
     out = stack.workdir / "postmortems"
     out.mkdir(exist_ok=True)
     written = []
@@ -266,7 +272,8 @@ def write_postmortems(stack: DemoStack, outcomes: list[Outcome], say: Callable[[
             if outcome.incident_id is None:
                 continue
             path = out / f"{outcome.incident_id}.md"
-            path.write_text(postmortem.draft(incidents, log, outcome.incident_id, time.time()), encoding="utf-8")
+            text = postmortem.draft(incidents, log, evidence, outcome.incident_id, time.time())
+            path.write_text(text, encoding="utf-8")
             written.append(path)
     finally:
         incidents.close()

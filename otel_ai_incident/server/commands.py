@@ -29,6 +29,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--token-file", help="file holding the shared secret")
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
+    parser.add_argument("--signals", help="signals file the rules were generated with (generate --signals), so its "
+                                          "signals get containment targets and a blast radius from the prompt log")
     parser.add_argument("--containment", help=f"containment state URL (default ${names.ENV_CONTAINMENT} or "
                                               f"{names.DEFAULT_CONTAINMENT})")
     parser.add_argument("--incidents", help=f"incident store URL, also holding the inbox (default "
@@ -52,10 +54,12 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.containment.targets import PromptLogTargetFinder
     from otel_ai_incident.incidents.commands import open_prompt_log
     from otel_ai_incident.incidents.store import SqliteIncidentStore
+    from otel_ai_incident.promptlog.evidence import SignalEvidence
     from otel_ai_incident.promptlog.store import open_store
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import Credentials, is_loopback
     from otel_ai_incident.server.inbox import Inbox
+    from otel_ai_incident.signals.load import load_signals
     from otel_ai_incident.storage.sqlite import sqlite_path
 
     try:
@@ -70,6 +74,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     try:
         playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
+        evidence = SignalEvidence(load_signals(args.signals))
         state = SqliteContainmentState.from_url(
             args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT)
         incidents_path = sqlite_path(args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS)
@@ -77,7 +82,7 @@ def serve(args: argparse.Namespace) -> int:
         act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
         named = args.prompt_log or os.environ.get(names.ENV_PROMPT_LOG)
         prompt_log = open_store(named) if named else open_prompt_log(None)
-    except (OSError, ValueError, sqlite3.Error) as error:  # PlaybookError is a ValueError
+    except (OSError, ValueError, sqlite3.Error) as error:  # PlaybookError and SignalConfigError are ValueErrors
         print(f"otel-ai-incident serve: {error}", file=sys.stderr)
         return 2
     if prompt_log is None:
@@ -89,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
         inbox=inbox,
         credentials=Credentials(token) if token else None,
         playbooks=playbooks,
-        finder=PromptLogTargetFinder(prompt_log) if prompt_log is not None else None,
+        finder=PromptLogTargetFinder(prompt_log, evidence) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
     )  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
