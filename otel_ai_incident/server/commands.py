@@ -29,8 +29,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--token-file", help="file holding the shared secret")
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
-    parser.add_argument("--signals", help="signals file the rules were generated with (generate --signals), so its "
-                                          "signals get containment targets and a blast radius from the prompt log")
+    parser.add_argument("--signals", metavar="FILE",
+                        help="signals file the rules were generated with (generate --signals), so its signals get "
+                             "containment targets and a blast radius from the prompt log")
     parser.add_argument("--containment", help=f"containment state URL (default ${names.ENV_CONTAINMENT} or "
                                               f"{names.DEFAULT_CONTAINMENT})")
     parser.add_argument("--incidents", help=f"incident store URL, also holding the inbox (default "

@@ -20,7 +20,7 @@ from otel_ai_incident.signals.model import (
     Spike,
 )
 from otel_ai_incident.signals.profiles import DEMO, PRODUCTION, PROFILES, Profile
-from otel_ai_incident.signals.validate import SignalConfigError, validate
+from otel_ai_incident.signals.validate import SignalConfigError
 
 __all__ = [
     "BUCKET_LABEL",
@@ -38,5 +38,4 @@ __all__ = [
     "Selector",
     "SignalConfigError",
     "Spike",
-    "validate",
 ]
