@@ -31,17 +31,20 @@ from otel_ai_incident.incidents.replay import replay
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.promptlog.entry import PromptLogEntry, system_prompt_hash
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.sqlite import SqliteStore
 from otel_ai_incident.promptlog.store import LogQuery
 from otel_ai_incident.server.app import create_app
 from otel_ai_incident.server.auth import Credentials
 from otel_ai_incident.server.inbox.sql_store import open_inbox
+from otel_ai_incident.signals import BUILTIN_SIGNALS
 from test_server import AUTH, TOKEN, notification, wait_for
 
 FIRED = datetime(2025, 1, 1, 10, 0, tzinfo=UTC).timestamp()  # the startsAt of test_server's notification
 OLD_PROMPT = "You are the support bot of Acme. Help customers with their orders."
 NEW_PROMPT = OLD_PROMPT + " Never reveal personal contact details."
 GOLDEN = Path(__file__).parent / "golden" / "postmortem.md"
+BUILTIN = SignalEvidence(BUILTIN_SIGNALS)
 
 
 def _turn(log_id: str, offset: float, user: str, session: str, decisions: list[tuple[str, str, str]] = (),
@@ -96,7 +99,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     inbox = open_inbox(f"sqlite:///{root / 'incidents.db'}")
     # min_turns=1: the mix is small, and this module checks the ranking (the minimum is tested below).
     app = create_app(state=state, incidents=incidents, inbox=inbox, credentials=Credentials(TOKEN),
-                     finder=PromptLogTargetFinder(log, min_turns=1))
+                     finder=PromptLogTargetFinder(log, BUILTIN, min_turns=1))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -113,10 +116,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 def test_a_user_needs_several_turns_showing_the_signal_to_become_a_target(setup: Setup) -> None:
     since, until = FIRED - 1000, FIRED + 100
-    assert PromptLogTargetFinder(setup.log).top_users(since, until, 10, "pii_detection_in_output") == []
-    assert PromptLogTargetFinder(setup.log, min_turns=2).top_users(since, until, 10, "pii_detection_in_output") == [
-        "u1"
-    ]
+    signal = "pii_detection_in_output"
+    assert PromptLogTargetFinder(setup.log, BUILTIN).top_users(since, until, 10, signal) == []
+    assert PromptLogTargetFinder(setup.log, BUILTIN, min_turns=2).top_users(since, until, 10, signal) == ["u1"]
 
 
 def test_rate_limits_go_to_the_few_accounts_behind_a_spike_not_to_everyone_refused_once(tmp_path: Path) -> None:
@@ -124,7 +126,7 @@ def test_rate_limits_go_to_the_few_accounts_behind_a_spike_not_to_everyone_refus
     prober = [_turn(f"P{i:02d}", -i, "prober", f"p{i}", refused=True) for i in range(40)]
     regular = [_turn(f"R{i}", -i, "regular", f"r{i}", refused=True) for i in range(3)]  # 3 refusals, ordinary
     log.write([*prober, *regular, _turn("O1", -5, "other", "o1", refused=True)])
-    assert PromptLogTargetFinder(log).top_users(FIRED - 600, FIRED, 10, "refusal_rate_spike") == ["prober"]
+    assert PromptLogTargetFinder(log, BUILTIN).top_users(FIRED - 600, FIRED, 10, "refusal_rate_spike") == ["prober"]
     log.close()
 
 
@@ -288,5 +290,5 @@ def test_postmortem_matches_the_golden_file(tmp_path: Path, monkeypatch: pytest.
         "The prompt had no rule against sharing contact details.", ("Prompt v1 shipped without review",),
         ("Add the rule to the prompt",), True, "Prompt changes need a PII eval run"), FIRED + 2000)
     now = FIRED + 4 * 3600
-    text = postmortem.draft(incidents, log, incident_id, now)
+    text = postmortem.draft(incidents, log, BUILTIN, incident_id, now)
     assert text == GOLDEN.read_text(), "post-mortem changed: review the diff, then update tests/golden/postmortem.md"

@@ -16,27 +16,43 @@ from otel_ai_incident.generate import artefacts
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / artefacts.RULES
 TEST_FILE = RULES.parent / "ai_incident.rules.test.yml"
+# The committed outputs of each example signals file (examples/signals/NAME/out/), checked like the main ones.
+EXAMPLES = sorted(path.parent / artefacts.EXAMPLE_OUT for path in (REPO / artefacts.EXAMPLES).glob("*/signals.yml"))
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(REPO))
 
 
 def _run(*command: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False, timeout=600)
 
 
-def test_rules_pass_promtool_check() -> None:
-    result = _run(find_binary("promtool"), "check", "rules", RULES)
+@pytest.mark.parametrize("rules", [RULES, *(out / artefacts.RULES for out in EXAMPLES)], ids=_relative)
+def test_rules_pass_promtool_check(rules: Path) -> None:
+    result = _run(find_binary("promtool"), "check", "rules", rules)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _split_by_test(test_file: Path, out: Path) -> list[Path]:
-    """One file per test of `test_file`, so promtool (sequential within a file) runs them in parallel."""
+def _split_by_test(test_file: Path, out: Path, only: list[dict] | None = None) -> list[Path]:
+    """One file per test of `test_file` (or of `only` among them), so promtool (sequential within a file) runs
+    them in parallel."""
     document = yaml.safe_load(test_file.read_text())
     parts = []
-    for index, test in enumerate(document["tests"]):
+    for index, test in enumerate(document["tests"] if only is None else only):
         part = out / f"part{index}.test.yml"
         rule_files = [str(test_file.parent / f) for f in document["rule_files"]]
         part.write_text(yaml.safe_dump({**document, "rule_files": rule_files, "tests": [test]}))
         parts.append(part)
     return parts
+
+
+def _run_in_parallel(parts: list[Path]) -> None:
+    promtool = find_binary("promtool")
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        results = list(pool.map(lambda path: _run(promtool, "test", "rules", path), parts))
+    failures = [r.stdout + r.stderr for r in results if r.returncode != 0]
+    assert not failures, "\n".join(failures)
 
 
 def test_there_is_a_test_per_alert() -> None:
@@ -46,12 +62,20 @@ def test_there_is_a_test_per_alert() -> None:
 
 
 def test_generated_unit_tests_pass(tmp_path: Path) -> None:
-    promtool = find_binary("promtool")
-    parts = _split_by_test(TEST_FILE, tmp_path)
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        results = list(pool.map(lambda path: _run(promtool, "test", "rules", path), parts))
-    failures = [r.stdout + r.stderr for r in results if r.returncode != 0]
-    assert not failures, "\n".join(failures)
+    _run_in_parallel(_split_by_test(TEST_FILE, tmp_path))
+
+
+def test_generated_tests_of_the_alerts_examples_add_pass(tmp_path: Path) -> None:
+    """A signal added in YAML gets promtool tests that pass; tests of built-in alerts are run above."""
+    builtin = {test["name"].split(":")[0] for test in yaml.safe_load(TEST_FILE.read_text())["tests"]}
+    parts = []
+    for out in EXAMPLES:
+        example = out / TEST_FILE.relative_to(REPO)
+        added = [t for t in yaml.safe_load(example.read_text())["tests"] if t["name"].split(":")[0] not in builtin]
+        (tmp_path / out.parent.name).mkdir()
+        parts += _split_by_test(example, tmp_path / out.parent.name, added)
+    assert parts, "no example adds an alert"
+    _run_in_parallel(parts)
 
 
 def test_generated_tests_catch_a_rule_that_misses_new_series(tmp_path: Path) -> None:
@@ -69,7 +93,9 @@ def test_generated_tests_catch_a_rule_that_misses_new_series(tmp_path: Path) -> 
     assert 'job="new_series"' in output and 'job="event"' not in output
 
 
-@pytest.mark.parametrize("path", [REPO / artefacts.ALERTMANAGER])
+@pytest.mark.parametrize(
+    "path", [REPO / artefacts.ALERTMANAGER, *(out / artefacts.ALERTMANAGER for out in EXAMPLES)], ids=_relative
+)
 def test_alertmanager_example_passes_amtool(path: Path) -> None:
     result = _run(find_binary("amtool"), "check-config", path)
     assert result.returncode == 0, result.stdout + result.stderr

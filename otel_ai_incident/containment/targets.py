@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Protocol
 
 from otel_ai_incident import names
-from otel_ai_incident.promptlog.evidence import EVIDENCE, matching_entries
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import OUTPUT_BLOCK, GuardrailMatch, PromptLogStore
 
 # The turns that make a user a containment target: an output a guardrail blocked, or one that leaked PII
@@ -37,18 +37,20 @@ SHARE_OF_TOP = 0.1
 
 
 class PromptLogTargetFinder:
-    """A `TargetFinder` reading the prompt log. Its `store` is also where the receiver holds incident turns."""
+    """A `TargetFinder` reading the prompt log for the turns showing a signal of the loaded catalogue (`evidence`).
+    Its `store` and `evidence` are also what the receiver assesses blast radius with."""
 
-    def __init__(self, store: PromptLogStore, *, min_turns: int = DEFAULT_MIN_TURNS) -> None:
+    def __init__(self, store: PromptLogStore, evidence: SignalEvidence, *, min_turns: int = DEFAULT_MIN_TURNS) -> None:
         self.store = store
+        self.evidence = evidence
         self.min_turns = min_turns
 
     def top_users(self, since: float, until: float, limit: int, signal: str | None = None) -> list[str]:
         """Ranked by the turns showing the signal (a refusal spike targets who was refused, a jailbreak wave
         who got blocked); without evidence of the signal, by flagged outputs of both kinds together."""
         counts: Counter[str] = Counter()
-        if signal in EVIDENCE:
-            entries = matching_entries(self.store, (signal,), since, until)
+        if signal is not None and signal in self.evidence:
+            entries = self.evidence.matching_entries(self.store, (signal,), since, until)
             counts.update(e.user_pseudonym for e in entries if e.user_pseudonym is not None)
         else:
             for match in FLAGGED_OUTPUTS:

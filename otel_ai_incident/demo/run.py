@@ -23,8 +23,9 @@ from otel_ai_incident.generate.links import Links
 from otel_ai_incident.incidents import postmortem
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.names import Severity
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import open_store
-from otel_ai_incident.signals import DEMO, MonitoringSignal, load_signals
+from otel_ai_incident.signals import BUILTIN_SIGNALS, DEMO, MonitoringSignal
 
 NORMAL_RATE_PER_S = 5.0
 HISTORY_TURNS = 1200  # before the paced traffic: enough calls for the tool-argument baseline to warm up
@@ -124,7 +125,7 @@ class Demo:
         self.stack = stack
         self.say = say
         self.replicas = frozenset(replicas)
-        self.signals: dict[str, MonitoringSignal] = {s.name: s for s in load_signals(None)}
+        self.signals: dict[str, MonitoringSignal] = {s.name: s for s in BUILTIN_SIGNALS}
         self.playbooks = playbooks_by_incident_type(DEFAULT_PLAYBOOKS)
         self.driver = Driver(stack.bot, Traffic(seed=7), NORMAL_RATE_PER_S)
         self.outcomes: list[Outcome] = []
@@ -303,6 +304,7 @@ def write_postmortems(stack: Stack, outcomes: list[Outcome], say: Callable[[str]
     """Each incident's post-mortem draft, from the receiver's incident store and the app's prompt log."""
     incidents = open_incident_store(stack.incidents_url)
     log = open_store(stack.prompt_log_url)
+    evidence = SignalEvidence(BUILTIN_SIGNALS)  # the demo runs the built-in catalogue
     out = stack.workdir / "postmortems"
     out.mkdir(exist_ok=True)
     written = []
@@ -311,7 +313,8 @@ def write_postmortems(stack: Stack, outcomes: list[Outcome], say: Callable[[str]
             if outcome.incident_id is None:
                 continue
             path = out / f"{outcome.incident_id}.md"
-            path.write_text(postmortem.draft(incidents, log, outcome.incident_id, time.time()), encoding="utf-8")
+            text = postmortem.draft(incidents, log, evidence, outcome.incident_id, time.time())
+            path.write_text(text, encoding="utf-8")
             written.append(path)
     finally:
         incidents.close()

@@ -1,4 +1,9 @@
-"""Every generated file, by path relative to the output directory: the one place that lists them."""
+"""Every generated file, by path relative to the output directory: the one place that lists them.
+
+Besides the catalogue's outputs, the production profile writes the JSON Schema of the signals file and, for
+each example spec found under `examples/signals/<name>/signals.yml` in the output directory, the outputs of
+that spec under `examples/signals/<name>/out/`, so `generate --check` keeps the published examples honest.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,19 @@ from pathlib import Path
 
 from otel_ai_incident.generate import alertmanager, dashboard, rule_tests, rules, runbook
 from otel_ai_incident.generate.links import Links
-from otel_ai_incident.signals import PRODUCTION, MonitoringSignal, Profile, load_signals
+from otel_ai_incident.generate.output import to_json
+from otel_ai_incident.signals import PRODUCTION, MonitoringSignal, Profile
+from otel_ai_incident.signals.load import load_signals
+from otel_ai_incident.signals.spec import json_schema
 
 RULES = "alert_rules/ai_incident.rules.yml"
 ALERTMANAGER = "alert_rules/alertmanager.example.yml"
 DASHBOARD = "dashboards/ai_incident_overview.json"
 RUNBOOK = "docs/runbook.md"
+SCHEMA = "docs/signals.schema.json"
+EXAMPLES = Path("examples/signals")
+EXAMPLE_SPEC = "signals.yml"
+EXAMPLE_OUT = "out"
 
 
 def catalogue(signals_file: Path | str | None, profile: Profile) -> list[MonitoringSignal]:
@@ -37,6 +49,16 @@ def render_all(
             files[str(rule_dir / name)] = text
         files[ALERTMANAGER] = alertmanager.render(signals)
         files[RUNBOOK] = runbook.render(signals, links)
+    return files
+
+
+def published_files(root: Path, links: Links = DEFAULT_LINKS) -> dict[str, str]:
+    """The signals file's JSON Schema, and the production outputs of every example spec under `root`."""
+    files = {SCHEMA: to_json(json_schema())}
+    for spec_path in sorted((root / EXAMPLES).glob(f"*/{EXAMPLE_SPEC}")):
+        out = spec_path.parent.relative_to(root) / EXAMPLE_OUT
+        for path, text in render_all(catalogue(spec_path, PRODUCTION), PRODUCTION, links).items():
+            files[str(out / path)] = text
     return files
 
 

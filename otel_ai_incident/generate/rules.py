@@ -13,6 +13,7 @@ from typing import Any
 from otel_ai_incident import names
 from otel_ai_incident.generate.links import Links
 from otel_ai_incident.generate.output import to_yaml
+from otel_ai_incident.generate.playbooks import playbook_for
 from otel_ai_incident.generate.promql import AnyIncreaseQueries, SpikeQueries
 from otel_ai_incident.signals import AnyIncrease, MonitoringSignal, Profile, Spike
 
@@ -32,7 +33,7 @@ def _where(labels: tuple[str, ...]) -> str:
 
 
 def _containment(signal: MonitoringSignal) -> str:
-    playbook = signal.playbook()
+    playbook = playbook_for(signal)
     if playbook is None:
         return "No default playbook for this incident type: contain by hand (see the runbook)."
     actions = ", then ".join(action.value for action in playbook.actions)

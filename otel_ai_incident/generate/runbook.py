@@ -9,6 +9,7 @@ from __future__ import annotations
 from otel_ai_incident.containment.playbooks import ContainmentPlaybook, PlaybookMode
 from otel_ai_incident.generate.links import Links
 from otel_ai_incident.generate.output import HEADER
+from otel_ai_incident.generate.playbooks import playbook_for
 from otel_ai_incident.generate.promql import AnyIncreaseQueries, SpikeQueries
 from otel_ai_incident.names import ContainmentActionName
 from otel_ai_incident.signals import AlertSeverity, AnyIncrease, MonitoringSignal, Spike
@@ -106,7 +107,7 @@ def signal_section(signal: MonitoringSignal, links: Links) -> str:
         "",
         "### CONTAIN" + (" (within 15 minutes of the alert)" if signal.severity is AlertSeverity.P1 else ""),
     ]
-    lines += [f"{i}. {text}" for i, text in enumerate(_contain(signal.playbook(), signal.severity.value), start=4)]
+    lines += [f"{i}. {text}" for i, text in enumerate(_contain(playbook_for(signal), signal.severity.value), start=4)]
     lines += ["", "Then follow [every incident](#every-incident).", ""]
     return "\n".join(lines)
 

@@ -1,8 +1,8 @@
 """Who an incident reached, from the prompt log: the turns that show its signals, their users and sessions.
 
-The turns are those `promptlog.evidence` counts for each signal, so the blast radius counts what the alert
-counted, turn by turn. Assessing also flags those turns for the incident, so retention keeps every turn the
-report counts until it closes.
+The turns are those the loaded catalogue's `SignalEvidence` counts for each signal, so the blast radius counts
+what the alert counted, turn by turn, for a signal from a signals file as for a built-in. Assessing also flags
+those turns for the incident, so retention keeps every turn the report counts until it closes.
 
 The window runs from the first occurrence (the earliest matching turn in the detection window before
 monitoring fired, recorded once on the timeline) to the resolution, or to now while the incident is live.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.promptlog.entry import PromptLogEntry
-from otel_ai_incident.promptlog.evidence import CATALOGUE, EVIDENCE, detection_lookback, matching_entries
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import PromptLogStore
 
 # How far before monitoring fired a signal's first occurrence is looked for when the catalogue does not say.
@@ -33,8 +33,14 @@ class BlastRadius:
     signals_without_evidence: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"since": self.since, "until": self.until, "users": self.users, "sessions": self.sessions,
-                "entries": self.entries, "signals_without_evidence": list(self.signals_without_evidence)}
+        return {
+            "since": self.since,
+            "until": self.until,
+            "users": self.users,
+            "sessions": self.sessions,
+            "entries": self.entries,
+            "signals_without_evidence": list(self.signals_without_evidence),
+        }
 
 
 def monitoring_fired_at(incident: Incident) -> float:
@@ -42,12 +48,11 @@ def monitoring_fired_at(incident: Incident) -> float:
     return fired.at if fired is not None else incident.opened_at
 
 
-def first_occurrence(log: PromptLogStore, incident: Incident) -> PromptLogEntry | None:
+def first_occurrence(log: PromptLogStore, evidence: SignalEvidence, incident: Incident) -> PromptLogEntry | None:
     """The earliest matching turn within the signals' detection windows before monitoring fired."""
     fired = monitoring_fired_at(incident)
-    known = [CATALOGUE[s] for s in incident.signals if s in CATALOGUE]
-    lookback = max((detection_lookback(s) for s in known), default=DEFAULT_LOOKBACK_S)
-    entries = matching_entries(log, incident.signals, fired - lookback, fired)
+    lookback = evidence.lookback(incident.signals, DEFAULT_LOOKBACK_S)
+    entries = evidence.matching_entries(log, incident.signals, fired - lookback, fired)
     return entries[0] if entries else None
 
 
@@ -62,17 +67,30 @@ def window(incident: Incident, now: float) -> tuple[float, float]:
     return since, until
 
 
-def assess(incidents: IncidentStore, log: PromptLogStore, incident_id: str, now: float) -> BlastRadius:
-    """Record the first occurrence (once), count the affected users and sessions, and hold their turns."""
+def assess(
+    incidents: IncidentStore, log: PromptLogStore, evidence: SignalEvidence, incident_id: str, now: float
+) -> BlastRadius:
+    """Record the first occurrence (once), count the affected users and sessions, and hold their turns.
+
+    `evidence` is built from the catalogue the caller loaded, so the incident's signals are read as it defines them.
+    """
     incident = incidents.get(incident_id)
     if incident is None:
         raise KeyError(incident_id)
-    if incident.first(EventKind.FIRST_OCCURRED) is None and (entry := first_occurrence(log, incident)) is not None:
-        incidents.add_event(incident_id, EventKind.FIRST_OCCURRED, entry.timestamp, {"log_id": entry.log_id},
-                            key=f"{EventKind.FIRST_OCCURRED.value}|{incident_id}")
+    if (
+        incident.first(EventKind.FIRST_OCCURRED) is None
+        and (entry := first_occurrence(log, evidence, incident)) is not None
+    ):
+        incidents.add_event(
+            incident_id,
+            EventKind.FIRST_OCCURRED,
+            entry.timestamp,
+            {"log_id": entry.log_id},
+            key=f"{EventKind.FIRST_OCCURRED.value}|{incident_id}",
+        )
         incident = incidents.get(incident_id) or incident
     since, until = window(incident, now)
-    entries = matching_entries(log, incident.signals, since, until)
+    entries = evidence.matching_entries(log, incident.signals, since, until)
     if entries:
         log.flag_incident(incident_id, log_ids=[e.log_id for e in entries])
     return BlastRadius(
@@ -80,5 +98,5 @@ def assess(incidents: IncidentStore, log: PromptLogStore, incident_id: str, now:
         users=len({e.user_pseudonym for e in entries if e.user_pseudonym is not None}),
         sessions=len({e.session_id for e in entries if e.session_id is not None}),
         entries=len(entries),
-        signals_without_evidence=tuple(s for s in incident.signals if s not in EVIDENCE),
+        signals_without_evidence=tuple(s for s in incident.signals if s not in evidence),
     )  # fmt: skip

@@ -3,6 +3,7 @@
 The on-call's working file: the incident store (--incidents, as the receiver writes it) joined with the prompt
 log (--prompt-log) for the first occurrence, the blast radius, replays and regression cases. Reading an
 incident with a prompt log at hand also holds its turns, so what a report counted stays until the close.
+The turns that count are those of the signal catalogue (--signals, the file the receiver runs with).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import PromptLogStore, open_store
+from otel_ai_incident.signals.load import load_signals
 from otel_ai_incident.storage.errors import StoreError
 from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, sqlite_path
 
@@ -46,29 +49,54 @@ class CommandError(Exception):
 
 def register(subparsers: Any) -> None:
     stores = argparse.ArgumentParser(add_help=False)
-    stores.add_argument("--incidents", metavar="URL", help=f"incident store (default ${names.ENV_INCIDENTS} or "
-                                                           f"{names.DEFAULT_INCIDENTS})")
-    stores.add_argument("--prompt-log", metavar="URL", help=f"prompt log (default ${names.ENV_PROMPT_LOG} or "
-                                                            f"{names.DEFAULT_PROMPT_LOG})")
+    stores.add_argument(
+        "--incidents",
+        metavar="URL",
+        help=f"incident store (default ${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS})",
+    )
+    stores.add_argument(
+        "--prompt-log",
+        metavar="URL",
+        help=f"prompt log (default ${names.ENV_PROMPT_LOG} or {names.DEFAULT_PROMPT_LOG})",
+    )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON")
+    catalogue = argparse.ArgumentParser(add_help=False)
+    catalogue.add_argument(
+        "--signals",
+        type=Path,
+        metavar="FILE",
+        help="signals file laid over the built-in catalogue (as given to serve), so its signals' "
+        "turns count in the blast radius",
+    )
 
-    group = subparsers.add_parser("incidents", help="list, show, explain and close incidents",
-                                  description="Work through the incidents the receiver opened.")
+    group = subparsers.add_parser(
+        "incidents",
+        help="list, show, explain and close incidents",
+        description="Work through the incidents the receiver opened.",
+    )
     commands = group.add_subparsers(dest="incidents_command", metavar="COMMAND", required=True)
 
     listing = commands.add_parser("list", parents=[stores, as_json], help="incidents, newest first")
     listing.add_argument("--status", choices=[s.value for s in IncidentStatus], help="only incidents in this status")
     listing.set_defaults(handler=_run(list_command))
 
-    show = commands.add_parser("show", parents=[stores, as_json], help="timeline, blast radius, RCA, disclosure",
-                               description="Show an incident: its timeline, blast radius (from the prompt log, "
-                                           "whose turns it then holds), root cause, replays and disclosure duties.")
+    show = commands.add_parser(
+        "show",
+        parents=[stores, catalogue, as_json],
+        help="timeline, blast radius, RCA, disclosure",
+        description="Show an incident: its timeline, blast radius (from the prompt log, "
+        "whose turns it then holds), root cause, replays and disclosure duties.",
+    )
     show.add_argument("id", metavar="ID")
     show.set_defaults(handler=_run(show_command))
 
-    record = commands.add_parser("rca", parents=[stores], help="record the root cause",
-                                 description="Record (or replace) the incident's root cause analysis.")
+    record = commands.add_parser(
+        "rca",
+        parents=[stores],
+        help="record the root cause",
+        description="Record (or replace) the incident's root cause analysis.",
+    )
     record.add_argument("id", metavar="ID")
     record.add_argument("--category", required=True, choices=[c.value for c in RootCauseCategory])
     record.add_argument("--description", required=True, help="what caused the incident")
@@ -78,17 +106,25 @@ def register(subparsers: Any) -> None:
     record.add_argument("--recurrence-prevention", default="", help="what keeps it from happening again")
     record.set_defaults(handler=_run(rca_command))
 
-    close = commands.add_parser("close", parents=[stores], help="close an incident (needs a root cause)",
-                                description="Close an incident that has a root cause, and release its hold on "
-                                            "the prompt log so retention applies again.")
+    close = commands.add_parser(
+        "close",
+        parents=[stores],
+        help="close an incident (needs a root cause)",
+        description="Close an incident that has a root cause, and release its hold on "
+        "the prompt log so retention applies again.",
+    )
     close.add_argument("id", metavar="ID")
     close.add_argument("--by", required=True, help="who closes it (goes on the timeline)")
     close.set_defaults(handler=_run(close_command))
 
-    export = commands.add_parser("export-regressions", parents=[stores], help="turns as eval cases and a test",
-                                 description=f"Write the incident's turns as JSON Lines eval cases and a pytest file "
-                                             f"that replays them through the pipeline ${regressions.PIPELINE_ENV} "
-                                             f"names (module:function, message -> answer).")
+    export = commands.add_parser(
+        "export-regressions",
+        parents=[stores, catalogue],
+        help="turns as eval cases and a test",
+        description=f"Write the incident's turns as JSON Lines eval cases and a pytest file "
+        f"that replays them through the pipeline ${regressions.PIPELINE_ENV} "
+        f"names (module:function, message -> answer).",
+    )
     export.add_argument("id", metavar="ID")
     export.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory to write to")
     export.set_defaults(handler=_run(export_command))
@@ -104,15 +140,25 @@ def register(subparsers: Any) -> None:
     again.add_argument("--llm", required=True, metavar="MODULE:FUNCTION", help="the model callable")
     current = again.add_mutually_exclusive_group()
     current.add_argument("--prompt", type=Path, metavar="FILE", help="the current system prompt")
-    current.add_argument("--prompt-name", metavar="NAME",
-                         help="take the current prompt from the registry (filled by importing the --llm module); "
-                              "default: the turn's prompt name")
-    again.add_argument("--incident", metavar="ID", help="record the result in this incident (default: the incident "
-                                                        "the turn is held for)")
+    current.add_argument(
+        "--prompt-name",
+        metavar="NAME",
+        help="take the current prompt from the registry (filled by importing the --llm module); "
+        "default: the turn's prompt name",
+    )
+    again.add_argument(
+        "--incident",
+        metavar="ID",
+        help="record the result in this incident (default: the incident the turn is held for)",
+    )
     again.set_defaults(handler=_run(replay_command))
 
-    report = subparsers.add_parser("postmortem", parents=[stores], help="write the post-mortem draft (Markdown)",
-                                   description="Write the post-mortem draft of an incident as Markdown.")
+    report = subparsers.add_parser(
+        "postmortem",
+        parents=[stores, catalogue],
+        help="write the post-mortem draft (Markdown)",
+        description="Write the post-mortem draft of an incident as Markdown.",
+    )
     report.add_argument("id", metavar="ID")
     report.add_argument("--out", type=Path, metavar="FILE", help="write here instead of standard output")
     report.set_defaults(handler=_run(postmortem_command))
@@ -164,6 +210,10 @@ def _required_prompt_log(args: argparse.Namespace) -> PromptLogStore:
     return log
 
 
+def _evidence(args: argparse.Namespace) -> SignalEvidence:
+    return SignalEvidence(load_signals(args.signals))
+
+
 def _incident(store: IncidentStore, incident_id: str) -> Incident:
     incident = store.get(incident_id)
     if incident is None:
@@ -190,7 +240,7 @@ def show_command(args: argparse.Namespace) -> None:
     store, now = _incidents(args), clock()
     _incident(store, args.id)
     log = _prompt_log(args)
-    radius = blast_radius.assess(store, log, args.id, now) if log is not None else None
+    radius = blast_radius.assess(store, log, _evidence(args), args.id, now) if log is not None else None
     incident = _incident(store, args.id)  # with the first occurrence the assessment may have added
     clock_state = breach_clock(incident, now)
     if args.json:
@@ -218,8 +268,10 @@ def show_command(args: argparse.Namespace) -> None:
         print("  " + line)
     print("\nReplays")
     for r in incident.replays:
-        print(f"  {r.log_id} at {utc(r.at)}: reproduced {yes_no(r.reproduced)}; prompt of the time "
-              f"{r.old.pii_decision}, current prompt {r.new.pii_decision}")
+        print(
+            f"  {r.log_id} at {utc(r.at)}: reproduced {yes_no(r.reproduced)}; prompt of the time "
+            f"{r.old.pii_decision}, current prompt {r.new.pii_decision}"
+        )
     if not incident.replays:
         print(f"  none (otel-ai-incident replay LOG_ID --llm MODULE:FUNCTION --incident {incident.id})")
     print("\nDisclosure")
@@ -230,8 +282,10 @@ def show_command(args: argparse.Namespace) -> None:
 def _describe_radius(radius: BlastRadius | None) -> str:
     if radius is None:
         return "unknown: no prompt log (pass --prompt-log URL)"
-    text = (f"{radius.users} users, {radius.sessions} sessions, {radius.entries} turns between {utc(radius.since)} "
-            f"and {utc(radius.until)} (turns held for this incident)")
+    text = (
+        f"{radius.users} users, {radius.sessions} sessions, {radius.entries} turns between {utc(radius.since)} "
+        f"and {utc(radius.until)} (turns held for this incident)"
+    )
     if radius.signals_without_evidence:
         text += f"; not in the prompt log: {', '.join(radius.signals_without_evidence)}"
     return text
@@ -267,10 +321,12 @@ def close_command(args: argparse.Namespace) -> None:
 def export_command(args: argparse.Namespace) -> None:
     store, log = _incidents(args), _required_prompt_log(args)
     _incident(store, args.id)
-    blast_radius.assess(store, log, args.id, clock())
+    blast_radius.assess(store, log, _evidence(args), args.id, clock())
     done = regressions.export(log, args.id, args.out)
-    print(f"wrote {done.cases} cases ({done.checked} checked automatically) to {done.cases_file} and "
-          f"{done.test_file}; run: {regressions.PIPELINE_ENV}=module:function pytest {done.test_file}")
+    print(
+        f"wrote {done.cases} cases ({done.checked} checked automatically) to {done.cases_file} and "
+        f"{done.test_file}; run: {regressions.PIPELINE_ENV}=module:function pytest {done.test_file}"
+    )
     if done.skipped_without_input:
         print(f"left out {done.skipped_without_input} turns without a user message")
 
@@ -278,7 +334,7 @@ def export_command(args: argparse.Namespace) -> None:
 def postmortem_command(args: argparse.Namespace) -> None:
     store = _incidents(args)
     _incident(store, args.id)
-    text = postmortem.draft(store, _prompt_log(args), args.id, clock())
+    text = postmortem.draft(store, _prompt_log(args), _evidence(args), args.id, clock())
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -324,16 +380,30 @@ def _print_side_by_side(result: Replay, logged_output: str | None) -> None:
     logged = PiiOutputGuard().check(logged_output).text if logged_output else "(not logged)"
     print(f"turn {result.log_id} · model {result.model} · logged PII decision {result.logged_pii_decision or 'none'}")
     print(textwrap.fill(f"logged answer: {logged}", _WIDTH))
-    rows = [(f"prompt of the time {result.old.system_prompt_hash[:12]}",
-             f"current prompt {result.new.system_prompt_hash[:12]}"), ("-" * column, "-" * column)]
-    rows += zip_longest(textwrap.wrap(result.old.redacted_output, column) or [""],
-                        textwrap.wrap(result.new.redacted_output, column) or [""], fillvalue="")
-    rows.append((_guardrail(result.old.pii_decision, result.old.pii_entities),
-                 _guardrail(result.new.pii_decision, result.new.pii_entities)))
+    rows = [
+        (
+            f"prompt of the time {result.old.system_prompt_hash[:12]}",
+            f"current prompt {result.new.system_prompt_hash[:12]}",
+        ),
+        ("-" * column, "-" * column),
+    ]
+    rows += zip_longest(
+        textwrap.wrap(result.old.redacted_output, column) or [""],
+        textwrap.wrap(result.new.redacted_output, column) or [""],
+        fillvalue="",
+    )
+    rows.append(
+        (
+            _guardrail(result.old.pii_decision, result.old.pii_entities),
+            _guardrail(result.new.pii_decision, result.new.pii_entities),
+        )
+    )
     for left, right in rows:
         print(f"{left:<{column}} | {right}")
-    print(f"reproduced: {yes_no(result.reproduced)} · the current prompt "
-          f"{'changes' if result.prompts_differ else 'does not change'} the answer")
+    print(
+        f"reproduced: {yes_no(result.reproduced)} · the current prompt "
+        f"{'changes' if result.prompts_differ else 'does not change'} the answer"
+    )
 
 
 def _guardrail(decision: str, entities: tuple[str, ...]) -> str:

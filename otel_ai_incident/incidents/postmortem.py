@@ -18,6 +18,7 @@ from otel_ai_incident.incidents.disclosure import disclosure_lines
 from otel_ai_incident.incidents.model import MILESTONES, Incident, ReplayRun
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore, StoredEntry
 
 OWNER = "_To be written by the incident owner_"
@@ -45,9 +46,11 @@ class LogFindings:
     guardrails: Mapping[tuple[str, str], Counter[str]] = field(default_factory=dict)
 
 
-def gather(incidents: IncidentStore, log: PromptLogStore, incident_id: str, now: float) -> LogFindings:
+def gather(
+    incidents: IncidentStore, log: PromptLogStore, evidence: SignalEvidence, incident_id: str, now: float
+) -> LogFindings:
     """Assess the blast radius (which holds the turns) and read what the sections need from the log."""
-    radius = blast_radius.assess(incidents, log, incident_id, now)
+    radius = blast_radius.assess(incidents, log, evidence, incident_id, now)
     held = tuple(log.query(LogQuery(incident_id=incident_id)))
     prompts = {e.entry.system_prompt_hash for e in held if e.entry.system_prompt_hash}
     stored = {h for h in prompts if log.get_system_prompt(h) is not None}
@@ -57,8 +60,9 @@ def gather(incidents: IncidentStore, log: PromptLogStore, incident_id: str, now:
         prompt_not_stored=sum(e.entry.system_prompt_hash not in stored for e in held),
         scrubbed=sum(e.scrubbed_at is not None for e in held),
     )
-    return LogFindings(radius, held, gaps, _guardrail_decisions(log.query(LogQuery(since=radius.since,
-                                                                                until=radius.until))))
+    return LogFindings(
+        radius, held, gaps, _guardrail_decisions(log.query(LogQuery(since=radius.since, until=radius.until)))
+    )
 
 
 def _guardrail_decisions(entries: Iterable[StoredEntry]) -> dict[tuple[str, str], Counter[str]]:
@@ -70,9 +74,11 @@ def _guardrail_decisions(entries: Iterable[StoredEntry]) -> dict[tuple[str, str]
     return dict(sorted(decisions.items()))
 
 
-def draft(incidents: IncidentStore, log: PromptLogStore | None, incident_id: str, now: float) -> str:
+def draft(
+    incidents: IncidentStore, log: PromptLogStore | None, evidence: SignalEvidence, incident_id: str, now: float
+) -> str:
     """The post-mortem Markdown; the incident is read after the assessment, which may add its first occurrence."""
-    findings = gather(incidents, log, incident_id, now) if log is not None else None
+    findings = gather(incidents, log, evidence, incident_id, now) if log is not None else None
     incident = incidents.get(incident_id)
     if incident is None:
         raise KeyError(incident_id)
@@ -107,8 +113,13 @@ def _timeline(incident: Incident) -> list[str]:
     lines += [f"| {label} | {utc(milestones[key])} |" for key, label in MILESTONES.items()]
     lag = _between(milestones["first_occurred"], milestones["monitoring_fired"])
     contain = _between(milestones["detected"], milestones["contained"])
-    lines += ["", f"From first occurrence to monitoring firing: {lag}. From detection to containment: {contain}.",
-              "", "| Time (UTC) | Event | Detail |", "|---|---|---|"]
+    lines += [
+        "",
+        f"From first occurrence to monitoring firing: {lag}. From detection to containment: {contain}.",
+        "",
+        "| Time (UTC) | Event | Detail |",
+        "|---|---|---|",
+    ]
     lines += [f"| {utc(e.at)} | {e.kind.value} | {_cell(details(e.detail))} |" for e in incident.timeline]
     return lines
 
@@ -116,8 +127,12 @@ def _timeline(incident: Incident) -> list[str]:
 def _root_cause(incident: Incident) -> list[str]:
     rca = incident.rca
     if rca is None:
-        return ["## Root cause", "", f"{OWNER}: no root cause is recorded yet "
-                f"(`otel-ai-incident incidents rca {incident.id} --category ... --description ...`)."]
+        return [
+            "## Root cause",
+            "",
+            f"{OWNER}: no root cause is recorded yet "
+            f"(`otel-ai-incident incidents rca {incident.id} --category ... --description ...`).",
+        ]
     return [
         "## Root cause", "",
         f"Category: **{rca.root_cause_category.value}**", "",
@@ -130,24 +145,32 @@ def _root_cause(incident: Incident) -> list[str]:
 def _reproduction(incident: Incident, findings: LogFindings | None) -> list[str]:
     lines = ["## Reproduction", ""]
     if incident.replays:
-        lines += ["| Turn | Replayed (UTC) | Logged PII decision | Prompt of the time | Current prompt | Reproduced |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r.log_id} | {utc(r.at)} | {r.logged_pii_decision or 'not run'} | {_run(r.old)} | "
-                  f"{_run(r.new)} | {yes_no(r.reproduced)} |" for r in incident.replays]
+        lines += [
+            "| Turn | Replayed (UTC) | Logged PII decision | Prompt of the time | Current prompt | Reproduced |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.log_id} | {utc(r.at)} | {r.logged_pii_decision or 'not run'} | {_run(r.old)} | "
+            f"{_run(r.new)} | {yes_no(r.reproduced)} |"
+            for r in incident.replays
+        ]
         if any(r.reproduced is False for r in incident.replays):
             lines += ["", f"{OWNER}: why the replay did not reproduce the logged outcome."]
     else:
-        lines.append(f"No replay recorded: `otel-ai-incident replay LOG_ID --llm module:function --incident "
-                     f"{incident.id}`.")
+        lines.append(
+            f"No replay recorded: `otel-ai-incident replay LOG_ID --llm module:function --incident {incident.id}`."
+        )
     lines.append("")
     if findings is None:
         lines.append("Logging gaps: unknown, no prompt log was available.")
     else:
         gaps = findings.gaps
-        lines.append(f"Logging gaps: of {gaps.turns} held turns, {gaps.without_user_message} have no user message, "
-                     f"{gaps.prompt_not_stored} have no stored system prompt, {gaps.scrubbed} were scrubbed (a "
-                     "replay sees the redacted text). The prompt log keeps each turn's user message, not the "
-                     "conversation before it.")
+        lines.append(
+            f"Logging gaps: of {gaps.turns} held turns, {gaps.without_user_message} have no user message, "
+            f"{gaps.prompt_not_stored} have no stored system prompt, {gaps.scrubbed} were scrubbed (a "
+            "replay sees the redacted text). The prompt log keeps each turn's user message, not the "
+            "conversation before it."
+        )
     return lines
 
 
@@ -158,14 +181,20 @@ def _guardrails(findings: LogFindings | None) -> list[str]:
     if not findings.guardrails:
         lines.append("No guardrail decision was logged in the incident window.")
     else:
-        lines += [f"Decisions logged in the incident window ({utc(findings.radius.since)} to "
-                  f"{utc(findings.radius.until)}); a guardrail that never ran is not listed.", "",
-                  "| Guardrail | Stage | " + " | ".join(_DECISIONS) + " | Fired |",
-                  "|---|---|" + "---|" * (len(_DECISIONS) + 1)]
+        lines += [
+            f"Decisions logged in the incident window ({utc(findings.radius.since)} to "
+            f"{utc(findings.radius.until)}); a guardrail that never ran is not listed.",
+            "",
+            "| Guardrail | Stage | " + " | ".join(_DECISIONS) + " | Fired |",
+            "|---|---|" + "---|" * (len(_DECISIONS) + 1),
+        ]
         for (guardrail, stage), counts in findings.guardrails.items():
             fired = sum(n for decision, n in counts.items() if decision != names.Decision.ALLOW)
-            lines.append(f"| {guardrail} | {stage} | " + " | ".join(str(counts[d]) for d in _DECISIONS)
-                         + f" | {yes_no(fired > 0)} |")
+            lines.append(
+                f"| {guardrail} | {stage} | "
+                + " | ".join(str(counts[d]) for d in _DECISIONS)
+                + f" | {yes_no(fired > 0)} |"
+            )
     return [*lines, "", f"{OWNER}: which guardrail should have caught this, and why it did not."]
 
 
@@ -175,30 +204,40 @@ def _scope(incident: Incident, findings: LogFindings | None, now: float) -> list
         lines.append("Users affected: unknown, no prompt log was available.")
     else:
         radius = findings.radius
-        lines.append(f"Between {utc(radius.since)} and {utc(radius.until)}: {radius.users} users and "
-                     f"{radius.sessions} sessions affected, in {radius.entries} turns (pseudonymised; the turns are "
-                     "held for this incident until it closes).")
+        lines.append(
+            f"Between {utc(radius.since)} and {utc(radius.until)}: {radius.users} users and "
+            f"{radius.sessions} sessions affected, in {radius.entries} turns (pseudonymised; the turns are "
+            "held for this incident until it closes)."
+        )
         if radius.signals_without_evidence:
-            lines.append(f"Not counted, the prompt log holds no evidence of: "
-                         f"{', '.join(radius.signals_without_evidence)}.")
+            lines.append(
+                f"Not counted, the prompt log holds no evidence of: {', '.join(radius.signals_without_evidence)}."
+            )
     return [*lines, "", "Regulatory triggers:", *_bullets(disclosure_lines(incident, now))]
 
 
 def _regression(incident: Incident, findings: LogFindings | None) -> list[str]:
     rca = incident.rca
     added = "not recorded" if rca is None else yes_no(rca.regression_test_added)
-    lines = ["## Regression test", "", f"Regression test added (per the root cause record): {added}.",
-             f"Export the held turns as eval cases: `otel-ai-incident incidents export-regressions {incident.id} "
-             "--out DIR`."]
+    lines = [
+        "## Regression test",
+        "",
+        f"Regression test added (per the root cause record): {added}.",
+        f"Export the held turns as eval cases: `otel-ai-incident incidents export-regressions {incident.id} "
+        "--out DIR`.",
+    ]
     if findings is not None and findings.held:
         lines += ["", "Held turns:", *_bullets(e.entry.log_id for e in findings.held)]
     return [*lines, "", f"{OWNER}: the specific test case that would have caught this."]
 
 
 def _blameless(incident: Incident) -> list[str]:
-    lines = ["## Blameless finding", "",
-             f"{OWNER}: was this a systemic failure or a human error? If human error, what system change "
-             "prevents recurrence?"]
+    lines = [
+        "## Blameless finding",
+        "",
+        f"{OWNER}: was this a systemic failure or a human error? If human error, what system change "
+        "prevents recurrence?",
+    ]
     if incident.rca is not None and incident.rca.recurrence_prevention:
         lines += ["", f"Recurrence prevention recorded with the root cause: {incident.rca.recurrence_prevention}"]
     return lines

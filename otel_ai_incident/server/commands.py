@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--token-file", help="file holding the shared secret")
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
     parser.add_argument(
+        "--signals",
+        metavar="FILE",
+        help="signals file the rules were generated with (generate --signals), so its signals get "
+        "containment targets and a blast radius from the prompt log",
+    )
+    parser.add_argument(
         "--containment", help=f"containment state URL (default ${names.ENV_CONTAINMENT} or {names.DEFAULT_CONTAINMENT})"
     )
     parser.add_argument(
@@ -71,10 +77,12 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.containment.targets import PromptLogTargetFinder
     from otel_ai_incident.incidents.commands import open_prompt_log
     from otel_ai_incident.incidents.sql_store import open_incident_store
+    from otel_ai_incident.promptlog.evidence import SignalEvidence
     from otel_ai_incident.promptlog.store import open_store
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import Credentials, is_loopback
     from otel_ai_incident.server.inbox.sql_store import open_inbox
+    from otel_ai_incident.signals.load import load_signals
     from otel_ai_incident.storage.errors import StoreError
 
     try:
@@ -92,6 +100,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     try:
         playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
+        evidence = SignalEvidence(load_signals(args.signals))
         state = SqliteContainmentState.from_url(
             args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
         )
@@ -101,7 +110,12 @@ def serve(args: argparse.Namespace) -> int:
         act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
         named = args.prompt_log or os.environ.get(names.ENV_PROMPT_LOG)
         prompt_log = open_store(named) if named else open_prompt_log(None)
-    except (OSError, ValueError, sqlite3.Error, StoreError) as error:  # PlaybookError is a ValueError
+    except (
+        OSError,
+        ValueError,
+        sqlite3.Error,
+        StoreError,
+    ) as error:  # PlaybookError and SignalConfigError are ValueErrors
         print(f"otel-ai-incident serve: {error}", file=sys.stderr)
         return 2
     if prompt_log is None:
@@ -116,7 +130,7 @@ def serve(args: argparse.Namespace) -> int:
         inbox=inbox,
         credentials=Credentials(token) if token else None,
         playbooks=playbooks,
-        finder=PromptLogTargetFinder(prompt_log) if prompt_log is not None else None,
+        finder=PromptLogTargetFinder(prompt_log, evidence) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
         lease_s=args.claim_lease,
     )  # fmt: skip

@@ -5,10 +5,10 @@ so processing a notification again, after a crash or for an HA duplicate, adds n
 are recorded but lift nothing: the metric recovered *under* containment, so lifting on resolve would
 flap; rate limits lapse on their own and humans lift the rest.
 
-With a prompt log (given to the app as its `PromptLogTargetFinder`), each notification then assesses the
-incident's blast radius: the first occurrence goes on the timeline and the matching turns are held, so
-retention cannot delete the evidence while the incident is investigated. Containment comes first; a failing
-assessment is logged and never undoes or blocks it.
+With a prompt log (given to the app as its `PromptLogTargetFinder`, with the loaded catalogue's evidence),
+each notification then assesses the incident's blast radius: the first occurrence goes on the timeline and
+the matching turns are held, so retention cannot delete the evidence while the incident is investigated.
+Containment comes first; a failing assessment is logged and never undoes or blocks it.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class NotificationProcessor:
         self.playbooks = playbooks
         self.metrics = metrics
         finder = executor.finder
-        self.prompt_log = finder.store if isinstance(finder, PromptLogTargetFinder) else None
+        self.prompt_log_finder = finder if isinstance(finder, PromptLogTargetFinder) else None
 
     def process(self, notification: Notification, received_at: float) -> Incident:
         incident = self._open_incident(notification, received_at)
@@ -82,10 +82,11 @@ class NotificationProcessor:
         return incident
 
     def _assess(self, incident: Incident) -> None:
-        if self.prompt_log is None:
+        finder = self.prompt_log_finder
+        if finder is None:
             return
         try:
-            blast_radius.assess(self.incidents, self.prompt_log, incident.id, time.time())
+            blast_radius.assess(self.incidents, finder.store, finder.evidence, incident.id, time.time())
         except Exception:
             logger.exception("assessing the blast radius of %s failed", incident.id)
 
