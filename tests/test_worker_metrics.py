@@ -25,10 +25,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_ai_incident import names
-from otel_ai_incident.telemetry import multiprocess
+from otel_ai_incident.telemetry import metrics_dir as shared
 from otel_ai_incident.telemetry.instruments import Instruments
 from otel_ai_incident.telemetry.merge import Snapshot, decode, encode, merge
-from otel_ai_incident.telemetry.multiprocess import ARCHIVE, WorkerMetrics, metrics_dir
+from otel_ai_incident.telemetry.metrics_dir import ARCHIVE, metrics_dir
+from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
 from processes import clean_env, http_get, run_script, wait_until
 
 MODEL = "m"
@@ -200,13 +201,13 @@ def test_workers_that_left_are_folded_into_the_archive_and_counted_once(
 
     killed = subprocess.Popen(["true"])  # a worker that died without a word, long ago
     killed.wait()
-    silent = directory / f"{multiprocess.WORKER_PREFIX}{killed.pid}-0000beef.json"
+    silent = directory / f"{shared.WORKER_PREFIX}{killed.pid}-0000beef.json"
     silent.write_bytes(encode(Snapshot(decode(saved.read_bytes()).families, pid=killed.pid)))
-    long_ago = time.time() - multiprocess.DEAD_AFTER - 1
+    long_ago = time.time() - shared.DEAD_AFTER - 1
     os.utime(silent, (long_ago, long_ago))
     assert ok_turns(port) == 9
 
-    a.metrics._fold()
+    a.metrics._dir.fold(a.metrics.path)
     assert not left_file.exists() and not silent.exists()
     archive = decode((directory / ARCHIVE).read_bytes())
     assert set(archive.folded) == {left_file.name, silent.name}
@@ -214,7 +215,7 @@ def test_workers_that_left_are_folded_into_the_archive_and_counted_once(
 
     shutil.copy(saved, left_file)  # as if the folder died between writing the archive and deleting the file
     assert ok_turns(port) == 9
-    a.metrics._fold()
+    a.metrics._dir.fold(a.metrics.path)
     assert not left_file.exists() and ok_turns(port) == 9
 
 
@@ -226,7 +227,7 @@ def test_a_corrupt_sibling_file_is_counted_logged_once_and_skipped(
 ) -> None:
     a = workers.start()
     a.turns(2)
-    (a.metrics.path.parent / f"{multiprocess.WORKER_PREFIX}1-deadbeef.json").write_bytes(b'{"version": 1, "fam')
+    (a.metrics.path.parent / f"{shared.WORKER_PREFIX}1-deadbeef.json").write_bytes(b'{"version": 1, "fam')
     with caplog.at_level(logging.WARNING, logger="otel_ai_incident"):
         assert ok_turns(port) == 2
         assert ok_turns(port) == 2

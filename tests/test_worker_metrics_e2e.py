@@ -27,7 +27,7 @@ from otel_ai_incident import names
 from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState
 from otel_ai_incident.demo.services import Prometheus
 from otel_ai_incident.telemetry.merge import decode
-from otel_ai_incident.telemetry.multiprocess import WORKER_PREFIX
+from otel_ai_incident.telemetry.metrics_dir import WORKER_PREFIX
 from processes import ROOT, clean_env, wait_until
 
 pytestmark = pytest.mark.e2e

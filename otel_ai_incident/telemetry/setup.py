@@ -194,7 +194,7 @@ def configure(
     providers.owns_meter_provider = True
     metrics.set_meter_provider(providers.meter_provider)
     if providers.worker_metrics is not None:  # once the reader can collect: a scrape may come at once
-        providers.worker_metrics.start()
+        _quietly("starting the worker metrics", providers.worker_metrics.start)
     return providers
 
 
@@ -231,7 +231,7 @@ def _prometheus(host: str | None, port: int | None) -> tuple[Any, Any, WorkerMet
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from otel_ai_incident.telemetry.multiprocess import WorkerMetrics, metrics_dir
+    from otel_ai_incident.telemetry.metrics_dir import metrics_dir
 
     host = host or os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "localhost"
     if port is None:
@@ -239,6 +239,8 @@ def _prometheus(host: str | None, port: int | None) -> tuple[Any, Any, WorkerMet
     registry = CollectorRegistry(auto_describe=True)
     directory = metrics_dir()
     if directory is not None:
+        from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
+
         return PrometheusMetricReader(registry=registry), None, WorkerMetrics(directory, registry, host, port)
     try:
         server, _thread = start_http_server(port, addr=host, registry=registry)
