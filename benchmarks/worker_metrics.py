@@ -3,7 +3,8 @@
 1. write: the CPU one worker spends on its periodic write (collect its families, encode, write, rename), which
    it does once a second, so the CPU per write is the CPU per second. Timed in process CPU time.
 2. scrape: the latency of GET /metrics on the example web app under `uvicorn --workers N` with AII_METRICS_DIR
-   (the serving worker merges everyone's files), against one worker without it (today's single-process path).
+   (the serving worker merges everyone's files), against one worker without it (today's single-process path),
+   and the CPU the server's processes spent per scrape (the others' periodic writes meanwhile included).
 
     python benchmarks/worker_metrics.py write [--models 1] [--tools 2] [--writes 300]
     python benchmarks/worker_metrics.py scrape [--workers 4] [--turns 200] [--scrapes 200]
@@ -134,10 +135,12 @@ def _scrape_latency(workers: int, metrics_dir: str | None, turns: int, scrapes: 
                 list(pool.map(lambda i: _post_turn(base_url, kinds[i % len(kinds)]), range(turns)))
             time.sleep(1.5)
             latencies, body = [], b""
+            cpu_before = _server_cpu_s(server.pid)
             for _ in range(scrapes):
                 start = time.perf_counter()
                 body = urllib.request.urlopen(metrics_url, timeout=10).read()
                 latencies.append((time.perf_counter() - start) * 1000)
+            cpu_per_scrape_ms = (_server_cpu_s(server.pid) - cpu_before) / scrapes * 1000
             files = len(os.listdir(env[names.ENV_METRICS_DIR])) if metrics_dir is not None else 0
         finally:
             server.terminate()
@@ -150,7 +153,22 @@ def _scrape_latency(workers: int, metrics_dir: str | None, turns: int, scrapes: 
         "bytes": len(body),
         "p50_ms": round(statistics.median(latencies), 2),
         "p95_ms": round(latencies[int(len(latencies) * 0.95)], 2),
+        "server_cpu_ms_per_scrape": round(cpu_per_scrape_ms, 2),
     }
+
+
+def _server_cpu_s(server: int) -> float:
+    """CPU seconds (user + system) of the server and its worker processes, from /proc: whoever serves counts
+    (with --workers 1 uvicorn serves in its own process)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if server in (int(stat.parent.name), int(fields[1])):  # after the command: state, ppid, ..., utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
