@@ -62,7 +62,9 @@ class WorkerMetrics:
 
     def _begin(self) -> None:
         """A file of its own and fresh locks; in a forked child too, where the parent's may be held forever."""
-        self._lock = threading.Lock()  # one collection and write of this worker's own families at a time
+        # One collection and write of this worker's own families at a time: writes stay in order, and the
+        # OpenTelemetry exporter's collector cannot collect on two threads at once (both drain one deque).
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
