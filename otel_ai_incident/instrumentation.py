@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from functools import partial
 
 from opentelemetry import metrics, trace
 
@@ -185,6 +186,11 @@ def instrument(
         key = load_key()
         output_guard = PiiOutputGuard(action=pii_action, hmac_key=key if pii_tokens else None)
         instruments = Instruments(meter, pii_entity_types=output_guard.entity_types, pii_action=output_guard.action)
+        if providers is not None and providers.worker_metrics is not None:
+            worker_metrics_error = {names.COMPONENT: names.COMPONENT_WORKER_METRICS}
+            providers.worker_metrics.count_errors_with(
+                partial(instruments.instrumentation_errors.add, 1, worker_metrics_error)
+            )
         runtime = hooks.Runtime(
             tracer=tracer,
             instruments=instruments,

@@ -282,3 +282,10 @@ ENV_WEBHOOK_TOKEN_FILE = "AII_WEBHOOK_TOKEN_FILE"
 ENV_INCIDENTS = "AII_INCIDENTS"
 ENV_RECEIVER_ACT_DELAY = "AII_RECEIVER_ACT_DELAY"
 DEFAULT_INCIDENTS = "sqlite:///ai_incidents.db"
+
+# Metrics of a multi-worker server (gunicorn, `uvicorn --workers N`): the directory where each worker leaves its
+# metrics for the one serving /metrics. Ours wins; prometheus_client's multiprocess variable, which gunicorn users
+# already set, switches it on too.
+ENV_METRICS_DIR = "AII_METRICS_DIR"
+ENV_PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+COMPONENT_WORKER_METRICS = "worker_metrics"  # the `component` of ai_instrumentation_errors_total for that exchange

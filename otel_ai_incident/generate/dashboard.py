@@ -118,7 +118,7 @@ def containment_panels() -> list[PanelSpec]:
     active, enforced, dropped = names.CONTAINMENT_ACTIVE, names.CONTAINMENT_ENFORCED, names.PROMPT_LOG_DROPPED
     return [
         PanelSpec(FIXED_PANEL_IDS + 4, "Containment actions in force", "ai.containment.active by action.", "short",
-                  (Query(f"sum by ({names.ACTION}) ({scoped(active.prometheus, active.labels)})",
+                  (Query(f"max by ({names.ACTION}) ({scoped(active.prometheus, active.labels)})",
                          f"{{{{{names.ACTION}}}}}"),)),
         PanelSpec(FIXED_PANEL_IDS + 5, "Containment enforcements per second",
                   "Times the gate refused or changed something because of containment.", "ops",

@@ -11,12 +11,15 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 
 from otel_ai_incident import names
+
+if TYPE_CHECKING:
+    from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
 
 logger = logging.getLogger("otel_ai_incident")
 
@@ -44,8 +47,15 @@ class Providers:
     owns_tracer_provider: bool = False
     owns_meter_provider: bool = False
     prometheus_server: Any = None
-    prometheus_address: tuple[str, int] | None = None
+    worker_metrics: WorkerMetrics | None = None  # when the app runs as several worker processes
     _closed: bool = field(default=False, repr=False)
+
+    @property
+    def prometheus_address(self) -> tuple[str, int] | None:
+        """Where this process serves /metrics (host, port), or None when it serves none (now)."""
+        if self.worker_metrics is not None:
+            return self.worker_metrics.address
+        return self.prometheus_server.server_address[:2] if self.prometheus_server is not None else None
 
     def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
         """Flush and stop what we own, waiting at most `timeout` seconds.
@@ -64,6 +74,8 @@ class Providers:
             logger.warning("otel-ai-incident: telemetry not flushed within %.1fs (collector unreachable?)", timeout)
 
     def _shutdown_now(self) -> None:
+        if self.worker_metrics is not None:  # before the meter provider, which empties the worker's registry
+            _quietly("writing this worker's final metrics", self.worker_metrics.close)
         if self.owns_tracer_provider:
             _quietly("stopping the tracer provider", self.tracer_provider.shutdown)
         if self.owns_meter_provider:
@@ -163,12 +175,9 @@ def configure(
 
     readers: list[Any] = []
     if prometheus:
-        registry, server, address = _start_prometheus(prometheus_host, prometheus_port)
-        if registry is not None:
-            from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-            readers.append(PrometheusMetricReader(registry=registry))
-            providers.prometheus_server, providers.prometheus_address = server, address
+        reader, providers.prometheus_server, providers.worker_metrics = _prometheus(prometheus_host, prometheus_port)
+        if reader is not None:
+            readers.append(reader)
     if _otlp_wanted(otlp_endpoint, "METRICS"):
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
@@ -184,6 +193,8 @@ def configure(
     )
     providers.owns_meter_provider = True
     metrics.set_meter_provider(providers.meter_provider)
+    if providers.worker_metrics is not None:  # once the reader can collect: a scrape may come at once
+        _quietly("starting the worker metrics", providers.worker_metrics.start)
     return providers
 
 
@@ -213,18 +224,27 @@ def _new_tracer_provider(resource: Resource, otlp_endpoint: str | None) -> trace
     return provider
 
 
-def _start_prometheus(host: str | None, port: int | None) -> tuple[Any, Any, tuple[str, int] | None]:
-    """Serve /metrics from a registry of our own (so a second provider never collides with the default one)."""
+def _prometheus(host: str | None, port: int | None) -> tuple[Any, Any, WorkerMetrics | None]:
+    """The Prometheus reader, on a registry of our own (so a second provider never collides with the default
+    one), and what serves it: an HTTP server, or, when the app runs as several workers sharing a metrics
+    directory, this worker's part in serving all of them (started once the meter provider exists)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, start_http_server
+
+    from otel_ai_incident.telemetry.metrics_dir import metrics_dir
 
     host = host or os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "localhost"
     if port is None:
         port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT") or names.DEFAULT_PROMETHEUS_PORT)
     registry = CollectorRegistry(auto_describe=True)
+    directory = metrics_dir()
+    if directory is not None:
+        from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
+
+        return PrometheusMetricReader(registry=registry), None, WorkerMetrics(directory, registry, host, port)
     try:
         server, _thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         logger.warning("otel-ai-incident: cannot serve /metrics on %s:%s (%s); metrics not exposed", host, port, exc)
         return None, None, None
-    bound_host, bound_port = server.server_address[:2]
-    return registry, server, (bound_host, bound_port)
+    return PrometheusMetricReader(registry=registry), server, None
