@@ -2,7 +2,7 @@
 
 Run: /work/venv/bin/python benchmarks/anomaly.py [--seed 0] [--calls 6000] [--repeat 5]
 
-Reported, on the labelled traffic of otel_ai_incident.guardrails.anomaly_sim (ordinary calls first, then
+Reported, on the labelled traffic of otel_ai_incident.testing.anomaly_sim (ordinary calls first, then
 misuse at 5 %), scoring every call with observe() as the hooks do:
   1. ROC AUC of misuse against ordinary calls after the clean period, by the Mann-Whitney U statistic
      (GOAL >= 0.98), and the share of each misuse class scoring above the default alert threshold 0.8;
@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
-from otel_ai_incident.guardrails.anomaly_sim import SimCall, simulate
+from otel_ai_incident.testing.anomaly_sim import SimCall, simulate
 
 ALERT_THRESHOLD = 0.8
 THREADS = 4

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_ai_incident.guardrails.anomaly import QUARANTINE_WEIGHT, ToolArgumentScorer
-from otel_ai_incident.guardrails.anomaly_sim import MISUSE_KINDS, NORMAL, simulate
-from otel_ai_incident.guardrails.argument_features import Char, profile, string_chars
-from otel_ai_incident.guardrails.sketches import Vocabulary
+from otel_ai_incident.guardrails.anomaly.chars import Char, string_chars
+from otel_ai_incident.guardrails.anomaly.features import profile
+from otel_ai_incident.guardrails.anomaly.sketches import Vocabulary
+from otel_ai_incident.testing.anomaly_sim import MISUSE_KINDS, NORMAL, simulate
 
 ALERT = 0.8
 

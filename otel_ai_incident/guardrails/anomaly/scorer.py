@@ -4,7 +4,7 @@ An agent that calls `delete_record(id="*")` or `refund(amount=1e6)` uses a tool 
 allow-lists do not catch it; what gives it away is that the arguments look nothing like that tool's
 usual ones. `ToolArgumentScorer` learns, per tool and with bounded memory, which keys a call carries and,
 per key, its kinds, values, character classes and numeric scale, and scores each call in [0, 1]
-(see `anomaly_model` for the features and how they are combined).
+(see `features` for what is learned and `evidence` for how it is combined).
 
 Learning policy: a call scoring at least `SUSPICIOUS` is still learned, but with `QUARANTINE_WEIGHT`, so an
 attacker who repeats a misuse needs about twenty calls to weigh as much as one ordinary call, and keeps
@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from otel_ai_incident.guardrails.anomaly_model import ToolModel
-from otel_ai_incident.guardrails.argument_features import fingerprint, profile
+from otel_ai_incident.guardrails.anomaly.features import fingerprint, profile
+from otel_ai_incident.guardrails.anomaly.model import ToolModel
 
 # The hooks' default alert threshold: what we flag we do not let become normal quickly.
 SUSPICIOUS = 0.8
