@@ -23,7 +23,8 @@ from otel_ai_incident.guardrails.pii.findings import (
     Finding,
 )
 from otel_ai_incident.testing.pii_lookalikes import hard_negative
-from otel_ai_incident.testing.pii_values import SIMPLE_VALUES, phone_number, secret_with_context
+from otel_ai_incident.testing.pii_secrets import secret_with_context
+from otel_ai_incident.testing.pii_values import SIMPLE_VALUES, phone_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,43 +60,99 @@ class _Reply:
 
 
 _OPENERS = (
-    "Sure! Here's what I found. ", "Thanks for your patience. ", "Happy to help with that. ",
-    "I've looked into your request. ", "Good question. ", "", "Here is a summary of the account details. ",
-    "No problem - let me walk you through it.\n\n", "Certainly. ", "I checked our records. ",
-)  # fmt: skip
+    "Sure! Here's what I found. ",
+    "Thanks for your patience. ",
+    "Happy to help with that. ",
+    "I've looked into your request. ",
+    "Good question. ",
+    "",
+    "Here is a summary of the account details. ",
+    "No problem - let me walk you through it.\n\n",
+    "Certainly. ",
+    "I checked our records. ",
+)
 _CLOSERS = (
-    " Let me know if there's anything else I can do.", " Hope that helps!", "", " Have a great day.",
-    "\n\nIs there anything else you need?", " Feel free to ask follow-up questions.",
+    " Let me know if there's anything else I can do.",
+    " Hope that helps!",
+    "",
+    " Have a great day.",
+    "\n\nIs there anything else you need?",
+    " Feel free to ask follow-up questions.",
     " I've also noted this on your ticket.",
-)  # fmt: skip
+)
 _FILLERS = (
-    " The change should take effect within 24 hours.", " You can update this from the Settings page.",
-    " Our team usually replies within 2 business days.", " Please keep this information safe.",
-    " I recommend double-checking before you submit the form.", "",
-)  # fmt: skip
+    " The change should take effect within 24 hours.",
+    " You can update this from the Settings page.",
+    " Our team usually replies within 2 business days.",
+    " Please keep this information safe.",
+    " I recommend double-checking before you submit the form.",
+    "",
+)
 
 # Sentences a value is written into, per entity. "{}" is the value.
 _TEMPLATES: dict[str, tuple[str, ...]] = {
-    EMAIL: ("You can email them at {}.", "The contact on file is {}", "Send the signed form to {} by Friday.",
-            "Reply-To: {}\n", "I've cc'd {} on this thread.", "- Email: {}\n", "Their address is <{}>.",
-            "Write to {}, they handle refunds."),
-    PHONE: ("You can reach our support team at {}.", "Call {} between 9am and 5pm.",
-            "The customer's phone number is {}.", "Phone: {}\n", "- Mobile: {}\n", "Their number is {}.",
-            "Please ring {} if the issue persists.", "For urgent cases, text {}.", "Tel. {} (office)",
-            "Dial {} and choose option 2."),
-    CREDIT_CARD: ("The card on file is {}.", "Card number: {}\n", "I charged {} for the renewal.",
-                  "Payment was made with {} on the 3rd.", "- Card: {} (expires 08/27)\n",
-                  "Use {} for the test checkout."),
-    IBAN: ("Please transfer the amount to IBAN {}.", "IBAN: {}\n", "Their bank account is {}.",
-           "The refund goes to {} within 5 days.", "- Account: {}\n"),
-    US_SSN: ("The SSN on the application is {}.", "Social Security Number: {}\n", "SSN {} was verified.",
-             "I found {} listed as the taxpayer ID.", "- SSN: {}\n"),
-    IP_ADDRESS: ("The request came from {}.", "Server IP: {}\n", "Blocked address {} after 5 failed logins.",
-                 "Connect to {} on port 5432.", "The VPN assigned you {}.", "Origin: {} (proxy)",
-                 "Allow {}/24 in the security group.", "The office range is {}/16, so add it to the allow list."),
-    SECRET: ("Here is the key you asked for: {}", "Use this token: {}\n", "I found {} in the config.",
-             "Credentials:\n{}\n", "Set it like this: {}"),
-}  # fmt: skip
+    EMAIL: (
+        "You can email them at {}.",
+        "The contact on file is {}",
+        "Send the signed form to {} by Friday.",
+        "Reply-To: {}\n",
+        "I've cc'd {} on this thread.",
+        "- Email: {}\n",
+        "Their address is <{}>.",
+        "Write to {}, they handle refunds.",
+    ),
+    PHONE: (
+        "You can reach our support team at {}.",
+        "Call {} between 9am and 5pm.",
+        "The customer's phone number is {}.",
+        "Phone: {}\n",
+        "- Mobile: {}\n",
+        "Their number is {}.",
+        "Please ring {} if the issue persists.",
+        "For urgent cases, text {}.",
+        "Tel. {} (office)",
+        "Dial {} and choose option 2.",
+    ),
+    CREDIT_CARD: (
+        "The card on file is {}.",
+        "Card number: {}\n",
+        "I charged {} for the renewal.",
+        "Payment was made with {} on the 3rd.",
+        "- Card: {} (expires 08/27)\n",
+        "Use {} for the test checkout.",
+    ),
+    IBAN: (
+        "Please transfer the amount to IBAN {}.",
+        "IBAN: {}\n",
+        "Their bank account is {}.",
+        "The refund goes to {} within 5 days.",
+        "- Account: {}\n",
+    ),
+    US_SSN: (
+        "The SSN on the application is {}.",
+        "Social Security Number: {}\n",
+        "SSN {} was verified.",
+        "I found {} listed as the taxpayer ID.",
+        "- SSN: {}\n",
+    ),
+    IP_ADDRESS: (
+        "The request came from {}.",
+        "Server IP: {}\n",
+        "Blocked address {} after 5 failed logins.",
+        "Connect to {} on port 5432.",
+        "The VPN assigned you {}.",
+        "Origin: {} (proxy)",
+        "Allow {}/24 in the security group.",
+        "The office range is {}/16, so add it to the allow list.",
+    ),
+    SECRET: (
+        "Here is the key you asked for: {}",
+        "Use this token: {}\n",
+        "I found {} in the config.",
+        "Credentials:\n{}\n",
+        "Set it like this: {}",
+    ),
+}
 
 
 def _positive(rng: random.Random, reply: _Reply, entity_type: str) -> None:

@@ -40,16 +40,16 @@ def hard_negative(rng: random.Random) -> str:
         lambda: f"The job ran at {year}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}.",
         lambda: f"It was filed on {day:02d}/{month:02d}/{year}.",
         lambda: f"Created {year}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z.",
-        lambda: f"Last login: {year}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{digits(rng, 3)}"
-        f"+02:00",
+        lambda: f"Last login: {year}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{digits(rng, 3)}+02:00",
         lambda: f"Due {month:02d}/{day:02d}/{year} at {hour % 12 + 1}:{minute:02d} pm.",
         lambda: f"The event timestamp is {stamp}.",
         lambda: f"created_at={stamp}{digits(rng, 3)} in the log.",
         lambda: f"Request id {uuid.UUID(int=rng.getrandbits(128), version=4)} failed.",
         lambda: f"Fixed in commit {alnum(rng, 40, '0123456789abcdef')}.",
         lambda: f"See {alnum(rng, 7, '0123456789abcdef')} for the change.",
-        lambda: f"Upgrade to version {rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}."
-        f"{rng.randint(0, 99)}.",
+        lambda: (
+            f"Upgrade to version {rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}.{rng.randint(0, 99)}."
+        ),
         lambda: f"This needs v{rng.randint(1, 4)}.{rng.randint(0, 30)}.{rng.randint(0, 9)} or later.",
         lambda: f"Tested on Python 3.{rng.randint(8, 13)}.{rng.randint(0, 12)}.",
         lambda: f"The total is ${rng.randint(1, 99)},{digits(rng, 3)}.{digits(rng, 2)}.",
@@ -58,15 +58,15 @@ def hard_negative(rng: random.Random) -> str:
         lambda: f"FedEx tracking number {digits(rng, 12)}.",
         lambda: f"Your FedEx parcel {digits(rng, 4)} {digits(rng, 4)} {digits(rng, 4)} is out for delivery.",
         lambda: f"USPS tracking {rng.choice(('94', '92', '93'))}{digits(rng, rng.randint(18, 20))}.",
-        lambda: f"USPS: 9400 {digits(rng, 4)} {digits(rng, 4)} {digits(rng, 4)} {digits(rng, 4)} "
-        f"{digits(rng, 2)}.",
+        lambda: f"USPS: 9400 {digits(rng, 4)} {digits(rng, 4)} {digits(rng, 4)} {digits(rng, 4)} {digits(rng, 2)}.",
         lambda: f"The reference {_luhn_failing_card(rng)} did not match any card.",
         lambda: f"That code ({iban_compact(rng, corrupt=True)}) is not a valid account.",
         lambda: f"Account {spaced(iban_compact(rng, corrupt=True))} was rejected.",
         lambda: f"Ask for ext. {digits(rng, 4)} at the front desk.",
         lambda: f"The meeting is in room {rng.randint(100, 4999)}.",
-        lambda: f"We have {rng.randint(2, 40)} options and {rng.randint(2, 9)} steps; uptime was "
-        f"99.{rng.randint(1, 99)}%.",
+        lambda: (
+            f"We have {rng.randint(2, 40)} options and {rng.randint(2, 9)} steps; uptime was 99.{rng.randint(1, 99)}%."
+        ),
         lambda: f"Lines {rng.randint(10, 300)}-{rng.randint(301, 900)} of main.py changed.",
         lambda: f"Call back in {rng.randint(2, 48)} hours, reference {digits(rng, 6)}.",
         lambda: f"Your tracking number is {rng.choice('6789')}{groups(rng, 4, 5)}.",
@@ -77,5 +77,5 @@ def hard_negative(rng: random.Random) -> str:
         lambda: f"The winning numbers were {' '.join(str(n) for n in sorted(rng.sample(range(1, 50), 6)))}.",
         lambda: f"That code ({iban_compact(rng, corrupt=True).lower()}) is not a valid account either.",
         lambda: f"Ticket {groups(rng, 2, 4, 4)} was closed on {day:02d}.{month:02d}.{year}.",
-    )  # fmt: skip
+    )
     return rng.choice(choices)()

@@ -6,9 +6,7 @@ They are never produced by asking the detector, so a detector measured on them c
 
 from __future__ import annotations
 
-import base64
 import ipaddress
-import json
 import random
 import string
 from collections.abc import Callable
@@ -34,23 +32,57 @@ def alnum(rng: random.Random, count: int, alphabet: str = string.ascii_letters +
 def _email(rng: random.Random) -> str:
     first = rng.choice(("john", "maria", "li", "aisha", "peter", "sofia", "ahmed", "emma", "raj", "olga"))
     last = rng.choice(("smith", "garcia", "wang", "khan", "muller", "rossi", "dubois", "okafor", "kim"))
-    local = rng.choice((
-        f"{first}.{last}", f"{first}_{last}", f"{first}{last}{rng.randint(1, 99)}", f"{first[0]}{last}",
-        f"{first}+{rng.choice(('news', 'billing', 'test', 'shop'))}", f"{first}.{last}+{rng.randint(1, 9)}",
-        f"{last}-{first}",
-    ))  # fmt: skip
-    domain = rng.choice((
-        "example.com", "mail.example.co.uk", "corp.acme.io", "gmail.com", "outlook.com", "uni-bonn.de",
-        "support.shop.example.org", "company.travel", "eu.mail.bigcorp.com", "fastmail.fm",
-    ))  # fmt: skip
+    local = rng.choice(
+        (
+            f"{first}.{last}",
+            f"{first}_{last}",
+            f"{first}{last}{rng.randint(1, 99)}",
+            f"{first[0]}{last}",
+            f"{first}+{rng.choice(('news', 'billing', 'test', 'shop'))}",
+            f"{first}.{last}+{rng.randint(1, 9)}",
+            f"{last}-{first}",
+        )
+    )
+    domain = rng.choice(
+        (
+            "example.com",
+            "mail.example.co.uk",
+            "corp.acme.io",
+            "gmail.com",
+            "outlook.com",
+            "uni-bonn.de",
+            "support.shop.example.org",
+            "company.travel",
+            "eu.mail.bigcorp.com",
+            "fastmail.fm",
+        )
+    )
     email = f"{local}@{domain}"
     return email.upper() if rng.random() < 0.05 else email
 
 
 _US_AREAS = (
-    "212", "202", "415", "312", "617", "206", "303", "512", "646", "718", "213", "305", "404", "503", "602", "702",
-    "713", "801", "919", "650",
-)  # fmt: skip
+    "212",
+    "202",
+    "415",
+    "312",
+    "617",
+    "206",
+    "303",
+    "512",
+    "646",
+    "718",
+    "213",
+    "305",
+    "404",
+    "503",
+    "602",
+    "702",
+    "713",
+    "801",
+    "919",
+    "650",
+)
 
 
 def phone_number(rng: random.Random) -> str:
@@ -60,43 +92,72 @@ def phone_number(rng: random.Random) -> str:
         area, exchange, line = rng.choice(_US_AREAS), f"{rng.randint(2, 9)}{digits(rng, 2)}", digits(rng, 4)
         if exchange[1:] == "11":
             exchange = exchange[0] + "23"
-        return rng.choice((
-            f"({area}) {exchange}-{line}", f"{area}-{exchange}-{line}", f"{area}.{exchange}.{line}",
-            f"+1 {area} {exchange} {line}", f"+1-{area}-{exchange}-{line}", f"+1 ({area}) {exchange}-{line}",
-            f"{area} {exchange} {line}", f"1-{area}-{exchange}-{line}", f"+1{area}{exchange}{line}",
-        ))  # fmt: skip
+        return rng.choice(
+            (
+                f"({area}) {exchange}-{line}",
+                f"{area}-{exchange}-{line}",
+                f"{area}.{exchange}.{line}",
+                f"+1 {area} {exchange} {line}",
+                f"+1-{area}-{exchange}-{line}",
+                f"+1 ({area}) {exchange}-{line}",
+                f"{area} {exchange} {line}",
+                f"1-{area}-{exchange}-{line}",
+                f"+1{area}{exchange}{line}",
+            )
+        )
     if kind == 3:  # United Kingdom
         london = f"{rng.choice('78')}{digits(rng, 3)} {digits(rng, 4)}"
         mobile = f"7{rng.choice('45789')}{digits(rng, 2)} {digits(rng, 6)}"
-        return rng.choice((f"+44 20 {london}", f"020 {london}", f"+44 {mobile}", f"0{mobile}",
-                           f"+44 (0)20 {london}"))  # fmt: skip
+        return rng.choice((f"+44 20 {london}", f"020 {london}", f"+44 {mobile}", f"0{mobile}", f"+44 (0)20 {london}"))
     if kind == 4:  # Germany
-        return rng.choice((
-            f"+49 30 {rng.randint(2, 9)}{digits(rng, 5)}", f"030 {rng.randint(2, 9)}{digits(rng, 7)}",
-            f"+49 151 {digits(rng, 8)}", f"0151 {digits(rng, 8)}", f"+49 89 {rng.randint(2, 9)}{digits(rng, 6)}",
-        ))  # fmt: skip
+        return rng.choice(
+            (
+                f"+49 30 {rng.randint(2, 9)}{digits(rng, 5)}",
+                f"030 {rng.randint(2, 9)}{digits(rng, 7)}",
+                f"+49 151 {digits(rng, 8)}",
+                f"0151 {digits(rng, 8)}",
+                f"+49 89 {rng.randint(2, 9)}{digits(rng, 6)}",
+            )
+        )
     if kind == 5:  # France
         pairs = " ".join(digits(rng, 2) for _ in range(4))
         lead = rng.choice("12345679")
         return rng.choice((f"+33 {lead} {pairs}", f"0{lead} {pairs}", f"+33 6 {pairs}"))
     if kind == 6:  # Italy: fixed lines keep their leading 0, also after +39; mobiles start with 3
         rome_or_milan, mobile = f"0{rng.choice('26')}", f"3{rng.randint(2, 9)}{groups(rng, 1, 3, 4)}"
-        return rng.choice((
-            f"{rome_or_milan} {groups(rng, 4, 4)}", f"{rome_or_milan}-{groups(rng, 4, 4, sep='-')}",
-            f"055 {groups(rng, 3, 4)}", mobile, f"+39 {mobile}", f"+39 06 {groups(rng, 4, 4)}",
-        ))  # fmt: skip
+        return rng.choice(
+            (
+                f"{rome_or_milan} {groups(rng, 4, 4)}",
+                f"{rome_or_milan}-{groups(rng, 4, 4, sep='-')}",
+                f"055 {groups(rng, 3, 4)}",
+                mobile,
+                f"+39 {mobile}",
+                f"+39 06 {groups(rng, 4, 4)}",
+            )
+        )
     if kind == 7:  # Spain: nine digits, no trunk prefix
         madrid, mobile = f"91{groups(rng, 1, 3, 3)}", f"6{groups(rng, 2, 3, 3)}"
         return rng.choice((madrid, mobile, f"93 {groups(rng, 3, 2, 2)}", f"+34 {madrid}", f"+34 {mobile}"))
     if kind == 8:  # India: mobiles are written without the trunk 0, landlines with it
         mobile = f"{rng.choice('6789')}{groups(rng, 4, 5)}"
-        return rng.choice((mobile, f"0{mobile}", f"+91 {mobile}", f"+91-{mobile.replace(' ', '-')}",
-                           f"022 {rng.randint(2, 6)}{groups(rng, 3, 4)}"))  # fmt: skip
-    return rng.choice((  # elsewhere, international format
-        f"+61 2 {rng.randint(8, 9)}{digits(rng, 3)} {digits(rng, 4)}", f"+61 4{digits(rng, 2)} {digits(rng, 3)} "
-        f"{digits(rng, 3)}", f"+91 9{digits(rng, 4)} {digits(rng, 5)}", f"+81 3-{digits(rng, 4)}-{digits(rng, 4)}",
-        f"+31 20 {rng.randint(2, 9)}{digits(rng, 2)} {digits(rng, 4)}",
-    ))  # fmt: skip
+        return rng.choice(
+            (
+                mobile,
+                f"0{mobile}",
+                f"+91 {mobile}",
+                f"+91-{mobile.replace(' ', '-')}",
+                f"022 {rng.randint(2, 6)}{groups(rng, 3, 4)}",
+            )
+        )
+    return rng.choice(
+        (  # elsewhere, international format
+            f"+61 2 {rng.randint(8, 9)}{digits(rng, 3)} {digits(rng, 4)}",
+            f"+61 4{digits(rng, 2)} {digits(rng, 3)} {digits(rng, 3)}",
+            f"+91 9{digits(rng, 4)} {digits(rng, 5)}",
+            f"+81 3-{digits(rng, 4)}-{digits(rng, 4)}",
+            f"+31 20 {rng.randint(2, 9)}{digits(rng, 2)} {digits(rng, 4)}",
+        )
+    )
 
 
 def _luhn_digit(partial: str) -> str:
@@ -109,8 +170,21 @@ def _luhn_digit(partial: str) -> str:
     return str(-total % 10)
 
 
-_CARD_PREFIXES = (("4", 16), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16), ("34", 15), ("37", 15),
-                  ("6011", 16), ("65", 16), ("3530", 16), ("36", 14), ("62", 16), ("4", 19))  # fmt: skip
+_CARD_PREFIXES = (
+    ("4", 16),
+    ("51", 16),
+    ("55", 16),
+    ("2221", 16),
+    ("2720", 16),
+    ("34", 15),
+    ("37", 15),
+    ("6011", 16),
+    ("65", 16),
+    ("3530", 16),
+    ("36", 14),
+    ("62", 16),
+    ("4", 19),
+)
 
 
 def card_digits(rng: random.Random) -> str:
@@ -135,9 +209,21 @@ def _card(rng: random.Random) -> str:
 
 
 # BBAN layouts: "n" digit, "a" upper-case letter, "c" either.
-_BBAN = {"DE": "n" * 18, "GB": "aaaa" + "n" * 14, "FR": "n" * 10 + "c" * 11 + "nn", "ES": "n" * 20,
-         "IT": "a" + "n" * 10 + "c" * 12, "NL": "aaaa" + "n" * 10, "BE": "n" * 12, "CH": "n" * 5 + "c" * 12,
-         "AT": "n" * 16, "PL": "n" * 24, "SE": "n" * 20, "IE": "aaaa" + "n" * 14, "PT": "n" * 21}  # fmt: skip
+_BBAN = {
+    "DE": "n" * 18,
+    "GB": "aaaa" + "n" * 14,
+    "FR": "n" * 10 + "c" * 11 + "nn",
+    "ES": "n" * 20,
+    "IT": "a" + "n" * 10 + "c" * 12,
+    "NL": "aaaa" + "n" * 10,
+    "BE": "n" * 12,
+    "CH": "n" * 5 + "c" * 12,
+    "AT": "n" * 16,
+    "PL": "n" * 24,
+    "SE": "n" * 20,
+    "IE": "aaaa" + "n" * 14,
+    "PT": "n" * 21,
+}
 
 
 def iban_compact(rng: random.Random, corrupt: bool = False) -> str:
@@ -175,69 +261,30 @@ def _ssn(rng: random.Random) -> str:
 
 def _ip(rng: random.Random) -> str:
     if rng.random() < 0.6:
-        return rng.choice((f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                           f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                           str(ipaddress.IPv4Address(rng.randint(0x0B000000, 0xDF000000)))))  # fmt: skip
+        return rng.choice(
+            (
+                f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                str(ipaddress.IPv4Address(rng.randint(0x0B000000, 0xDF000000))),
+            )
+        )
     address = ipaddress.IPv6Address(rng.getrandbits(128))
-    return rng.choice((
-        address.compressed, address.exploded, f"2001:db8::{rng.randint(1, 0xFFFF):x}:{rng.randint(1, 0xFFFF):x}",
-        f"fe80::{rng.randint(1, 0xFFFF):x}:{rng.randint(1, 0xFFFF):x}:{rng.randint(1, 0xFFFF):x}",
-    ))  # fmt: skip
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _jwt(rng: random.Random) -> str:
-    header = {"alg": rng.choice(("HS256", "RS256", "ES256")), "typ": "JWT"}
-    payload = {"sub": digits(rng, 8), "name": "Jane Doe", "iat": rng.randint(1_600_000_000, 1_800_000_000)}
-    signature = bytes(rng.getrandbits(8) for _ in range(32))
-    return ".".join((_b64url(json.dumps(header).encode()), _b64url(json.dumps(payload).encode()),
-                     _b64url(signature)))  # fmt: skip
-
-
-def _pem(rng: random.Random) -> str:
-    kind = rng.choice(("RSA ", "EC ", "", "OPENSSH ", "ENCRYPTED "))
-    body = base64.b64encode(bytes(rng.getrandbits(8) for _ in range(rng.randint(120, 400)))).decode()
-    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    return f"-----BEGIN {kind}PRIVATE KEY-----\n{lines}\n-----END {kind}PRIVATE KEY-----"
-
-
-_B64_CHARS = string.ascii_letters + string.digits + "+/"
-
-
-def secret_with_context(rng: random.Random) -> tuple[str, str, str]:
-    """(text before, the secret, text after): context such as `key=` stays outside the labelled span."""
-    kind = rng.randrange(11)
-    upper_digits = string.ascii_uppercase + "234567"
-    if kind == 0:
-        return "", rng.choice(("AKIA", "ASIA")) + alnum(rng, 16, upper_digits), ""
-    if kind == 1:
-        key = rng.choice(("aws_secret_access_key = ", "AWS_SECRET_ACCESS_KEY=", '"SecretAccessKey": "'))
-        return key, alnum(rng, 40, _B64_CHARS), '"' if key.endswith('"') else ""
-    if kind == 2:
-        return "", _pem(rng), ""
-    if kind == 3:
-        token = _jwt(rng) if rng.random() < 0.3 else alnum(rng, rng.randint(24, 48), _B64_CHARS[:-2] + "-._")
-        return rng.choice(("Authorization: Bearer ", "bearer ", "-H 'Authorization: Bearer ")), token, ""
-    if kind == 4:
-        return "", _jwt(rng), ""
-    if kind == 5:
-        return "", rng.choice(("ghp_", "gho_", "ghs_")) + alnum(rng, 36), ""
-    if kind == 6:
-        return "", f"xoxb-{digits(rng, 12)}-{digits(rng, 13)}-{alnum(rng, 24)}", ""
-    if kind == 7:
-        return "", rng.choice(("sk_live_", "rk_live_", "sk_test_")) + alnum(rng, 24), ""
-    if kind == 8:
-        return "", "AIza" + alnum(rng, 35, string.ascii_letters + string.digits + "-_"), ""
-    if kind == 9:
-        return rng.choice(("api_key=", "client_secret: ", 'apiKey = "')), alnum(rng, 32), ""
-    return "", "github_pat_" + alnum(rng, 22) + "_" + alnum(rng, 59), ""
+    return rng.choice(
+        (
+            address.compressed,
+            address.exploded,
+            f"2001:db8::{rng.randint(1, 0xFFFF):x}:{rng.randint(1, 0xFFFF):x}",
+            f"fe80::{rng.randint(1, 0xFFFF):x}:{rng.randint(1, 0xFFFF):x}:{rng.randint(1, 0xFFFF):x}",
+        )
+    )
 
 
 # The generator of each type whose value goes into a sentence alone (a secret comes with its context).
 SIMPLE_VALUES: dict[str, Callable[[random.Random], str]] = {
-    EMAIL: _email, PHONE: phone_number, CREDIT_CARD: _card, IBAN: _iban, US_SSN: _ssn, IP_ADDRESS: _ip,
-}  # fmt: skip
-
+    EMAIL: _email,
+    PHONE: phone_number,
+    CREDIT_CARD: _card,
+    IBAN: _iban,
+    US_SSN: _ssn,
+    IP_ADDRESS: _ip,
+}

@@ -42,8 +42,19 @@ class Char:
 CHAR_BITS = Char.NON_FINITE.bit_length()
 # Plain character classes are weak evidence on their own (a first apostrophe in a free-text query is
 # ordinary); attack tokens, wildcards (they widen what an operation touches) and number oddities are strong.
-WEAK_CHARS = (Char.DIGIT | Char.ALPHA | Char.SPACE | Char.PUNCT | Char.QUOTE | Char.SEPARATOR
-              | Char.SLASH | Char.BRACKET | Char.CONTROL | Char.NON_ASCII | Char.FRACTION)
+WEAK_CHARS = (
+    Char.DIGIT
+    | Char.ALPHA
+    | Char.SPACE
+    | Char.PUNCT
+    | Char.QUOTE
+    | Char.SEPARATOR
+    | Char.SLASH
+    | Char.BRACKET
+    | Char.CONTROL
+    | Char.NON_ASCII
+    | Char.FRACTION
+)
 _ALPHANUMERIC = Char.DIGIT | Char.ALPHA
 
 
@@ -57,8 +68,13 @@ def _ascii_class(code: int) -> int:
         return Char.SPACE
     if code < 32 or code == 127:
         return Char.CONTROL
-    for chars, char_class in (("*%", Char.WILDCARD), ("'\"`", Char.QUOTE), (";|&", Char.SEPARATOR),
-                              ("/\\", Char.SLASH), ("<>{}()[]", Char.BRACKET)):
+    for chars, char_class in (
+        ("*%", Char.WILDCARD),
+        ("'\"`", Char.QUOTE),
+        (";|&", Char.SEPARATOR),
+        ("/\\", Char.SLASH),
+        ("<>{}()[]", Char.BRACKET),
+    ):
         if ch in chars:
             return char_class
     return Char.PUNCT

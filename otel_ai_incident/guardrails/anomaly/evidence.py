@@ -53,8 +53,10 @@ def rarity(p: float, p0: float) -> float:
 def outlier(distance: float, scale: float) -> float:
     """Evidence that a value `distance` decades from the median, with robust scale `scale`, is anomalous."""
     z = distance / max(scale, MIN_SCALE)
-    return 1.0 / ((1.0 + math.exp(-OUTLIER_SLOPE * (z - OUTLIER_Z)))
-                  * (1.0 + math.exp(-OUTLIER_DECADES_SLOPE * (distance - OUTLIER_DECADES))))
+    return 1.0 / (
+        (1.0 + math.exp(-OUTLIER_SLOPE * (z - OUTLIER_Z)))
+        * (1.0 + math.exp(-OUTLIER_DECADES_SLOPE * (distance - OUTLIER_DECADES)))
+    )
 
 
 # What a rare character class weighs: plain classes are capped at WEAK_WEIGHT.

@@ -105,8 +105,9 @@ def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
     return ArgumentProfile(leaves, frozenset(paths.values()), keyset)
 
 
-def _walk_mapping(mapping: Mapping[Any, Any], prefix: str, depth: int, leaves: list[Leaf],
-                  paths: dict[str, int]) -> None:
+def _walk_mapping(
+    mapping: Mapping[Any, Any], prefix: str, depth: int, leaves: list[Leaf], paths: dict[str, int]
+) -> None:
     for name, value in mapping.items():
         if len(leaves) >= MAX_LEAVES:
             return

@@ -46,8 +46,9 @@ class ToolArgumentScorer:
     a typical tool. Beyond max_tools the least recently used tool is forgotten (and warms up again).
     """
 
-    def __init__(self, *, warmup: int = 50, max_tools: int = 256, max_keys_per_tool: int = 64, top_k: int = 64,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, *, warmup: int = 50, max_tools: int = 256, max_keys_per_tool: int = 64, top_k: int = 64, seed: int = 0
+    ) -> None:
         for name, value in (("max_tools", max_tools), ("max_keys_per_tool", max_keys_per_tool), ("top_k", top_k)):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
@@ -101,8 +102,9 @@ class ToolArgumentScorer:
             return model
         if len(tools) >= self.max_tools:
             tools.popitem(last=False)
-        model = tools[tool] = ToolModel(max_keys=self.max_keys_per_tool, top_k=self.top_k,
-                                        rng=(self.seed << 32) ^ fingerprint(tool))
+        model = tools[tool] = ToolModel(
+            max_keys=self.max_keys_per_tool, top_k=self.top_k, rng=(self.seed << 32) ^ fingerprint(tool)
+        )
         return model
 
     def state(self) -> dict[str, Any]:
@@ -110,8 +112,13 @@ class ToolArgumentScorer:
         with self._lock:
             return {
                 "version": STATE_VERSION,
-                "config": {"warmup": self.warmup, "max_tools": self.max_tools,
-                           "max_keys_per_tool": self.max_keys_per_tool, "top_k": self.top_k, "seed": self.seed},
+                "config": {
+                    "warmup": self.warmup,
+                    "max_tools": self.max_tools,
+                    "max_keys_per_tool": self.max_keys_per_tool,
+                    "top_k": self.top_k,
+                    "seed": self.seed,
+                },
                 "tools": [[name, model.state()] for name, model in self._tools.items()],
             }
 

@@ -146,8 +146,10 @@ def _classify_card(window: Window) -> str | None:
     seps = set(window.separators)
     if len(seps) > 1 or seps - {" ", "-"} or not window.is_plain:
         return None
-    if len(lengths) > 1 and lengths not in _CARD_GROUPINGS and (
-        any(n != 4 for n in lengths[:-1]) or not 1 <= lengths[-1] <= 4
+    if (
+        len(lengths) > 1
+        and lengths not in _CARD_GROUPINGS
+        and (any(n != 4 for n in lengths[:-1]) or not 1 <= lengths[-1] <= 4)
     ):
         return None
     return validators.card_issuer(window.digits)

@@ -66,13 +66,29 @@ class AnchoredRecognizer:
     """
 
     __slots__ = (
-        "_anchor", "_check", "_pattern", "_reach", "_run_chars", "_skip", "_span_limit", "entity_type", "subtype",
-    )  # fmt: skip
+        "_anchor",
+        "_check",
+        "_pattern",
+        "_reach",
+        "_run_chars",
+        "_skip",
+        "_span_limit",
+        "entity_type",
+        "subtype",
+    )
 
     def __init__(
-        self, entity_type: str, subtype: str | None, anchor: str, run_chars: str, reach: int, pattern: str,
-        span_limit: int, check: Callable[[str], bool], skip: str,
-    ) -> None:  # fmt: skip
+        self,
+        entity_type: str,
+        subtype: str | None,
+        anchor: str,
+        run_chars: str,
+        reach: int,
+        pattern: str,
+        span_limit: int,
+        check: Callable[[str], bool],
+        skip: str,
+    ) -> None:
         self.entity_type = entity_type
         self.subtype = subtype
         self._anchor = re.compile(anchor)
