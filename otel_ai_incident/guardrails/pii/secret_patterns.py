@@ -14,7 +14,6 @@ from otel_ai_incident.guardrails.pii.findings import SECRET, Finding
 from otel_ai_incident.guardrails.pii.patterns import RegexRecognizer
 from otel_ai_incident.guardrails.pii.text import TextView, any_of
 
-# Secrets. Each tuple: subtype, regex, gate hints (lower case), check, bounded.
 _B64 = r"[A-Za-z0-9+/=]"
 _PEM_SEP = r"(?:\\n|\s)++"
 _PEM = (
@@ -23,6 +22,7 @@ _PEM = (
     rf"(?:{_PEM_SEP}-----END [A-Z0-9 ]{{0,40}}PRIVATE KEY(?: BLOCK)?-----)?"
 )
 _KV = r"""["']?\s*+[:=]\s*+["']?"""  # between a key name and its value: key=v, "key": "v", key: v
+# Each secret: subtype, regex, gate hints (lower case), check on the value, bounded (see RegexRecognizer).
 _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | None, bool], ...] = (
     ("pem_private_key", _PEM, ("private key-----", "private key block-----"), None, False),
     ("aws_access_key_id", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}", ("akia", "asia", "abia", "acca"), None, True),
