@@ -2,7 +2,7 @@
 
 Run: /work/venv/bin/python benchmarks/anomaly.py [--seed 0] [--calls 6000] [--repeat 5]
 
-Reported, on the labelled traffic of otel_ai_incident.guardrails.anomaly_sim (ordinary calls first, then
+Reported, on the labelled traffic of otel_ai_incident.testing.anomaly_sim (ordinary calls first, then
 misuse at 5 %), scoring every call with observe() as the hooks do:
   1. ROC AUC of misuse against ordinary calls after the clean period, by the Mann-Whitney U statistic
      (GOAL >= 0.98), and the share of each misuse class scoring above the default alert threshold 0.8;
@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
-from otel_ai_incident.guardrails.anomaly_sim import SimCall, simulate
+from otel_ai_incident.testing.anomaly_sim import SimCall, simulate
 
 ALERT_THRESHOLD = 0.8
 THREADS = 4
@@ -88,7 +88,7 @@ def main() -> None:
 
     traffic = simulate(seed=args.seed, calls=args.calls, clean_calls=args.clean_calls)
     scores = observe_all(traffic, args.seed)
-    judged = list(zip(traffic, scores, strict=True))[args.clean_calls:]
+    judged = list(zip(traffic, scores, strict=True))[args.clean_calls :]
     normal = sorted(score for call, score in judged if not call.anomalous)
     misuse = sorted(score for call, score in judged if call.anomalous)
     by_class: dict[str, list[float]] = defaultdict(list)
@@ -97,14 +97,18 @@ def main() -> None:
             by_class[call.misuse].append(score)
 
     auc = roc_auc(misuse, normal)
-    print(f"traffic: {len(traffic)} calls (seed {args.seed}); judged after the first {args.clean_calls}: "
-          f"{len(normal)} ordinary, {len(misuse)} misuse")
+    print(
+        f"traffic: {len(traffic)} calls (seed {args.seed}); judged after the first {args.clean_calls}: "
+        f"{len(normal)} ordinary, {len(misuse)} misuse"
+    )
     print(f"ROC AUC                      {auc:.4f}   (GOAL >= 0.98: {'met' if auc >= 0.98 else 'NOT met'})")
     for name, values in (("ordinary", normal), ("misuse", misuse)):
         p50, p95, p99 = (percentile(values, q) for q in (50, 95, 99))
         print(f"{name:9s} score p50/p95/p99 {p50:.4f} / {p95:.4f} / {p99:.4f}")
-    print(f"ordinary p95 < 0.3: {'met' if percentile(normal, 95) < 0.3 else 'NOT met'}; "
-          f"ordinary above {ALERT_THRESHOLD}: {sum(s > ALERT_THRESHOLD for s in normal) / len(normal):.2%}")
+    print(
+        f"ordinary p95 < 0.3: {'met' if percentile(normal, 95) < 0.3 else 'NOT met'}; "
+        f"ordinary above {ALERT_THRESHOLD}: {sum(s > ALERT_THRESHOLD for s in normal) / len(normal):.2%}"
+    )
     for kind in sorted(by_class):
         values = by_class[kind]
         caught = sum(s > ALERT_THRESHOLD for s in values)
@@ -120,8 +124,10 @@ def main() -> None:
     score_only = best_time(lambda: [trained.score(c.tool, c.arguments) for c in traffic], args.repeat) / n * 1e6
     threaded = best_time(lambda: observe_threaded(traffic, args.seed), args.repeat) / n * 1e6
     print(f"baseline dict copy           {baseline:7.2f} us/call")
-    print(f"observe (score + learn)      {observe:7.2f} us/call  {observe / baseline:6.0f}x baseline  "
-          f"(GOAL <= 20 us: {'met' if observe <= 20 else 'NOT met'}; wall clock {observe_wall:.2f} us)")
+    print(
+        f"observe (score + learn)      {observe:7.2f} us/call  {observe / baseline:6.0f}x baseline  "
+        f"(GOAL <= 20 us: {'met' if observe <= 20 else 'NOT met'}; wall clock {observe_wall:.2f} us)"
+    )
     print(f"score only (trained)         {score_only:7.2f} us/call  {score_only / baseline:6.0f}x baseline")
     print(f"observe, {THREADS} threads, aggregate {threaded:7.2f} us/call  {threaded / observe:6.2f}x single-thread")
 

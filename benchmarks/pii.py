@@ -2,10 +2,11 @@
 
     /work/venv/bin/python benchmarks/pii.py [--seed N] [--per-entity N] [--negatives N]
 
-Accuracy: precision, recall and F1 per entity type on the seeded labelled replies of pii_cases (a finding
-counts only with the exact type and span). Speed: median time per call measured with perf_counter_ns,
-each printed with its ratio to a baseline measured in the same run on the same text, so the figures mean
-the same on any machine: one `re.search(r"\\d", text)` for a reply, `str.lower()` for long text.
+Accuracy: precision, recall and F1 per entity type on the seeded labelled replies of
+otel_ai_incident.testing.pii_cases (a finding counts only with the exact type and span). Speed: median time
+per call measured with perf_counter_ns, each printed with its ratio to a baseline measured in the same run
+on the same text, so the figures mean the same on any machine: one `re.search(r"\\d", text)` for a reply,
+`str.lower()` for long text.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from otel_ai_incident.guardrails.pii import PiiDetector
-from otel_ai_incident.guardrails.pii_cases import evaluate, generate_cases
+from otel_ai_incident.testing.pii_cases import evaluate, generate_cases
 
 # Typical assistant replies without PII, 100-300 characters, some with digits, dates and versions.
 CLEAN_REPLIES = (

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_ai_incident.guardrails.anomaly import QUARANTINE_WEIGHT, ToolArgumentScorer
-from otel_ai_incident.guardrails.anomaly_sim import MISUSE_KINDS, NORMAL, simulate
-from otel_ai_incident.guardrails.argument_features import Char, profile, string_chars
-from otel_ai_incident.guardrails.sketches import Vocabulary
+from otel_ai_incident.guardrails.anomaly.chars import Char, string_chars
+from otel_ai_incident.guardrails.anomaly.features import profile
+from otel_ai_incident.guardrails.anomaly.sketches import Vocabulary
+from otel_ai_incident.testing.anomaly_sim import MISUSE_KINDS, NORMAL, simulate
 
 ALERT = 0.8
 
@@ -150,7 +151,8 @@ def test_save_load_round_trip_gives_identical_scores(tmp_path: Any) -> None:
     assert json.loads(path.read_text()) == restored.state()
     probe = simulate(seed=5, calls=1000, clean_calls=500)
     assert [scorer.observe(c.tool, c.arguments) for c in probe] == [
-        restored.observe(c.tool, c.arguments) for c in probe]
+        restored.observe(c.tool, c.arguments) for c in probe
+    ]
 
 
 def test_state_holds_no_argument_values() -> None:
@@ -175,11 +177,19 @@ def test_nested_arguments_are_flattened_with_dotted_paths() -> None:
     assert len(call.leaves) == 1 + 1 + 1 + 1 + 8  # ids[] is capped at 8 items; filter.tags[] is too deep
 
 
-@pytest.mark.parametrize(("text", "bit"), [
-    ("*", Char.ONLY_WILDCARD), ("x' OR 'a'='a", Char.SQL_TAUTOLOGY), ("1; drop table t", Char.SQL_STACKED),
-    ("a' UNION ALL SELECT pw FROM u", Char.SQL_UNION), ("..\\..\\win.ini", Char.PATH_TRAVERSAL),
-    ("%2e%2e%2fetc", Char.PATH_TRAVERSAL), ("$(curl x)", Char.SHELL), ("x' --", Char.SQL_COMMENT),
-])
+@pytest.mark.parametrize(
+    ("text", "bit"),
+    [
+        ("*", Char.ONLY_WILDCARD),
+        ("x' OR 'a'='a", Char.SQL_TAUTOLOGY),
+        ("1; drop table t", Char.SQL_STACKED),
+        ("a' UNION ALL SELECT pw FROM u", Char.SQL_UNION),
+        ("..\\..\\win.ini", Char.PATH_TRAVERSAL),
+        ("%2e%2e%2fetc", Char.PATH_TRAVERSAL),
+        ("$(curl x)", Char.SHELL),
+        ("x' --", Char.SQL_COMMENT),
+    ],
+)
 def test_attack_tokens_are_recognised(text: str, bit: int) -> None:
     assert string_chars(text) & bit
 
@@ -198,8 +208,13 @@ json_values = st.recursive(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.dictionaries(st.text(max_size=8), json_values,
-                                                                         max_size=6)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b"]), st.dictionaries(st.text(max_size=8), json_values, max_size=6)),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_arbitrary_json_arguments_give_a_score_in_range(calls: list[tuple[str, dict[str, Any]]]) -> None:
     scorer = ToolArgumentScorer(warmup=3)
     for tool, arguments in calls:

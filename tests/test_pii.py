@@ -21,7 +21,7 @@ from otel_ai_incident.guardrails.pii import (
     RedactMode,
     load_custom_patterns,
 )
-from otel_ai_incident.guardrails.pii_cases import evaluate, generate_cases
+from otel_ai_incident.testing.pii_cases import evaluate, generate_cases
 
 DETECTOR = PiiDetector()
 

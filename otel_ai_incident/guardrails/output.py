@@ -10,8 +10,8 @@ from collections import Counter
 from enum import StrEnum
 
 from otel_ai_incident import names
+from otel_ai_incident.guardrails.output_check import OutputCheck
 from otel_ai_incident.guardrails.pii import PiiDetector, RedactMode
-from otel_ai_incident.telemetry.ports import OutputCheck
 
 
 class PiiAction(StrEnum):

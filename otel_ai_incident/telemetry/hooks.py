@@ -86,8 +86,9 @@ class Runtime:
             self.instruments.instrumentation_errors.add(1, {names.COMPONENT: component})
             if component not in self._logged_errors:
                 self._logged_errors.add(component)
-                logger.warning("otel-ai-incident: internal error in %s (further ones only counted)", component,
-                               exc_info=True)
+                logger.warning(
+                    "otel-ai-incident: internal error in %s (further ones only counted)", component, exc_info=True
+                )
 
     def threshold(self, guardrail: str, default: float) -> float:
         """The gate's threshold for a guardrail; a tightened one counts as an enforcement of containment."""
@@ -160,11 +161,33 @@ class Turn(_Scope):
     """
 
     __slots__ = (
-        "_attrs", "_ctx", "_error_type", "_finish_reasons", "_guardrails", "_input_tokens", "_output_tokens",
-        "_prompt_hash", "_pseudonym", "_refused", "_response", "_response_model", "_rt", "_span", "_start", "_token",
-        "_tool_calls", "log_id", "model", "prompt_name", "prompt_version", "provider", "session_id", "system_prompt",
-        "user_id", "user_message",
-    )  # fmt: skip
+        "_attrs",
+        "_ctx",
+        "_error_type",
+        "_finish_reasons",
+        "_guardrails",
+        "_input_tokens",
+        "_output_tokens",
+        "_prompt_hash",
+        "_pseudonym",
+        "_refused",
+        "_response",
+        "_response_model",
+        "_rt",
+        "_span",
+        "_start",
+        "_token",
+        "_tool_calls",
+        "log_id",
+        "model",
+        "prompt_name",
+        "prompt_version",
+        "provider",
+        "session_id",
+        "system_prompt",
+        "user_id",
+        "user_message",
+    )
 
     def __init__(
         self,
@@ -338,9 +361,7 @@ class Turn(_Scope):
 
     # -- what happens during the turn -----------------------------------------------------------------
 
-    def guardrail(
-        self, name: str, *, stage: str, decision: str, score: float | None = None
-    ) -> None:
+    def guardrail(self, name: str, *, stage: str, decision: str, score: float | None = None) -> None:
         """Record one guardrail decision: a counter, an `apply_guardrail {name}` child span, the prompt log."""
         rt = self._rt
         try:
@@ -350,8 +371,9 @@ class Turn(_Scope):
             rt.instruments.guardrail_decisions.add(1, cached.metric)
             attributes = cached.span if score is None else {**cached.span, names.GEN_AI_SECURITY_SCORE: float(score)}
             rt.tracer.start_span(cached.span_name, context=self._ctx, attributes=attributes).end()
-            self._guardrails.append({"guardrail": name, "stage": stage_value, "decision": decision_value,
-                                     "score": score})
+            self._guardrails.append(
+                {"guardrail": name, "stage": stage_value, "decision": decision_value, "score": score}
+            )
         except Exception:
             rt.record_error("guardrail")
 
@@ -365,7 +387,9 @@ class Turn(_Scope):
         anomaly_score: float | None = None,
     ) -> ToolCall:
         """A context manager around one tool execution; raises ContainmentActive when the gate forbids it."""
-        return ToolCall(self, name, arguments, writes=writes, call_id=call_id, anomaly_score=anomaly_score)
+        return ToolCall(
+            self, self._rt, self._ctx, name, arguments, writes=writes, call_id=call_id, anomaly_score=anomaly_score
+        )
 
     def check_output(self, text: str) -> str:
         """Run the output guard (PII) on the model's reply and return the text to send to the user.
@@ -380,11 +404,11 @@ class Turn(_Scope):
             return text
         try:
             result = guard.check(text)
+            stage = names.Stage.OUTPUT.value
             for entity_type, count in result.entity_counts.items():
-                rt.instruments.pii_detections.add(count, {
-                    names.STAGE: names.Stage.OUTPUT.value, names.ENTITY_TYPE: entity_type, names.ACTION: result.action,
-                })  # fmt: skip
-            self.guardrail(names.GUARDRAIL_PII, stage=names.Stage.OUTPUT.value, decision=result.decision)
+                labels = {names.STAGE: stage, names.ENTITY_TYPE: entity_type, names.ACTION: result.action}
+                rt.instruments.pii_detections.add(count, labels)
+            self.guardrail(names.GUARDRAIL_PII, stage=stage, decision=result.decision)
             return result.text
         except Exception:
             rt.record_error("check_output")
@@ -434,17 +458,55 @@ class Turn(_Scope):
         except Exception:
             rt.record_error("complete")
 
+    # -- what a ToolCall reports back to its turn (internal; the turn hands it the runtime and context) ---
+
+    def _tool_blocked(self, tool: str, action: str) -> None:
+        """Mark on the turn's span that containment refused a tool call."""
+        self._span.add_event("tool_blocked", {names.GEN_AI_TOOL_NAME: tool, names.AI_CONTAINMENT_ACTION: action})
+
+    def _tool_called(self, call: ToolCall, outcome: str, error_type: str | None) -> None:
+        """Add a finished (or refused) tool call to the turn's prompt-log entry."""
+        arguments = call.arguments
+        self._tool_calls.append(
+            {
+                "tool": call.name,
+                "arguments": dict(arguments) if arguments is not None else None,
+                "writes": call.writes,
+                "call_id": call.call_id,
+                "anomaly_score": call.anomaly_score,
+                "outcome": outcome,
+                "error_type": error_type,
+            }
+        )
+
 
 class ToolCall(_Scope):
-    """One tool execution inside a turn: an `execute_tool {name}` span, its outcome, its anomaly score."""
+    """One tool execution inside a turn: an `execute_tool {name}` span, its outcome, its anomaly score.
+
+    Made by `Turn.tool_call`, which hands it the runtime and the turn's context; it reports back to the turn
+    through `guardrail`, `_tool_blocked` and `_tool_called` only, never touching the turn's state.
+    """
 
     __slots__ = (
-        "_anomaly_score", "_attrs", "_span", "_start", "_token", "_turn", "arguments", "call_id", "name", "writes",
-    )  # fmt: skip
+        "_anomaly_score",
+        "_attrs",
+        "_parent",
+        "_rt",
+        "_span",
+        "_start",
+        "_token",
+        "_turn",
+        "arguments",
+        "call_id",
+        "name",
+        "writes",
+    )
 
     def __init__(
         self,
         turn: Turn,
+        runtime: Runtime,
+        parent: otel_context.Context | None,
         name: str,
         arguments: Mapping[str, Any] | None,
         *,
@@ -453,6 +515,8 @@ class ToolCall(_Scope):
         anomaly_score: float | None,
     ) -> None:
         self._turn = turn
+        self._rt = runtime
+        self._parent = parent
         self._attrs: ToolAttributes | None = None
         self.name = name
         self.arguments = arguments
@@ -468,8 +532,7 @@ class ToolCall(_Scope):
         return self._anomaly_score
 
     def __enter__(self) -> ToolCall:
-        turn = self._turn
-        rt = turn._rt
+        rt = self._rt
         blocked = None
         try:
             self._attrs = rt.attributes.tool(self.name)
@@ -489,8 +552,7 @@ class ToolCall(_Scope):
         return self.__enter__()
 
     def _score(self) -> None:
-        turn = self._turn
-        rt = turn._rt
+        rt = self._rt
         score = self._anomaly_score
         if score is None and rt.tool_scorer is not None and self.arguments is not None:
             score = self._anomaly_score = rt.tool_scorer.observe(self.name, self.arguments)
@@ -498,12 +560,15 @@ class ToolCall(_Scope):
             return
         rt.instruments.tool_anomaly_score.record(score, self._attrs.tool)
         if score >= rt.threshold(names.GUARDRAIL_TOOL_ANOMALY, rt.anomaly_threshold):
-            turn.guardrail(names.GUARDRAIL_TOOL_ANOMALY, stage=names.Stage.TOOL.value,
-                           decision=names.Decision.FLAG.value, score=score)
+            self._turn.guardrail(
+                names.GUARDRAIL_TOOL_ANOMALY,
+                stage=names.Stage.TOOL.value,
+                decision=names.Decision.FLAG.value,
+                score=score,
+            )
 
     def _start_span(self) -> None:
-        turn = self._turn
-        rt = turn._rt
+        rt = self._rt
         attributes: dict[str, Any] = {
             names.GEN_AI_OPERATION_NAME: names.OPERATION_EXECUTE_TOOL,
             names.GEN_AI_TOOL_NAME: self.name,
@@ -516,26 +581,26 @@ class ToolCall(_Scope):
         if rt.capture_content and self.arguments is not None:
             attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(self.arguments, default=str)
         self._start = time.perf_counter()
-        span = rt.tracer.start_span(self._attrs.span_name, context=turn._ctx, kind=SpanKind.INTERNAL,
-                                    attributes=attributes)
+        span = rt.tracer.start_span(
+            self._attrs.span_name, context=self._parent, kind=SpanKind.INTERNAL, attributes=attributes
+        )
         self._span = span
-        self._token = otel_context.attach(trace.set_span_in_context(span, turn._ctx))
+        self._token = otel_context.attach(trace.set_span_in_context(span, self._parent))
 
     def _refuse(self, action: str, target: str | None) -> None:
-        rt = self._turn._rt
+        rt = self._rt
         try:
             rt.instruments.containment_enforced.add(1, {names.ACTION: action})
             rt.instruments.tool_calls.add(1, self._attrs.calls[names.ToolOutcome.BLOCKED.value])
-            self._turn._span.add_event(
-                "tool_blocked", {names.GEN_AI_TOOL_NAME: self.name, names.AI_CONTAINMENT_ACTION: action}
-            )
-            self._record(names.ToolOutcome.BLOCKED.value, None)
+            turn = self._turn
+            turn._tool_blocked(self.name, action)
+            turn._tool_called(self, names.ToolOutcome.BLOCKED.value, None)
         except Exception:
             rt.record_error("tool_call")
         raise ContainmentActive(action, target)
 
     def _finish(self, exc: BaseException | None) -> None:
-        rt = self._turn._rt
+        rt = self._rt
         try:
             outcome = names.ToolOutcome.OK.value if exc is None else names.ToolOutcome.ERROR.value
             rt.instruments.tool_calls.add(1, self._attrs.calls[outcome])
@@ -544,24 +609,13 @@ class ToolCall(_Scope):
                 self._span.set_attribute(names.ERROR_TYPE, error_type)
                 self._span.set_status(Status(StatusCode.ERROR))
             self._span.end()
-            self._record(outcome, error_type)
+            self._turn._tool_called(self, outcome, error_type)
         except Exception:
             rt.record_error("tool_call")
         finally:
             if self._token is not None:
                 otel_context.detach(self._token)
                 self._token = None
-
-    def _record(self, outcome: str, error_type: str | None) -> None:
-        self._turn._tool_calls.append({
-            "tool": self.name,
-            "arguments": dict(self.arguments) if self.arguments is not None else None,
-            "writes": self.writes,
-            "call_id": self.call_id,
-            "anomaly_score": self._anomaly_score,
-            "outcome": outcome,
-            "error_type": error_type,
-        })
 
 
 def _text_parts(text: str) -> str:
@@ -592,9 +646,16 @@ def llm_turn(
     switch or a rate limit on this user is in force.
     """
     return Turn(
-        get_runtime(), model=model, user_id=user_id, session_id=session_id, system_prompt=system_prompt,
-        user_message=user_message, provider=provider, prompt_name=prompt_name, prompt_version=prompt_version,
-    )  # fmt: skip
+        get_runtime(),
+        model=model,
+        user_id=user_id,
+        session_id=session_id,
+        system_prompt=system_prompt,
+        user_message=user_message,
+        provider=provider,
+        prompt_name=prompt_name,
+        prompt_version=prompt_version,
+    )
 
 
 def report_user_feedback(

@@ -7,9 +7,9 @@ containment state is stored or where the prompt log goes; `instrument()` plugs t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from otel_ai_incident.guardrails.output_check import OutputCheck
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 
 
@@ -45,16 +45,6 @@ class PromptLogSink(Protocol):
 
     def close(self, timeout: float) -> None:
         """Write what is queued, waiting at most `timeout` seconds."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutputCheck:
-    """What an output guard decided: the text to send, the decision, and how many entities of each type."""
-
-    text: str
-    decision: str
-    action: str | None = None
-    entity_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 class OutputGuard(Protocol):

@@ -14,8 +14,8 @@ import hmac
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
-from otel_ai_incident.guardrails.custom_patterns import CustomPattern, PatternFileError, load_custom_patterns
-from otel_ai_incident.guardrails.findings import (
+from otel_ai_incident.guardrails.pii.custom import CustomPattern
+from otel_ai_incident.guardrails.pii.findings import (
     BUILTIN_ENTITIES,
     CREDIT_CARD,
     EMAIL,
@@ -26,36 +26,11 @@ from otel_ai_incident.guardrails.findings import (
     US_SSN,
     Finding,
 )
-from otel_ai_incident.guardrails.recognizers import (
-    DEFAULT_PHONE_REGIONS,
-    IbanRecognizer,
-    NumberRecognizer,
-    RegexRecognizer,
-    SecretRecognizer,
-    TextView,
-    email_recognizer,
-    ipv6_recognizer,
-)
-
-__all__ = [
-    "BLOCKED_MESSAGE",
-    "BUILTIN_ENTITIES",
-    "CREDIT_CARD",
-    "EMAIL",
-    "IBAN",
-    "IP_ADDRESS",
-    "PHONE",
-    "SECRET",
-    "US_SSN",
-    "CustomPattern",
-    "Finding",
-    "PatternFileError",
-    "PiiDetector",
-    "RedactMode",
-    "load_custom_patterns",
-    "redact",
-    "scan",
-]
+from otel_ai_incident.guardrails.pii.numbers import NumberRecognizer
+from otel_ai_incident.guardrails.pii.patterns import IbanRecognizer, RegexRecognizer, email_recognizer, ipv6_recognizer
+from otel_ai_incident.guardrails.pii.phones import DEFAULT_PHONE_REGIONS
+from otel_ai_incident.guardrails.pii.secret_patterns import SecretRecognizer
+from otel_ai_incident.guardrails.pii.text import TextView
 
 BLOCKED_MESSAGE = "[This response was withheld because it contained personal data or a secret.]"
 _HMAC_HEX_CHARS = 8

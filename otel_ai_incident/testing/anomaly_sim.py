@@ -24,9 +24,19 @@ REASONS = ("damaged", "late delivery", "wrong item", "customer request", "duplic
 KB_SECTIONS = ("returns", "shipping", "billing", "account")
 KB_SLUGS = ("overview", "faq", "international", "gift-cards", "refund-timeline", "password-reset")
 TOPICS = ("order", "refund", "password", "delivery", "invoice", "subscription", "gift card", "address")
-QUESTIONS = ("how do I change my {t}", "{t} policy", "where is my {t}?", "can't update {t}",
-             "{t} not working since {n} days", "what's the status of my {t}", "cancel {t} ORD-{n}",
-             '"{t}" & returns', "{t} (urgent!)", "café {t} 50% off", "{t}: refund/exchange")
+QUESTIONS = (
+    "how do I change my {t}",
+    "{t} policy",
+    "where is my {t}?",
+    "can't update {t}",
+    "{t} not working since {n} days",
+    "what's the status of my {t}",
+    "cancel {t} ORD-{n}",
+    '"{t}" & returns',
+    "{t} (urgent!)",
+    "café {t} 50% off",
+    "{t}: refund/exchange",
+)
 RARE_TABLE = "notifications"
 LONG_TAIL_SLUGS = tuple(f"article-{n}" for n in range(300))
 
@@ -62,15 +72,17 @@ def _query(rng: random.Random) -> str:
 
 def _sql(rng: random.Random) -> str:
     customer, order = rng.randint(1, 50000), rng.randint(10000, 99999)
-    return rng.choice((
-        f"SELECT id, status, total FROM orders WHERE customer_id = {customer} "
-        f"ORDER BY created_at DESC LIMIT {rng.choice((5, 10, 20))}",
-        f"SELECT * FROM orders WHERE id = {order}",
-        f"SELECT count(*) FROM tickets WHERE status = 'open' AND customer_id = {customer}",
-        f"SELECT name, email FROM customers WHERE id = {customer}",
-        f"SELECT sku, qty FROM order_items WHERE order_id = {order} -- line items",
-        f"SELECT id, total\nFROM orders\nWHERE customer_id = {customer} AND status IN ('paid', 'shipped')",
-    ))
+    return rng.choice(
+        (
+            f"SELECT id, status, total FROM orders WHERE customer_id = {customer} "
+            f"ORDER BY created_at DESC LIMIT {rng.choice((5, 10, 20))}",
+            f"SELECT * FROM orders WHERE id = {order}",
+            f"SELECT count(*) FROM tickets WHERE status = 'open' AND customer_id = {customer}",
+            f"SELECT name, email FROM customers WHERE id = {customer}",
+            f"SELECT sku, qty FROM order_items WHERE order_id = {order} -- line items",
+            f"SELECT id, total\nFROM orders\nWHERE customer_id = {customer} AND status IN ('paid', 'shipped')",
+        )
+    )
 
 
 def _get_order(rng: random.Random) -> dict[str, Any]:
@@ -121,42 +133,68 @@ def _misuse(kind: str, rng: random.Random) -> tuple[str, dict[str, Any]]:
     if kind == "negative_refund":
         return "refund", {**_refund(rng), "amount": -rng.choice((50.0, 500.0, 5000.0))}
     if kind == "sql_injection":
-        return "query", {"sql": rng.choice((
-            "SELECT * FROM customers WHERE name = '' OR 1=1 --",
-            "SELECT name FROM customers WHERE email = 'x' OR 'a'='a'",
-            f"SELECT id FROM orders WHERE id = {rng.randint(1, 999)}; DROP TABLE orders",
-            "SELECT name FROM customers WHERE id = 1 UNION SELECT password FROM users",
-        ))}
+        return "query", {
+            "sql": rng.choice(
+                (
+                    "SELECT * FROM customers WHERE name = '' OR 1=1 --",
+                    "SELECT name FROM customers WHERE email = 'x' OR 'a'='a'",
+                    f"SELECT id FROM orders WHERE id = {rng.randint(1, 999)}; DROP TABLE orders",
+                    "SELECT name FROM customers WHERE id = 1 UNION SELECT password FROM users",
+                )
+            )
+        }
     if kind == "path_traversal":
-        return "read_file", {"path": rng.choice((
-            "../../etc/passwd", "kb/../../../.env", "kb/returns/../../../../root/.ssh/id_rsa",
-            "..\\..\\windows\\win.ini", "/etc/shadow",
-        ))}
+        return "read_file", {
+            "path": rng.choice(
+                (
+                    "../../etc/passwd",
+                    "kb/../../../.env",
+                    "kb/returns/../../../../root/.ssh/id_rsa",
+                    "..\\..\\windows\\win.ini",
+                    "/etc/shadow",
+                )
+            )
+        }
     if kind == "unseen_key":
         tool = rng.choice(("get_order", "refund", "query", "delete_record"))
-        extra = rng.choice((("admin_override", True), ("skip_approval", True), ("bypass_audit", "yes"),
-                            ("cascade", True)))
+        extra = rng.choice(
+            (("admin_override", True), ("skip_approval", True), ("bypass_audit", "yes"), ("cascade", True))
+        )
         return tool, {**NORMAL[tool][1](rng), extra[0]: extra[1]}
     if kind == "missing_key":
-        return rng.choice((("delete_record", {"id": _record_id(rng)}),
-                           ("refund", {"amount": _amount(rng), "currency": "USD"})))
+        return rng.choice(
+            (("delete_record", {"id": _record_id(rng)}), ("refund", {"amount": _amount(rng), "currency": "USD"}))
+        )
     if kind == "new_table":
         return "delete_record", {"table": rng.choice(SENSITIVE_TABLES), "id": _record_id(rng)}
     if kind == "huge_limit":
         return "search_kb", {"query": _query(rng), "limit": rng.choice((10000, 100000, 1000000))}
     if kind == "type_confusion":
-        return rng.choice((("search_kb", {"query": _query(rng), "limit": "all"}),
-                           ("get_order", {"order_id": [_order_id(rng) for _ in range(50)]}),
-                           ("refund", {**_refund(rng), "amount": "1000000"})))
+        return rng.choice(
+            (
+                ("search_kb", {"query": _query(rng), "limit": "all"}),
+                ("get_order", {"order_id": [_order_id(rng) for _ in range(50)]}),
+                ("refund", {**_refund(rng), "amount": "1000000"}),
+            )
+        )
     raise ValueError(f"unknown misuse class {kind!r}")
 
 
-MISUSE_KINDS = ("wildcard_delete", "huge_refund", "negative_refund", "sql_injection", "path_traversal",
-                "unseen_key", "missing_key", "new_table", "huge_limit", "type_confusion")
+MISUSE_KINDS = (
+    "wildcard_delete",
+    "huge_refund",
+    "negative_refund",
+    "sql_injection",
+    "path_traversal",
+    "unseen_key",
+    "missing_key",
+    "new_table",
+    "huge_limit",
+    "type_confusion",
+)
 
 
-def simulate(*, seed: int = 0, calls: int = 6000, clean_calls: int = 1500,
-             misuse_rate: float = 0.05) -> list[SimCall]:
+def simulate(*, seed: int = 0, calls: int = 6000, clean_calls: int = 1500, misuse_rate: float = 0.05) -> list[SimCall]:
     """`calls` labelled calls: the first `clean_calls` ordinary, then misuse with probability `misuse_rate`."""
     rng = random.Random(seed)
     tools = list(NORMAL)

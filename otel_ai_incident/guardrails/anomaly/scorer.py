@@ -4,7 +4,7 @@ An agent that calls `delete_record(id="*")` or `refund(amount=1e6)` uses a tool 
 allow-lists do not catch it; what gives it away is that the arguments look nothing like that tool's
 usual ones. `ToolArgumentScorer` learns, per tool and with bounded memory, which keys a call carries and,
 per key, its kinds, values, character classes and numeric scale, and scores each call in [0, 1]
-(see `anomaly_model` for the features and how they are combined).
+(see `features` for what is learned and `evidence` for how it is combined).
 
 Learning policy: a call scoring at least `SUSPICIOUS` is still learned, but with `QUARANTINE_WEIGHT`, so an
 attacker who repeats a misuse needs about twenty calls to weigh as much as one ordinary call, and keeps
@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from otel_ai_incident.guardrails.anomaly_model import ToolModel
-from otel_ai_incident.guardrails.argument_features import fingerprint, profile
+from otel_ai_incident.guardrails.anomaly.features import fingerprint, profile
+from otel_ai_incident.guardrails.anomaly.model import ToolModel
 
 # The hooks' default alert threshold: what we flag we do not let become normal quickly.
 SUSPICIOUS = 0.8
@@ -46,8 +46,9 @@ class ToolArgumentScorer:
     a typical tool. Beyond max_tools the least recently used tool is forgotten (and warms up again).
     """
 
-    def __init__(self, *, warmup: int = 50, max_tools: int = 256, max_keys_per_tool: int = 64, top_k: int = 64,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, *, warmup: int = 50, max_tools: int = 256, max_keys_per_tool: int = 64, top_k: int = 64, seed: int = 0
+    ) -> None:
         for name, value in (("max_tools", max_tools), ("max_keys_per_tool", max_keys_per_tool), ("top_k", top_k)):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
@@ -101,8 +102,9 @@ class ToolArgumentScorer:
             return model
         if len(tools) >= self.max_tools:
             tools.popitem(last=False)
-        model = tools[tool] = ToolModel(max_keys=self.max_keys_per_tool, top_k=self.top_k,
-                                        rng=(self.seed << 32) ^ fingerprint(tool))
+        model = tools[tool] = ToolModel(
+            max_keys=self.max_keys_per_tool, top_k=self.top_k, rng=(self.seed << 32) ^ fingerprint(tool)
+        )
         return model
 
     def state(self) -> dict[str, Any]:
@@ -110,8 +112,13 @@ class ToolArgumentScorer:
         with self._lock:
             return {
                 "version": STATE_VERSION,
-                "config": {"warmup": self.warmup, "max_tools": self.max_tools,
-                           "max_keys_per_tool": self.max_keys_per_tool, "top_k": self.top_k, "seed": self.seed},
+                "config": {
+                    "warmup": self.warmup,
+                    "max_tools": self.max_tools,
+                    "max_keys_per_tool": self.max_keys_per_tool,
+                    "top_k": self.top_k,
+                    "seed": self.seed,
+                },
                 "tools": [[name, model.state()] for name, model in self._tools.items()],
             }
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from otel_ai_incident.guardrails.recognizers import RegexRecognizer
-from otel_ai_incident.guardrails.validators import VALIDATORS
+from otel_ai_incident.guardrails.pii.patterns import RegexRecognizer
+from otel_ai_incident.guardrails.pii.validators import VALIDATORS
 
 _ENTITY_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _FIELDS = frozenset({"name", "entity_type", "regex", "validator", "ignore_case"})

@@ -1,0 +1,99 @@
+"""Runs of digit groups in a text, and the windows of consecutive groups that may each be one number.
+
+All digit-based entities (phone, card, SSN, IPv4) share one pass: a run of digit groups is found once and
+each entity's classifier judges windows cut from it, which also lets a run that holds two things (a card
+then its expiry month) be split at a space.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+# One run of digit groups: "+44 (0)20 7946 0958", "4111-1111-1111-1111", "10.0.0.1", "123 45 6789".
+_GROUP = r"(?:\(\d{1,5}\)|\d++)"
+# The lookahead skips, in C, runs too short to hold any entity (most numbers in prose: "3 steps", "2024").
+NUMBER_RUN = re.compile(rf"(?=[\d+() .\-]{{7}})(?:\+{_GROUP}|{_GROUP})(?:(?:[ .\-]|(?<=\))){_GROUP})*+")
+_GROUP_SPANS = re.compile(r"\+?\(?(?P<digits>\d+)\)?")
+# A run glued to a word, path or another number is part of an identifier, not an entity of its own.
+LEFT_GLUE = re.compile(r"(?:[\w@]|(?<!/)/|\w[.\-])\Z")  # "//" starts a URL's host, so it does not glue
+_RIGHT_GLUE = re.compile(r"(?!x\d)(?:[\w@]|[.,\-/]\w)")  # "x12" is an extension, not part of the number
+_CIDR_PREFIX = re.compile(r"/(?:3[0-2]|[12]?\d)(?![\w.])")  # the "/24" of 10.0.0.0/24 ends the address
+_TIME_AFTER = re.compile(r":\d")
+MAX_RUN = 64
+MIN_WINDOW_DIGITS, MAX_WINDOW_DIGITS = 4, 19  # the shortest entity is an IPv4 address, the longest a card
+# No entity is written in more groups: "+33 6 12 34 56 78" and "4111 1111 1111 1111 111" have six. Bounding
+# windows keeps a run of many small numbers ("1 2 3 4 5 ...") from costing a classification per window.
+_MAX_WINDOW_GROUPS = 6
+IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+SSN_SHAPE = (3, 2, 4)  # no numbering plan groups a phone number so; a failed SSN check does not make one
+_CONTEXT_CHARS = 40
+
+
+class DigitRun:
+    """A run of digit groups and what surrounds it, shared by every window cut from it."""
+
+    __slots__ = ("before", "digits", "glued", "plain", "separators", "spans", "text", "time_follows")
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self.text = text
+        matches = list(_GROUP_SPANS.finditer(text, start, end))
+        self.spans = [m.span() for m in matches]
+        self.digits = [m.group("digits") for m in matches]
+        self.plain = [m.end() - m.start() == len(digits) for m, digits in zip(matches, self.digits, strict=True)]
+        self.separators = [text[self.spans[i][1] : self.spans[i + 1][0]] for i in range(len(self.spans) - 1)]
+        self.before = text[max(0, start - _CONTEXT_CHARS) : start].lower()
+        cidr = _CIDR_PREFIX.match(text, end) is not None and IPV4_SHAPE.fullmatch(text, start, end) is not None
+        self.glued = _RIGHT_GLUE.match(text, end) is not None and not cidr
+        self.time_follows = _TIME_AFTER.match(text, end) is not None
+
+    def space_after(self, index: int) -> int | None:
+        """The group after `index` when a single space separates them: only there may a new value start."""
+        return index + 1 if index + 1 < len(self.spans) and self.separators[index] == " " else None
+
+    def lasts(self, first: int) -> Iterator[int]:
+        """Indexes of the last group of windows starting at group `first`, longest first: the rest of the run
+        (unless glued to what follows), then the run cut short at each space; at most `_MAX_WINDOW_GROUPS`.
+
+        Cutting at a space drops what trails a value ("4111 1111 1111 1111 12/25", two phone numbers in a
+        row); cutting at "-" or "." would invent a number from part of one.
+        """
+        last = len(self.spans) - 1
+        limit = first + _MAX_WINDOW_GROUPS - 1
+        if not self.glued and last <= limit:
+            yield last
+        yield from (cut for cut in range(min(last - 1, limit), first - 1, -1) if self.separators[cut] == " ")
+
+
+class Window:
+    """A candidate: groups `first`..`last` of a run."""
+
+    __slots__ = ("digits", "end", "first", "last", "lengths", "run", "separators", "start")
+
+    def __init__(self, run: DigitRun, first: int, last: int) -> None:
+        self.run = run
+        self.first = first
+        self.last = last
+        self.start = run.spans[first][0]
+        self.end = run.spans[last][1]
+        self.digits = "".join(run.digits[first : last + 1])
+        self.lengths = tuple(map(len, run.digits[first : last + 1]))
+        self.separators = "".join(run.separators[first:last])
+
+    @property
+    def value(self) -> str:
+        return self.run.text[self.start : self.end]
+
+    @property
+    def is_plain(self) -> bool:
+        """Every group is bare digits, without "+" or parentheses."""
+        return all(self.run.plain[self.first : self.last + 1])
+
+    @property
+    def continues(self) -> bool:
+        """More groups of the run follow after a space, and they are not glued to anything."""
+        return self.last < len(self.run.spans) - 1 and not self.run.glued
+
+    @property
+    def time_follows(self) -> bool:
+        return self.run.time_follows and self.last == len(self.run.spans) - 1

@@ -1,0 +1,169 @@
+"""The number recogniser: PHONE, CREDIT_CARD, US_SSN and IPv4 from one pass over runs of digit groups.
+
+A run is cut into windows (see `digit_runs`), each judged by the classifiers in turn; values are taken left
+to right, so a run holding two values ("4111 1111 1111 1111 12/25", two phone numbers) yields each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+
+from otel_ai_incident.guardrails.pii import validators
+from otel_ai_incident.guardrails.pii.digit_runs import (
+    LEFT_GLUE,
+    MAX_RUN,
+    MAX_WINDOW_DIGITS,
+    MIN_WINDOW_DIGITS,
+    NUMBER_RUN,
+    SSN_SHAPE,
+    DigitRun,
+    Window,
+)
+from otel_ai_incident.guardrails.pii.findings import CREDIT_CARD, IP_ADDRESS, PHONE, US_SSN, Finding
+from otel_ai_incident.guardrails.pii.phones import DEFAULT_PHONE_REGIONS, PhoneClassifier
+from otel_ai_incident.guardrails.pii.text import TextView
+
+_MAX_LEAD_DIGITS = 3  # a short number before a value in the same run: an age, a count, a list index
+_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security)\b")
+_VERSION_CONTEXT = re.compile(r"\b(?:version|ver|release|build|firmware|v)\.?\s*\Z")
+
+
+class NumberRecognizer:
+    """PHONE, CREDIT_CARD, US_SSN and IPv4 from one pass over runs of digit groups."""
+
+    def __init__(self, entities: frozenset[str], phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> None:
+        phones = PhoneClassifier(phone_regions)  # built (and its metadata loaded) now, not on a request path
+        classifiers: list[tuple[str, Callable[[Window], str | None]]] = [
+            (IP_ADDRESS, _classify_ipv4),
+            (CREDIT_CARD, _classify_card),
+            (US_SSN, _classify_ssn),
+            (PHONE, phones.classify),
+        ]
+        self._classifiers = tuple((kind, fn) for kind, fn in classifiers if kind in entities)
+        self._min_digits = 4 if IP_ADDRESS in entities else 7
+
+    def find(self, view: TextView) -> Iterator[Finding]:
+        if view.digits < self._min_digits or not self._classifiers:
+            return
+        text = view.text
+        for match in NUMBER_RUN.finditer(text):
+            start, end = match.span()
+            if end - start > MAX_RUN or end - start < 7 or LEFT_GLUE.search(text, max(0, start - 2), start):
+                continue
+            if view.inside_iban_shape(start):
+                continue  # the digits of an IBAN-shaped code whose checksum failed
+            yield from self._classify_run(DigitRun(text, start, end))
+
+    def _classify_run(self, run: DigitRun) -> Iterator[Finding]:
+        """Values left to right. A value starts the run, follows a value, or follows one short number."""
+        hit = self._value_at(run, 0)
+        if _is_short_lead(run) and (hit is None or _lead_may_stand_apart(run, hit[1])):
+            after_lead = self._value_at(run, 1)
+            if after_lead is not None and (hit is None or self._lead_apart(run, after_lead[1], hit[1])):
+                hit = after_lead
+        while hit is not None:
+            yield hit[0]
+            following = run.space_after(hit[1])
+            hit = None if following is None else self._value_at(run, following)
+
+    def _lead_apart(self, run: DigitRun, value_last: int, with_lead_last: int) -> bool:
+        """Whether the value after a short lead is the better reading: the lead is set apart by a separator
+        the value does not use ("33 305-370-2101"), or the value reaches further than the run read with its
+        lead, whose remaining groups make no value ("85 022 2547 7511" read as "85 022 2547" and "7511")."""
+        if run.separators[0] not in run.separators[1:value_last]:
+            return True
+        return value_last > with_lead_last and self._leaves_remainder(run, with_lead_last)
+
+    def _value_at(self, run: DigitRun, first: int) -> tuple[Finding, int] | None:
+        """The value starting at group `first`: the longest window accepted, unless it swallows the first
+        group of a next value ("07557 371355 913 828 166"); then the shorter window that leaves it whole."""
+        accepted = self._accepted(run, first)
+        hit = next(accepted, None)
+        if hit is None or not self._leaves_remainder(run, hit[1]):
+            return hit
+        for shorter in accepted:
+            after = run.space_after(shorter[1])
+            follow = None if after is None else next(self._accepted(run, after), None)
+            if follow is not None and follow[1] > hit[1]:
+                return shorter
+        return hit
+
+    def _leaves_remainder(self, run: DigitRun, last: int) -> bool:
+        """Whether groups follow group `last` in the run without a value of their own."""
+        following = run.space_after(last)
+        return following is not None and next(self._accepted(run, following), None) is None
+
+    def _accepted(self, run: DigitRun, first: int) -> Iterator[tuple[Finding, int]]:
+        """Each window from group `first` that some classifier accepts, longest first, with its last group."""
+        for last in run.lasts(first):
+            window = Window(run, first, last)
+            if window.end - window.start < 7 or not MIN_WINDOW_DIGITS <= len(window.digits) <= MAX_WINDOW_DIGITS:
+                continue
+            for kind, classify in self._classifiers:
+                subtype = classify(window)
+                if subtype is not None:
+                    yield Finding(kind, window.start, window.end, subtype), last
+                    break
+
+
+def _is_short_lead(run: DigitRun) -> bool:
+    """A run opening with a bare number of at most three digits that is neither the NANP trunk "1" nor
+    opens with a trunk "0" (an area code): an age, a count."""
+    lead = run.digits[0]
+    if not run.plain[0] or len(lead) > _MAX_LEAD_DIGITS or lead == "1" or lead[0] == "0":
+        return False
+    return run.space_after(0) is not None
+
+
+def _lead_may_stand_apart(run: DigitRun, with_lead_last: int) -> bool:
+    """A cheap pre-check before reading the run without its lead: a run read whole with its lead, in one
+    separator style ("415 555 2671"), needs no second reading."""
+    return with_lead_last < len(run.spans) - 1 or run.separators[0] not in run.separators[1:with_lead_last]
+
+
+def _classify_ipv4(window: Window) -> str | None:
+    """A dotted quad `ipaddress` accepts, unless it follows a version word.
+
+    "version 1.2.3.4" and "build 10.0.0.1" are release numbers far more often than hosts, so a dotted
+    quad right after version, ver, v, release, build or firmware is not reported.
+    """
+    if len(window.lengths) != 4 or window.separators != "...":
+        return None
+    if _VERSION_CONTEXT.search(window.run.before) or validators.ip_version(window.value) != 4:
+        return None
+    return "v4"
+
+
+_CARD_GROUPINGS = ((4, 6, 5), (4, 6, 4))
+
+
+def _classify_card(window: Window) -> str | None:
+    """The issuer of a 13-19 digit number grouped as cards are printed, with Luhn and issuer range checks."""
+    lengths = window.lengths
+    if not 13 <= len(window.digits) <= 19 or window.continues:  # "4554 4745 1890 7893 511" is one number
+        return None
+    seps = set(window.separators)
+    if len(seps) > 1 or seps - {" ", "-"} or not window.is_plain:
+        return None
+    if (
+        len(lengths) > 1
+        and lengths not in _CARD_GROUPINGS
+        and (any(n != 4 for n in lengths[:-1]) or not 1 <= lengths[-1] <= 4)
+    ):
+        return None
+    return validators.card_issuer(window.digits)
+
+
+def _classify_ssn(window: Window) -> str | None:
+    """AAA-GG-SSSS or AAA GG SSSS; nine bare digits only right after "SSN" or "social security"."""
+    lengths = window.lengths
+    if len(window.digits) != 9 or not window.is_plain:
+        return None
+    if lengths == SSN_SHAPE and window.separators in ("--", "  "):
+        subtype = "dashed" if window.separators == "--" else "spaced"
+    elif lengths == (9,) and _SSN_CONTEXT.search(window.run.before):
+        subtype = "unformatted"
+    else:
+        return None
+    return subtype if validators.ssn_valid(window.digits) else None

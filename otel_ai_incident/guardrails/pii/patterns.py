@@ -1,0 +1,182 @@
+"""Recognisers of entities written as text patterns: e-mail, IPv6 and IBAN, and the regex type that user
+patterns and the secret patterns share.
+
+Regexes start with a literal or a character class, so the regex engine skips ahead in C, and use possessive
+quantifiers, so no input makes them backtrack catastrophically. Patterns that could start at any letter
+(e-mail, IPv6) are tried only around a rare anchor character instead (`AnchoredRecognizer`).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from otel_ai_incident.guardrails.pii import validators
+from otel_ai_incident.guardrails.pii.findings import EMAIL, IBAN, IP_ADDRESS, Finding
+from otel_ai_incident.guardrails.pii.text import Gate, TextView, alnum_at
+
+
+@dataclass(frozen=True, slots=True)
+class RegexRecognizer:
+    """Findings of one regex, optionally confirmed by a check on the value.
+
+    The span is the named group "value" when the regex has one (so `key=` context stays readable after
+    redaction), else the whole match. `bounded` rejects matches glued to letters or digits on either side.
+    """
+
+    entity_type: str
+    subtype: str | None
+    pattern: re.Pattern[str]
+    gate: Gate | None = None
+    check: Callable[[str], bool] | None = None
+    bounded: bool = False
+
+    def find(self, view: TextView) -> Iterator[Finding]:
+        if self.gate is not None and not self.gate(view):
+            return
+        text = view.text
+        has_value = "value" in self.pattern.groupindex
+        for match in self.pattern.finditer(text):
+            start, end = match.span("value") if has_value else match.span()
+            if start == end or (self.bounded and (alnum_at(text, start - 1) or alnum_at(text, end))):
+                continue
+            if self.check is not None and not self.check(text[start:end]):
+                continue
+            yield Finding(self.entity_type, start, end, self.subtype)
+
+
+def _run_start(text: str, end: int, allowed: frozenset[str], limit: int) -> int:
+    """Where the run of `allowed` characters ending at `end` starts, looking back at most `limit` characters."""
+    start = end
+    floor = max(0, end - limit)
+    while start > floor and text[start - 1] in allowed:
+        start -= 1
+    return start
+
+
+class AnchoredRecognizer:
+    """Matches of `pattern` around each hit of a rare `anchor` ("@" for e-mail, ":x:" for IPv6).
+
+    Starting the regex at every letter of a long text is what makes these patterns slow; the anchor is
+    found in C, the start of the match is found by walking back over `run_chars` (at most `reach`), and
+    the pattern is then tried once, bounded to `span_limit` characters. After a miss the search resumes
+    past the `skip` run at the hit, which no match can start inside.
+    """
+
+    __slots__ = (
+        "_anchor",
+        "_check",
+        "_pattern",
+        "_reach",
+        "_run_chars",
+        "_skip",
+        "_span_limit",
+        "entity_type",
+        "subtype",
+    )
+
+    def __init__(
+        self,
+        entity_type: str,
+        subtype: str | None,
+        anchor: str,
+        run_chars: str,
+        reach: int,
+        pattern: str,
+        span_limit: int,
+        check: Callable[[str], bool],
+        skip: str,
+    ) -> None:
+        self.entity_type = entity_type
+        self.subtype = subtype
+        self._anchor = re.compile(anchor)
+        self._run_chars = frozenset(run_chars)
+        self._reach = reach
+        self._pattern = re.compile(pattern)
+        self._span_limit = span_limit
+        self._check = check
+        self._skip = re.compile(skip)
+
+    def find(self, view: TextView) -> Iterator[Finding]:
+        text = view.text
+        position = 0
+        while (hit := self._anchor.search(text, position)) is not None:
+            start = _run_start(text, hit.start(), self._run_chars, self._reach)
+            match = self._pattern.match(text, start, min(len(text), start + self._span_limit))
+            if match is None or match.end() <= hit.start() or not self._check(match.group()):
+                skipped = self._skip.match(text, hit.start())
+                position = max(hit.start() + 1, skipped.end() if skipped else 0)
+                continue
+            position = match.end()
+            yield Finding(self.entity_type, match.start(), match.end(), self.subtype)
+
+
+_EMAIL_LOCAL_CHARS = string.ascii_letters + string.digits + "._%+-"
+_EMAIL = (
+    r"(?<![\w.%+\-])[\w%+\-][\w.%+\-]{0,63}+"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-]|\.[A-Za-z0-9])"
+)
+
+
+def _email_local_ok(value: str) -> bool:
+    local = value.partition("@")[0]
+    return not (local.endswith(".") or ".." in local)
+
+
+def email_recognizer() -> AnchoredRecognizer:
+    return AnchoredRecognizer(EMAIL, None, "@", _EMAIL_LOCAL_CHARS, 64, _EMAIL, 64 + 1 + 253, _email_local_ok, "@")
+
+
+class IbanRecognizer:
+    """IBANs, compact or in groups of four; a candidate is cut to its country's length before mod-97.
+
+    The cut lets "DE89 3704 0044 0532 0130 00 ABCD" still yield the IBAN when other codes follow it.
+    """
+
+    entity_type = IBAN
+
+    def find(self, view: TextView) -> Iterator[Finding]:
+        if view.digits < 2:  # the check digits; a BBAN may be all letters
+            return
+        text = view.text
+        for start, stop in view.iban_shapes():
+            country = text[start : start + 2].upper()
+            if alnum_at(text, start - 1):
+                continue
+            end = _cut_after_alnum(text, start, stop, validators.IBAN_LENGTHS[country])
+            if end is not None and not alnum_at(text, end) and validators.iban_valid(text[start:end]):
+                yield Finding(IBAN, start, end, country)
+
+
+def _cut_after_alnum(text: str, start: int, stop: int, count: int) -> int | None:
+    """The index just past the `count`-th non-space character of text[start:stop], if there are enough."""
+    seen = 0
+    for index in range(start, stop):
+        if text[index] != " ":
+            seen += 1
+            if seen == count:
+                return index + 1
+    return None
+
+
+_HEX = "0123456789abcdefABCDEF"
+_IPV6 = (
+    r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f:]{1,38}+(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]{1,15}+)?"
+    r"(?![\w:])"
+)
+
+
+def _is_ipv6(value: str) -> bool:
+    return any(ch.isdigit() for ch in value) and validators.ip_version(value) == 6
+
+
+def ipv6_recognizer() -> AnchoredRecognizer:
+    """IPv6 addresses (IPv4 is classified with the other digit groups), validated by `ipaddress`.
+
+    Every IPv6 address has two colons at most four hex digits apart, which prose rarely does.
+    """
+    return AnchoredRecognizer(
+        IP_ADDRESS, "v6", r":[0-9A-Fa-f]{0,4}:", _HEX, 4, _IPV6, 64, _is_ipv6, skip=r"[0-9A-Fa-f:]++"
+    )

@@ -1,0 +1,111 @@
+"""The SECRET recogniser: API keys, tokens and private keys of the common providers, one regex each.
+
+Each pattern has its own gate (a token prefix or key name that must occur), and all of them sit behind one
+shared gate, a run of token characters long enough for any secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from otel_ai_incident.guardrails.pii import validators
+from otel_ai_incident.guardrails.pii.findings import SECRET, Finding
+from otel_ai_incident.guardrails.pii.patterns import RegexRecognizer
+from otel_ai_incident.guardrails.pii.text import TextView, any_of
+
+_B64 = r"[A-Za-z0-9+/=]"
+_PEM_SEP = r"(?:\\n|\s)++"
+_PEM = (
+    r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+    rf"(?:{_PEM_SEP}(?:{_B64}{{16,}}+|{_B64}++(?={_PEM_SEP}-----END)|(?:Proc-Type|DEK-Info):[^\r\n\\]*+))*+"
+    rf"(?:{_PEM_SEP}-----END [A-Z0-9 ]{{0,40}}PRIVATE KEY(?: BLOCK)?-----)?"
+)
+_KV = r"""["']?\s*+[:=]\s*+["']?"""  # between a key name and its value: key=v, "key": "v", key: v
+# Each secret: subtype, regex, gate hints (lower case), check on the value, bounded (see RegexRecognizer).
+_SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | None, bool], ...] = (
+    ("pem_private_key", _PEM, ("private key-----", "private key block-----"), None, False),
+    ("aws_access_key_id", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}", ("akia", "asia", "abia", "acca"), None, True),
+    (
+        "aws_secret_access_key",
+        rf"[AaSs](?i:ws_?secret_?(?:access_?)?key|ecret_?access_?key){_KV}(?P<value>[A-Za-z0-9/+]{{40}})",
+        ("secret",),
+        validators.looks_random,
+        True,
+    ),
+    ("gcp_api_key", r"AIza[0-9A-Za-z_\-]{35}", ("aiza",), None, True),
+    ("gcp_oauth_token", r"ya29\.[0-9A-Za-z_\-]{20,}+", ("ya29.",), None, True),
+    ("azure_storage_key", r"AccountKey=(?P<value>[A-Za-z0-9+/]{86}==)", ("accountkey=",), None, False),
+    ("azure_client_secret", r"[A-Za-z0-9_.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}", ("q~",), None, True),
+    ("jwt", r"eyJ[A-Za-z0-9_\-]{2,}+\.[A-Za-z0-9_\-]{2,}+\.[A-Za-z0-9_\-]*+", ("eyj",), validators.jwt_valid, True),
+    (
+        "bearer_token",
+        r"[Bb](?:earer|EARER)[ \t]++(?P<value>[A-Za-z0-9\-._~+/]{16,}+=*)",
+        ("bearer",),
+        validators.looks_random,
+        False,
+    ),
+    (
+        "github_token",
+        r"gh[pousr]_[A-Za-z0-9]{36,255}+|github_pat_[A-Za-z0-9_]{22,255}+",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        None,
+        True,
+    ),
+    ("slack_token", r"xox[abposr]-[A-Za-z0-9\-]{10,}+|xapp-\d-[A-Za-z0-9\-]{10,}+", ("xox", "xapp-"), None, True),
+    (
+        "slack_webhook",
+        r"https://hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{16,}+",
+        ("hooks.slack.com",),
+        None,
+        True,
+    ),
+    ("stripe_key", r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}+", ("k_live_", "k_test_"), None, True),
+    ("llm_api_key", r"sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{32,}+", ("sk-",), validators.looks_random, True),
+    (
+        "assigned_secret",
+        rf"[AaCcSsRr](?i:pi[_\-]?key|lient[_\-]?secret|ecret[_\-]?key|ccess[_\-]?token|uth[_\-]?token"
+        rf"|efresh[_\-]?token){_KV}(?P<value>[A-Za-z0-9_\-+/.~]{{16,}}+=*)",
+        (
+            "api_key",
+            "apikey",
+            "api-key",
+            "client_secret",
+            "client-secret",
+            "secret_key",
+            "secret-key",
+            "access_token",
+            "auth_token",
+            "refresh_token",
+        ),
+        validators.looks_random,
+        False,
+    ),
+)
+
+
+# Every secret value holds 15 token characters in a row (the shortest, a Slack token, is "xoxb-" and ten
+# more); prose seldom does, as its words are shorter and end at spaces.
+_TOKEN_RUN = re.compile(r"(?<![A-Za-z0-9_\-+/=.~])[A-Za-z0-9_\-+/=.~]{15}")
+
+
+class SecretRecognizer:
+    """Every secret pattern behind one shared gate, then each behind its own.
+
+    Most replies hold no run of token characters long enough for any secret, and one regex search says so
+    for less than the substring tests of every pattern's own gate.
+    """
+
+    entity_type = SECRET
+
+    def __init__(self) -> None:
+        self._members = tuple(
+            RegexRecognizer(SECRET, subtype, re.compile(regex), any_of(*hints), check, bounded)
+            for subtype, regex, hints, check, bounded in _SECRET_SPECS
+        )
+
+    def find(self, view: TextView) -> Iterator[Finding]:
+        if _TOKEN_RUN.search(view.text) is None:
+            return
+        for member in self._members:
+            yield from member.find(view)

@@ -1,0 +1,63 @@
+"""What every recogniser reads from a text: the facts computed once per scan, and the cheap gates built on them.
+
+Most replies contain no PII, so each recogniser first asks a question that costs a substring test (is there
+an "@", are there enough digits, does a token prefix occur at all) and only then runs its regex.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from otel_ai_incident.guardrails.pii import validators
+
+# Country code and check digits, then groups of four; either case, as people type them ("de89 3704 ...").
+# The match starts at the check digits, the two letters are a lookbehind: the regex engine then tries only
+# positions holding a digit, where starting at letters would try nearly every position of prose.
+IBAN_SHAPE = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)(?: ?[A-Za-z0-9]{4}){2,7}+(?: ?[A-Za-z0-9]{1,4})?")
+
+
+@dataclass(slots=True)
+class TextView:
+    """Facts about the text every gate needs, computed once per scan."""
+
+    text: str
+    lowered: str
+    digits: int
+    _iban_shapes: list[tuple[int, int]] | None = None
+
+    @classmethod
+    def of(cls, text: str) -> TextView:
+        return cls(text, text.lower(), sum(map(text.count, "0123456789")))
+
+    def iban_shapes(self) -> list[tuple[int, int]]:
+        """Spans of IBAN-shaped codes with a known country prefix, found once for both users of them."""
+        if self._iban_shapes is None:
+            text = self.text
+            self._iban_shapes = [
+                (m.start() - 2, m.end())
+                for m in IBAN_SHAPE.finditer(text)
+                if text[m.start() - 2 : m.start()].upper() in validators.IBAN_LENGTHS
+            ]
+        return self._iban_shapes
+
+    def inside_iban_shape(self, index: int) -> bool:
+        """Whether `index` falls inside an IBAN-shaped code, whose digits are no number of their own."""
+        shapes = self.iban_shapes()
+        at = bisect.bisect_left(shapes, (index,)) - 1
+        return at >= 0 and shapes[at][1] > index
+
+
+Gate = Callable[[TextView], bool]
+
+
+def any_of(*hints: str) -> Gate:
+    """A gate passing when one of the lower-case `hints` occurs in the text."""
+    return lambda view: any(hint in view.lowered for hint in hints)
+
+
+def alnum_at(text: str, index: int) -> bool:
+    """Whether `text[index]` exists and is a letter or digit: a match touching one is glued to a word."""
+    return 0 <= index < len(text) and text[index].isalnum()
