@@ -39,7 +39,7 @@ def find_binary(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster for the session (initdb + pg_ctl on a free loopback port, removed at the end)."""
+    """A PostgreSQL cluster for the session (initdb and the server on a free loopback port, removed at the end)."""
     try:
         server = PostgresServer()
     except MissingPostgres as error:

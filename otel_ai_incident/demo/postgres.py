@@ -1,8 +1,9 @@
-"""A throwaway PostgreSQL cluster on 127.0.0.1: initdb into a temp dir, pg_ctl start on a free port, removed on stop.
+"""A throwaway PostgreSQL cluster on 127.0.0.1: initdb into a temp dir, the server on a free port, removed on stop.
 
 Used by the fleet demo and by the tests, never a system service. PostgreSQL refuses to run as root, so as
-root the cluster belongs to the `postgres` OS user (Debian's package creates it) and is started through
-`runuser`; as any other user it runs as that user.
+root the cluster belongs to the `postgres` OS user (Debian's package creates it); as any other user it runs
+as that user. The server is a direct child (not daemonised by pg_ctl), started to die with its parent, so
+even a demo or test killed with SIGKILL leaves no server behind.
 """
 
 from __future__ import annotations
@@ -11,31 +12,35 @@ import glob
 import os
 import pwd
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
-from otel_ai_incident.demo.services import free_port
+from otel_ai_incident.demo.services import DIE_WITH_PARENT, free_port
 
 INSTALL_HINT = "apt-get update && apt-get install -y postgresql"
 SUPERUSER = "postgres"
+_SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
 class MissingPostgres(RuntimeError):
     def __init__(self) -> None:
         super().__init__(
-            f"PostgreSQL server binaries (initdb, pg_ctl) are not installed (install with: {INSTALL_HINT})"
+            f"PostgreSQL server binaries (initdb, postgres) are not installed (install with: {INSTALL_HINT})"
         )
 
 
 def find_bindir() -> Path:
-    """The directory holding initdb and pg_ctl: on PATH, else Debian's /usr/lib/postgresql/<version>/bin."""
+    """The directory holding initdb and postgres: on PATH, else Debian's /usr/lib/postgresql/<version>/bin."""
     on_path = shutil.which("initdb")
-    if on_path and shutil.which("pg_ctl"):
+    if on_path and (Path(on_path).parent / "postgres").exists():
         return Path(on_path).parent
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version, reverse=True):
-        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
             return Path(candidate)
     raise MissingPostgres()
 
@@ -57,6 +62,7 @@ class PostgresServer:
         self.data = self.dir / "data"
         self._as_root = os.geteuid() == 0
         self._started = False
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def admin_url(self) -> str:
@@ -65,35 +71,68 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, *argv: str, timeout: float = 60) -> None:
-        command = [str(self.bindir / argv[0]), *argv[1:]]
-        if self._as_root:
-            command = ["runuser", "-u", SUPERUSER, "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.dir)
-        if result.returncode != 0:
-            raise RuntimeError(f"{argv[0]} failed ({result.returncode}): {result.stderr.strip() or result.stdout}")
+    @property
+    def _user(self) -> str | None:
+        return SUPERUSER if self._as_root else None
 
     def start(self) -> PostgresServer:
         if self._as_root:
             user = pwd.getpwnam(SUPERUSER)
             os.chown(self.dir, user.pw_uid, user.pw_gid)
         if not self.data.exists():
-            self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync")
+            initdb = [str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8"]
+            result = subprocess.run(
+                [*initdb, "--no-sync"], capture_output=True, text=True, timeout=120, cwd=self.dir, user=self._user
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"initdb failed ({result.returncode}): {result.stderr.strip() or result.stdout}")
         self.restart_only()
         return self
 
-    def restart_only(self) -> None:
+    def restart_only(self, timeout: float = 30) -> None:
         """Start the cluster's server (again, after `stop_server`); waits until it accepts connections."""
-        options = f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        argv = [str(self.bindir / "postgres"), "-D", str(self.data), "-k", str(self.dir), "-p", str(self.port)]
+        argv += ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"]
         if not self.durable:
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-o", options, "-w", "start")
+            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        with open(self.dir / "server.log", "ab") as log:
+            self._process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, user=self._user,
+                preexec_fn=DIE_WITH_PARENT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not self._accepts_connections():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self._process.kill()
+                raise RuntimeError(f"PostgreSQL did not start: {self.log_tail()}")
+            time.sleep(0.05)
         self._started = True
 
+    def _accepts_connections(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                pass
+        except OSError:
+            return False
+        import psycopg
+
+        try:
+            psycopg.connect(self.admin_url, connect_timeout=2).close()
+        except psycopg.OperationalError:  # still starting up
+            return False
+        return True
+
     def stop_server(self, mode: str = "fast") -> None:
-        """Stop the server and keep the cluster (`mode`: smart, fast or immediate, as pg_ctl takes them)."""
-        if self._started:
-            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        """Stop the server and keep the cluster. `mode` as pg_ctl names PostgreSQL's shutdowns: smart waits
+        for clients, fast disconnects them, immediate stops without a checkpoint (a crash, as far as the
+        data is concerned)."""
+        if self._started and self._process is not None:
+            self._process.send_signal(_SHUTDOWN_SIGNALS[mode])
+            try:
+                self._process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
             self._started = False
 
     def create_database(self, name: str | None = None) -> str:

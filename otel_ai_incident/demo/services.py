@@ -69,6 +69,10 @@ def _die_with_parent() -> None:
     _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
+#: `preexec_fn` for a child that must not outlive this process (None where Linux' prctl is not available).
+DIE_WITH_PARENT = _die_with_parent if _prctl is not None else None
+
+
 class Service:
     """A child process with a temp dir, a port and a readiness URL."""
 
@@ -85,14 +89,12 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _start(
-        self, argv: list[str], ready_path: str, timeout: float, env: Mapping[str, str] | None = None
-    ) -> None:
+    def _start(self, argv: list[str], ready_path: str, timeout: float, env: Mapping[str, str] | None = None) -> None:
         """Start `argv` (with `env` added to this process' environment) and wait until `ready_path` answers."""
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes to it until stop()
         self.process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env={**os.environ, **(env or {})},
-            preexec_fn=_die_with_parent if _prctl is not None else None,
+            preexec_fn=DIE_WITH_PARENT,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout
