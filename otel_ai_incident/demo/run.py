@@ -23,7 +23,7 @@ from otel_ai_incident.generate.links import Links
 from otel_ai_incident.incidents import postmortem
 from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.names import Severity
-from otel_ai_incident.promptlog.store import open_store
+from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.signals import DEMO, MonitoringSignal, load_signals
 from otel_ai_incident.storage.sqlite import sqlite_path
 

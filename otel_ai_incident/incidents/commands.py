@@ -29,7 +29,8 @@ from otel_ai_incident.incidents.model import MILESTONES, Incident, IncidentStatu
 from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt_of_the_time, replay
 from otel_ai_incident.incidents.store import SqliteIncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
-from otel_ai_incident.promptlog.store import PromptLogStore, open_store
+from otel_ai_incident.promptlog.backends import open_store
+from otel_ai_incident.promptlog.store import PromptLogStore
 from otel_ai_incident.storage.errors import StoreError
 from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, sqlite_path
 
