@@ -8,9 +8,11 @@ import time
 
 import pytest
 
+from otel_ai_incident.demo.postgres import PostgresServer
 from otel_ai_incident.demo.services import free_port
 from otel_ai_incident.promptlog import postgres as pg
 from otel_ai_incident.promptlog.backends import open_store
+from otel_ai_incident.promptlog.postgres import PostgresStore
 from otel_ai_incident.promptlog.store import OUTPUT_BLOCK, LogQuery
 from otel_ai_incident.storage.errors import StoreUnavailableError
 from promptlog_support import T0, PostgresBackend, make_entry
@@ -121,4 +123,24 @@ def test_a_refused_login_is_unavailability_naming_the_store(postgres_url: str) -
     store = open_store(url, connect_timeout_s=1)
     with pytest.raises(StoreUnavailableError, match=r'prompt log at .*role "nobody_here" does not exist'):
         store.get("x")
+    store.close()
+
+
+def test_after_a_restart_the_next_call_gets_through_at_once(own_postgres: PostgresServer) -> None:
+    """The pool's own reconnection backs off for seconds, then minutes: a store drops a pool that lost its
+    server, so that while the server is down a call fails at once, and once it is back the next call works."""
+    store = PostgresStore(own_postgres.create_database(), connect_timeout_s=2)
+    store.write([make_entry(0)])
+    own_postgres.stop_server()
+    with pytest.raises(StoreUnavailableError):
+        store.write([make_entry(1)])  # finds the pooled connection dead
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="Connection refused"):
+        store.write([make_entry(1)])
+    assert time.monotonic() - started < 1
+    own_postgres.restart_only()
+    started = time.monotonic()
+    store.write([make_entry(1)])
+    assert time.monotonic() - started < 1
+    assert len(list(store.query(LogQuery()))) == 2
     store.close()

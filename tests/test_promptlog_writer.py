@@ -13,13 +13,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import pytest
-
-from conftest import missing
-from otel_ai_incident.demo.postgres import MissingPostgres, PostgresServer
+from otel_ai_incident.demo.postgres import PostgresServer
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 from otel_ai_incident.promptlog.postgres import PostgresStore
 from otel_ai_incident.promptlog.retention import SECONDS_PER_DAY, Retention
@@ -411,18 +408,6 @@ def test_flush_returns_once_everything_submitted_is_in_the_store(tmp_path: Path)
 
 
 # -- a real PostgreSQL server going away mid-traffic -----------------------------------------------------
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A cluster for this test alone: it is stopped and restarted, which the session's cluster must not be."""
-    try:
-        server = PostgresServer()
-    except MissingPostgres as error:
-        missing(error)
-        raise
-    with server:
-        yield server
 
 
 def test_a_postgres_restart_mid_traffic_loses_nothing_within_the_bound(own_postgres: PostgresServer) -> None:

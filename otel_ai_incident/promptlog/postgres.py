@@ -58,6 +58,7 @@ SCHEMA = "aii_prompt_log"
 _REFUSED_TEXT = (psycopg.DataError, UnicodeEncodeError)
 STORE_NAME = "prompt log"
 QUERY_PAGE = 1000
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
 
 # Append-only, as for SQLite: a released step is never edited.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -147,10 +148,13 @@ class PostgresStore:
 
     Connections come from a pool opened on first use (`storage.postgres.PostgresDatabase`); a call made while
     the server cannot be reached raises StoreUnavailableError naming the prompt log and the URL (without
-    its password).
+    its password), after at most `connect_timeout_s`: that long the writer's attempt waits when the server
+    has just gone, while entries keep queueing behind it.
     """
 
-    def __init__(self, url: str, *, max_connections: int = 4, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, max_connections: int = 4, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    ) -> None:
         self._db = PostgresDatabase(
             url, store=STORE_NAME, schema=SCHEMA, migrations=MIGRATIONS, max_size=max_connections,
             connect_timeout_s=connect_timeout_s,

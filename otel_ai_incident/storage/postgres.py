@@ -88,18 +88,21 @@ class PostgresDatabase:
         """A pooled autocommit connection; use `conn.transaction()` for a transaction.
 
         Raises StoreUnavailableError when no connection can be had within the connect timeout, or when the
-        connection breaks inside the block (a restarted server): the pool then replaces it. A pool that timed
-        out is dropped: its attempts to reconnect back off for minutes (1 s, 2 s, 4 s, ...), while the next
-        call, connecting afresh, gets through as soon as the server is back.
+        connection breaks inside the block (a restarted server). A pool that timed out or lost a connection is
+        dropped: its own attempts to reconnect back off for minutes (1 s, 2 s, 4 s, ...), while the next call,
+        connecting afresh, fails at once while the server is down and gets through as soon as it is back.
         """
         pool = self._open_pool()
+        lost = False
         try:
             with pool.connection(timeout=self.connect_timeout_s) as conn:
-                yield conn
-        except PoolTimeout as error:
-            self._drop(pool)
-            raise StoreUnavailableError(f"{self.describe()}: {_first_line(error)}") from error
-        except psycopg.OperationalError as error:
+                try:
+                    yield conn
+                finally:
+                    lost = conn.broken
+        except psycopg.OperationalError as error:  # PoolTimeout is one
+            if lost or isinstance(error, PoolTimeout):
+                self._drop(pool)
             raise StoreUnavailableError(f"{self.describe()}: {_first_line(error)}") from error
 
     def _drop(self, pool: ConnectionPool) -> None:
@@ -107,7 +110,9 @@ class PostgresDatabase:
             if self._pool is not pool:
                 return
             self._pool = None
-        pool.close(timeout=0)  # connections in use are closed as they come back
+        # Its threads may be inside a connection attempt: let them finish on their own; connections still in
+        # use are closed as they come back.
+        threading.Thread(target=pool.close, name=f"{pool.name}-close", daemon=True).start()
 
     def connect(self) -> psycopg.Connection[Any]:
         """A connection of its own, outside the pool (for LISTEN, which holds a connection for good)."""
