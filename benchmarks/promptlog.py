@@ -65,17 +65,38 @@ def make_entries(n: int, process: int = 0) -> list[PromptLogEntry]:
     now = time.time()
     return [
         PromptLogEntry(
-            log_id=f"{int(now * 1000) + i:012x}{process:04x}{i:012x}", timestamp=now + i / 1000,
-            user_pseudonym=f"{i % 997:032x}", pseudonym_key_id="3f9a1c2b", session_id=f"session-{i % 5003}",
-            model="gpt-4o-mini", system_prompt_hash=prompt_hash, user_message=f"question {i} " + "q" * 420,
-            assistant_response=f"answer {i} " + "a" * 420, input_tokens=120, output_tokens=110,
+            log_id=f"{int(now * 1000) + i:012x}{process:04x}{i:012x}",
+            timestamp=now + i / 1000,
+            user_pseudonym=f"{i % 997:032x}",
+            pseudonym_key_id="3f9a1c2b",
+            session_id=f"session-{i % 5003}",
+            model="gpt-4o-mini",
+            system_prompt_hash=prompt_hash,
+            user_message=f"question {i} " + "q" * 420,
+            assistant_response=f"answer {i} " + "a" * 420,
+            input_tokens=120,
+            output_tokens=110,
             guardrail_decisions=[{"guardrail": "toxicity", "stage": "output", "decision": "allow", "score": 0.02}],
-            tool_calls=[{"tool": "lookup_order", "arguments": {"order_id": i}, "writes": False, "call_id": None,
-                         "anomaly_score": 0.1, "outcome": "ok", "error_type": None}] if i % 3 == 0 else [],
-            latency_ms=812.5, trace_id=f"{i:032x}", span_id=f"{i:016x}", system_prompt=SYSTEM_PROMPT,
+            tool_calls=[
+                {
+                    "tool": "lookup_order",
+                    "arguments": {"order_id": i},
+                    "writes": False,
+                    "call_id": None,
+                    "anomaly_score": 0.1,
+                    "outcome": "ok",
+                    "error_type": None,
+                }
+            ]
+            if i % 3 == 0
+            else [],
+            latency_ms=812.5,
+            trace_id=f"{i:032x}",
+            span_id=f"{i:016x}",
+            system_prompt=SYSTEM_PROMPT,
         )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def latencies(call: Callable[[PromptLogEntry], object], entries: list[PromptLogEntry]) -> list[int]:
@@ -131,8 +152,10 @@ def bench_submit(entries: list[PromptLogEntry], directory: Path, postgres_url: s
     print(f"   {'deque.append (baseline)':38} {deque_p[0]:8.2f} {deque_p[1]:8.2f}")
     print(f"   {'Queue.put_nowait (baseline)':38} {queue_p[0]:8.2f} {queue_p[1]:8.2f}")
     for name, (p50, p99) in rows:
-        print(f"   {'PromptLogWriter.submit, ' + name:38} {p50:8.2f} {p99:8.2f}"
-              f"   ratio to deque.append: p50 {p50 / deque_p[0]:.2f}x, p99 {p99 / deque_p[1]:.2f}x")  # fmt: skip
+        print(
+            f"   {'PromptLogWriter.submit, ' + name:38} {p50:8.2f} {p99:8.2f}"
+            f"   ratio to deque.append: p50 {p50 / deque_p[0]:.2f}x, p99 {p99 / deque_p[1]:.2f}x"
+        )
     print(f"   GOAL p50 < 1 us: {_verdict(all(p50 < 1 for _, (p50, _p99) in rows))}")
 
 
@@ -149,12 +172,18 @@ def bench_sqlite(entries: list[PromptLogEntry], directory: Path, rounds: int) ->
         through_writer.append(_sqlite_writer(entries, directory / f"writer-{r}.db"))
     size = sum(len(str(value)) for row in rows for value in row if value is not None) / len(rows)
     base, writer = statistics.median(baseline), statistics.median(through_writer)
-    print(f"\n2. sustained writes into SQLite of {len(entries):,} entries (~{size / 1000:.1f} KB per row), "
-          f"one process, median of {rounds} rounds")  # fmt: skip
-    print(f"   plain batched executemany, same rows, schema and settings (ceiling): {base:10,.0f} entries/s"
-          f"  {_rounds(baseline)}")  # fmt: skip
-    print(f"   through PromptLogWriter (first submit .. close returned):           {writer:10,.0f} entries/s"
-          f"  {_rounds(through_writer)}")  # fmt: skip
+    print(
+        f"\n2. sustained writes into SQLite of {len(entries):,} entries (~{size / 1000:.1f} KB per row), "
+        f"one process, median of {rounds} rounds"
+    )
+    print(
+        f"   plain batched executemany, same rows, schema and settings (ceiling): {base:10,.0f} entries/s"
+        f"  {_rounds(baseline)}"
+    )
+    print(
+        f"   through PromptLogWriter (first submit .. close returned):           {writer:10,.0f} entries/s"
+        f"  {_rounds(through_writer)}"
+    )
     print(f"   ratio writer/ceiling: {writer / base:.2f}")
 
 
@@ -201,15 +230,15 @@ def bench_locked(entries: list[PromptLogEntry], directory: Path) -> None:
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     dropped: collections.Counter[str] = collections.Counter()
-    writer = PromptLogWriter(SqliteStore(path, busy_timeout=0.05),
-                             on_drop=lambda reason, count: dropped.update({reason: count}))  # fmt: skip
+    writer = PromptLogWriter(
+        SqliteStore(path, busy_timeout=0.05), on_drop=lambda reason, count: dropped.update({reason: count})
+    )
     p50, p99 = percentiles(latencies(writer.submit, entries))
     locker.execute("ROLLBACK")
     writer.close(60)
     written = sqlite3.connect(path).execute("SELECT COUNT(*) FROM prompt_log").fetchone()[0]
     print(f"\n3. submit() while the SQLite database is locked, {len(entries):,} calls (us)")
-    print(f"   p50 {p50:.2f}  p99 {p99:.2f}; kept and written once the lock went: {written:,}; "
-          f"dropped {dict(dropped)}")  # fmt: skip
+    print(f"   p50 {p50:.2f}  p99 {p99:.2f}; kept and written once the lock went: {written:,}; dropped {dict(dropped)}")
 
 
 # -- 4. three app processes -----------------------------------------------------------------------------
@@ -224,14 +253,19 @@ def _fleet_member(mode: str, url: str, process: int, n: int, start: Any, results
     start.wait()
     began, cpu, main_cpu = time.time(), time.process_time(), time.thread_time()
     run(url, entries, rows, prepare=False, state=prepared)
-    results.put({
-        "began": began, "ended": time.time(), "entries": n,
-        "writer_cpu": (time.process_time() - cpu) - (time.thread_time() - main_cpu),
-    })  # fmt: skip
+    results.put(
+        {
+            "began": began,
+            "ended": time.time(),
+            "entries": n,
+            "writer_cpu": (time.process_time() - cpu) - (time.thread_time() - main_cpu),
+        }
+    )
 
 
-def _run_writer(url: str, entries: list[PromptLogEntry], rows: list[list[Any]], *, prepare: bool,
-                state: Any = None) -> Any:  # fmt: skip
+def _run_writer(
+    url: str, entries: list[PromptLogEntry], rows: list[list[Any]], *, prepare: bool, state: Any = None
+) -> Any:
     if prepare:
         store = open_store(url)
         store.get("")  # connected and migrated outside the timing
@@ -244,8 +278,9 @@ def _run_writer(url: str, entries: list[PromptLogEntry], rows: list[list[Any]], 
     return None
 
 
-def _run_copy(url: str, entries: list[PromptLogEntry], rows: list[list[Any]], *, prepare: bool,
-              state: Any = None) -> Any:  # fmt: skip
+def _run_copy(
+    url: str, entries: list[PromptLogEntry], rows: list[list[Any]], *, prepare: bool, state: Any = None
+) -> Any:
     import psycopg
 
     if prepare:
@@ -259,8 +294,9 @@ def _run_copy(url: str, entries: list[PromptLogEntry], rows: list[list[Any]], *,
     return None
 
 
-def _run_executemany(url: str, entries: list[PromptLogEntry], rows: list[list[Any]], *, prepare: bool,
-                     state: Any = None) -> Any:  # fmt: skip
+def _run_executemany(
+    url: str, entries: list[PromptLogEntry], rows: list[list[Any]], *, prepare: bool, state: Any = None
+) -> Any:
     if prepare:
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=60, isolation_level=None)
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -277,8 +313,9 @@ def _fleet_run(mode: str, url: str, per_process: int) -> dict[str, float]:
     """Aggregate entries/s of FLEET processes started together, and the writers' CPU per entry."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(FLEET + 1), context.Queue()
-    members = [context.Process(target=_fleet_member, args=(mode, url, p, per_process, start, results))
-               for p in range(FLEET)]  # fmt: skip
+    members = [
+        context.Process(target=_fleet_member, args=(mode, url, p, per_process, start, results)) for p in range(FLEET)
+    ]
     for member in members:
         member.start()
     os.sync()
@@ -307,8 +344,12 @@ def bench_fleet(server: Any, directory: Path, per_process: int, rounds: int) -> 
 
     runs: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
     for r in range(rounds):
-        for name, mode in (("postgres ceiling", "plain-postgres"), ("postgres writer", "writer"),
-                           ("sqlite ceiling", "plain-sqlite"), ("sqlite writer", "writer")):  # fmt: skip
+        for name, mode in (
+            ("postgres ceiling", "plain-postgres"),
+            ("postgres writer", "writer"),
+            ("sqlite ceiling", "plain-sqlite"),
+            ("sqlite writer", "writer"),
+        ):
             if name.startswith("postgres"):
                 url = server.create_database()
                 schema = open_store(url)
@@ -330,10 +371,12 @@ def bench_fleet(server: Any, directory: Path, per_process: int, rounds: int) -> 
 
     print(f"\n4. {FLEET} app processes, {per_process:,} entries each (~1 KB), aggregate; median of {rounds} rounds")
     print(f"   {'':52} {'entries/s':>10} {'writer CPU/entry':>17}   rounds")
-    for name, label in (("postgres ceiling", "PostgreSQL, plain COPY of precomputed rows (ceiling)"),
-                        ("postgres writer", "PostgreSQL, PromptLogWriter each (first submit .. close)"),
-                        ("sqlite ceiling", "SQLite, plain executemany of precomputed rows"),
-                        ("sqlite writer", "SQLite, PromptLogWriter each")):  # fmt: skip
+    for name, label in (
+        ("postgres ceiling", "PostgreSQL, plain COPY of precomputed rows (ceiling)"),
+        ("postgres writer", "PostgreSQL, PromptLogWriter each (first submit .. close)"),
+        ("sqlite ceiling", "SQLite, plain executemany of precomputed rows"),
+        ("sqlite writer", "SQLite, PromptLogWriter each"),
+    ):
         cpu = "" if "ceiling" in name else f"{median(name, 'cpu_us'):13.2f} us"
         print(f"   {label:52} {median(name, 'rate'):10,.0f} {cpu:>17}   {_rounds([x['rate'] for x in runs[name]])}")
     pg, sq = median("postgres writer", "rate"), median("sqlite writer", "rate")
@@ -381,10 +424,12 @@ def bench_paths(server: Any, entries: list[PromptLogEntry]) -> None:
     print(f"\n5. bulk insert paths into PostgreSQL, one process, {len(entries):,} entries, {BATCH} a transaction")
     print(f"   {'':58} {'entries/s':>10} {'client CPU/entry':>17}")
     rates = {}
-    for label, path in (("COPY (PostgresStore.write)", store_copy),
-                        ("COPY to a temp table + INSERT ON CONFLICT (retry path)", store_staged),
-                        ("multi-row INSERT ... ON CONFLICT DO NOTHING", multi_row),
-                        ("executemany INSERT ... ON CONFLICT (pipelined)", executemany)):  # fmt: skip
+    for label, path in (
+        ("COPY (PostgresStore.write)", store_copy),
+        ("COPY to a temp table + INSERT ON CONFLICT (retry path)", store_staged),
+        ("multi-row INSERT ... ON CONFLICT DO NOTHING", multi_row),
+        ("executemany INSERT ... ON CONFLICT (pipelined)", executemany),
+    ):
         url = server.create_database()
         store = PostgresStore(url)
         store.get("")
@@ -402,8 +447,10 @@ def bench_paths(server: Any, entries: list[PromptLogEntry]) -> None:
         server.drop_database(url)
         print(f"   {label:58} {rates[label]:10,.0f} {cpu_us:14.2f} us")
     copy_rate = rates["COPY (PostgresStore.write)"]
-    print("   ratio COPY/other: " + ", ".join(f"{copy_rate / rate:.2f}x" for label, rate in rates.items()
-                                             if not label.startswith("COPY (")))  # fmt: skip
+    print(
+        "   ratio COPY/other: "
+        + ", ".join(f"{copy_rate / rate:.2f}x" for label, rate in rates.items() if not label.startswith("COPY ("))
+    )
 
 
 # -- 6. an outage ---------------------------------------------------------------------------------------
@@ -477,12 +524,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
     parser.add_argument("--outage", type=float, default=30.0, help="seconds the server is down (outage)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="which sections to run")
-    parser.add_argument("--dir", default=None, help="where the SQLite files go (default: the temp dir; "
-                                                    "/dev/shm takes the disk out of the figures)")  # fmt: skip
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="where the SQLite files go (default: the temp dir; /dev/shm takes the disk out of the figures)",
+    )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    print(f"SQLite {sqlite3.sqlite_version}, files in {args.dir or tempfile.gettempdir()}; "
-          f"Python {sys.version.split()[0]}; {os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"SQLite {sqlite3.sqlite_version}, files in {args.dir or tempfile.gettempdir()}; "
+        f"Python {sys.version.split()[0]}; {os.cpu_count()} CPUs"
+    )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp, postgres_server() as server:
         directory = Path(tmp)
         print(f"PostgreSQL server: {server.bindir}, fsync on, defaults otherwise")

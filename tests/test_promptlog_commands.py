@@ -34,13 +34,24 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monke
     )
     old, new = Pseudonymizer(OLD_KEY), Pseudonymizer(NEW_KEY)
     store = backend.open()
-    store.write([
-        make_entry(0, user_pseudonym=old.pseudonymize(USER), pseudonym_key_id=old.key_id,
-                   user_message="alice secret marker 1"),
-        make_entry(1, user_pseudonym=new.pseudonymize(USER), pseudonym_key_id=new.key_id,
-                   user_message="alice secret marker 2", session_id="s-alice"),
-        make_entry(2, user_pseudonym=new.pseudonymize("bob"), pseudonym_key_id=new.key_id),
-    ])  # fmt: skip
+    store.write(
+        [
+            make_entry(
+                0,
+                user_pseudonym=old.pseudonymize(USER),
+                pseudonym_key_id=old.key_id,
+                user_message="alice secret marker 1",
+            ),
+            make_entry(
+                1,
+                user_pseudonym=new.pseudonymize(USER),
+                pseudonym_key_id=new.key_id,
+                user_message="alice secret marker 2",
+                session_id="s-alice",
+            ),
+            make_entry(2, user_pseudonym=new.pseudonymize("bob"), pseudonym_key_id=new.key_id),
+        ]
+    )
     store.flag_incident("INC-1", log_ids=[make_entry(1).log_id])
     store.close()
     return backend

@@ -29,8 +29,13 @@ from promptlog_support import NEW_KEY, OLD_KEY
 def test_pseudonym_is_not_a_plain_hash_of_the_id() -> None:
     user_id = "Alice@Example.com"
     pseudonym = Pseudonymizer(NEW_KEY).pseudonymize(user_id)
-    encodings = [user_id.encode("utf-8"), user_id.encode("utf-16"), user_id.encode("utf-16-le"),
-                 user_id.lower().encode("utf-8"), user_id.lower().encode("utf-16")]  # fmt: skip
+    encodings = [
+        user_id.encode("utf-8"),
+        user_id.encode("utf-16"),
+        user_id.encode("utf-16-le"),
+        user_id.lower().encode("utf-8"),
+        user_id.lower().encode("utf-16"),
+    ]
     for data in encodings:
         for algorithm in ("sha256", "sha1", "md5"):
             digest = hashlib.new(algorithm, data).hexdigest()
@@ -46,8 +51,9 @@ def test_keys_rotate_through_the_environment_and_a_key_file(tmp_path: Path) -> N
     key_file.write_text(f"# current first\n{NEW_KEY.decode()}\n\n{OLD_KEY.decode()}\n")
     file_env = {"AII_PSEUDONYM_KEY_FILE": str(key_file)}
     assert [p.key_id for p in load_pseudonymizers(file_env)] == [
-        Pseudonymizer(NEW_KEY).key_id, Pseudonymizer(OLD_KEY).key_id,
-    ]  # fmt: skip
+        Pseudonymizer(NEW_KEY).key_id,
+        Pseudonymizer(OLD_KEY).key_id,
+    ]
     assert load_keys(env, shared=True) == load_keys(file_env, shared=True) == [NEW_KEY, OLD_KEY]
 
 

@@ -29,8 +29,15 @@ def test_schema_is_versioned_in_its_own_schema_with_the_indexes_queries_use(back
     store.close()
     assert backend.sql(f"SELECT version FROM {pg.SCHEMA}.schema_version") == [(pg.SCHEMA_VERSION,)]
     indexes = {name for (name,) in backend.sql("SELECT indexname FROM pg_indexes WHERE schemaname = %s", pg.SCHEMA)}
-    assert {"prompt_log_time", "prompt_log_session", "prompt_log_user", "prompt_log_model", "prompt_log_flagged",
-            "prompt_log_incident", "prompt_log_guardrails"} <= indexes  # fmt: skip
+    assert {
+        "prompt_log_time",
+        "prompt_log_session",
+        "prompt_log_user",
+        "prompt_log_model",
+        "prompt_log_flagged",
+        "prompt_log_incident",
+        "prompt_log_guardrails",
+    } <= indexes
     for query, index in (
         (LogQuery(user_pseudonyms=frozenset({"a", "b"}), since=0), "prompt_log_user"),
         (LogQuery(guardrail=OUTPUT_BLOCK), "prompt_log_guardrails"),

@@ -56,10 +56,17 @@ def test_schema_is_versioned_indexed_and_in_wal_mode(store: SqliteStore) -> None
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
     indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"prompt_log_time", "prompt_log_session", "prompt_log_user", "prompt_log_model",
-            "prompt_log_flagged", "prompt_log_incident"} <= indexes  # fmt: skip
-    plan = conn.execute("EXPLAIN QUERY PLAN SELECT * FROM prompt_log WHERE user_pseudonym IN ('a', 'b') "
-                        "AND timestamp >= 0").fetchall()  # fmt: skip
+    assert {
+        "prompt_log_time",
+        "prompt_log_session",
+        "prompt_log_user",
+        "prompt_log_model",
+        "prompt_log_flagged",
+        "prompt_log_incident",
+    } <= indexes
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM prompt_log WHERE user_pseudonym IN ('a', 'b') AND timestamp >= 0"
+    ).fetchall()
     assert "prompt_log_user" in str(plan)
 
 
@@ -69,8 +76,9 @@ def test_an_older_schema_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     assert migrate(conn, MIGRATIONS[:1]) == 1
     conn.execute(
         "INSERT INTO prompt_log (log_id, timestamp, model, guardrail_decisions, tool_calls, outcome, refused) "
-        "VALUES ('old', ?, 'm', '[]', '[]', 'ok', 0)", (T0,),
-    )  # fmt: skip
+        "VALUES ('old', ?, 'm', '[]', '[]', 'ok', 0)",
+        (T0,),
+    )
     conn.close()
     store = SqliteStore(str(path))
     old = store.get("old")

@@ -59,15 +59,36 @@ def test_a_newer_schema_is_refused_rather_than_written(backend: Backend) -> None
 
 def test_every_field_round_trips(store: PromptLogStore) -> None:
     entry = PromptLogEntry(
-        log_id="018f00000000aaaabbbbccccdddd", timestamp=T0 + 0.123456, user_pseudonym="p", pseudonym_key_id="k",
-        session_id="s", model="m", system_prompt_hash="h", user_message="ü question\n\t\\", assistant_response="a",
-        input_tokens=12, output_tokens=34,
+        log_id="018f00000000aaaabbbbccccdddd",
+        timestamp=T0 + 0.123456,
+        user_pseudonym="p",
+        pseudonym_key_id="k",
+        session_id="s",
+        model="m",
+        system_prompt_hash="h",
+        user_message="ü question\n\t\\",
+        assistant_response="a",
+        input_tokens=12,
+        output_tokens=34,
         guardrail_decisions=[{"guardrail": "pii", "stage": "output", "decision": "redact", "score": 0.5}],
-        tool_calls=[{"tool": "search", "arguments": {"q": "x", "n": [1, 2.5, None, True]}, "writes": False,
-                     "anomaly_score": 0.1}],
-        latency_ms=12.5, outcome="error", refused=True, error_type="TimeoutError", trace_id="t" * 32,
-        span_id="s" * 16, prompt_name="support", prompt_version="7", incident_flag=False,
-    )  # fmt: skip
+        tool_calls=[
+            {
+                "tool": "search",
+                "arguments": {"q": "x", "n": [1, 2.5, None, True]},
+                "writes": False,
+                "anomaly_score": 0.1,
+            }
+        ],
+        latency_ms=12.5,
+        outcome="error",
+        refused=True,
+        error_type="TimeoutError",
+        trace_id="t" * 32,
+        span_id="s" * 16,
+        prompt_name="support",
+        prompt_version="7",
+        incident_flag=False,
+    )
     store.write([entry])
     stored = store.get(entry.log_id)
     assert stored is not None and stored.entry == entry
@@ -187,11 +208,13 @@ def test_query_orders_by_time_then_id_and_reads_past_any_page(store: PromptLogSt
 
 def test_a_user_is_found_under_every_live_key(store: PromptLogStore) -> None:
     old, new = Pseudonymizer(OLD_KEY), Pseudonymizer(NEW_KEY)
-    store.write([
-        make_entry(1, user_pseudonym=old.pseudonymize("alice"), pseudonym_key_id=old.key_id),
-        make_entry(2, user_pseudonym=new.pseudonymize("alice"), pseudonym_key_id=new.key_id),
-        make_entry(3, user_pseudonym=new.pseudonymize("bob"), pseudonym_key_id=new.key_id),
-    ])  # fmt: skip
+    store.write(
+        [
+            make_entry(1, user_pseudonym=old.pseudonymize("alice"), pseudonym_key_id=old.key_id),
+            make_entry(2, user_pseudonym=new.pseudonymize("alice"), pseudonym_key_id=new.key_id),
+            make_entry(3, user_pseudonym=new.pseudonymize("bob"), pseudonym_key_id=new.key_id),
+        ]
+    )
     assert ids(store.query(LogQuery.for_user("alice", [new, old]))) == [make_entry(1).log_id, make_entry(2).log_id]
     assert ids(store.query(LogQuery.for_user("alice", [new]))) == [make_entry(2).log_id]
     assert ids(store.query(LogQuery.for_user("alice", [new, old], since=T0 + 2))) == [make_entry(2).log_id]
@@ -218,13 +241,15 @@ def test_most_anomalous_tool(store: PromptLogStore) -> None:
     def calls(*scored: tuple[str, float | None]) -> list[dict[str, object]]:
         return [{"tool": tool, "anomaly_score": score} for tool, score in scored]
 
-    store.write([
-        make_entry(0, tool_calls=calls(("search", 0.2), ("delete_record", 0.7))),
-        make_entry(1, tool_calls=calls(("delete_record", 0.95), ("search", None))),
-        make_entry(2, tool_calls=calls(("send_email", 0.99))),  # outside the first window below
-        make_entry(3),
-        make_entry(4, tool_calls=calls(("a", 0.5), ("b", 0.5), ("b", 0.1), ("c", 0.5), ("c", 0.4))),
-    ])  # fmt: skip
+    store.write(
+        [
+            make_entry(0, tool_calls=calls(("search", 0.2), ("delete_record", 0.7))),
+            make_entry(1, tool_calls=calls(("delete_record", 0.95), ("search", None))),
+            make_entry(2, tool_calls=calls(("send_email", 0.99))),  # outside the first window below
+            make_entry(3),
+            make_entry(4, tool_calls=calls(("a", 0.5), ("b", 0.5), ("b", 0.1), ("c", 0.5), ("c", 0.4))),
+        ]
+    )
     assert store.most_anomalous_tool(T0, T0 + 2) == "delete_record"
     assert store.most_anomalous_tool(T0, T0 + 3) == "send_email"
     assert store.most_anomalous_tool(T0 + 3, T0 + 4) is None
@@ -299,11 +324,13 @@ def test_erase_deletes_every_entry_of_the_pseudonyms_held_or_not_and_audits_with
 ) -> None:
     old, new = Pseudonymizer(OLD_KEY), Pseudonymizer(NEW_KEY)
     alice = {old.key_id: old.pseudonymize("alice"), new.key_id: new.pseudonymize("alice")}
-    store.write([
-        make_entry(0, user_pseudonym=alice[old.key_id], user_message="alice marker one"),
-        make_entry(1, user_pseudonym=alice[new.key_id], assistant_response="alice marker two"),
-        make_entry(2, user_pseudonym=new.pseudonymize("bob")),
-    ])  # fmt: skip
+    store.write(
+        [
+            make_entry(0, user_pseudonym=alice[old.key_id], user_message="alice marker one"),
+            make_entry(1, user_pseudonym=alice[new.key_id], assistant_response="alice marker two"),
+            make_entry(2, user_pseudonym=new.pseudonymize("bob")),
+        ]
+    )
     store.flag_incident("INC-1", log_ids=[make_entry(1).log_id, make_entry(2).log_id])
     assert backend.holds_text("alice marker")
     count = store.erase(set(alice.values()), key_ids=sorted(alice), reason="GDPR Art. 17 request", now=T0 + 60)
@@ -321,10 +348,14 @@ def test_erase_deletes_every_entry_of_the_pseudonyms_held_or_not_and_audits_with
 
 
 def test_scrub_redacts_in_place_once_and_records_when(backend: Backend, store: PromptLogStore) -> None:
-    store.write([make_entry(0, user_message="mail me at a@b.example", assistant_response=None),
-                 make_entry(1, user_message="nothing here"),
-                 make_entry(2, assistant_response="from a@b.example")],
-                scrubbed_at=None)  # fmt: skip
+    store.write(
+        [
+            make_entry(0, user_message="mail me at a@b.example", assistant_response=None),
+            make_entry(1, user_message="nothing here"),
+            make_entry(2, assistant_response="from a@b.example"),
+        ],
+        scrubbed_at=None,
+    )
     store.write([make_entry(3, user_message="a@b.example but already scrubbed")], scrubbed_at=T0)
 
     def redact(text: str) -> str:

@@ -165,8 +165,15 @@ def test_an_unavailable_store_gets_the_same_batch_again_after_growing_pauses() -
 
 def test_during_an_outage_the_queue_stays_bounded_and_what_does_not_fit_is_counted() -> None:
     store, drops = UnavailableStore(), Drops()
-    writer = PromptLogWriter(store, on_drop=drops, max_queue=100, batch_size=10, flush_interval=0.005,  # type: ignore[arg-type]
-                             retry_interval=0.01, max_retry_interval=0.02)  # fmt: skip
+    writer = PromptLogWriter(
+        store,
+        on_drop=drops,
+        max_queue=100,
+        batch_size=10,
+        flush_interval=0.005,  # type: ignore[arg-type]
+        retry_interval=0.01,
+        max_retry_interval=0.02,
+    )
     started = time.perf_counter()
     for i in range(1000):
         writer.submit(make_entry(i))
@@ -268,9 +275,14 @@ def on_drop(reason, count):
 
 def start_child(code: str, *args: str, **popen: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD_PRELUDE + code, *args], cwd=ROOT, env=clean_env(), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen,  # type: ignore[call-overload]
-    )  # fmt: skip
+        [sys.executable, "-c", CHILD_PRELUDE + code, *args],
+        cwd=ROOT,
+        env=clean_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,  # type: ignore[call-overload]
+    )
 
 
 def finish(child: subprocess.Popen[str]) -> dict[str, object]:
@@ -415,8 +427,15 @@ def test_a_postgres_restart_mid_traffic_loses_nothing_within_the_bound(own_postg
     and started again. Every entry the writer accepted is written exactly once; the rest is counted."""
     url = own_postgres.create_database()
     store, drops = PostgresStore(url, connect_timeout_s=1), Drops()
-    writer = PromptLogWriter(store, on_drop=drops, max_queue=3000, batch_size=100, flush_interval=0.01,
-                             retry_interval=0.05, max_retry_interval=0.5)  # fmt: skip
+    writer = PromptLogWriter(
+        store,
+        on_drop=drops,
+        max_queue=3000,
+        batch_size=100,
+        flush_interval=0.01,
+        retry_interval=0.05,
+        max_retry_interval=0.5,
+    )
     submitted = 0
 
     def traffic(seconds: float) -> None:

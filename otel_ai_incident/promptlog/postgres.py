@@ -156,15 +156,15 @@ class PostgresStore:
         self, url: str, *, max_connections: int = 4, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     ) -> None:
         self._db = PostgresDatabase(
-            url, store=STORE_NAME, schema=SCHEMA, migrations=MIGRATIONS, max_size=max_connections,
+            url,
+            store=STORE_NAME,
+            schema=SCHEMA,
+            migrations=MIGRATIONS,
+            max_size=max_connections,
             connect_timeout_s=connect_timeout_s,
-        )  # fmt: skip
+        )
         self._prompts = SystemPrompts()
         self._purge_lock = advisory_lock_id(f"{SCHEMA}.purge")
-
-    @property
-    def url(self) -> str:
-        return self._db.url
 
     def close(self) -> None:
         self._db.close()

@@ -141,7 +141,9 @@ class PromptLogStore(Protocol):
         """Delete entries older than `cutoff` that no open incident holds, oldest first, `batch_size` per
         transaction and at most `max_batches` batches; the number deleted.
 
-        Runs once per fleet: when another process is purging the same store, returns 0 at once.
+        Processes sharing the store never purge side by side: a shared database lets one purge at a time and
+        returns 0 at once to the others (retention runs once per fleet); a SQLite file makes them take
+        turns on its write lock.
         """
 
     def erase(self, pseudonyms: Collection[str], *, key_ids: Sequence[str], reason: str, now: float) -> int:
