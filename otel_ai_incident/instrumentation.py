@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from functools import partial
@@ -19,10 +20,11 @@ from otel_ai_incident import names
 from otel_ai_incident.containment.gate import ContainmentGate, open_gate
 from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
 from otel_ai_incident.guardrails.output import PiiOutputGuard
-from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_key
+from otel_ai_incident.promptlog.backends import open_store
+from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, PseudonymKeyError, is_shared_log, load_key
 from otel_ai_incident.promptlog.retention import Retention
-from otel_ai_incident.promptlog.store import open_store
 from otel_ai_incident.promptlog.writer import PromptLogWriter
+from otel_ai_incident.storage.urls import redacted
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.instruments import Instruments
 from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, env_flag, sdk_disabled
@@ -88,13 +90,29 @@ def _open_gate(url: str | None, instruments: Instruments) -> ContainmentGate | N
         return None
 
 
-def _open_prompt_log(
-    url: str | bool | None, instruments: Instruments, scrubber: PiiOutputGuard | None
-) -> PromptLogWriter | None:
-    if url is False:
+def _prompt_log_url(setting: str | bool | None) -> str | None:
+    """The prompt log's URL (the argument, else AII_PROMPT_LOG, else the default), or None when it is off."""
+    if setting is False:
         return None
-    url = url if isinstance(url, str) else os.environ.get(names.ENV_PROMPT_LOG) or names.DEFAULT_PROMPT_LOG
-    if url.strip().lower() in _OFF:
+    url = setting if isinstance(setting, str) else os.environ.get(names.ENV_PROMPT_LOG) or names.DEFAULT_PROMPT_LOG
+    return None if url.strip().lower() in _OFF else url
+
+
+def _pseudonym_key(prompt_log_url: str | None) -> tuple[bytes, bool]:
+    """The pseudonym key, and whether the prompt log may be opened. A shared log without the fleet's key
+    stays off, and this process gets a key of its own that is never written down (nothing stored has to
+    match its pseudonyms), so that the app and its telemetry keep running."""
+    try:
+        return load_key(shared=prompt_log_url is not None and is_shared_log(prompt_log_url)), True
+    except PseudonymKeyError as error:
+        logger.error("otel-ai-incident: the prompt log is off: %s", error)
+        return secrets.token_bytes(32), False
+
+
+def _open_prompt_log(
+    url: str | None, instruments: Instruments, scrubber: PiiOutputGuard | None
+) -> PromptLogWriter | None:
+    if url is None:
         return None
 
     def count_drop(reason: str, count: int) -> None:
@@ -107,7 +125,7 @@ def _open_prompt_log(
         )  # fmt: skip
     except Exception:
         instruments.instrumentation_errors.add(1, {names.COMPONENT: "prompt_log"})
-        logger.warning("otel-ai-incident: prompt log %s unavailable; turns are not recorded", url, exc_info=True)
+        logger.error("otel-ai-incident: prompt log %s unusable; turns are not recorded", redacted(url), exc_info=True)
         return None
 
 
@@ -116,8 +134,9 @@ def _load_scorer(path: str | os.PathLike[str] | None) -> ToolArgumentScorer:
         try:
             return ToolArgumentScorer.load(path)
         except (OSError, ValueError, KeyError, TypeError):
-            logger.warning("otel-ai-incident: tool-argument baseline %s unreadable; starting afresh", path,
-                           exc_info=True)
+            logger.warning(
+                "otel-ai-incident: tool-argument baseline %s unreadable; starting afresh", path, exc_info=True
+            )
     return ToolArgumentScorer()
 
 
@@ -160,9 +179,12 @@ def instrument(
     else sqlite:///ai_containment.db) or the webhook receiver's base URL for apps on other hosts.
 
     `prompt_log` is where every turn is recorded: a `sqlite:///` URL (default AII_PROMPT_LOG, else
-    sqlite:///ai_prompt_log.db), or False (or AII_PROMPT_LOG=off) for none. Entries are written on a
-    background thread and kept AII_PROMPT_LOG_RETENTION_DAYS (30) days; `prompt_log_scrub=True` redacts PII
-    before they are written instead of in a later `otel-ai-incident logs scrub` pass.
+    sqlite:///ai_prompt_log.db), a `postgresql://` URL for a log the fleet shares, or False (or
+    AII_PROMPT_LOG=off) for none. Entries are written on a background thread and kept
+    AII_PROMPT_LOG_RETENTION_DAYS (30) days; `prompt_log_scrub=True` redacts PII before they are written
+    instead of in a later `otel-ai-incident logs scrub` pass. A shared log needs the fleet's pseudonym key
+    (AII_PSEUDONYM_KEY or AII_PSEUDONYM_KEY_FILE): without it the prompt log stays off, with an error logged
+    and counted (ai_instrumentation_errors_total{component="prompt_log"}), and the rest works as usual.
 
     `openai=True` turns every call of the official OpenAI client (chat completions and responses, sync and
     async, streaming or not) into a turn; `openai_check_output=True` also runs the PII check on the replies.
@@ -183,7 +205,8 @@ def instrument(
             )  # fmt: skip
             tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
             meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
-        key = load_key()
+        prompt_log_url = _prompt_log_url(prompt_log)
+        key, key_given = _pseudonym_key(prompt_log_url)
         output_guard = PiiOutputGuard(action=pii_action, hmac_key=key if pii_tokens else None)
         instruments = Instruments(meter, pii_entity_types=output_guard.entity_types, pii_action=output_guard.action)
         if providers is not None and providers.worker_metrics is not None:
@@ -191,12 +214,15 @@ def instrument(
             providers.worker_metrics.count_errors_with(
                 partial(instruments.instrumentation_errors.add, 1, worker_metrics_error)
             )
+        if not key_given:
+            instruments.instrumentation_errors.add(1, {names.COMPONENT: "prompt_log"})
+            prompt_log_url = None
         runtime = hooks.Runtime(
             tracer=tracer,
             instruments=instruments,
             pseudonymizer=Pseudonymizer(key),
             gate=_open_gate(containment, instruments),
-            prompt_log=_open_prompt_log(prompt_log, instruments, output_guard if prompt_log_scrub else None),
+            prompt_log=_open_prompt_log(prompt_log_url, instruments, output_guard if prompt_log_scrub else None),
             output_guard=output_guard,
             tool_scorer=_load_scorer(anomaly_state),
             capture_content=env_flag(ENV_CAPTURE_CONTENT) if capture_content is None else capture_content,

@@ -120,6 +120,8 @@ class PromptLogDropReason(StrEnum):
     QUEUE_FULL = "queue_full"
     STORE_ERROR = "store_error"
     SHUTDOWN = "shutdown"
+    #: Still kept for a retry when close() stopped waiting for an unavailable store.
+    STORE_UNAVAILABLE = "store_unavailable"
 
 
 class ContainmentActionName(StrEnum):

@@ -50,6 +50,18 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A cluster for one test alone, for tests that stop and restart its server (the session's is shared)."""
+    try:
+        server = PostgresServer()
+    except MissingPostgres as error:
+        missing(error)
+        raise
+    with server:
+        yield server
+
+
+@pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A fresh, empty database on the session's cluster; its postgresql:// URL."""
     url = postgres_server.create_database()

@@ -1,295 +1,287 @@
-"""The prompt log's SQLite store on real files: schema and migrations, queries, holds, retention, erasure."""
+"""The prompt log's contract (`promptlog.store.PromptLogStore`), run against every backend: SQLite on a real
+file and PostgreSQL on a real server. New behaviour of the store is tested here, not in one backend's tests."""
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.entry import PromptLogEntry, system_prompt_hash
-from otel_ai_incident.promptlog.pseudonym import (
-    Pseudonymizer,
-    load_key,
-    load_keys,
-    load_pseudonymizers,
-)
+from otel_ai_incident.promptlog.pseudonym import Pseudonymizer
 from otel_ai_incident.promptlog.retention import SECONDS_PER_DAY, Retention, retention_days
-from otel_ai_incident.promptlog.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore, migrate
-from otel_ai_incident.promptlog.store import OUTPUT_BLOCK, GuardrailMatch, LogQuery, open_store
+from otel_ai_incident.promptlog.rows import sanitized
+from otel_ai_incident.promptlog.store import OUTPUT_BLOCK, GuardrailMatch, LogQuery, PromptLogStore
 from otel_ai_incident.storage.errors import SchemaTooNewError
+from promptlog_support import NEW_KEY, OLD_KEY, T0, FakeClock, PostgresBackend, SqliteBackend, ids, make_entry
 
-T0 = 1_700_000_000.0
-OLD_KEY = b"old-key-0123456789abcdef"
-NEW_KEY = b"new-key-0123456789abcdef"
+Backend = SqliteBackend | PostgresBackend
 
 
-def make_entry(i: int, **fields: object) -> PromptLogEntry:
-    """Entry number i, one second after entry i - 1; keyword arguments override any field."""
-    values: dict[str, object] = {
-        "log_id": f"{int(T0 * 1000) + i:012x}{i:016x}",
-        "timestamp": T0 + i,
-        "user_pseudonym": f"user-{i % 3}",
-        "pseudonym_key_id": "k1",
-        "session_id": f"session-{i % 4}",
-        "model": "gpt-4o-mini",
-        "system_prompt_hash": None,
-        "user_message": f"question {i}",
-        "assistant_response": f"answer {i}",
-    }
-    values.update(fields)
-    return PromptLogEntry(**values)  # type: ignore[arg-type]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        return SqliteBackend(tmp_path)
+    return PostgresBackend(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(str(tmp_path / "log.db"))
+def store(backend: Backend) -> Iterator[PromptLogStore]:
+    s = backend.open()
     yield s
     s.close()
 
 
-def ids(entries) -> list[str]:
-    return [stored.entry.log_id for stored in entries]
+def test_open_store_refuses_a_url_of_no_backend_naming_the_store() -> None:
+    for url in ("mysql://db/log", "sqlite://relative.db", "ai_prompt_log.db"):
+        with pytest.raises(ValueError, match="prompt log: unsupported URL"):
+            open_store(url)
 
 
-# -- pseudonyms and keys --------------------------------------------------------------------------------
+# -- schema ---------------------------------------------------------------------------------------------
 
 
-def test_pseudonym_is_not_a_plain_hash_of_the_id() -> None:
-    user_id = "Alice@Example.com"
-    pseudonym = Pseudonymizer(NEW_KEY).pseudonymize(user_id)
-    encodings = [user_id.encode("utf-8"), user_id.encode("utf-16"), user_id.encode("utf-16-le"),
-                 user_id.lower().encode("utf-8"), user_id.lower().encode("utf-16")]
-    for data in encodings:
-        for algorithm in ("sha256", "sha1", "md5"):
-            digest = hashlib.new(algorithm, data).hexdigest()
-            assert pseudonym not in digest and digest[:16] not in pseudonym
-    assert user_id.lower() not in pseudonym.lower()
-
-
-def test_keys_rotate_through_the_environment_and_a_key_file(tmp_path: Path) -> None:
-    env = {"AII_PSEUDONYM_KEY": f"{NEW_KEY.decode()}, {OLD_KEY.decode()}"}
-    assert load_keys(env) == [NEW_KEY, OLD_KEY]
-    assert load_key(env) == NEW_KEY
-    key_file = tmp_path / "keys"
-    key_file.write_text(f"# current first\n{NEW_KEY.decode()}\n\n{OLD_KEY.decode()}\n")
-    file_env = {"AII_PSEUDONYM_KEY_FILE": str(key_file)}
-    assert [p.key_id for p in load_pseudonymizers(file_env)] == [
-        Pseudonymizer(NEW_KEY).key_id, Pseudonymizer(OLD_KEY).key_id,
-    ]
-
-
-def test_a_missing_key_is_created_only_when_asked(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no default key file here
-    key_file = tmp_path / "created"
-    env = {"AII_PSEUDONYM_KEY_FILE": str(key_file)}
-    assert load_keys(env, create=False) == []
-    assert load_keys({}, create=False) == []
-    key = load_key(env)
-    assert key_file.stat().st_mode & 0o777 == 0o600
-    assert load_keys(env, create=False) == [key]
-
-
-def test_without_settings_the_app_creates_one_key_file_and_reuses_it(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert load_keys({}, create=False) == []
-    key = load_key({})
-    default = tmp_path / "ai_pseudonym.key"
-    assert default.stat().st_mode & 0o777 == 0o600
-    assert load_key({}) == key and load_keys({}, create=False) == [key]
-
-
-# -- opening and schema ---------------------------------------------------------------------------------
-
-
-def test_open_store_takes_a_relative_path_after_the_scheme(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    store = open_store("sqlite:///sub.db")
-    store.write([make_entry(1)])
-    store.close()
-    assert (tmp_path / "sub.db").exists()
-    with pytest.raises(ValueError):
-        open_store("postgres://db/log")
-
-
-def test_opening_an_unwritable_location_fails_on_use_not_on_open(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/missing/dir/log.db")
-    with pytest.raises(sqlite3.OperationalError):
-        store.write([make_entry(1)])
-
-
-def test_schema_is_versioned_indexed_and_in_wal_mode(store: SqliteStore) -> None:
-    store.write([make_entry(1)])
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
-    indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"prompt_log_time", "prompt_log_session", "prompt_log_user", "prompt_log_model",
-            "prompt_log_flagged", "prompt_log_incident"} <= indexes
-    plan = conn.execute("EXPLAIN QUERY PLAN SELECT * FROM prompt_log WHERE user_pseudonym IN ('a', 'b') "
-                        "AND timestamp >= 0").fetchall()
-    assert "prompt_log_user" in str(plan)
-
-
-def test_an_older_schema_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn, MIGRATIONS[:1]) == 1
-    conn.execute(
-        "INSERT INTO prompt_log (log_id, timestamp, model, guardrail_decisions, tool_calls, outcome, refused) "
-        "VALUES ('old', ?, 'm', '[]', '[]', 'ok', 0)", (T0,),
-    )
-    conn.close()
-    store = SqliteStore(str(path))
-    old = store.get("old")
-    assert old is not None and old.incident_id is None and old.scrubbed_at is None
-    assert store.flag_incident("INC-1", log_ids=["old"]) == 1
-    assert store.get("old").incident_id == "INC-1"  # type: ignore[union-attr]
-    store.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-
-
-def test_a_newer_schema_is_refused_rather_than_written(tmp_path: Path) -> None:
-    path = tmp_path / "future.db"
-    sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+def test_a_newer_schema_is_refused_rather_than_written(backend: Backend) -> None:
+    backend.make_schema_too_new()
+    store = backend.open()
     with pytest.raises(SchemaTooNewError):
-        SqliteStore(str(path)).get("x")
+        store.write([make_entry(1)])
+    with pytest.raises(SchemaTooNewError):
+        store.get("x")
+    store.close()
 
 
 # -- writing and reading --------------------------------------------------------------------------------
 
 
-def test_every_field_round_trips(store: SqliteStore) -> None:
+def test_every_field_round_trips(store: PromptLogStore) -> None:
     entry = PromptLogEntry(
-        log_id="018f00000000aaaabbbbccccdddd", timestamp=T0, user_pseudonym="p", pseudonym_key_id="k",
-        session_id="s", model="m", system_prompt_hash="h", user_message="ü question", assistant_response="a",
-        input_tokens=12, output_tokens=34,
+        log_id="018f00000000aaaabbbbccccdddd",
+        timestamp=T0 + 0.123456,
+        user_pseudonym="p",
+        pseudonym_key_id="k",
+        session_id="s",
+        model="m",
+        system_prompt_hash="h",
+        user_message="ü question\n\t\\",
+        assistant_response="a",
+        input_tokens=12,
+        output_tokens=34,
         guardrail_decisions=[{"guardrail": "pii", "stage": "output", "decision": "redact", "score": 0.5}],
-        tool_calls=[{"tool": "search", "arguments": {"q": "x"}, "writes": False, "anomaly_score": 0.1}],
-        latency_ms=12.5, outcome="error", refused=True, error_type="TimeoutError", trace_id="t" * 32,
-        span_id="s" * 16, prompt_name="support", prompt_version="7", incident_flag=False,
-    )  # fmt: skip
+        tool_calls=[
+            {
+                "tool": "search",
+                "arguments": {"q": "x", "n": [1, 2.5, None, True]},
+                "writes": False,
+                "anomaly_score": 0.1,
+            }
+        ],
+        latency_ms=12.5,
+        outcome="error",
+        refused=True,
+        error_type="TimeoutError",
+        trace_id="t" * 32,
+        span_id="s" * 16,
+        prompt_name="support",
+        prompt_version="7",
+        incident_flag=False,
+    )
     store.write([entry])
     stored = store.get(entry.log_id)
     assert stored is not None and stored.entry == entry
-    assert type(stored.entry.refused) is bool
+    assert (stored.incident_id, stored.scrubbed_at) == (None, None)
+    assert type(stored.entry.refused) is bool and type(stored.entry.timestamp) is float
     assert store.get("no-such-id") is None
 
 
-def test_system_prompts_are_stored_once_by_hash(store: SqliteStore) -> None:
+def test_scrubbed_at_is_stamped_on_write(store: PromptLogStore) -> None:
+    store.write([make_entry(1)], scrubbed_at=T0 + 5)
+    assert store.get(make_entry(1).log_id).scrubbed_at == T0 + 5  # type: ignore[union-attr]
+
+
+def test_system_prompts_are_stored_once_by_hash(backend: Backend, store: PromptLogStore) -> None:
     prompt = "You are a support bot."
     digest = system_prompt_hash(prompt)
     store.write([make_entry(i, system_prompt=prompt, system_prompt_hash=digest) for i in range(3)])
-    SqliteStore(store.path).write([make_entry(9, system_prompt=prompt, system_prompt_hash=digest)])
+    replica = backend.open()  # another process, which has not seen the prompt yet
+    replica.write([make_entry(9, system_prompt="changed text, same hash", system_prompt_hash=digest)])
+    replica.close()
     assert store.get_system_prompt(digest) == prompt
     assert store.get_system_prompt("unknown") is None
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("SELECT COUNT(*), MIN(first_seen) FROM system_prompts").fetchone() == (1, T0)
-    assert store.get(make_entry(0).log_id).entry.system_prompt is None  # type: ignore[union-attr]
+    stored = store.get(make_entry(0).log_id)
+    assert stored is not None and stored.entry.system_prompt is None and stored.entry.system_prompt_hash == digest
 
 
-def test_a_replayed_entry_is_ignored_not_a_failed_batch(store: SqliteStore) -> None:
-    store.write([make_entry(1)])
-    store.write([make_entry(1), make_entry(2)])
-    assert ids(store.query(LogQuery())) == [make_entry(1).log_id, make_entry(2).log_id]
+def test_rewriting_a_batch_is_idempotent(backend: Backend, store: PromptLogStore) -> None:
+    """What the writer does when a commit's outcome was unknown: the same batch again, maybe with more."""
+    batch = [make_entry(i) for i in range(5)]
+    store.write(batch)
+    store.write(batch)
+    backend.open().write([*batch[3:], make_entry(5), make_entry(5)])
+    assert ids(store.query(LogQuery())) == [make_entry(i).log_id for i in range(6)]
+    first = store.get(make_entry(0).log_id)
+    assert first is not None and first.entry == batch[0]
+
+
+def test_text_a_database_refuses_is_replaced_not_the_batch_lost(store: PromptLogStore) -> None:
+    nul = make_entry(1, user_message="nul \x00 inside", session_id="s\x00", tool_calls=[{"tool": "t\x00"}])
+    surrogate = make_entry(4, assistant_response="lone \ud800 surrogate", guardrail_decisions=[{"k\udfff": 1}])
+    nan = make_entry(
+        7,
+        guardrail_decisions=[{"guardrail": "g", "score": math.nan}],
+        tool_calls=[{"tool": "t", "anomaly_score": math.inf, "arguments": {"x": -math.inf}}],
+    )
+    for odd in (nul, surrogate, nan):
+        number = int(odd.log_id[12:], 16)
+        store.write([make_entry(number - 1), odd, make_entry(number + 1)])
+    assert ids(store.query(LogQuery())) == [make_entry(i).log_id for i in range(9)]
+    for odd in (nul, surrogate, nan):
+        stored = store.get(odd.log_id)
+        assert stored is not None
+        # SQLite holds NUL characters as they are; what no backend holds is replaced.
+        assert stored.entry == sanitized(odd) or (odd is nul and stored.entry == odd)
+    assert sanitized(surrogate).assistant_response == "lone \ufffd surrogate"
+    assert store.get(nan.log_id).entry.tool_calls == [  # type: ignore[union-attr]
+        {"tool": "t", "anomaly_score": None, "arguments": {"x": None}}
+    ]
 
 
 @pytest.fixture
-def varied(store: SqliteStore) -> SqliteStore:
+def varied(store: PromptLogStore) -> PromptLogStore:
     """Entries 0..11: users cycle over three pseudonyms, sessions over four, two models, some blocks."""
     block_out = [{"guardrail": "toxicity", "stage": "output", "decision": "block", "score": 0.9}]
     block_in = [{"guardrail": "injection", "stage": "input", "decision": "block", "score": 0.9}]
+    allow = [{"guardrail": "toxicity", "stage": "output", "decision": "allow", "score": 0.1}]
     entries = []
     for i in range(12):
-        guardrails = block_out if i in (2, 5, 7) else block_in if i == 3 else []
+        guardrails = block_out if i in (2, 5, 7) else block_in if i == 3 else allow if i == 4 else []
         entries.append(make_entry(i, model="gpt-4o" if i % 2 else "gpt-4o-mini", guardrail_decisions=guardrails))
     store.write(entries)
     return store
 
 
-def test_query_filters(varied: SqliteStore) -> None:
-    def query(**kw: object) -> list[int]:
-        return [int(s.entry.log_id[12:], 16) for s in varied.query(LogQuery(**kw))]  # type: ignore[arg-type]
-
-    assert query() == list(range(12))
-    assert query(since=T0 + 3, until=T0 + 6) == [3, 4, 5]
-    assert query(session_id="session-1") == [1, 5, 9]
-    assert query(model="gpt-4o") == [1, 3, 5, 7, 9, 11]
-    assert query(guardrail=OUTPUT_BLOCK) == [2, 5, 7]
-    assert query(guardrail=GuardrailMatch(decision="block")) == [2, 3, 5, 7]
-    assert query(guardrail=GuardrailMatch(guardrail="injection")) == [3]
-    assert query(guardrail=OUTPUT_BLOCK, model="gpt-4o", since=T0 + 3) == [5, 7]
-    assert query(limit=2) == [0, 1]
-    assert query(user_pseudonyms=frozenset()) == []
-    assert query(incident_flag=True) == []
+def numbers(store: PromptLogStore, **filters: object) -> list[int]:
+    return [int(s.entry.log_id[12:], 16) for s in store.query(LogQuery(**filters))]  # type: ignore[arg-type]
 
 
-def test_a_user_is_found_under_every_live_key(store: SqliteStore) -> None:
+def test_query_filters_on_every_field(varied: PromptLogStore) -> None:
+    assert numbers(varied) == list(range(12))
+    assert numbers(varied, since=T0 + 3, until=T0 + 6) == [3, 4, 5]
+    assert numbers(varied, since=T0 + 10) == [10, 11]
+    assert numbers(varied, until=T0 + 2) == [0, 1]
+    assert numbers(varied, session_id="session-1") == [1, 5, 9]
+    assert numbers(varied, user_pseudonyms=frozenset({"user-1", "user-2"}), until=T0 + 6) == [1, 2, 4, 5]
+    assert numbers(varied, user_pseudonyms=frozenset()) == []
+    assert numbers(varied, model="gpt-4o") == [1, 3, 5, 7, 9, 11]
+    assert numbers(varied, guardrail=OUTPUT_BLOCK) == [2, 5, 7]
+    assert numbers(varied, guardrail=GuardrailMatch(decision="block")) == [2, 3, 5, 7]
+    assert numbers(varied, guardrail=GuardrailMatch(guardrail="injection")) == [3]
+    assert numbers(varied, guardrail=GuardrailMatch(guardrail="toxicity", decision="allow")) == [4]
+    assert numbers(varied, guardrail=GuardrailMatch()) == [2, 3, 4, 5, 7]
+    assert numbers(varied, guardrail=OUTPUT_BLOCK, model="gpt-4o", since=T0 + 3) == [5, 7]
+    assert numbers(varied, limit=2) == [0, 1]
+    assert numbers(varied, limit=0) == []
+    assert numbers(varied, incident_flag=True) == []
+    varied.flag_incident("INC-9", log_ids=[make_entry(4).log_id, make_entry(8).log_id])
+    assert numbers(varied, incident_flag=True) == [4, 8]
+    assert numbers(varied, incident_flag=False, since=T0 + 7, until=T0 + 10) == [7, 9]
+    assert numbers(varied, incident_id="INC-9") == [4, 8]
+    assert numbers(varied, incident_id="INC-0") == []
+
+
+def test_query_orders_by_time_then_id_and_reads_past_any_page(store: PromptLogStore) -> None:
+    same_time = [make_entry(i, timestamp=T0) for i in range(30)]
+    store.write(same_time[::-1])
+    many = [make_entry(100 + i, timestamp=T0 + 1 + i / 1000) for i in range(2500)]
+    store.write(many[1200:])
+    store.write(many[:1200])
+    expected = [e.log_id for e in same_time + many]
+    assert ids(store.query(LogQuery())) == expected
+    assert ids(store.query(LogQuery(limit=2001))) == expected[:2001]
+    assert ids(store.query(LogQuery(since=T0 + 1, session_id="session-2"))) == [
+        e.log_id for e in many if e.session_id == "session-2"
+    ]
+
+
+def test_a_user_is_found_under_every_live_key(store: PromptLogStore) -> None:
     old, new = Pseudonymizer(OLD_KEY), Pseudonymizer(NEW_KEY)
-    store.write([
-        make_entry(1, user_pseudonym=old.pseudonymize("alice"), pseudonym_key_id=old.key_id),
-        make_entry(2, user_pseudonym=new.pseudonymize("alice"), pseudonym_key_id=new.key_id),
-        make_entry(3, user_pseudonym=new.pseudonymize("bob"), pseudonym_key_id=new.key_id),
-    ])
+    store.write(
+        [
+            make_entry(1, user_pseudonym=old.pseudonymize("alice"), pseudonym_key_id=old.key_id),
+            make_entry(2, user_pseudonym=new.pseudonymize("alice"), pseudonym_key_id=new.key_id),
+            make_entry(3, user_pseudonym=new.pseudonymize("bob"), pseudonym_key_id=new.key_id),
+        ]
+    )
     assert ids(store.query(LogQuery.for_user("alice", [new, old]))) == [make_entry(1).log_id, make_entry(2).log_id]
     assert ids(store.query(LogQuery.for_user("alice", [new]))) == [make_entry(2).log_id]
     assert ids(store.query(LogQuery.for_user("alice", [new, old], since=T0 + 2))) == [make_entry(2).log_id]
 
 
-def test_aggregations_for_containment(varied: SqliteStore) -> None:
+def test_aggregations_for_containment(varied: PromptLogStore) -> None:
     assert varied.top_users(T0, T0 + 12, guardrail=OUTPUT_BLOCK) == [("user-2", 2), ("user-1", 1)]
     assert varied.top_users(T0, T0 + 12, limit=1) == [("user-0", 4)]
+    assert varied.top_users(T0, T0 + 12) == [("user-0", 4), ("user-1", 4), ("user-2", 4)]
     assert varied.top_users(T0 + 100, T0 + 200) == []
     assert varied.count_affected(T0, T0 + 12) == (3, 4, 12)
     assert varied.count_affected(T0, T0 + 12, LogQuery(guardrail=OUTPUT_BLOCK, since=0, until=1)) == (2, 3, 3)
     assert varied.count_affected(T0 + 5, T0 + 6) == (1, 1, 1)
+    assert varied.count_affected(T0 + 100, T0 + 200) == (0, 0, 0)
 
 
-def test_most_anomalous_tool(store: SqliteStore) -> None:
+def test_users_without_a_pseudonym_are_not_ranked(store: PromptLogStore) -> None:
+    store.write([make_entry(i, user_pseudonym=None) for i in range(3)] + [make_entry(3)])
+    assert store.top_users(T0, T0 + 4) == [("user-0", 1)]
+    assert store.count_affected(T0, T0 + 4) == (1, 4, 4)
+
+
+def test_most_anomalous_tool(store: PromptLogStore) -> None:
     def calls(*scored: tuple[str, float | None]) -> list[dict[str, object]]:
         return [{"tool": tool, "anomaly_score": score} for tool, score in scored]
 
-    store.write([
-        make_entry(0, tool_calls=calls(("search", 0.2), ("delete_record", 0.7))),
-        make_entry(1, tool_calls=calls(("delete_record", 0.95), ("search", None))),
-        make_entry(2, tool_calls=calls(("send_email", 0.99))),  # outside the window below
-        make_entry(3),
-    ])
+    store.write(
+        [
+            make_entry(0, tool_calls=calls(("search", 0.2), ("delete_record", 0.7))),
+            make_entry(1, tool_calls=calls(("delete_record", 0.95), ("search", None))),
+            make_entry(2, tool_calls=calls(("send_email", 0.99))),  # outside the first window below
+            make_entry(3),
+            make_entry(4, tool_calls=calls(("a", 0.5), ("b", 0.5), ("b", 0.1), ("c", 0.5), ("c", 0.4))),
+        ]
+    )
     assert store.most_anomalous_tool(T0, T0 + 2) == "delete_record"
     assert store.most_anomalous_tool(T0, T0 + 3) == "send_email"
     assert store.most_anomalous_tool(T0 + 3, T0 + 4) is None
+    assert store.most_anomalous_tool(T0 + 4, T0 + 5) == "a"  # ties on the maximum: the higher mean, then name
 
 
-def test_flag_incident_by_ids_or_by_predicate(varied: SqliteStore) -> None:
+def test_flag_incident_by_ids_or_by_predicate(varied: PromptLogStore) -> None:
     assert varied.flag_incident("INC-1", log_ids=[make_entry(0).log_id, make_entry(1).log_id]) == 2
     assert varied.flag_incident("INC-2", where=LogQuery(guardrail=OUTPUT_BLOCK, since=T0 + 1)) == 3
     assert varied.flag_incident("INC-2", log_ids=[make_entry(1).log_id]) == 1
+    assert varied.flag_incident("INC-3", log_ids=["no-such-id"]) == 0
     flagged = {s.entry.log_id: s.incident_id for s in varied.query(LogQuery(incident_flag=True))}
     assert flagged == {make_entry(i).log_id: "INC-1" if i < 2 else "INC-2" for i in (0, 1, 2, 5, 7)}
+    assert all(s.entry.incident_flag for s in varied.query(LogQuery(incident_flag=True)))
     assert len(ids(varied.query(LogQuery(incident_id="INC-2")))) == 4
     assert len(ids(varied.query(LogQuery(incident_flag=False)))) == 7
     with pytest.raises(ValueError):
         varied.flag_incident("INC-3")
+    with pytest.raises(ValueError):
+        varied.flag_incident("INC-3", log_ids=["x"], where=LogQuery())
 
 
 # -- retention and legal hold ---------------------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_retention_purges_old_entries_except_those_an_open_incident_holds(store: SqliteStore) -> None:
+def test_retention_purges_old_entries_except_those_an_open_incident_holds(store: PromptLogStore) -> None:
     day = SECONDS_PER_DAY
     store.write([make_entry(i, timestamp=T0 - age * day) for i, age in enumerate((40, 35, 31, 29, 1))])
     store.flag_incident("INC-OPEN", log_ids=[make_entry(1).log_id])
     store.flag_incident("INC-CLOSED", log_ids=[make_entry(2).log_id])
-    store.release_hold("INC-CLOSED")
+    assert store.release_hold("INC-CLOSED") == 1
+    assert store.release_hold("INC-CLOSED") == 0
     clock = FakeClock(T0)
     retention = Retention(30, batch_size=1, clock=clock)
     assert retention.purge(store) == 2
@@ -301,7 +293,7 @@ def test_retention_purges_old_entries_except_those_an_open_incident_holds(store:
     assert ids(store.query(LogQuery())) == [make_entry(4).log_id]
 
 
-def test_an_entry_in_two_incidents_stays_held_until_both_close(store: SqliteStore) -> None:
+def test_an_entry_in_two_incidents_stays_held_until_both_close(store: PromptLogStore) -> None:
     store.write([make_entry(0, timestamp=T0 - 90 * SECONDS_PER_DAY)])
     store.flag_incident("A", log_ids=[make_entry(0).log_id])
     store.flag_incident("B", log_ids=[make_entry(0).log_id])
@@ -312,7 +304,7 @@ def test_an_entry_in_two_incidents_stays_held_until_both_close(store: SqliteStor
     assert retention.purge(store) == 1
 
 
-def test_purge_step_deletes_a_batch_at_a_time_then_waits_for_the_interval(store: SqliteStore) -> None:
+def test_purge_step_deletes_a_batch_at_a_time_then_waits_for_the_interval(store: PromptLogStore) -> None:
     store.write([make_entry(i, timestamp=T0 - 60 * SECONDS_PER_DAY) for i in range(5)])
     clock = FakeClock(T0)
     retention = Retention(30, batch_size=2, interval=3600, clock=clock)
@@ -324,6 +316,63 @@ def test_purge_step_deletes_a_batch_at_a_time_then_waits_for_the_interval(store:
     assert retention.purge_step(store) == 1
 
 
+# -- erasure and scrubbing ------------------------------------------------------------------------------
+
+
+def test_erase_deletes_every_entry_of_the_pseudonyms_held_or_not_and_audits_without_them(
+    backend: Backend, store: PromptLogStore
+) -> None:
+    old, new = Pseudonymizer(OLD_KEY), Pseudonymizer(NEW_KEY)
+    alice = {old.key_id: old.pseudonymize("alice"), new.key_id: new.pseudonymize("alice")}
+    store.write(
+        [
+            make_entry(0, user_pseudonym=alice[old.key_id], user_message="alice marker one"),
+            make_entry(1, user_pseudonym=alice[new.key_id], assistant_response="alice marker two"),
+            make_entry(2, user_pseudonym=new.pseudonymize("bob")),
+        ]
+    )
+    store.flag_incident("INC-1", log_ids=[make_entry(1).log_id, make_entry(2).log_id])
+    assert backend.holds_text("alice marker")
+    count = store.erase(set(alice.values()), key_ids=sorted(alice), reason="GDPR Art. 17 request", now=T0 + 60)
+    assert count == 2
+    assert ids(store.query(LogQuery())) == [make_entry(2).log_id]
+    assert ids(store.query(LogQuery(incident_id="INC-1"))) == [make_entry(2).log_id]
+    assert store.count_affected(0, T0 + 10, LogQuery(incident_id="INC-1")) == (1, 1, 1)
+    [record] = store.audit_log()
+    assert (record.at, record.action, record.count, record.reason) == (T0 + 60, "erase", 2, "GDPR Art. 17 request")
+    assert set(record.key_ids) == set(alice)
+    assert not backend.holds_text("alice marker")
+    for pseudonym in alice.values():
+        assert not backend.holds_text(pseudonym)
+    assert store.erase(set(), key_ids=[], reason="nothing", now=T0 + 61) == 0
+
+
+def test_scrub_redacts_in_place_once_and_records_when(backend: Backend, store: PromptLogStore) -> None:
+    store.write(
+        [
+            make_entry(0, user_message="mail me at a@b.example", assistant_response=None),
+            make_entry(1, user_message="nothing here"),
+            make_entry(2, assistant_response="from a@b.example"),
+        ],
+        scrubbed_at=None,
+    )
+    store.write([make_entry(3, user_message="a@b.example but already scrubbed")], scrubbed_at=T0)
+
+    def redact(text: str) -> str:
+        return text.replace("a@b.example", "[EMAIL]")
+
+    assert store.scrub(redact, now=T0 + 50, batch_size=1) == (3, 2)
+    first = store.get(make_entry(0).log_id)
+    assert first is not None and first.entry.user_message == "mail me at [EMAIL]"
+    assert first.entry.assistant_response is None and first.scrubbed_at == T0 + 50
+    assert store.get(make_entry(1).log_id).scrubbed_at == T0 + 50  # type: ignore[union-attr]
+    assert store.get(make_entry(2).log_id).entry.assistant_response == "from [EMAIL]"  # type: ignore[union-attr]
+    assert store.get(make_entry(3).log_id).scrubbed_at == T0  # type: ignore[union-attr]
+    assert store.scrub(redact, now=T0 + 60) == (0, 0)
+    assert [(r.action, r.count, r.at) for r in store.audit_log()] == [("scrub", 2, T0 + 50)]
+    assert not backend.holds_text("mail me at a@b.example")
+
+
 def test_retention_days_from_the_environment() -> None:
     assert retention_days({}) == 30
     assert retention_days({"AII_PROMPT_LOG_RETENTION_DAYS": "7"}) == 7
@@ -331,28 +380,3 @@ def test_retention_days_from_the_environment() -> None:
     assert retention_days({"AII_PROMPT_LOG_RETENTION_DAYS": "soon"}) == 30
     with pytest.raises(ValueError):
         Retention(0)
-
-
-# -- scrubbing ------------------------------------------------------------------------------------------
-
-
-def test_scrub_redacts_in_place_once_and_records_when(store: SqliteStore) -> None:
-    store.write([make_entry(0, user_message="mail me at a@b.example", assistant_response=None),
-                 make_entry(1, user_message="nothing here")])
-
-    def redact(text: str) -> str:
-        return text.replace("a@b.example", "[EMAIL]")
-
-    assert store.scrub(redact, now=T0 + 50, batch_size=1) == (2, 1)
-    first = store.get(make_entry(0).log_id)
-    assert first is not None and first.entry.user_message == "mail me at [EMAIL]"
-    assert first.entry.assistant_response is None and first.scrubbed_at == T0 + 50
-    assert store.get(make_entry(1).log_id).scrubbed_at == T0 + 50  # type: ignore[union-attr]
-    assert store.scrub(redact, now=T0 + 60) == (0, 0)
-    assert b"a@b.example" not in _file_bytes(store.path)
-    assert [(r.action, r.count) for r in store.audit_log()] == [("scrub", 1)]
-
-
-def _file_bytes(path: str) -> bytes:
-    """The database and its WAL as raw bytes: what a disk image would show."""
-    return b"".join(p.read_bytes() for p in (Path(path), Path(path + "-wal")) if p.exists())

@@ -1,4 +1,5 @@
-"""The prompt-log writer: batches, drops and their reasons, and real processes (SIGKILL, two writers, fork)."""
+"""The prompt-log writer: batches, drops and their reasons, retries while the store is unavailable (down to a
+real PostgreSQL server stopped and restarted mid-traffic), and real processes (SIGKILL, two writers, fork)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from otel_ai_incident.demo.postgres import PostgresServer
 from otel_ai_incident.promptlog.entry import PromptLogEntry
+from otel_ai_incident.promptlog.postgres import PostgresStore
 from otel_ai_incident.promptlog.retention import SECONDS_PER_DAY, Retention
 from otel_ai_incident.promptlog.sqlite import SqliteStore
 from otel_ai_incident.promptlog.store import LogQuery
 from otel_ai_incident.promptlog.writer import PromptLogWriter
+from otel_ai_incident.storage.errors import StoreUnavailableError
 from processes import ROOT, clean_env
-from test_promptlog_store import T0, FakeClock, make_entry
+from promptlog_support import T0, FakeClock, make_entry, wait_child
 
 CAP_DAC_OVERRIDE = 1
 CAP_DAC_READ_SEARCH = 2
@@ -103,25 +107,100 @@ def test_a_full_queue_drops_and_counts_without_blocking() -> None:
     assert sum(store.batches) == 11
 
 
-def test_a_locked_database_drops_with_store_error_and_submit_stays_fast(tmp_path: Path) -> None:
+def test_a_locked_database_keeps_the_entries_until_the_lock_goes_and_submit_stays_fast(tmp_path: Path) -> None:
     path = str(tmp_path / "log.db")
     store = SqliteStore(path, busy_timeout=0.05)
     store.write([make_entry(0)])
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     drops = Drops()
-    writer = PromptLogWriter(store, on_drop=drops, flush_interval=0.01)
+    writer = PromptLogWriter(store, on_drop=drops, flush_interval=0.01, retry_interval=0.02, max_retry_interval=0.1)
     started = time.perf_counter()
     for i in range(1, 2001):
         writer.submit(make_entry(i))
     mean = (time.perf_counter() - started) / 2000
-    wait_for(lambda: drops.counts["store_error"] == 2000)
+    time.sleep(0.3)  # several attempts fail meanwhile
+    assert count_rows(path) == 1
     locker.execute("ROLLBACK")
     writer.submit(make_entry(5000))
     writer.close()
     assert mean < 100e-6, f"submit took {mean * 1e6:.1f} us on average"
-    assert drops.counts == {"store_error": 2000}
-    assert count_rows(path) == 2
+    assert not drops.counts
+    assert count_rows(path) == 2002
+
+
+class UnavailableStore(RecordingStore):
+    """A store that is unavailable (as a database restarting is) until `available` is set; records attempts."""
+
+    def __init__(self, failures: int | None = None) -> None:
+        super().__init__()
+        self.available = threading.Event()
+        self.failures = failures
+        self.attempts: list[float] = []
+        self.written: list[str] = []
+
+    def write(self, entries: Sequence[PromptLogEntry], *, scrubbed_at: float | None = None) -> None:
+        self.attempts.append(time.monotonic())
+        if self.failures is not None and len(self.attempts) > self.failures:
+            self.available.set()
+        if not self.available.is_set():
+            raise StoreUnavailableError("prompt log at postgresql://db/log: connection refused")
+        self.written.extend(entry.log_id for entry in entries)
+        super().write(entries)
+
+
+def test_an_unavailable_store_gets_the_same_batch_again_after_growing_pauses() -> None:
+    store, drops = UnavailableStore(failures=4), Drops()
+    writer = PromptLogWriter(store, on_drop=drops, batch_size=50, flush_interval=0.01, retry_interval=0.05)  # type: ignore[arg-type]
+    for i in range(120):
+        writer.submit(make_entry(i))
+    wait_for(lambda: len(store.written) == 120)
+    writer.close(10)
+    assert store.written == [make_entry(i).log_id for i in range(120)]
+    assert not drops.counts
+    pauses = [later - earlier for earlier, later in zip(store.attempts[:4], store.attempts[1:5], strict=True)]
+    for pause, expected in zip(pauses, (0.05, 0.1, 0.2, 0.4), strict=True):
+        assert expected <= pause < expected + 0.05, pauses
+
+
+def test_during_an_outage_the_queue_stays_bounded_and_what_does_not_fit_is_counted() -> None:
+    store, drops = UnavailableStore(), Drops()
+    writer = PromptLogWriter(
+        store,
+        on_drop=drops,
+        max_queue=100,
+        batch_size=10,
+        flush_interval=0.005,  # type: ignore[arg-type]
+        retry_interval=0.01,
+        max_retry_interval=0.02,
+    )
+    started = time.perf_counter()
+    for i in range(1000):
+        writer.submit(make_entry(i))
+        if i % 100 == 0:
+            time.sleep(0.02)  # the writer fails a few attempts meanwhile
+    mean = (time.perf_counter() - started - 0.2) / 1000
+    wait_for(lambda: drops.counts["queue_full"] > 0)
+    store.available.set()
+    writer.close(10)
+    kept = len(store.written)
+    assert 100 <= kept <= 110  # the bound, plus the batch taken back after a failed attempt
+    assert drops.counts == {"queue_full": 1000 - kept}
+    assert store.written == sorted(store.written) and len(set(store.written)) == kept
+    assert store.written[:100] == [make_entry(i).log_id for i in range(100)]  # the oldest were kept
+    assert mean < 20e-6, f"submit took {mean * 1e6:.1f} us on average"
+
+
+def test_close_stops_waiting_for_an_unavailable_store_and_counts_what_is_left() -> None:
+    store, drops = UnavailableStore(), Drops()
+    writer = PromptLogWriter(store, on_drop=drops, flush_interval=0.01, retry_interval=0.05)  # type: ignore[arg-type]
+    for i in range(30):
+        writer.submit(make_entry(i))
+    started = time.monotonic()
+    writer.close(0.5)
+    assert time.monotonic() - started < 1.5
+    assert drops.counts == {"store_unavailable": 30}
+    assert len(store.attempts) >= 2
 
 
 def test_after_close_entries_are_dropped_as_shutdown() -> None:
@@ -196,9 +275,14 @@ def on_drop(reason, count):
 
 def start_child(code: str, *args: str, **popen: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD_PRELUDE + code, *args], cwd=ROOT, env=clean_env(), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen,  # type: ignore[call-overload]
-    )  # fmt: skip
+        [sys.executable, "-c", CHILD_PRELUDE + code, *args],
+        cwd=ROOT,
+        env=clean_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,  # type: ignore[call-overload]
+    )
 
 
 def finish(child: subprocess.Popen[str]) -> dict[str, object]:
@@ -325,19 +409,6 @@ def test_a_forked_child_writes_through_its_own_thread(tmp_path: Path) -> None:
         assert count_rows(path) == 201
 
 
-def wait_child(pid: int, timeout: float) -> int:
-    """The exit code of a forked child, killing it if it hangs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    raise AssertionError("the forked child hung")
-
-
 def test_flush_returns_once_everything_submitted_is_in_the_store(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "log.db"))
     writer = PromptLogWriter(store, flush_interval=60.0)  # the timer alone would not write for a minute
@@ -346,3 +417,47 @@ def test_flush_returns_once_everything_submitted_is_in_the_store(tmp_path: Path)
     assert writer.flush(timeout=10)
     assert sum(1 for _ in store.query(LogQuery())) == 1200
     writer.close()
+
+
+# -- a real PostgreSQL server going away mid-traffic -----------------------------------------------------
+
+
+def test_a_postgres_restart_mid_traffic_loses_nothing_within_the_bound(own_postgres: PostgresServer) -> None:
+    """Traffic at ~2,000 entries/s; the server is stopped for ~2.5 s (5,000 entries against a bound of 3,000)
+    and started again. Every entry the writer accepted is written exactly once; the rest is counted."""
+    url = own_postgres.create_database()
+    store, drops = PostgresStore(url, connect_timeout_s=1), Drops()
+    writer = PromptLogWriter(
+        store,
+        on_drop=drops,
+        max_queue=3000,
+        batch_size=100,
+        flush_interval=0.01,
+        retry_interval=0.05,
+        max_retry_interval=0.5,
+    )
+    submitted = 0
+
+    def traffic(seconds: float) -> None:
+        nonlocal submitted
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for _ in range(10):
+                writer.submit(make_entry(submitted, timestamp=T0 + submitted / 1000))
+                submitted += 1
+            time.sleep(0.005)
+
+    traffic(1.0)
+    own_postgres.stop_server()
+    traffic(2.5)
+    own_postgres.restart_only()
+    traffic(1.0)
+    writer.close(30)
+    store.close()
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        [(written, distinct)] = conn.execute("SELECT count(*), count(DISTINCT log_id) FROM aii_prompt_log.prompt_log")
+    assert set(drops.counts) == {"queue_full"}, drops.counts
+    assert written == distinct == submitted - drops.counts["queue_full"]
+    assert drops.counts["queue_full"] > 1000 and written > 3000 + 2 * 1500

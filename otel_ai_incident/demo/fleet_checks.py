@@ -19,7 +19,7 @@ from otel_ai_incident.containment.state import Change, open_containment_state
 from otel_ai_incident.demo.driver import Driver
 from otel_ai_incident.incidents import blast_radius
 from otel_ai_incident.incidents.sql_store import open_incident_store
-from otel_ai_incident.promptlog.store import open_store
+from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.server.inbox.sql_store import open_inbox
 
 LEAK_KIND = "leak"

@@ -23,8 +23,8 @@ from otel_ai_incident.generate.links import Links
 from otel_ai_incident.incidents import postmortem
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.names import Severity
+from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.evidence import SignalEvidence
-from otel_ai_incident.promptlog.store import open_store
 from otel_ai_incident.signals import BUILTIN_SIGNALS, DEMO, MonitoringSignal
 
 NORMAL_RATE_PER_S = 5.0

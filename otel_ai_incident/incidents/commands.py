@@ -31,8 +31,9 @@ from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
+from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.evidence import SignalEvidence
-from otel_ai_incident.promptlog.store import PromptLogStore, open_store
+from otel_ai_incident.promptlog.store import PromptLogStore
 from otel_ai_incident.signals.load import load_signals
 from otel_ai_incident.storage.errors import StoreError
 from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, sqlite_path

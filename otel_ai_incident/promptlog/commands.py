@@ -1,8 +1,10 @@
 """`otel-ai-incident logs ...`: purge, erase, scrub and export the prompt log.
 
-The database is chosen by --db or AII_PROMPT_LOG. Erasure and the --user filter pseudonymise the given id
-under every configured key (AII_PSEUDONYM_KEY / AII_PSEUDONYM_KEY_FILE) and refuse to run without one, since
-a random key would match nothing and report a misleading zero.
+The database is chosen by --db or AII_PROMPT_LOG: a sqlite:/// file or the fleet's postgresql:// database.
+Erasure and the --user filter pseudonymise the given id under every configured key (AII_PSEUDONYM_KEY /
+AII_PSEUDONYM_KEY_FILE) and refuse to run without one, since a random key would match nothing and report a
+misleading zero; for a shared log only those two variables count (no ./ai_pseudonym.key of this host).
+A store that cannot be reached or used is reported as one line naming it, with exit code 1.
 """
 
 from __future__ import annotations
@@ -17,14 +19,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otel_ai_incident import names
+from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.export import write_jsonl
-from otel_ai_incident.promptlog.pseudonym import Pseudonymizer, load_pseudonymizers, pseudonyms_of
+from otel_ai_incident.promptlog.pseudonym import (
+    Pseudonymizer,
+    PseudonymKeyError,
+    is_shared_log,
+    load_pseudonymizers,
+    pseudonyms_of,
+)
 from otel_ai_incident.promptlog.retention import Retention, retention_days
-from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore, open_store
+from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
 from otel_ai_incident.storage.errors import StoreError
 
 DEFAULT_ERASE_REASON = "GDPR Art. 17 erasure request"
-_ERRORS = (sqlite3.Error, StoreError, ValueError, OSError)
 
 
 class CommandError(Exception):
@@ -33,36 +41,60 @@ class CommandError(Exception):
 
 def register(subparsers: Any) -> None:
     db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", default=None, metavar="URL",
-                    help=f"prompt log URL (default: ${names.ENV_PROMPT_LOG} or {names.DEFAULT_PROMPT_LOG})")
-    logs = subparsers.add_parser("logs", help="purge, erase, scrub or export the prompt log",
-                                 description="Manage the prompt log.")
+    db.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help=f"prompt log URL (default: ${names.ENV_PROMPT_LOG} or {names.DEFAULT_PROMPT_LOG})",
+    )
+    logs = subparsers.add_parser(
+        "logs", help="purge, erase, scrub or export the prompt log", description="Manage the prompt log."
+    )
     actions = logs.add_subparsers(dest="logs_command", metavar="ACTION", required=True)
 
-    purge = actions.add_parser("purge", parents=[db], help="delete entries past retention (held ones stay)",
-                               description="Delete entries older than the retention window, except those an "
-                                           "open incident holds.")
-    purge.add_argument("--days", type=float, default=None,
-                       help=f"retention in days (default: ${names.ENV_PROMPT_LOG_RETENTION_DAYS} or "
-                            f"{names.DEFAULT_RETENTION_DAYS})")
+    purge = actions.add_parser(
+        "purge",
+        parents=[db],
+        help="delete entries past retention (held ones stay)",
+        description="Delete entries older than the retention window, except those an open incident holds.",
+    )
+    purge.add_argument(
+        "--days",
+        type=float,
+        default=None,
+        help=f"retention in days (default: ${names.ENV_PROMPT_LOG_RETENTION_DAYS} or {names.DEFAULT_RETENTION_DAYS})",
+    )
     purge.set_defaults(handler=_run(_purge))
 
-    erase = actions.add_parser("erase", parents=[db], help="delete every entry of one user (GDPR Art. 17)",
-                               description="Delete every entry of a user, matched under every live pseudonym "
-                                           "key, and record the erasure in the audit log (without the id).")
+    erase = actions.add_parser(
+        "erase",
+        parents=[db],
+        help="delete every entry of one user (GDPR Art. 17)",
+        description="Delete every entry of a user, matched under every live pseudonym "
+        "key, and record the erasure in the audit log (without the id).",
+    )
     erase.add_argument("--user", required=True, metavar="ID", help="the raw user id")
-    erase.add_argument("--reason", default=DEFAULT_ERASE_REASON,
-                       help="why, for the audit log (must not contain the user id)")
+    erase.add_argument(
+        "--reason", default=DEFAULT_ERASE_REASON, help="why, for the audit log (must not contain the user id)"
+    )
     erase.set_defaults(handler=_run(_erase))
 
-    scrub = actions.add_parser("scrub", parents=[db], help="redact PII in stored entries",
-                               description="Run the PII detector over stored messages and responses not "
-                                           "scrubbed yet and redact them in place.")
+    scrub = actions.add_parser(
+        "scrub",
+        parents=[db],
+        help="redact PII in stored entries",
+        description="Run the PII detector over stored messages and responses not "
+        "scrubbed yet and redact them in place.",
+    )
     scrub.set_defaults(handler=_run(_scrub))
 
-    export = actions.add_parser("export", parents=[db], help="write entries as JSON Lines",
-                                description="Write matching entries as JSON Lines, oldest first. Times are "
-                                            "ISO 8601; without a zone they are UTC.")
+    export = actions.add_parser(
+        "export",
+        parents=[db],
+        help="write entries as JSON Lines",
+        description="Write matching entries as JSON Lines, oldest first. Times are "
+        "ISO 8601; without a zone they are UTC.",
+    )
     export.add_argument("--since", type=_timestamp, metavar="ISO", help="from this time (inclusive)")
     export.add_argument("--until", type=_timestamp, metavar="ISO", help="to this time (exclusive)")
     export.add_argument("--session", metavar="S", help="only this session")
@@ -76,8 +108,9 @@ def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callab
     """Open the store, run the action, close it; report a failure as one line on stderr."""
 
     def handler(args: argparse.Namespace) -> int:
+        args.db = args.db or os.environ.get(names.ENV_PROMPT_LOG, names.DEFAULT_PROMPT_LOG)
         try:
-            store = open_store(args.db or os.environ.get(names.ENV_PROMPT_LOG, names.DEFAULT_PROMPT_LOG))
+            store = open_store(args.db)
             try:
                 action(args, store)
             finally:
@@ -85,25 +118,40 @@ def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callab
         except CommandError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        except _ERRORS as error:
-            print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        except _database_errors() as error:
+            print(f"error: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
             return 1
         return 0
 
     return handler
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What a failing store raises; psycopg's errors only if it was loaded (a postgresql:// URL)."""
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, StoreError, ValueError, OSError)
+    psycopg = sys.modules.get("psycopg")
+    return errors if psycopg is None else (*errors, psycopg.Error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def _purge(args: argparse.Namespace, store: PromptLogStore) -> None:
     days = args.days if args.days is not None else retention_days()
     if days <= 0:
         raise CommandError("--days must be positive")
-    print(f"purged {Retention(days).purge(store)} entries older than {days:g} days")
+    purged = Retention(days).purge(store)
+    if purged:
+        store.reclaim()
+    print(f"purged {purged} entries older than {days:g} days")
 
 
 def _erase(args: argparse.Namespace, store: PromptLogStore) -> None:
     if args.user in args.reason:
         raise CommandError("the reason must not contain the user id (the audit log holds no personal data)")
-    pseudonymizers = _configured_pseudonymizers()
+    pseudonymizers = _configured_pseudonymizers(args.db)
     pseudonyms = pseudonyms_of(args.user, pseudonymizers)
     count = store.erase(set(pseudonyms.values()), key_ids=list(pseudonyms), reason=args.reason, now=time.time())
     print(f"erased {count} entries")
@@ -117,10 +165,17 @@ def _scrub(args: argparse.Namespace, store: PromptLogStore) -> None:
 
 
 def _export(args: argparse.Namespace, store: PromptLogStore) -> None:
-    filters: dict[str, Any] = {"since": args.since, "until": args.until, "session_id": args.session,
-                               "model": args.model}
-    query = (LogQuery.for_user(args.user, _configured_pseudonymizers(), **filters) if args.user
-             else LogQuery(**filters))
+    filters: dict[str, Any] = {
+        "since": args.since,
+        "until": args.until,
+        "session_id": args.session,
+        "model": args.model,
+    }
+    query = (
+        LogQuery.for_user(args.user, _configured_pseudonymizers(args.db), **filters)
+        if args.user
+        else LogQuery(**filters)
+    )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:
             count = write_jsonl(store.query(query), out)
@@ -129,11 +184,16 @@ def _export(args: argparse.Namespace, store: PromptLogStore) -> None:
         write_jsonl(store.query(query), sys.stdout)
 
 
-def _configured_pseudonymizers() -> list[Pseudonymizer]:
-    pseudonymizers = load_pseudonymizers(create=False)
+def _configured_pseudonymizers(url: str) -> list[Pseudonymizer]:
+    try:
+        pseudonymizers = load_pseudonymizers(create=False, shared=is_shared_log(url))
+    except PseudonymKeyError as error:
+        raise CommandError(str(error)) from None
     if not pseudonymizers:
-        raise CommandError(f"no pseudonym key configured ({names.ENV_PSEUDONYM_KEY} or "
-                           f"{names.ENV_PSEUDONYM_KEY_FILE}): a user id cannot be matched")
+        raise CommandError(
+            f"no pseudonym key configured ({names.ENV_PSEUDONYM_KEY} or "
+            f"{names.ENV_PSEUDONYM_KEY_FILE}): a user id cannot be matched"
+        )
     return pseudonymizers
 
 

@@ -11,6 +11,13 @@ written under them. A key's id is derived from the key itself (`key_id_of`), so 
 keys can never share an id. To rotate: put a new key first, keep the old one after it until its last entry
 has aged out of retention, then remove it. Keys are at least 16 bytes and cannot contain a comma (env) or a
 line break (file); `secrets.token_hex(32)` is a good key.
+
+A fleet shares one key. Pseudonyms written by several processes into one prompt log (a postgresql:// URL)
+only match each other, a containment target or an erasure request if every process uses the same keys, so
+with a shared log the keys must be given (`shared=True`): a process never generates a key file of its own
+then, and refuses with `PseudonymKeyError` instead. Rotation works across replicas as on one host: give
+every replica the new list (the new key first); until all of them run with it, entries are written under
+both keys, and queries and erasure match either.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import hmac
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from otel_ai_incident import names
+from otel_ai_incident.storage.urls import is_postgres_url
 
 logger = logging.getLogger("otel_ai_incident")
 
@@ -58,24 +67,44 @@ class Pseudonymizer:
         return digest
 
 
-def load_keys(environ: Mapping[str, str] | None = None, *, create: bool = True) -> list[bytes]:
+class PseudonymKeyError(ValueError):
+    """No pseudonym key given where a key of this process's own would split the fleet's pseudonyms."""
+
+
+def load_keys(environ: Mapping[str, str] | None = None, *, create: bool = True, shared: bool = False) -> list[bytes]:
     """Every live pseudonym key, the current one first: AII_PSEUDONYM_KEY, else the key file
     AII_PSEUDONYM_KEY_FILE, else ./ai_pseudonym.key.
 
     `create` makes a missing key file (mode 0600) with a new random key: the app does so on its first start,
     so pseudonyms correlate across restarts and an erasure by user id can find them later. Without `create`
     a missing file gives no key, which tells an erasure tool that nothing can be matched.
+
+    `shared` (the prompt log is shared by several processes) requires AII_PSEUDONYM_KEY or an existing
+    AII_PSEUDONYM_KEY_FILE and raises PseudonymKeyError otherwise, whatever `create` says.
     """
     env = os.environ if environ is None else environ
     raw = env.get(names.ENV_PSEUDONYM_KEY)
     if raw:
         return _parse_keys(raw.split(","))
     named = env.get(names.ENV_PSEUDONYM_KEY_FILE)
+    if shared:
+        return _fleet_key_file(named)
     path = Path(named or names.DEFAULT_PSEUDONYM_KEY_FILE)
     keys = _read_key_file(path, create)
     if create and not named and keys and not _warned_default:
         _warn_default_key(path)
     return keys
+
+
+def _fleet_key_file(named: str | None) -> list[bytes]:
+    if named and Path(named).exists():
+        return _parse_key_lines(Path(named))
+    where = f"{names.ENV_PSEUDONYM_KEY_FILE}={named} does not exist" if named else "no key is configured"
+    raise PseudonymKeyError(
+        f"the prompt log is shared by several processes but {where}: set {names.ENV_PSEUDONYM_KEY} or "
+        f"{names.ENV_PSEUDONYM_KEY_FILE} to the same key(s) in every process (a key generated here would give "
+        "this process pseudonyms that match no other, and erasure requests could not reach its entries)"
+    )
 
 
 _warned_default = False
@@ -84,19 +113,30 @@ _warned_default = False
 def _warn_default_key(path: Path) -> None:
     global _warned_default
     _warned_default = True
-    logger.warning("otel-ai-incident: pseudonym key in %s; set %s to keep it somewhere safer (and back it up: "
-                   "without it no pseudonym can be matched to a user id again)", path.resolve(),
-                   names.ENV_PSEUDONYM_KEY_FILE)
+    logger.warning(
+        "otel-ai-incident: pseudonym key in %s; set %s to keep it somewhere safer (and back it up: "
+        "without it no pseudonym can be matched to a user id again)",
+        path.resolve(),
+        names.ENV_PSEUDONYM_KEY_FILE,
+    )
 
 
-def load_key(environ: Mapping[str, str] | None = None) -> bytes:
+def load_key(environ: Mapping[str, str] | None = None, *, shared: bool = False) -> bytes:
     """The current pseudonym key (the first of `load_keys`)."""
-    return load_keys(environ)[0]
+    return load_keys(environ, shared=shared)[0]
 
 
-def load_pseudonymizers(environ: Mapping[str, str] | None = None, *, create: bool = True) -> list[Pseudonymizer]:
+def load_pseudonymizers(
+    environ: Mapping[str, str] | None = None, *, create: bool = True, shared: bool = False
+) -> list[Pseudonymizer]:
     """A pseudonymizer per live key, the current one first."""
-    return [Pseudonymizer(key) for key in load_keys(environ, create=create)]
+    return [Pseudonymizer(key) for key in load_keys(environ, create=create, shared=shared)]
+
+
+def is_shared_log(url: str) -> bool:
+    """Whether a prompt log URL names a log several processes write (a server database): then the
+    pseudonym key must be the fleet's (`load_keys(shared=True)`)."""
+    return is_postgres_url(url)
 
 
 def pseudonyms_of(user_id: str, pseudonymizers: Iterable[Pseudonymizer]) -> dict[str, str]:
@@ -116,13 +156,20 @@ def _parse_key_lines(path: Path) -> list[bytes]:
 
 
 def _read_key_file(path: Path, create: bool) -> list[bytes]:
-    if not create:
+    """The file's keys; with `create`, a missing file is made with a new key first. The key is written to a
+    file of its own and linked into place, so a process starting at the same moment (another worker of the
+    same app) either makes the file or reads the complete one, never an empty file still being written."""
+    if not create or path.exists():
         return _parse_key_lines(path) if path.exists() else []
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _parse_key_lines(path)
     key = secrets.token_hex(32)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(key + "\n")
+    fd, draft = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return _parse_key_lines(path)
+    finally:
+        os.unlink(draft)
     return [key.encode("ascii")]

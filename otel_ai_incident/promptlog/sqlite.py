@@ -4,22 +4,33 @@ WAL lets readers run beside the one writer and, with synchronous=NORMAL, keeps e
 through a crash of the process (only a power loss can take back the last commits). Each thread gets its own
 connection, so the writer thread and an investigation in another thread never wait on a Python lock; a
 process that forks gets fresh connections, because SQLite connections must not cross a fork.
-secure_delete is on so that an erased or purged entry's text does not linger in free pages.
+secure_delete is on so that an erased or purged entry's text does not linger in free pages, and `reclaim`
+copies the WAL into the file and truncates it, so the text is gone from both files of the database (copies
+made before, such as backups, keep it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import fields, replace
-from operator import attrgetter
+from dataclasses import replace
 from typing import Any
 
 from otel_ai_incident.promptlog.entry import PromptLogEntry
+from otel_ai_incident.promptlog.rows import (
+    BOOL_COLUMNS,
+    ENTRY_COLUMNS,
+    JSON_COLUMNS,
+    ROW_COLUMNS,
+    SystemPrompts,
+    entry_rows,
+    sanitized,
+)
 from otel_ai_incident.promptlog.store import (
     Affected,
     AuditRecord,
@@ -28,7 +39,7 @@ from otel_ai_incident.promptlog.store import (
     ScrubCount,
     StoredEntry,
 )
-from otel_ai_incident.storage.errors import SchemaTooNewError
+from otel_ai_incident.storage.errors import SchemaTooNewError, StoreUnavailableError
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 # Pages of 16 KiB and a checkpoint every 10,000 pages (a WAL of up to ~160 MB before it is recycled): the
@@ -36,7 +47,6 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 # back to the file less often doubles sustained write throughput on a busy disk (benchmarks/promptlog.py).
 DEFAULT_PAGE_SIZE = 16_384
 DEFAULT_WAL_AUTOCHECKPOINT = 10_000
-_PROMPT_CACHE_LIMIT = 4096
 
 # Each step takes the schema from version i to i + 1. Append-only: a released step is never edited,
 # because databases in the field already ran it.
@@ -98,17 +108,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-# The entry's fields are the table's columns, in order; its system prompt text goes to system_prompts.
-_ENTRY_COLUMNS = tuple(f.name for f in fields(PromptLogEntry) if f.name != "system_prompt")
-_JSON_COLUMNS = (_ENTRY_COLUMNS.index("guardrail_decisions"), _ENTRY_COLUMNS.index("tool_calls"))
-_BOOL_COLUMNS = (_ENTRY_COLUMNS.index("refused"), _ENTRY_COLUMNS.index("incident_flag"))
-_entry_values = attrgetter(*_ENTRY_COLUMNS)
-_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
-_INSERT = (
-    f"INSERT OR IGNORE INTO prompt_log ({', '.join(_ENTRY_COLUMNS)}, scrubbed_at) "
-    f"VALUES ({', '.join('?' * (len(_ENTRY_COLUMNS) + 1))})"
-)
-_SELECT = f"SELECT {', '.join(_ENTRY_COLUMNS)}, incident_id, scrubbed_at FROM prompt_log"
+_JSON_INDEXES = tuple(ENTRY_COLUMNS.index(name) for name in JSON_COLUMNS)
+_BOOL_INDEXES = tuple(ENTRY_COLUMNS.index(name) for name in BOOL_COLUMNS)
+INSERT = f"INSERT OR IGNORE INTO prompt_log ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+_SELECT = f"SELECT {', '.join(ENTRY_COLUMNS)}, incident_id, scrubbed_at FROM prompt_log"
 _PURGE = """DELETE FROM prompt_log WHERE rowid IN (
     SELECT rowid FROM prompt_log WHERE timestamp < ?
     AND NOT EXISTS (SELECT 1 FROM incident_entries h WHERE h.log_id = prompt_log.log_id AND h.held = 1)
@@ -153,7 +156,7 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._pid = os.getpid()
-        self._known_prompts: set[str] = set()
+        self._prompts = SystemPrompts()
 
     # -- connections ----------------------------------------------------------------------------------
 
@@ -182,9 +185,8 @@ class SqliteStore:
         return self._connect_once()
 
     def _connect_once(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        _create_private(self.path)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA page_size={int(self.page_size)}")  # only takes effect on a new file
             conn.execute("PRAGMA journal_mode=WAL")
@@ -219,32 +221,31 @@ class SqliteStore:
     # -- writing --------------------------------------------------------------------------------------
 
     def write(self, entries: Sequence[PromptLogEntry], *, scrubbed_at: float | None = None) -> None:
-        rows = [_row(entry, scrubbed_at) for entry in entries]
-        prompts = self._new_prompts(entries)
+        """A lock held past the busy timeout raises StoreUnavailableError (the writer retries the batch)."""
+        try:
+            try:
+                prompts = self._insert(entries, scrubbed_at)
+            except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form
+                prompts = self._insert([sanitized(entry) for entry in entries], scrubbed_at)
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise StoreUnavailableError(f"prompt log at {self.path}: {error}") from error
+            raise
+        self._prompts.written(prompts)
+
+    def _insert(self, entries: Sequence[PromptLogEntry], scrubbed_at: float | None) -> dict[str, Any]:
+        rows = entry_rows(entries, scrubbed_at)
+        prompts = self._prompts.new(entries)
         with self._transaction() as conn:
             if prompts:
                 conn.executemany(
                     "INSERT OR IGNORE INTO system_prompts (hash, text, first_seen) VALUES (?, ?, ?)",
                     prompts.values(),
                 )
-            conn.executemany(_INSERT, rows)
-        if len(self._known_prompts) + len(prompts) > _PROMPT_CACHE_LIMIT:
-            self._known_prompts.clear()
-        self._known_prompts.update(prompts)
-
-    def _new_prompts(self, entries: Sequence[PromptLogEntry]) -> dict[str, tuple[str, str, float]]:
-        """System prompts not yet sent to the file by this store, once each (marked known after commit)."""
-        known = self._known_prompts
-        prompts: dict[str, tuple[str, str, float]] = {}
-        for entry in entries:
-            prompt_hash = entry.system_prompt_hash
-            if entry.system_prompt is not None and prompt_hash is not None and prompt_hash not in known:
-                prompts.setdefault(prompt_hash, (prompt_hash, entry.system_prompt, entry.timestamp))
+            conn.executemany(INSERT, rows)
         return prompts
 
-    def flag_incident(
-        self, incident_id: str, *, log_ids: Collection[str] = (), where: LogQuery | None = None
-    ) -> int:
+    def flag_incident(self, incident_id: str, *, log_ids: Collection[str] = (), where: LogQuery | None = None) -> int:
         if bool(log_ids) == (where is not None):
             raise ValueError("flag_incident takes exactly one of log_ids and where")
         if where is not None:
@@ -258,8 +259,7 @@ class SqliteStore:
                 [incident_id, *params],
             )
             return conn.execute(
-                f"UPDATE prompt_log SET incident_flag = 1, incident_id = COALESCE(incident_id, ?) "
-                f"WHERE {condition}",
+                f"UPDATE prompt_log SET incident_flag = 1, incident_id = COALESCE(incident_id, ?) WHERE {condition}",
                 [incident_id, *params],
             ).rowcount
 
@@ -297,7 +297,7 @@ class SqliteStore:
             else:
                 count = 0
             _insert_audit(conn, now, "erase", count, key_ids, reason)
-        self._checkpoint()
+        self.reclaim()
         return count
 
     def scrub(self, redact: Callable[[str], str], *, now: float, batch_size: int = 500) -> ScrubCount:
@@ -330,11 +330,12 @@ class SqliteStore:
         if scanned:
             with _Transaction(conn):
                 _insert_audit(conn, now, "scrub", redacted, (), f"PII redacted in place; {scanned} entries scanned")
-            self._checkpoint()
+            self.reclaim()
         return ScrubCount(scanned, redacted)
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the file and empty it, so deleted text is gone from the WAL too (best effort)."""
+    def reclaim(self) -> None:
+        """Copy the WAL into the file and empty it, so deleted text is gone from the WAL too. Best effort: a
+        reader still inside an older snapshot keeps the WAL from being truncated until it is done."""
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # -- reading --------------------------------------------------------------------------------------
@@ -360,34 +361,46 @@ class SqliteStore:
         self, since: float, until: float, *, guardrail: GuardrailMatch | None = None, limit: int = 10
     ) -> list[tuple[str, int]]:
         condition, params = _where(LogQuery(since=since, until=until, guardrail=guardrail))
-        rows = self._conn().execute(
-            f"SELECT user_pseudonym, COUNT(*) AS n FROM prompt_log "
-            f"WHERE {condition} AND user_pseudonym IS NOT NULL "
-            f"GROUP BY user_pseudonym ORDER BY n DESC, user_pseudonym LIMIT ?",
-            [*params, limit],
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT user_pseudonym, COUNT(*) AS n FROM prompt_log "
+                f"WHERE {condition} AND user_pseudonym IS NOT NULL "
+                f"GROUP BY user_pseudonym ORDER BY n DESC, user_pseudonym LIMIT ?",
+                [*params, limit],
+            )
+            .fetchall()
+        )
         return [(pseudonym, count) for pseudonym, count in rows]
 
     def most_anomalous_tool(self, since: float, until: float) -> str | None:
         """Ranked by the worst single call (what the anomaly alert fires on), then by the mean score."""
-        row = self._conn().execute(
-            """SELECT json_extract(t.value, '$.tool') AS tool, json_extract(t.value, '$.anomaly_score') AS score
+        row = (
+            self._conn()
+            .execute(
+                """SELECT json_extract(t.value, '$.tool') AS tool, json_extract(t.value, '$.anomaly_score') AS score
                FROM prompt_log, json_each(prompt_log.tool_calls) AS t
                WHERE timestamp >= ? AND timestamp < ? AND tool_calls != '[]' AND score IS NOT NULL
                GROUP BY tool ORDER BY MAX(score) DESC, AVG(score) DESC, tool LIMIT 1""",
-            (since, until),
-        ).fetchone()
+                (since, until),
+            )
+            .fetchone()
+        )
         return None if row is None else row[0]
 
     def count_affected(self, since: float, until: float, where: LogQuery | None = None) -> Affected:
         """Users are counted by pseudonym: one user seen under two keys during a rotation counts twice."""
         window = replace(where or LogQuery(), since=since, until=until)
         condition, params = _where(window)
-        users, sessions, entries = self._conn().execute(
-            f"SELECT COUNT(DISTINCT user_pseudonym), COUNT(DISTINCT session_id), COUNT(*) FROM prompt_log "
-            f"WHERE {condition}",
-            params,
-        ).fetchone()
+        users, sessions, entries = (
+            self._conn()
+            .execute(
+                f"SELECT COUNT(DISTINCT user_pseudonym), COUNT(DISTINCT session_id), COUNT(*) FROM prompt_log "
+                f"WHERE {condition}",
+                params,
+            )
+            .fetchone()
+        )
         return Affected(users, sessions, entries)
 
     def audit_log(self) -> list[AuditRecord]:
@@ -396,6 +409,13 @@ class SqliteStore:
             AuditRecord(at, action, count, tuple(filter(None, key_ids.split(","))), reason)
             for at, action, count, key_ids, reason in rows
         ]
+
+
+def _create_private(path: str) -> None:
+    """Create a missing database file readable by its owner only (the WAL and shared-memory files SQLite
+    makes beside it take the same mode). Where it cannot be created, SQLite's own open reports why."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class _Transaction:
@@ -417,18 +437,11 @@ class _Transaction:
             self._conn.execute("ROLLBACK")
 
 
-def _row(entry: PromptLogEntry, scrubbed_at: float | None) -> tuple[Any, ...]:
-    values = [*_entry_values(entry), scrubbed_at]
-    for index in _JSON_COLUMNS:
-        values[index] = _dumps(values[index]) if values[index] else "[]"
-    return tuple(values)
-
-
 def _stored(row: Sequence[Any]) -> StoredEntry:
-    values = list(row[: len(_ENTRY_COLUMNS)])
-    for index in _JSON_COLUMNS:
+    values = list(row[: len(ENTRY_COLUMNS)])
+    for index in _JSON_INDEXES:
         values[index] = json.loads(values[index])
-    for index in _BOOL_COLUMNS:
+    for index in _BOOL_INDEXES:
         values[index] = bool(values[index])
     return StoredEntry(PromptLogEntry(*values), incident_id=row[-2], scrubbed_at=row[-1])
 

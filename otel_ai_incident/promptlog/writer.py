@@ -1,17 +1,25 @@
 """The prompt log's writer: the request path hands an entry over in about a microsecond, a thread writes it.
 
-`submit()` is a length check and a deque append (both atomic under the GIL), so an app never waits for
-SQLite, never sees its errors and never slows down when the disk does. One daemon thread writes batches of
-up to `batch_size` entries, one transaction each, at least every `flush_interval` seconds. What cannot be
-written is dropped and counted, never retried into an unbounded backlog, like OpenTelemetry's batch span
-processor: a full queue, a locked or failing database, or an entry arriving after close. A hard kill loses
-at most the entries still queued (one flush interval's worth when the writer keeps up).
+`submit()` is a length check and a deque append (both atomic under the GIL), so an app never waits for the
+database, never sees its errors and never slows down when the database does. One daemon thread writes
+batches of up to `batch_size` entries, one transaction each, at least every `flush_interval` seconds.
+
+Nothing accepted is given up while it can still be written. When the store is unavailable (a database
+restarting or unreachable, a lock held past its timeout: `StoreUnavailableError`) the batch goes back to the
+head of the queue and the thread tries again after a pause that doubles up to `max_retry_interval`. The
+queue stays bounded, so during a long outage what does not fit is dropped and counted (`queue_full`), as
+OpenTelemetry's batch span processor does, and never retried into an unbounded backlog. A batch the store
+refuses for another reason is dropped (`store_error`): retrying it would only hold up the ones behind it.
+Entries arriving after close are dropped as `shutdown`; those still kept when close stops waiting for an
+unavailable store, as `store_unavailable`. A hard kill loses the entries still queued (one flush
+interval's worth when the store keeps up).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import threading
 import time
@@ -24,6 +32,7 @@ from otel_ai_incident.names import PromptLogDropReason
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 from otel_ai_incident.promptlog.retention import Retention
 from otel_ai_incident.promptlog.store import PromptLogStore
+from otel_ai_incident.storage.errors import StoreUnavailableError
 
 logger = logging.getLogger("otel_ai_incident")
 
@@ -31,6 +40,8 @@ DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_FLUSH_INTERVAL = 0.1
 DEFAULT_CLOSE_TIMEOUT = 5.0
+DEFAULT_RETRY_INTERVAL = 0.1
+DEFAULT_MAX_RETRY_INTERVAL = 1.0
 
 DropCallback = Callable[[str, int], None]
 
@@ -43,7 +54,8 @@ class PromptLogWriter:
     `PromptLogDropReason` value; wire it to the `ai.prompt_log.dropped` counter. `redact`, when given,
     scrubs user_message and assistant_response before they are written (on the writer thread); if it fails
     the batch is dropped as a store error rather than written unscrubbed. `retention`, when given, is
-    purged by the writer thread between batches.
+    purged by the writer thread between batches. At most `max_queue` entries wait (plus the batch taken
+    back after a failed attempt); `retry_interval` is the first pause after the store was unavailable.
     """
 
     def __init__(
@@ -56,6 +68,8 @@ class PromptLogWriter:
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         redact: Callable[[str], str] | None = None,
         retention: Retention | None = None,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        max_retry_interval: float = DEFAULT_MAX_RETRY_INTERVAL,
     ) -> None:
         self._store = store
         self._on_drop = on_drop
@@ -64,6 +78,8 @@ class PromptLogWriter:
         self._flush_interval = flush_interval
         self._redact = redact
         self._retention = retention
+        self._retry_interval = retry_interval
+        self._max_retry_interval = max_retry_interval
         self._closed = False
         self._logged: set[str] = set()
         self._start()
@@ -81,7 +97,11 @@ class PromptLogWriter:
         # a half-done SQLite transaction (SQLite's locks are per process and would be wrong in the child).
         self._store_lock = threading.Lock()
         self._wake = threading.Event()
+        self._stop = threading.Event()  # set by close(): cuts a pause between retries short
         self._stopping = False
+        self._deadline = math.inf  # when close() stops waiting for the store
+        self._retry_delay = 0.0  # the current pause between attempts; 0 while the store answers
+        self._retry_at = 0.0
         self._drop_lock = threading.Lock()
         self._pending_drops = 0
         self._thread = threading.Thread(target=self._run, name="otel-ai-incident-prompt-log", daemon=True)
@@ -125,7 +145,9 @@ class PromptLogWriter:
             return
         self._closed = True
         atexit.unregister(self._close_at_exit)
+        self._deadline = time.monotonic() + timeout
         self._stopping = True
+        self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
 
@@ -146,21 +168,40 @@ class PromptLogWriter:
 
     def _run(self) -> None:
         while not self._stopping:
+            pause = self._retry_at - time.monotonic()
+            if pause > 0:  # the store was unavailable: wait without being woken by submit()
+                self._stop.wait(pause)
+                continue
             self._wake.wait(self._flush_interval)
             self._wake.clear()
-            self._drain()
-            self._purge_step()
-        self._drain()
+            if self._drain():
+                self._purge_step()
+        self._drain_before_exit()
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Write out the queue; False when the store became unavailable (what is left stays queued)."""
         queue = self._queue
         popleft = queue.popleft
-        while queue:
-            batch = [popleft() for _ in range(min(len(queue), self._batch_size))]
-            self._write(batch)
-        self._report_queue_full()
+        try:
+            while queue:
+                batch = [popleft() for _ in range(min(len(queue), self._batch_size))]
+                if not self._write(batch):
+                    return False
+            return True
+        finally:
+            self._report_queue_full()
 
-    def _write(self, batch: Sequence[PromptLogEntry]) -> None:
+    def _drain_before_exit(self) -> None:
+        """At close: keep retrying an unavailable store until the close deadline, then count what is left."""
+        while not self._drain() and self._retry_at < self._deadline:
+            time.sleep(max(0.0, self._retry_at - time.monotonic()))
+        left = len(self._queue)
+        if left:
+            self._queue.clear()
+            self._report(PromptLogDropReason.STORE_UNAVAILABLE, left)
+
+    def _write(self, batch: Sequence[PromptLogEntry]) -> bool:
+        """Write one batch; False (the batch back at the head of the queue) when the store is unavailable."""
         try:
             with self._store_lock:
                 if self._redact is None:
@@ -168,9 +209,29 @@ class PromptLogWriter:
                 else:
                     redact = self._redact
                     self._store.write([_redacted(entry, redact) for entry in batch], scrubbed_at=time.time())
+        except StoreUnavailableError as error:
+            self._queue.extendleft(reversed(batch))
+            self._back_off(error)
+            return False
         except Exception:
             self._log_once("write", "could not write %d prompt-log entries (dropped)", len(batch))
             self._report(PromptLogDropReason.STORE_ERROR, len(batch))
+        else:
+            if self._retry_delay:
+                logger.warning("otel-ai-incident: prompt log available again; writing the entries kept")
+        self._retry_delay = self._retry_at = 0.0
+        return True
+
+    def _back_off(self, error: StoreUnavailableError) -> None:
+        if not self._retry_delay:
+            logger.error(
+                "otel-ai-incident: %s; keeping up to %d prompt-log entries and retrying (the rest is "
+                "counted as dropped)",
+                error,
+                self._max_queue,
+            )
+        self._retry_delay = min(max(self._retry_delay * 2, self._retry_interval), self._max_retry_interval)
+        self._retry_at = time.monotonic() + self._retry_delay
 
     def _purge_step(self) -> None:
         if self._retention is None:

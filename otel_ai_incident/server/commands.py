@@ -77,8 +77,8 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.containment.targets import PromptLogTargetFinder
     from otel_ai_incident.incidents.commands import open_prompt_log
     from otel_ai_incident.incidents.sql_store import open_incident_store
+    from otel_ai_incident.promptlog.backends import open_store
     from otel_ai_incident.promptlog.evidence import SignalEvidence
-    from otel_ai_incident.promptlog.store import open_store
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import Credentials, is_loopback
     from otel_ai_incident.server.inbox.sql_store import open_inbox

@@ -37,9 +37,13 @@ Migrations = Sequence[Sequence[str]]
 def check_url(url: str, store: str) -> dict[str, Any]:
     """The URL's connection parameters; ValueError naming the store when it is malformed."""
     try:
-        return psycopg.conninfo.conninfo_to_dict(url)
+        params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as error:
-        raise ValueError(f"{store}: malformed PostgreSQL URL {redacted(url)!r}: {error}") from None
+        raise ValueError(f"{store}: malformed PostgreSQL URL {redacted(url)!r}: {_first_line(error)}") from None
+    ports = str(params.get("port", "5432")).split(",")  # libpq checks ports only when connecting
+    if not all(port.isdigit() and 0 < int(port) < 65536 for port in ports):
+        raise ValueError(f"{store}: malformed PostgreSQL URL {redacted(url)!r}: port {params['port']!r}")
+    return params
 
 
 class PostgresDatabase:
@@ -88,14 +92,31 @@ class PostgresDatabase:
         """A pooled autocommit connection; use `conn.transaction()` for a transaction.
 
         Raises StoreUnavailableError when no connection can be had within the connect timeout, or when the
-        connection breaks inside the block (a restarted server): the pool then replaces it.
+        connection breaks inside the block (a restarted server). A pool that timed out or lost a connection is
+        dropped: its own attempts to reconnect back off for minutes (1 s, 2 s, 4 s, ...), while the next call,
+        connecting afresh, fails at once while the server is down and gets through as soon as it is back.
         """
         pool = self._open_pool()
+        lost = False
         try:
             with pool.connection(timeout=self.connect_timeout_s) as conn:
-                yield conn
-        except (PoolTimeout, psycopg.OperationalError) as error:
+                try:
+                    yield conn
+                finally:
+                    lost = conn.broken
+        except psycopg.OperationalError as error:  # PoolTimeout is one
+            if lost or isinstance(error, PoolTimeout):
+                self._drop(pool)
             raise StoreUnavailableError(f"{self.describe()}: {_first_line(error)}") from error
+
+    def _drop(self, pool: ConnectionPool) -> None:
+        with self._lock:
+            if self._pool is not pool:
+                return
+            self._pool = None
+        # Its threads may be inside a connection attempt: let them finish on their own; connections still in
+        # use are closed as they come back.
+        threading.Thread(target=pool.close, name=f"{pool.name}-close", daemon=True).start()
 
     def connect(self) -> psycopg.Connection[Any]:
         """A connection of its own, outside the pool (for LISTEN, which holds a connection for good)."""
@@ -138,7 +159,7 @@ def migrate(conn: psycopg.Connection[Any], schema: str, migrations: Migrations, 
     """Bring `schema` to the latest version in one transaction, under an advisory lock so that processes
     starting together migrate once; the version. SchemaTooNewError when a newer package wrote it."""
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id(schema),))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_id(schema),))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         version_table = sql.Identifier(schema, "schema_version")
         conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL)").format(version_table))
@@ -159,8 +180,9 @@ def migrate(conn: psycopg.Connection[Any], schema: str, migrations: Migrations, 
     return len(migrations)
 
 
-def _lock_id(schema: str) -> int:
-    return int.from_bytes(hashlib.blake2b(schema.encode(), digest_size=8).digest(), "big", signed=True)
+def advisory_lock_id(name: str) -> int:
+    """The 64-bit key of PostgreSQL advisory locks for `name` (a schema, or a schema-qualified task)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _first_line(error: BaseException) -> str:
