@@ -282,3 +282,11 @@ ENV_WEBHOOK_TOKEN_FILE = "AII_WEBHOOK_TOKEN_FILE"
 ENV_INCIDENTS = "AII_INCIDENTS"
 ENV_RECEIVER_ACT_DELAY = "AII_RECEIVER_ACT_DELAY"
 DEFAULT_INCIDENTS = "sqlite:///ai_incidents.db"
+
+# The in-app gate's first load of the containment state: how long the first turn waits for it, whether it
+# refuses turns (fail closed) rather than letting them through (fail open) when the state has not loaded by
+# then, and, for a state read over HTTP, how many replicas share each rate limit.
+ENV_CONTAINMENT_LOAD_TIMEOUT = "AII_CONTAINMENT_LOAD_TIMEOUT_S"
+ENV_CONTAINMENT_FAIL_CLOSED = "AII_CONTAINMENT_FAIL_CLOSED"
+ENV_CONTAINMENT_REPLICAS = "AII_CONTAINMENT_REPLICAS"
+DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S = 2.0

@@ -36,24 +36,28 @@ def test_approve_then_lift(state: SqliteContainmentState, capsys: pytest.Capture
     assert [(e.target, e.applied_by) for e in state.read().entries] == [("search", "bob")]
     assert main(["containment", "approve", str(pending_id), "--by", "bob"]) == 1
     assert "no pending containment action" in capsys.readouterr().err
-    assert main(["containment", "lift", "disable_tool", "--target", "search", "--reason", "patched",
-                 "--by", "carol"]) == 0
+    assert (
+        main(["containment", "lift", "disable_tool", "--target", "search", "--reason", "patched", "--by", "carol"]) == 0
+    )
     assert state.read().entries == ()
     assert (state.audit(limit=1)[0].change, state.audit(limit=1)[0].actor) == (Change.LIFTED, "carol")
     assert main(["containment", "lift", "kill_switch", "--reason", "x", "--by", "carol"]) == 1
     assert "not in force" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["containment", "lift", "kill_switch"], ["containment", "lift", "nuke",
-                                                                            "--reason", "r", "--by", "b"]])
+@pytest.mark.parametrize(
+    "argv", [["containment", "lift", "kill_switch"], ["containment", "lift", "nuke", "--reason", "r", "--by", "b"]]
+)
 def test_lift_needs_a_known_action_a_reason_and_a_name(state: SqliteContainmentState, argv: list[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
 
 
-@pytest.mark.parametrize("command", [["serve"], ["containment"], ["containment", "status"],
-                                     ["containment", "lift"], ["containment", "approve"]])
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["containment"], ["containment", "status"], ["containment", "lift"], ["containment", "approve"]],
+)
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as caught:
         main([*command, "--help"])

@@ -147,6 +147,9 @@ class BrokenAfterFirst:
     def __init__(self, view: StateView) -> None:
         self.view, self.calls = view, 0
 
+    def describe(self) -> str:
+        return "a state that breaks"
+
     def changed_since(self, revision: int) -> StateView | None:
         self.calls += 1
         if self.calls > 1:
@@ -157,8 +160,9 @@ class BrokenAfterFirst:
 def test_read_errors_keep_the_last_state_and_are_counted(state, registry) -> None:
     _apply(state, Action.KILL_SWITCH)
     errors: list[int] = []
-    gate = ContainmentGate(BrokenAfterFirst(state.read()), refresh_interval_s=0.0, registry=registry,
-                           on_error=lambda: errors.append(1))
+    gate = ContainmentGate(
+        BrokenAfterFirst(state.read()), refresh_interval_s=0.0, registry=registry, on_error=lambda: errors.append(1)
+    )
     for _ in range(3):
         assert gate.turn_blocked(None) == ("kill_switch", None)
     assert len(errors) == 2
@@ -169,17 +173,22 @@ def test_another_process_sees_a_kill_switch_within_the_cache_period(tmp_path: Pa
     db = tmp_path / "shared.db"
     SqliteContainmentState(db).close()
     app = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\n"
-         "from otel_ai_incident.containment.gate import open_gate\n"
-         f"gate = open_gate('sqlite:///{db}', refresh_interval_s=1.0)\n"
-         "print('ready', gate.turn_blocked(None), flush=True)\n"
-         "sys.stdin.readline()\n"
-         "start = time.monotonic()\n"
-         "while gate.turn_blocked(None) is None and time.monotonic() - start < 5:\n"
-         "    time.sleep(0.005)\n"
-         "print(gate.turn_blocked(None), round(time.monotonic() - start, 3), flush=True)\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from otel_ai_incident.containment.gate import open_gate\n"
+            f"gate = open_gate('sqlite:///{db}', refresh_interval_s=1.0)\n"
+            "print('ready', gate.turn_blocked(None), flush=True)\n"
+            "sys.stdin.readline()\n"
+            "start = time.monotonic()\n"
+            "while gate.turn_blocked(None) is None and time.monotonic() - start < 5:\n"
+            "    time.sleep(0.005)\n"
+            "print(gate.turn_blocked(None), round(time.monotonic() - start, 3), flush=True)\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert app.stdout.readline().strip() == "ready None"
     writer = SqliteContainmentState(db)

@@ -79,26 +79,31 @@ class PostgresDatabase:
 
     # -- connections ----------------------------------------------------------------------------------
 
+    def unavailable(self, error: BaseException) -> StoreUnavailableError:
+        """The error to raise for a driver error meaning "cannot reach the database now", naming the store."""
+        return StoreUnavailableError(f"{self.describe()}: {_first_line(error)}")
+
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def connection(self, timeout_s: float | None = None) -> Iterator[psycopg.Connection[Any]]:
         """A pooled autocommit connection; use `conn.transaction()` for a transaction.
 
-        Raises StoreUnavailableError when no connection can be had within the connect timeout, or when the
-        connection breaks inside the block (a restarted server): the pool then replaces it.
+        Raises StoreUnavailableError when no connection can be had within `timeout_s` (default: the connect
+        timeout), or when the connection breaks inside the block (a restarted server): the pool then
+        replaces it.
         """
         pool = self._open_pool()
         try:
-            with pool.connection(timeout=self.connect_timeout_s) as conn:
+            with pool.connection(timeout=self.connect_timeout_s if timeout_s is None else timeout_s) as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as error:
-            raise StoreUnavailableError(f"{self.describe()}: {_first_line(error)}") from error
+            raise self.unavailable(error) from error
 
     def connect(self) -> psycopg.Connection[Any]:
         """A connection of its own, outside the pool (for LISTEN, which holds a connection for good)."""
         try:
             return psycopg.connect(self.url, **self._connect_args)
         except psycopg.OperationalError as error:
-            raise StoreUnavailableError(f"{self.describe()}: {_first_line(error)}") from error
+            raise self.unavailable(error) from error
 
     def _open_pool(self) -> ConnectionPool:
         pool = self._pool
