@@ -48,14 +48,15 @@ _READ_ONLY = (Action.RESTRICT_TO_READ_ONLY.value, None)
 _DISABLE = Action.DISABLE_TOOL.value
 _CLOSED = (_KILL, None)  # the answer while failing closed
 _TRUE = {"1", "true", "yes", "on"}
+_LISTEN_SLICE_S = 0.2  # how long the background thread listens before it checks whether the gate closed
 _monotonic = time.monotonic
 
 
 class StateSource(Protocol):
     """Where the gate reads the state: a `ContainmentState` or an `HttpStateReader`.
 
-    Optional, found by name: `remote = True` (read on a background thread), `change_listener()` (a
-    `ChangeListener`: wake the thread on a change), `take_token` (shared rate-limit buckets), `close()`.
+    Optional, found by name: `remote = True` (read on a background thread), `change_feed(listen=...)` (what
+    that thread reads through instead, waking on changes), `take_token` (shared rate-limit buckets), `close()`.
     """
 
     def changed_since(self, revision: int) -> StateView | None: ...
@@ -63,9 +64,16 @@ class StateSource(Protocol):
     def describe(self) -> str: ...
 
 
-class ChangeListener(Protocol):
+class ChangeFeed(Protocol):
+    """The background thread's own reader of a source that can announce changes (`postgres.ChangeFeed`)."""
+
+    @property
+    def listening(self) -> bool: ...
+
+    def changed_since(self, revision: int) -> StateView | None: ...
+
     def wait(self, timeout_s: float) -> bool:
-        """True when the state changed (or may have), False after `timeout_s` without a change."""
+        """True as soon as a change is announced, False after `timeout_s` without one."""
 
     def close(self) -> None: ...
 
@@ -115,6 +123,7 @@ class ContainmentGate:
         self._loaded = threading.Event()
         self._waited_for_load = False
         self._outage = False  # a read failed and none succeeded since (the error was logged)
+        self._last_error: BaseException | None = None
         self._replicas = replicas
         self._buckets = self._new_buckets()
         self._stop = threading.Event()
@@ -195,9 +204,10 @@ class ContainmentGate:
                 self.refresh()  # inline: read it now (a concurrent first reader holds the lock till it is done)
             if not self._loaded.is_set() and not self._waited_for_load:
                 logger.error(
-                    "otel-ai-incident: the containment state (%s) could not be loaded within %.1f s; %s until it loads",
+                    "otel-ai-incident: %s could not be loaded within %.1f s (%s); %s until it loads",
                     self._source.describe(),
                     self._load_timeout_s,
+                    "no answer yet" if self._last_error is None else f"last error: {self._last_error}",
                     "refusing every turn and tool call (fail closed)"
                     if self._fail_closed
                     else "nothing is contained (fail open)",
@@ -247,38 +257,42 @@ class ContainmentGate:
 
     def _run(self) -> None:
         """Read, then sleep until a change is announced or the interval passes; poll when it cannot listen."""
-        make_listener = getattr(self._source, "change_listener", None) if self._listen else None
-        listener: ChangeListener | None = make_listener() if make_listener is not None else None
+        make_feed = getattr(self._source, "change_feed", None)
+        feed: ChangeFeed | None = make_feed(listen=self._listen) if make_feed is not None else None
         try:
             while not self._stop.is_set():
-                self.refresh()
-                if not self._wait_for_change(listener):
-                    self._stop.wait(self._interval)
+                with self._refresh_lock:
+                    self._read_source(feed or self._source)
+                self._sleep_until_change(feed)
         finally:
-            if listener is not None:
-                listener.close()
+            if feed is not None:
+                feed.close()
 
-    def _wait_for_change(self, listener: ChangeListener | None) -> bool:
-        if listener is None:
-            return False
-        try:
-            listener.wait(self._interval)
-        except Exception as error:
-            self._record_error(error)
-            return False
-        return True
+    def _sleep_until_change(self, feed: ChangeFeed | None) -> None:
+        """Until a change is announced, the interval passes or the gate closes (listening in short slices,
+        so `close()` never waits long for the thread)."""
+        deadline = _monotonic() + self._interval
+        while (remaining := deadline - _monotonic()) > 0 and not self._stop.is_set():
+            if feed is None or not feed.listening:
+                self._stop.wait(remaining)
+                return
+            try:
+                if feed.wait(min(remaining, _LISTEN_SLICE_S)):
+                    return
+            except Exception as error:
+                self._record_error(error)
 
-    def _read_source(self) -> None:
+    def _read_source(self, reader: StateSource | ChangeFeed | None = None) -> None:
         current = self._snapshot
         now = time.time()
         try:
-            view = self._source.changed_since(current.revision)
+            view = (reader or self._source).changed_since(current.revision)
         except Exception as error:
             self._record_error(error)
             return
         if self._outage:
             self._outage = False
-            logger.warning("otel-ai-incident: the containment state (%s) is readable again", self._source.describe())
+            logger.warning("otel-ai-incident: %s is readable again", self._source.describe())
         if view is not None:
             self._install(Snapshot.build(view, now))
         elif now >= current.next_expiry:  # a rate limit ran out: same revision, fewer entries
@@ -305,13 +319,14 @@ class ContainmentGate:
             self._record_error(error)
 
     def _record_error(self, error: BaseException) -> None:
+        self._last_error = error
         if not self._outage:
             self._outage = True
+            where = self._source.describe()
             logger.warning(
-                "otel-ai-incident: cannot use the containment state (%s): %s; keeping the last known "
-                "one (further errors only counted until it works again)",
-                self._source.describe(),
-                error,
+                "otel-ai-incident: cannot use the %s; keeping the last known state (further errors only "
+                "counted until it works again)",
+                error if str(error).startswith(where) else f"{where}: {error}",
                 exc_info=error,
             )
         self._count_error()

@@ -3,7 +3,7 @@
 Every write transaction first locks the revision row (like SQLite's BEGIN IMMEDIATE), so writers from
 several receivers serialise: an exactly-once key is claimed by exactly one of them, revisions follow commit
 order, and no two writers can deadlock. A change NOTIFYs `CHANNEL` in its own transaction, so the gates
-that LISTEN (`ChangeListener`) hear of it the moment it commits and never before. Rate-limit buckets are
+that LISTEN (`ChangeFeed`) hear of it the moment it commits and never before. Rate-limit buckets are
 rows taken with one upsert each, timed by the database's clock so replicas with skewed clocks agree.
 
 Imported only for postgresql:// URLs (it needs psycopg, the `postgres` extra).
@@ -33,7 +33,7 @@ from otel_ai_incident.containment.state.interface import (
     without_pseudonyms,
 )
 from otel_ai_incident.names import ContainmentActionName as Action
-from otel_ai_incident.storage.postgres import PostgresDatabase
+from otel_ai_incident.storage.postgres import PostgresDatabase, migrate
 
 SCHEMA = "aii_containment"
 CHANNEL = "aii_containment"
@@ -108,25 +108,14 @@ class PostgresContainmentState:
             return _current_revision(conn)
 
     def read(self, now: float | None = None) -> StateView:
-        view = self._read(now, None)
+        with self._db.connection() as conn:
+            view = _read_view(conn, time.time() if now is None else now, None)
         assert view is not None  # without a revision to compare, the revision row always comes back
         return view
 
     def changed_since(self, revision: int) -> StateView | None:
-        return self._read(None, revision)
-
-    def _read(self, now: float | None, unless: int | None) -> StateView | None:
-        now = time.time() if now is None else now
         with self._db.connection() as conn:
-            rows = conn.execute(_READ, {"now": now, "unless": unless}).fetchall()
-        if not rows:
-            return None
-        entries = tuple(
-            ContainmentEntry(Action(a), t or None, p, i, by, at, exp)
-            for _, a, t, p, i, by, at, exp in rows
-            if a is not None
-        )
-        return StateView(rows[0][0], entries)
+            return _read_view(conn, time.time(), revision)
 
     def pending(self) -> list[PendingAction]:
         with self._db.connection() as conn:
@@ -150,9 +139,9 @@ class PostgresContainmentState:
             AuditRecord(at, rev, Change(ch), a, t, inc, actor, detail) for at, rev, ch, a, t, inc, actor, detail in rows
         ]
 
-    def change_listener(self) -> ChangeListener:
-        """A listener for the gate's background thread (one connection of its own)."""
-        return ChangeListener(self._db)
+    def change_feed(self, *, listen: bool = True) -> ChangeFeed:
+        """What the gate's background thread reads through (a connection of its own; see `ChangeFeed`)."""
+        return ChangeFeed(self._db, listen=listen)
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -283,34 +272,58 @@ class PostgresContainmentState:
         self._db.close()
 
 
-class ChangeListener:
-    """LISTENs for committed changes on a connection of its own; used by one thread (the gate's).
+class ChangeFeed:
+    """The gate's own connection to the state: reads it and, when `listen`, hears of every committed change.
 
-    `wait` returns True at once after (re)connecting, because a change may have been committed while no
-    connection listened: the caller reads the state again, so a server restart loses no change.
+    Used by one thread (the gate's), outside the pool, so the gate controls reconnecting itself: after any
+    connection error the next read connects afresh (LISTEN first, then read, so no change can fall between
+    the two), without the pool's back-off, and reads the whole state, so a change committed while it was
+    cut off is not missed. Connecting also migrates the schema, like the pool's first connection.
     """
 
-    def __init__(self, db: PostgresDatabase) -> None:
+    def __init__(self, db: PostgresDatabase, *, listen: bool = True) -> None:
         self._db = db
+        self._listen = listen
         self._conn: Connection | None = None
 
+    def changed_since(self, revision: int) -> StateView | None:
+        conn = self._conn or self._connect()
+        try:
+            return _read_view(conn, time.time(), revision)
+        except psycopg.OperationalError as error:
+            self.close()
+            raise self._db.unavailable(error) from error
+
+    @property
+    def listening(self) -> bool:
+        """Whether `wait` can hear of changes now (it listens and is connected)."""
+        return self._listen and self._conn is not None
+
     def wait(self, timeout_s: float) -> bool:
-        """True when a change was committed (or may have been), False after `timeout_s` of quiet.
-        StoreUnavailableError when the database cannot be reached (the next call reconnects)."""
-        if self._conn is None:
-            conn = self._db.connect()
-            try:
-                conn.execute(f"LISTEN {CHANNEL}")
-            except psycopg.OperationalError as error:
-                conn.close()
-                raise self._db.unavailable(error) from error
-            self._conn = conn
-            return True
+        """True as soon as a change is announced, False after `timeout_s` without one (also when not
+        `listening`). StoreUnavailableError when the connection broke (the next read reconnects)."""
+        if self._conn is None or not self._listen:
+            return False
         try:
             return any(True for _ in self._conn.notifies(timeout=timeout_s, stop_after=1))
         except psycopg.OperationalError as error:
             self.close()
             raise self._db.unavailable(error) from error
+
+    def _connect(self) -> Connection:
+        conn = self._db.connect()
+        try:
+            migrate(conn, SCHEMA, MIGRATIONS, STORE)
+            if self._listen:
+                conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.OperationalError as error:
+            conn.close()
+            raise self._db.unavailable(error) from error
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -319,7 +332,19 @@ class ChangeListener:
                 conn.close()
 
 
-# -- inside a write transaction -------------------------------------------------------------------------------
+# -- inside a transaction --------------------------------------------------------------------------------------
+
+
+def _read_view(conn: Connection, now: float, unless: int | None) -> StateView | None:
+    rows = conn.execute(_READ, {"now": now, "unless": unless}).fetchall()
+    if not rows:
+        return None
+    entries = tuple(
+        ContainmentEntry(Action(a), t or None, p, i, by, at, exp)
+        for _, a, t, p, i, by, at, exp in rows
+        if a is not None  # the row that only carries the revision
+    )
+    return StateView(rows[0][0], entries)
 
 
 def _current_revision(conn: Connection) -> int:
