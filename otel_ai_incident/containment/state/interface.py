@@ -224,8 +224,8 @@ class ContainmentState(Protocol):
 
         The bucket starts full (`burst` tokens) and refills at `rate_per_s` (see `refill`); taking is
         atomic, so N processes together get at most what one bucket gives. Applying or lifting a rate limit
-        on `target` resets its bucket. Raises (StoreError, OSError) when the store cannot be reached; the
-        caller decides (the gate denies).
+        on `target` resets its bucket. Raises when the store cannot be reached (StoreUnavailableError,
+        sqlite3.Error); the caller decides (the gate refuses the turn).
         """
 
     def erase(self, pseudonyms: Collection[str], *, actor: str, reason: str) -> ErasureReport:
