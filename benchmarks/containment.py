@@ -1,14 +1,23 @@
-"""Containment benchmark: webhook ack latency, alert-to-enforcement delay, and the gate's turn-path cost.
+"""Containment benchmark: webhook ack latency, alert-to-enforcement delay, the gate's turn-path cost, and
+containment across a fleet of replicas.
 
-Run: /work/venv/bin/python benchmarks/containment.py [--rate 200] [--seconds 10] [--trials 30]
+Run: python benchmarks/containment.py [--rate 200] [--seconds 10] [--trials 30] [--fleet-trials 30]
+     python benchmarks/containment.py --fleet-only     (sections 4 and 5 only)
 
 Each figure is printed with a baseline measured in the same run:
   1. ack p99 of POST /alertmanager at --rate notifications/s (GOAL <= 20 ms), against GET /healthz on the
      same receiver at the same rate (the HTTP floor);
   2. from the POST to an app-side gate (default 1 s cache, reading the receiver's SQLite file) enforcing
      the kill switch, p99 (GOAL <= 1.5 s), against the time until the state holds the entry;
-  3. the gate's turn check with nothing contained (GOAL <= 2 us), against an empty function call.
-The receiver runs as `otel-ai-incident serve` in its own process, as in production.
+  3. the gate's turn check with nothing contained (GOAL <= 2 us), against an empty function call;
+  4. fleet propagation: from a write to the state until every replica blocks turns (3 gates in this process
+     and 1 in a process of its own), p50 and p99 (GOAL p99 <= 1.5 s, aim 0.5 s), for PostgreSQL with
+     LISTEN/NOTIFY, PostgreSQL polled every second, the SQLite file read inline every second, and a receiver's
+     URL polled every second; with the turn check's cost on each kind of gate;
+  5. a rate limit across 3 replica processes hammering one user's turns: accepted turns against the limit
+     (GOAL <= 1.2x), for each kind of state, and per-process buckets (the old behaviour) as the baseline.
+The receiver runs as `otel-ai-incident serve` in its own process, as in production; PostgreSQL is a
+throwaway cluster of its own on this machine (PostgreSQL's default durability settings).
 """
 
 from __future__ import annotations
@@ -29,10 +38,18 @@ from typing import Any
 
 import httpx
 
-from otel_ai_incident.containment.gate import ContainmentGate
+from otel_ai_incident.containment.gate import ContainmentGate, open_gate
 from otel_ai_incident.containment.registry import Registry
-from otel_ai_incident.containment.state import SqliteContainmentState, connect
+from otel_ai_incident.containment.state import (
+    ContainmentState,
+    PlannedAction,
+    SqliteContainmentState,
+    open_containment_state,
+)
+from otel_ai_incident.demo.postgres import PostgresServer
 from otel_ai_incident.names import ContainmentActionName as Action
+from otel_ai_incident.storage.sqlite import connect
+from otel_ai_incident.testing.replicas import GateProcess, time_to_every_replica
 
 TOKEN = "benchmark-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,13 +58,27 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 def notification(n: int, incident_type: str) -> dict[str, Any]:
     labels = {"alertname": "Bench", "severity": "p1", "incident_type": incident_type, "signal": "bench"}
     return {
-        "receiver": "bench", "status": "firing", "version": "4", "groupKey": f"{{}}:{{n=\"{n}\"}}",
-        "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": labels, "commonAnnotations": {},
-        "externalURL": "http://am", "alerts": [{
-            "status": "firing", "labels": labels, "annotations": {}, "startsAt": "2025-01-01T10:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prom", "fingerprint": f"bench{n:08x}",
-        }],
-    }  # fmt: skip
+        "receiver": "bench",
+        "status": "firing",
+        "version": "4",
+        "groupKey": f'{{}}:{{n="{n}"}}',
+        "truncatedAlerts": 0,
+        "groupLabels": {},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://am",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {},
+                "startsAt": "2025-01-01T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prom",
+                "fingerprint": f"bench{n:08x}",
+            }
+        ],
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,11 +89,22 @@ def percentile(values: list[float], q: float) -> float:
 def start_receiver(root: Path, port: int) -> subprocess.Popen:
     (root / "token").write_text(TOKEN)
     process = subprocess.Popen(
-        [sys.executable, "-m", "otel_ai_incident.cli", "serve", "--port", str(port), "--token-file",
-         str(root / "token"), "--containment", f"sqlite:///{root / 'c.db'}",
-         "--incidents", f"sqlite:///{root / 'i.db'}"],
+        [
+            sys.executable,
+            "-m",
+            "otel_ai_incident.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--token-file",
+            str(root / "token"),
+            "--containment",
+            f"sqlite:///{root / 'c.db'}",
+            "--incidents",
+            f"sqlite:///{root / 'i.db'}",
+        ],
         env=os.environ.copy(),
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -165,14 +207,8 @@ def gate_cost(state: SqliteContainmentState) -> tuple[float, float]:
     return check, floor
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=200.0, help="notifications per second")
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the ack measurement")
-    parser.add_argument("--trials", type=int, default=30, help="POST-to-enforcement trials")
-    parser.add_argument("--port", type=int, default=18080)
-    args = parser.parse_args()
-
+def receiver_section(args: argparse.Namespace) -> bool:
+    """Sections 1-3: one receiver, one gate."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         receiver = start_receiver(root, args.port)
@@ -191,22 +227,171 @@ def main() -> int:
     ack_p99, floor_p99 = percentile(acks, 0.99), percentile(floors, 0.99)
     gate_p99, state_p99 = percentile(to_gate, 0.99), percentile(to_state, 0.99)
     rows = [
-        (f"ack p99 @ {args.rate:.0f}/s", f"{ack_p99 * 1e3:.2f} ms", f"GET /healthz p99 {floor_p99 * 1e3:.2f} ms",
-         ack_p99 / floor_p99, "<= 20 ms", ack_p99 <= 0.020),
-        ("POST -> gate enforces, p99", f"{gate_p99:.3f} s", f"POST -> state p99 {state_p99:.3f} s",
-         gate_p99 / state_p99, "<= 1.5 s", gate_p99 <= 1.5),
-        ("gate turn check, open", f"{check * 1e9:.0f} ns", f"empty call {floor * 1e9:.0f} ns",
-         check / floor, "<= 2 us", check <= 2e-6),
+        (
+            f"ack p99 @ {args.rate:.0f}/s",
+            f"{ack_p99 * 1e3:.2f} ms",
+            f"GET /healthz p99 {floor_p99 * 1e3:.2f} ms",
+            ack_p99 / floor_p99,
+            "<= 20 ms",
+            ack_p99 <= 0.020,
+        ),
+        (
+            "POST -> gate enforces, p99",
+            f"{gate_p99:.3f} s",
+            f"POST -> state p99 {state_p99:.3f} s",
+            gate_p99 / state_p99,
+            "<= 1.5 s",
+            gate_p99 <= 1.5,
+        ),
+        (
+            "gate turn check, open",
+            f"{check * 1e9:.0f} ns",
+            f"empty call {floor * 1e9:.0f} ns",
+            check / floor,
+            "<= 2 us",
+            check <= 2e-6,
+        ),
     ]
     print(f"{'measure':30} {'value':>10}  {'baseline (same run)':34} {'ratio':>7}  {'goal':9} met")
     for name, value, baseline, ratio, goal, met in rows:
         print(f"{name:30} {value:>10}  {baseline:34} {ratio:7.2f}  {goal:9} {'yes' if met else 'NO'}")
-    print(f"(fsynced SQLite commit alone at {args.rate:.0f}/s: p50 {statistics.median(commits) * 1e3:.2f} ms, "
-          f"p99 {percentile(commits, 0.99) * 1e3:.2f} ms)")
-    print(f"(ack p50 {statistics.median(acks) * 1e3:.2f} ms over {len(acks)} notifications, worker backlog "
-          f"drained {drained:.2f} s after the last; enforcement p50 {statistics.median(to_gate):.3f} s over "
-          f"{len(to_gate)} trials)")
-    return 0 if all(row[-1] for row in rows) else 1
+    print(
+        f"(fsynced SQLite commit alone at {args.rate:.0f}/s: p50 {statistics.median(commits) * 1e3:.2f} ms, "
+        f"p99 {percentile(commits, 0.99) * 1e3:.2f} ms)"
+    )
+    print(
+        f"(ack p50 {statistics.median(acks) * 1e3:.2f} ms over {len(acks)} notifications, worker backlog "
+        f"drained {drained:.2f} s after the last; enforcement p50 {statistics.median(to_gate):.3f} s over "
+        f"{len(to_gate)} trials)"
+    )
+    return all(row[-1] for row in rows)
+
+
+# -- sections 4 and 5: a fleet of replicas ------------------------------------------------------------------------
+
+KILL = PlannedAction(Action.KILL_SWITCH)
+IN_PROCESS_GATES = 3
+REPLICA_PROCESSES = 3
+
+
+def propagation(
+    state: ContainmentState, gate_url: str, options: dict[str, Any], trials: int
+) -> tuple[list[float], float]:
+    """Delays from a write until 3 gates here and 1 in another process block turns; the turn check's cost
+    on one of these gates with nothing contained."""
+    gates = [open_gate(gate_url, registry=Registry(), **options) for _ in range(IN_PROCESS_GATES)]
+    replica = GateProcess(gate_url, **options)
+    apply = lambda: state.apply(KILL, actor="benchmark", incident_id=None)  # noqa: E731
+    lift = lambda: state.lift(Action.KILL_SWITCH, None, actor="benchmark", reason="next trial")  # noqa: E731
+    try:
+        delays = []
+        for _ in range(trials):
+            time.sleep(random.random())  # land anywhere in a poll period
+            delays.append(time_to_every_replica(apply, gates, [replica]))
+            time_to_every_replica(lift, gates, [replica], blocked=False)
+        number = 200_000
+        cost = min(timeit.repeat(lambda: gates[0].turn_blocked("p"), number=number, repeat=5)) / number
+    finally:
+        replica.close()
+        for gate in gates:
+            gate.close()
+    return delays, cost
+
+
+def fleet_rate_limit(
+    state: ContainmentState, gate_url: str, options: dict[str, Any], user: str, seconds: float
+) -> tuple[int, int, float]:
+    """(accepted, tried) turns of one limited user hammering 3 replica processes for `seconds`, and what the
+    limit allows in that time (its burst plus its rate times the duration)."""
+    rate, burst = 5.0, 5.0
+    limit = PlannedAction(Action.RATE_LIMIT_USER, user, {"rate_per_s": rate, "burst": burst}, 3600)
+    state.apply(limit, actor="benchmark", incident_id=None)
+    replicas = [GateProcess(gate_url, **options) for _ in range(REPLICA_PROCESSES)]
+    try:
+        deadline = time.monotonic() + 10
+        while not all(r.sees_rate_limit(user) for r in replicas) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start_at = time.monotonic() + 0.5
+        for replica in replicas:
+            replica.run_turns(user, start_at, seconds, every_s=0.002)
+        results = [replica.accepted() for replica in replicas]
+    finally:
+        for replica in replicas:
+            replica.close()
+    return sum(a for a, _ in results), sum(t for _, t in results), burst + rate * seconds
+
+
+def fleet_section(args: argparse.Namespace) -> bool:
+    """Sections 4 and 5, every kind of state in the same run."""
+    with tempfile.TemporaryDirectory() as tmp, PostgresServer(durable=True) as server:
+        root = Path(tmp)
+        receiver = start_receiver(root, args.port + 1)
+        http = f"http://127.0.0.1:{args.port + 1}"
+        postgres, sqlite = server.create_database(), f"sqlite:///{root / 'fleet.db'}"
+        served = f"sqlite:///{root / 'c.db'}"  # the file the receiver serves at /v1/containment
+        kinds = [
+            ("PostgreSQL, LISTEN/NOTIFY", postgres, postgres, {}),
+            ("PostgreSQL, polled every 1 s", postgres, postgres, {"listen": False}),
+            ("SQLite file, read inline every 1 s", sqlite, sqlite, {}),
+            ("receiver URL, polled every 1 s", served, http, {"token": TOKEN}),
+        ]
+        limits = [
+            ("PostgreSQL, shared bucket", postgres, postgres, {}),
+            ("SQLite file, shared bucket", sqlite, sqlite, {}),
+            ("receiver URL, rate / 3 replicas", served, http, {"token": TOKEN, "replicas": REPLICA_PROCESSES}),
+            ("per-process buckets (baseline)", served, http, {"token": TOKEN, "replicas": 1}),
+        ]
+        states = {url: open_containment_state(url) for url in (postgres, sqlite, served)}
+        try:
+            spread = [(name, *propagation(states[s], g, o, args.fleet_trials)) for name, s, g, o in kinds]
+            held = [
+                (name, *fleet_rate_limit(states[s], g, o, f"{i:032x}", args.limit_seconds))
+                for i, (name, s, g, o) in enumerate(limits)
+            ]
+        finally:
+            for state in states.values():
+                state.close()
+            receiver.terminate()
+            receiver.wait(timeout=10)
+
+    print(
+        f"\nwrite -> every replica blocks ({IN_PROCESS_GATES} gates here + 1 process), {args.fleet_trials} trials each"
+    )
+    print(f"{'state':36} {'p50':>9} {'p99':>9} {'max':>9}  {'turn check':>10}  goal p99 <= 1.5 s")
+    met = True
+    for name, delays, cost in spread:
+        p99 = percentile(delays, 0.99)
+        met &= p99 <= 1.5
+        print(
+            f"{name:36} {statistics.median(delays) * 1e3:7.1f} ms {p99 * 1e3:6.1f} ms {max(delays) * 1e3:6.1f} ms"
+            f"  {cost * 1e9:7.0f} ns  {'yes' if p99 <= 1.5 else 'NO'}"
+        )
+    print(f"\none user's turns on {REPLICA_PROCESSES} replica processes, limit 5/s burst 5, {args.limit_seconds:.0f} s")
+    print(f"{'state':36} {'accepted':>8} {'allowed':>8} {'ratio':>6} {'tried':>7}  goal <= 1.2x")
+    for i, (name, accepted, tried, allowed) in enumerate(held):
+        ratio = accepted / allowed
+        baseline = i == len(held) - 1
+        met &= baseline or ratio <= 1.2
+        print(
+            f"{name:36} {accepted:8d} {allowed:8.0f} {ratio:6.2f} {tried:7d}  "
+            f"{'(baseline)' if baseline else 'yes' if ratio <= 1.2 else 'NO'}"
+        )
+    return met
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=200.0, help="notifications per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the ack measurement")
+    parser.add_argument("--trials", type=int, default=30, help="POST-to-enforcement trials")
+    parser.add_argument("--fleet-trials", type=int, default=30, help="write-to-every-replica trials per state")
+    parser.add_argument("--limit-seconds", type=float, default=5.0, help="duration of the fleet rate-limit run")
+    parser.add_argument("--fleet-only", action="store_true", help="sections 4 and 5 only")
+    parser.add_argument("--port", type=int, default=18080, help="the receiver's port (the fleet's uses the next)")
+    args = parser.parse_args()
+    met = True if args.fleet_only else receiver_section(args)
+    met = fleet_section(args) and met
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

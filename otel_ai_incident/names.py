@@ -291,3 +291,10 @@ DEFAULT_INCIDENTS = "sqlite:///ai_incidents.db"
 ENV_METRICS_DIR = "AII_METRICS_DIR"
 ENV_PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 COMPONENT_WORKER_METRICS = "worker_metrics"  # the `component` of ai_instrumentation_errors_total for that exchange
+# The in-app gate's first load of the containment state: how long the first turn waits for it, whether it
+# refuses turns (fail closed) rather than letting them through (fail open) when the state has not loaded by
+# then, and, for a state read over HTTP, how many replicas share each rate limit.
+ENV_CONTAINMENT_LOAD_TIMEOUT = "AII_CONTAINMENT_LOAD_TIMEOUT_S"
+ENV_CONTAINMENT_FAIL_CLOSED = "AII_CONTAINMENT_FAIL_CLOSED"
+ENV_CONTAINMENT_REPLICAS = "AII_CONTAINMENT_REPLICAS"
+DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S = 2.0

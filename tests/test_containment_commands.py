@@ -1,24 +1,32 @@
-"""`otel-ai-incident containment status|lift|approve` on a state file."""
+"""`otel-ai-incident containment status|lift|approve` on the state itself, SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from otel_ai_incident.cli import main
-from otel_ai_incident.containment.state import Change, PlannedAction, SqliteContainmentState
+from otel_ai_incident.containment.state import Change, ContainmentState, PlannedAction, open_containment_state
+from otel_ai_incident.demo.services import free_port
 from otel_ai_incident.names import ContainmentActionName as Action
 
 
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqliteContainmentState:
-    monkeypatch.setenv("AII_CONTAINMENT", f"sqlite:///{tmp_path / 'c.db'}")
-    return SqliteContainmentState(tmp_path / "c.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ContainmentState]:
+    """The state the commands find through AII_CONTAINMENT."""
+    url = f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("AII_CONTAINMENT", url)
+    state = open_containment_state(url)
+    yield state
+    state.close()
 
 
-def test_status_lists_entries_and_pending(state: SqliteContainmentState, capsys: pytest.CaptureFixture) -> None:
+def test_status_lists_entries_and_pending(state: ContainmentState, capsys: pytest.CaptureFixture) -> None:
     state.apply(PlannedAction(Action.KILL_SWITCH), actor="alert:fp", incident_id="INC-1")
     state.request_approval(PlannedAction(Action.DISABLE_TOOL, "search"), actor="alert:fp", incident_id="INC-1")
     assert main(["containment", "status", "--json"]) == 0
@@ -30,32 +38,46 @@ def test_status_lists_entries_and_pending(state: SqliteContainmentState, capsys:
     assert "kill_switch (whole app) incident=INC-1" in text and "#1 disable_tool search" in text
 
 
-def test_approve_then_lift(state: SqliteContainmentState, capsys: pytest.CaptureFixture) -> None:
+def test_approve_then_lift(state: ContainmentState, capsys: pytest.CaptureFixture) -> None:
     pending_id = state.request_approval(PlannedAction(Action.DISABLE_TOOL, "search"), actor="a", incident_id=None)
     assert main(["containment", "approve", str(pending_id), "--by", "bob"]) == 0
     assert [(e.target, e.applied_by) for e in state.read().entries] == [("search", "bob")]
     assert main(["containment", "approve", str(pending_id), "--by", "bob"]) == 1
     assert "no pending containment action" in capsys.readouterr().err
-    assert main(["containment", "lift", "disable_tool", "--target", "search", "--reason", "patched",
-                 "--by", "carol"]) == 0
+    assert (
+        main(["containment", "lift", "disable_tool", "--target", "search", "--reason", "patched", "--by", "carol"]) == 0
+    )
     assert state.read().entries == ()
     assert (state.audit(limit=1)[0].change, state.audit(limit=1)[0].actor) == (Change.LIFTED, "carol")
     assert main(["containment", "lift", "kill_switch", "--reason", "x", "--by", "carol"]) == 1
     assert "not in force" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["containment", "lift", "kill_switch"], ["containment", "lift", "nuke",
-                                                                            "--reason", "r", "--by", "b"]])
-def test_lift_needs_a_known_action_a_reason_and_a_name(state: SqliteContainmentState, argv: list[str]) -> None:
+@pytest.mark.parametrize(
+    "argv", [["containment", "lift", "kill_switch"], ["containment", "lift", "nuke", "--reason", "r", "--by", "b"]]
+)
+def test_lift_needs_a_known_action_a_reason_and_a_name(state: ContainmentState, argv: list[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
 
 
-@pytest.mark.parametrize("command", [["serve"], ["containment"], ["containment", "status"],
-                                     ["containment", "lift"], ["containment", "approve"]])
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["containment"], ["containment", "status"], ["containment", "lift"], ["containment", "approve"]],
+)
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as caught:
         main([*command, "--help"])
     assert caught.value.code == 0
     assert "usage: otel-ai-incident" in capsys.readouterr().out
+
+
+def test_an_unreachable_database_is_one_clear_error(capsys: pytest.CaptureFixture) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    assert main(["containment", "status", "--containment", url]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"otel-ai-incident containment: containment state at {url}: connection failed")
+    assert len(error.strip().splitlines()) == 1
+    assert main(["containment", "approve", "1", "--by", "bob", "--containment", "postgresql://x@h/db?bogus=1"]) == 1
+    assert "containment state: malformed PostgreSQL URL" in capsys.readouterr().err

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from otel_ai_incident.containment.gate import ContainmentGate, open_gate
+from otel_ai_incident.containment.limits import LocalBuckets
 from otel_ai_incident.containment.registry import Registry
-from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState, StateView
+from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState, StateView, TokenGrant
 from otel_ai_incident.names import ContainmentActionName as Action
 
 
@@ -147,6 +148,9 @@ class BrokenAfterFirst:
     def __init__(self, view: StateView) -> None:
         self.view, self.calls = view, 0
 
+    def describe(self) -> str:
+        return "a state that breaks"
+
     def changed_since(self, revision: int) -> StateView | None:
         self.calls += 1
         if self.calls > 1:
@@ -157,8 +161,9 @@ class BrokenAfterFirst:
 def test_read_errors_keep_the_last_state_and_are_counted(state, registry) -> None:
     _apply(state, Action.KILL_SWITCH)
     errors: list[int] = []
-    gate = ContainmentGate(BrokenAfterFirst(state.read()), refresh_interval_s=0.0, registry=registry,
-                           on_error=lambda: errors.append(1))
+    gate = ContainmentGate(
+        BrokenAfterFirst(state.read()), refresh_interval_s=0.0, registry=registry, on_error=lambda: errors.append(1)
+    )
     for _ in range(3):
         assert gate.turn_blocked(None) == ("kill_switch", None)
     assert len(errors) == 2
@@ -169,17 +174,22 @@ def test_another_process_sees_a_kill_switch_within_the_cache_period(tmp_path: Pa
     db = tmp_path / "shared.db"
     SqliteContainmentState(db).close()
     app = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\n"
-         "from otel_ai_incident.containment.gate import open_gate\n"
-         f"gate = open_gate('sqlite:///{db}', refresh_interval_s=1.0)\n"
-         "print('ready', gate.turn_blocked(None), flush=True)\n"
-         "sys.stdin.readline()\n"
-         "start = time.monotonic()\n"
-         "while gate.turn_blocked(None) is None and time.monotonic() - start < 5:\n"
-         "    time.sleep(0.005)\n"
-         "print(gate.turn_blocked(None), round(time.monotonic() - start, 3), flush=True)\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from otel_ai_incident.containment.gate import open_gate\n"
+            f"gate = open_gate('sqlite:///{db}', refresh_interval_s=1.0)\n"
+            "print('ready', gate.turn_blocked(None), flush=True)\n"
+            "sys.stdin.readline()\n"
+            "start = time.monotonic()\n"
+            "while gate.turn_blocked(None) is None and time.monotonic() - start < 5:\n"
+            "    time.sleep(0.005)\n"
+            "print(gate.turn_blocked(None), round(time.monotonic() - start, 3), flush=True)\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert app.stdout.readline().strip() == "ready None"
     writer = SqliteContainmentState(db)
@@ -197,3 +207,109 @@ def test_open_gate_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     gate = open_gate(refresh_interval_s=0.0, registry=Registry())
     assert gate.turn_blocked(None) is None
     assert (tmp_path / "env.db").exists()
+
+
+def test_a_rate_limit_is_shared_by_gates_on_one_state_file(tmp_path: Path) -> None:
+    """Two processes' gates (here: two gates on their own connections) draw from one bucket."""
+    writer = SqliteContainmentState(tmp_path / "shared.db")
+    gates = [_gate(SqliteContainmentState(tmp_path / "shared.db"), Registry()) for _ in range(2)]
+    _apply(writer, Action.RATE_LIMIT_USER, "p", rate_per_s=0.001, burst=3, ttl_s=3600)
+    answers = [gate.turn_blocked("p") for _ in range(3) for gate in gates]
+    assert answers.count(None) == 3 and answers.count(("rate_limit_user", "p")) == 3
+
+
+class Bucketless:
+    """A state whose shared buckets cannot be reached (the database went away after the last read)."""
+
+    def __init__(self, view: StateView) -> None:
+        self.view, self.takes = view, 0
+
+    def describe(self) -> str:
+        return "a state without buckets"
+
+    def changed_since(self, revision: int) -> StateView | None:
+        return None if revision == self.view.revision else self.view
+
+    def take_token(self, target: str, rate_per_s: float, burst: float) -> TokenGrant:
+        self.takes += 1
+        raise OSError("connection refused")
+
+
+def test_an_unreachable_bucket_refuses_the_limited_user_and_counts(state, registry) -> None:
+    _apply(state, Action.RATE_LIMIT_USER, "p", rate_per_s=100, burst=100, ttl_s=3600)
+    source, errors = Bucketless(state.read()), []
+    gate = ContainmentGate(source, refresh_interval_s=0.0, registry=registry, on_error=lambda: errors.append(1))
+    assert gate.turn_blocked("p") == ("rate_limit_user", "p")
+    assert gate.turn_blocked("p") == ("rate_limit_user", "p")  # refused without asking again for a while
+    assert gate.turn_blocked("someone-else") is None  # only limited users ever touch the bucket
+    assert (source.takes, len(errors)) == (1, 1)
+
+
+class CountingTakes:
+    def __init__(self, state: SqliteContainmentState) -> None:
+        self.state, self.takes = state, 0
+
+    def describe(self) -> str:
+        return self.state.describe()
+
+    def changed_since(self, revision: int) -> StateView | None:
+        return self.state.changed_since(revision)
+
+    def take_token(self, target: str, rate_per_s: float, burst: float) -> TokenGrant:
+        self.takes += 1
+        return self.state.take_token(target, rate_per_s, burst)
+
+
+def test_a_refused_user_is_refused_locally_until_the_next_token_is_due(state, registry) -> None:
+    _apply(state, Action.RATE_LIMIT_USER, "p", rate_per_s=5, burst=1, ttl_s=3600)
+    source = CountingTakes(state)
+    gate = ContainmentGate(source, refresh_interval_s=0.0, registry=registry)
+    assert gate.turn_blocked("p") is None
+    for _ in range(50):
+        assert gate.turn_blocked("p") == ("rate_limit_user", "p")
+    assert source.takes == 2  # the grant and the first refusal; the other 49 knew the next token was 0.2 s away
+    time.sleep(0.21)
+    assert gate.turn_blocked("p") is None and source.takes == 3
+
+
+def test_over_http_each_replica_gets_its_share_of_the_limit() -> None:
+    buckets = LocalBuckets(replicas=3)
+    assert [buckets.allow("p", 0.003, 6) for _ in range(3)] == [True, True, False]  # a burst of 6 / 3 replicas
+    assert [LocalBuckets(replicas=10).allow("p", 0.001, 3) for _ in range(2)] == [True, True]  # at least 1 token
+    with pytest.raises(ValueError):
+        LocalBuckets(replicas=0)
+
+
+class Unreadable:
+    def describe(self) -> str:
+        return "containment state at sqlite:///gone.db"
+
+    def changed_since(self, revision: int) -> StateView | None:
+        raise OSError("unable to open database file")
+
+
+@pytest.mark.parametrize("fail_closed", [False, True])
+def test_a_state_never_loaded_fails_open_or_closed_as_configured(registry, fail_closed, caplog) -> None:
+    errors: list[int] = []
+    gate = ContainmentGate(Unreadable(), registry=registry, fail_closed=fail_closed, on_error=lambda: errors.append(1))
+    expected = ("kill_switch", None) if fail_closed else None
+    assert gate.turn_blocked("p") == expected
+    assert gate.tool_blocked("delete", writes=True) == expected
+    assert gate.guardrail_threshold("toxicity", 0.8) == 0.8
+    [failure] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "containment state at sqlite:///gone.db could not be loaded" in failure.getMessage()
+    assert "unable to open database file" in failure.getMessage()
+    assert ("fail closed" if fail_closed else "fail open") in failure.getMessage()
+    assert len(errors) >= 2
+
+
+def test_open_gate_reads_the_first_load_settings_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AII_CONTAINMENT_FAIL_CLOSED", "true")
+    monkeypatch.setenv("AII_CONTAINMENT_LOAD_TIMEOUT_S", "0.1")
+    gate = open_gate(f"sqlite:///{tmp_path / 'c.db'}", registry=Registry())
+    assert (gate._fail_closed, gate._load_timeout_s) == (True, 0.1)
+    monkeypatch.setenv("AII_CONTAINMENT_LOAD_TIMEOUT_S", "soon")
+    with pytest.raises(ValueError, match="AII_CONTAINMENT_LOAD_TIMEOUT_S='soon' is not a number"):
+        open_gate(f"sqlite:///{tmp_path / 'c.db'}", registry=Registry())

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from conftest import free_port
-from otel_ai_incident.containment.state import SqliteContainmentState
+from otel_ai_incident.containment.state import open_containment_state
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.server.inbox.sql_store import open_inbox
 
@@ -63,7 +63,7 @@ class Receivers:
     def __init__(self, tmp_path: Path, incidents_url: str) -> None:
         self.tmp_path = tmp_path
         self.incidents_url = incidents_url
-        self.containment_url = f"sqlite:///{tmp_path / 'containment.db'}"
+        self.containment_url = incidents_url  # every store of the fleet in the one database
         self.token_file = tmp_path / "token"
         self.token_file.write_text(TOKEN)
         self.processes: list[subprocess.Popen[str]] = []
@@ -137,11 +137,12 @@ def test_every_notification_acted_on_once_across_receivers_and_replicas(receiver
     incidents = open_incident_store(receivers.incidents_url)
     listed = incidents.list(limit=1000)
     assert len(listed) == cases  # one incident per alert episode, whatever the group key
-    state = SqliteContainmentState.from_url(receivers.containment_url)
+    state = open_containment_state(receivers.containment_url)
     applied = [r for r in state.audit(limit=10_000) if r.change.value == "applied"]
     # The safety playbook's first action (tighten_guardrail) once per alert, never twice.
     assert sorted(r.incident_id for r in applied if r.action == "tighten_guardrail") == sorted(i.id for i in listed)
     incidents.close()
+    state.close()
 
 
 def test_work_of_a_receiver_killed_after_acknowledging_is_finished_by_the_other(receivers: Receivers) -> None:

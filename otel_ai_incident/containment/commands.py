@@ -1,7 +1,8 @@
 """`otel-ai-incident containment status|lift|approve`: what a human on call does with containment.
 
-They work on the state directly (a sqlite:/// URL, as the receiver uses) or, for status and lift, through a
-receiver's HTTP API (an http(s):// URL, with the webhook token). Every change is audited under `--by`.
+They work on the state directly (the sqlite:/// or postgresql:// URL the receiver uses) or, for status and
+lift, through a receiver's HTTP API (an http(s):// URL, with the webhook token). Every change is audited
+under `--by`.
 """
 
 from __future__ import annotations
@@ -13,39 +14,64 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from otel_ai_incident import names
 from otel_ai_incident.containment.remote import HttpStateReader, load_token
-from otel_ai_incident.containment.state import ContainmentEntry, PendingAction, SqliteContainmentState, StateView
+from otel_ai_incident.containment.state import (
+    ContainmentEntry,
+    ContainmentState,
+    PendingAction,
+    StateView,
+    open_containment_state,
+)
 from otel_ai_incident.names import ContainmentActionName as Action
+from otel_ai_incident.storage.errors import StoreError
 
 LIFT_PATH = "/v1/containment/lift"
+T = TypeVar("T")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("containment", help="show, lift and approve containment actions",
-                                   description="Show, lift and approve containment actions.")
+    parser = subparsers.add_parser(
+        "containment",
+        help="show, lift and approve containment actions",
+        description="Show, lift and approve containment actions.",
+    )
     commands = parser.add_subparsers(dest="containment_command", metavar="COMMAND", required=True)
 
-    status = commands.add_parser("status", help="actions in force and actions waiting for approval",
-                                 description="Show the actions in force and those waiting for approval.")
+    status = commands.add_parser(
+        "status",
+        help="actions in force and actions waiting for approval",
+        description="Show the actions in force and those waiting for approval.",
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     _url_option(status)
     status.set_defaults(handler=status_command)
 
-    lift = commands.add_parser("lift", help="end an action in force",
-                               description="End an action in force (kill switch and read-only end only this way).")
-    lift.add_argument("action", choices=[a.value for a in Action], metavar="ACTION",
-                      help=f"one of {', '.join(a.value for a in Action)}")
+    lift = commands.add_parser(
+        "lift",
+        help="end an action in force",
+        description="End an action in force (kill switch and read-only end only this way).",
+    )
+    lift.add_argument(
+        "action",
+        choices=[a.value for a in Action],
+        metavar="ACTION",
+        help=f"one of {', '.join(a.value for a in Action)}",
+    )
     lift.add_argument("--target", help="the tool, pseudonym, guardrail or prompt the action applies to")
     lift.add_argument("--reason", required=True, help="why it is safe to lift (goes to the audit log)")
     lift.add_argument("--by", required=True, help="who lifts it (goes to the audit log)")
     _url_option(lift)
     lift.set_defaults(handler=lift_command)
 
-    approve = commands.add_parser("approve", help="apply an action waiting for approval",
-                                  description="Apply a pending action (see `containment status` for ids).")
+    approve = commands.add_parser(
+        "approve",
+        help="apply an action waiting for approval",
+        description="Apply a pending action (see `containment status` for ids).",
+    )
     approve.add_argument("id", type=int, metavar="ID", help="the pending action's id")
     approve.add_argument("--by", required=True, help="who approves it (goes to the audit log)")
     _url_option(approve)
@@ -53,9 +79,12 @@ def register(subparsers: Any) -> None:
 
 
 def _url_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--containment", metavar="URL",
-                        help=f"sqlite:///FILE or a receiver's http(s):// URL (default ${names.ENV_CONTAINMENT} "
-                             f"or {names.DEFAULT_CONTAINMENT})")
+    parser.add_argument(
+        "--containment",
+        metavar="URL",
+        help="sqlite:///FILE, postgresql://USER@HOST:PORT/DB or a receiver's http(s):// URL "
+        f"(default ${names.ENV_CONTAINMENT} or {names.DEFAULT_CONTAINMENT})",
+    )
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -78,16 +107,20 @@ def status_command(args: argparse.Namespace) -> int:
             view = HttpStateReader(url, load_token()).changed_since(-1) or StateView(-1, ())
             pending: list[PendingAction] = []
         else:
-            state = SqliteContainmentState.from_url(url)
-            view, pending = state.read(), state.pending()
-    except (OSError, ValueError) as error:
+            view, pending = _on_state(url, lambda state: (state.read(), state.pending()))
+    except (OSError, ValueError, StoreError) as error:
         return _fail(str(error))
     if args.json:
-        print(json.dumps({
-            "revision": view.revision,
-            "entries": [e.to_json() for e in view.entries],
-            "pending": [_pending_json(p) for p in pending],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "revision": view.revision,
+                    "entries": [e.to_json() for e in view.entries],
+                    "pending": [_pending_json(p) for p in pending],
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"revision {view.revision}")
     print("in force:" if view.entries else "in force: nothing")
@@ -96,8 +129,10 @@ def status_command(args: argparse.Namespace) -> int:
     if pending:
         print("waiting for approval (otel-ai-incident containment approve ID --by NAME):")
         for p in pending:
-            print(f"  #{p.id} {p.planned.action.value} {p.planned.target or '(whole app)'} "
-                  f"incident={p.incident_id or '-'} requested by {p.requested_by} at {_time(p.requested_at)}")
+            print(
+                f"  #{p.id} {p.planned.action.value} {p.planned.target or '(whole app)'} "
+                f"incident={p.incident_id or '-'} requested by {p.requested_by} at {_time(p.requested_at)}"
+            )
     return 0
 
 
@@ -105,9 +140,12 @@ def lift_command(args: argparse.Namespace) -> int:
     url = _url(args)
     action = Action(args.action)
     try:
-        lifted = _lift_remote(url, args) if _remote(url) else SqliteContainmentState.from_url(url).lift(
-            action, args.target, actor=args.by, reason=args.reason)
-    except (OSError, ValueError) as error:
+        lifted = (
+            _lift_remote(url, args)
+            if _remote(url)
+            else _on_state(url, lambda state: state.lift(action, args.target, actor=args.by, reason=args.reason))
+        )
+    except (OSError, ValueError, StoreError) as error:
         return _fail(str(error))
     if not lifted:
         return _fail(f"{action.value} on {args.target or 'the whole app'} is not in force")
@@ -118,15 +156,23 @@ def lift_command(args: argparse.Namespace) -> int:
 def approve_command(args: argparse.Namespace) -> int:
     url = _url(args)
     if _remote(url):
-        return _fail("approve works on the state itself: pass its sqlite:/// URL")
+        return _fail("approve works on the state itself: pass its sqlite:/// or postgresql:// URL")
     try:
-        entry = SqliteContainmentState.from_url(url).approve(args.id, actor=args.by)
+        entry = _on_state(url, lambda state: state.approve(args.id, actor=args.by))
     except KeyError as error:
         return _fail(str(error.args[0]))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, StoreError) as error:
         return _fail(str(error))
     print("applied " + _describe_entry(entry))
     return 0
+
+
+def _on_state(url: str, use: Callable[[ContainmentState], T]) -> T:
+    state = open_containment_state(url, min_size=0, max_size=1)  # one command, one connection at a time
+    try:
+        return use(state)
+    finally:
+        state.close()
 
 
 def _lift_remote(base_url: str, args: argparse.Namespace) -> bool:
@@ -147,15 +193,24 @@ def _lift_remote(base_url: str, args: argparse.Namespace) -> bool:
 
 def _describe_entry(entry: ContainmentEntry) -> str:
     expires = f", expires {_time(entry.expires_at)}" if entry.expires_at is not None else ""
-    return (f"{entry.action.value} {entry.target or '(whole app)'} incident={entry.incident_id or '-'} "
-            f"by {entry.applied_by} since {_time(entry.applied_at)}{expires}")
+    return (
+        f"{entry.action.value} {entry.target or '(whole app)'} incident={entry.incident_id or '-'} "
+        f"by {entry.applied_by} since {_time(entry.applied_at)}{expires}"
+    )
 
 
 def _pending_json(pending: PendingAction) -> dict[str, Any]:
     planned = pending.planned
-    return {"id": pending.id, "action": planned.action.value, "target": planned.target,
-            "params": dict(planned.params), "ttl_s": planned.ttl_s, "incident_id": pending.incident_id,
-            "requested_by": pending.requested_by, "requested_at": pending.requested_at}
+    return {
+        "id": pending.id,
+        "action": planned.action.value,
+        "target": planned.target,
+        "params": dict(planned.params),
+        "ttl_s": planned.ttl_s,
+        "incident_id": pending.incident_id,
+        "requested_by": pending.requested_by,
+        "requested_at": pending.requested_at,
+    }
 
 
 def _time(at: float) -> str:

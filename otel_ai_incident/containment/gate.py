@@ -1,10 +1,22 @@
-"""The in-app gate: enforces the containment state on every turn and tool call, within one cache period.
+"""The in-app gate: enforces the containment state on every turn and tool call.
 
 The turn path must cost about a microsecond when nothing is contained, so the gate answers from an
-immutable `Snapshot` and refreshes it at most once per `refresh_interval_s`: a local SQLite source is read
-inline (one revision number, the rest only when it moved); a remote source is polled on a background thread
-so a turn never waits on the network. Whatever goes wrong while reading, the last known state stays in
-force and the error is counted and logged once: the gate never raises into the app.
+immutable `Snapshot` and never waits on a database or the network to do so. How the snapshot stays fresh
+depends on the source:
+- a local SQLite file is read inline, at most once per `refresh_interval_s` (one revision number, the rest
+  only when it moved): a change is enforced within that interval;
+- PostgreSQL is read on a background thread that LISTENs for the NOTIFY every change sends when it commits,
+  so a change is enforced within milliseconds; it also reads every `refresh_interval_s`, which is all it
+  does while it cannot listen (and how it notices lapsed rate limits), and after reconnecting it reads
+  again, so a change committed while it was cut off is not missed;
+- a receiver's URL is polled on a background thread every `refresh_interval_s` (ETag: unchanged is a 304).
+
+Until the state has been loaded once the gate knows nothing, so the first turn or tool call waits for the
+first load, at most `load_timeout_s`. If it has not loaded by then the gate logs an error, counts it, and
+fails open (nothing contained until it loads) or, with `fail_closed` (AII_CONTAINMENT_FAIL_CLOSED=true),
+refuses every turn and tool call as a kill switch would, until it loads. Whatever goes wrong after that,
+the last known state stays in force and the error is counted and logged once per outage: the gate never
+raises into the app. Rate limits use buckets shared through the state (see `limits`).
 """
 
 from __future__ import annotations
@@ -15,14 +27,16 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from otel_ai_incident import names
+from otel_ai_incident.containment.limits import Buckets, LocalBuckets, SharedBuckets
 from otel_ai_incident.containment.registry import REGISTRY, PromptVersion, Registry
 from otel_ai_incident.containment.remote import HttpStateReader, load_token
-from otel_ai_incident.containment.snapshot import EMPTY, Snapshot
-from otel_ai_incident.containment.state import SqliteContainmentState, StateView
+from otel_ai_incident.containment.snapshot import NOT_LOADED, Snapshot
+from otel_ai_incident.containment.state import StateView, open_containment_state
 from otel_ai_incident.names import ContainmentActionName as Action
 
 logger = logging.getLogger("otel_ai_incident")
@@ -32,13 +46,36 @@ _KILL = Action.KILL_SWITCH.value
 _RATE = Action.RATE_LIMIT_USER.value
 _READ_ONLY = (Action.RESTRICT_TO_READ_ONLY.value, None)
 _DISABLE = Action.DISABLE_TOOL.value
+_CLOSED = (_KILL, None)  # the answer while failing closed
+_TRUE = {"1", "true", "yes", "on"}
+_LISTEN_SLICE_S = 0.2  # how long the background thread listens before it checks whether the gate closed
 _monotonic = time.monotonic
 
 
 class StateSource(Protocol):
-    """Where the gate reads the state: a `ContainmentState` or an `HttpStateReader`."""
+    """Where the gate reads the state: a `ContainmentState` or an `HttpStateReader`.
+
+    Optional, found by name: `remote = True` (read on a background thread), `change_feed(listen=...)` (what
+    that thread reads through instead, waking on changes), `take_token` (shared rate-limit buckets), `close()`.
+    """
 
     def changed_since(self, revision: int) -> StateView | None: ...
+
+    def describe(self) -> str: ...
+
+
+class ChangeFeed(Protocol):
+    """The background thread's own reader of a source that can announce changes (`postgres.ChangeFeed`)."""
+
+    @property
+    def listening(self) -> bool: ...
+
+    def changed_since(self, revision: int) -> StateView | None: ...
+
+    def wait(self, timeout_s: float) -> bool:
+        """True as soon as a change is announced, False after `timeout_s` without one."""
+
+    def close(self) -> None: ...
 
 
 class _Counter(Protocol):
@@ -63,27 +100,39 @@ class ContainmentGate:
         on_error: Callable[[], None] | None = None,
         registry: Registry = REGISTRY,
         background: bool | None = None,
+        listen: bool = True,
+        load_timeout_s: float = names.DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S,
+        fail_closed: bool = False,
+        replicas: int = 1,
+        owns_source: bool = False,
     ) -> None:
-        """`background` defaults to True for remote sources; `on_error` is called for each failed read."""
+        """`background` defaults to True for remote sources; `listen=False` makes a source that can notify
+        be polled instead; `on_error` is called for each failed read or token take; `replicas` divides rate
+        limits for a source without shared buckets; `owns_source`: `close()` closes the source too."""
         self._source = source
         self._interval = refresh_interval_s
         self._instruments = instruments
         self._on_error = on_error
         self._registry = registry
         registry.source = self
-        self._snapshot: Snapshot = EMPTY
-        self._refresh_lock = threading.Lock()
-        self._bucket_lock = threading.Lock()
-        self._buckets: dict[str, list[float]] = {}  # pseudonym -> [tokens, monotonic time of last update]
-        self._logged_error = False
+        self._listen = listen
+        self._load_timeout_s = load_timeout_s
+        self._fail_closed = fail_closed
+        self._owns_source = owns_source
+        self._snapshot: Snapshot = NOT_LOADED
+        self._loaded = threading.Event()
+        self._waited_for_load = False
+        self._outage = False  # a read failed and none succeeded since (the error was logged)
+        self._last_error: BaseException | None = None
+        self._replicas = replicas
+        self._buckets = self._new_buckets()
         self._stop = threading.Event()
+        self._background = background if background is not None else getattr(source, "remote", False)
+        self._deadline = math.inf if self._background else 0.0  # in the background, the turn path never reads
+        self._refresh_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        if background if background is not None else getattr(source, "remote", False):
-            self._deadline = math.inf  # the turn path never refreshes
-            self._thread = threading.Thread(target=self._poll, name="aii-containment-gate", daemon=True)
-            self._thread.start()
-        else:
-            self._deadline = 0.0
+        self._start_thread()
+        _restart_after_fork(self)
 
     # -- the hot path (telemetry.ports.Gate) --------------------------------------------------------------
 
@@ -93,6 +142,8 @@ class ContainmentGate:
         snapshot = self._snapshot
         if snapshot.turns_open:
             return None
+        if not snapshot.loaded:
+            return self.turn_blocked(user_pseudonym) if self._await_first_load() else self._unloaded_answer()
         if snapshot.kill_switch is not None:
             return _KILL, None
         if user_pseudonym is not None and user_pseudonym in snapshot.rate_limits:
@@ -103,6 +154,10 @@ class ContainmentGate:
         if _monotonic() >= self._deadline:
             self._refresh()
         snapshot = self._snapshot
+        if snapshot.tools_open:
+            return None
+        if not snapshot.loaded:
+            return self.tool_blocked(tool, writes) if self._await_first_load() else self._unloaded_answer()
         if tool in snapshot.disabled_tools:
             return _DISABLE, tool
         if writes and snapshot.read_only:
@@ -138,6 +193,32 @@ class ContainmentGate:
             self._refresh()
         return self._registry.active_model()
 
+    # -- before the first load ----------------------------------------------------------------------------
+
+    def _await_first_load(self) -> bool:
+        """Whether the state is loaded, after waiting for it once (at most `load_timeout_s`, all told)."""
+        if not self._waited_for_load:
+            if self._background:
+                self._loaded.wait(self._load_timeout_s)
+            else:
+                self.refresh()  # inline: read it now (a concurrent first reader holds the lock till it is done)
+            if not self._loaded.is_set() and not self._waited_for_load:
+                logger.error(
+                    "otel-ai-incident: %s could not be loaded within %.1f s (%s); %s until it loads",
+                    self._source.describe(),
+                    self._load_timeout_s,
+                    "no answer yet" if self._last_error is None else f"last error: {self._last_error}",
+                    "refusing every turn and tool call (fail closed)"
+                    if self._fail_closed
+                    else "nothing is contained (fail open)",
+                )
+                self._count_error()
+            self._waited_for_load = True
+        return self._loaded.is_set()
+
+    def _unloaded_answer(self) -> tuple[str, str | None] | None:
+        return _CLOSED if self._fail_closed else None
+
     # -- keeping the snapshot fresh -----------------------------------------------------------------------
 
     @property
@@ -153,6 +234,11 @@ class ContainmentGate:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self._interval + 5)
+        if self._owns_source:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
 
     def _refresh(self) -> None:
         # One thread refreshes; the others go on with the current snapshot instead of queueing.
@@ -164,19 +250,49 @@ class ContainmentGate:
         finally:
             self._refresh_lock.release()
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            self._stop.wait(self._interval)
+    def _start_thread(self) -> None:
+        if self._background and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._run, name="aii-containment-gate", daemon=True)
+            self._thread.start()
 
-    def _read_source(self) -> None:
+    def _run(self) -> None:
+        """Read, then sleep until a change is announced or the interval passes; poll when it cannot listen."""
+        make_feed = getattr(self._source, "change_feed", None)
+        feed: ChangeFeed | None = make_feed(listen=self._listen) if make_feed is not None else None
+        try:
+            while not self._stop.is_set():
+                with self._refresh_lock:
+                    self._read_source(feed or self._source)
+                self._sleep_until_change(feed)
+        finally:
+            if feed is not None:
+                feed.close()
+
+    def _sleep_until_change(self, feed: ChangeFeed | None) -> None:
+        """Until a change is announced, the interval passes or the gate closes (listening in short slices,
+        so `close()` never waits long for the thread)."""
+        deadline = _monotonic() + self._interval
+        while (remaining := deadline - _monotonic()) > 0 and not self._stop.is_set():
+            if feed is None or not feed.listening:
+                self._stop.wait(remaining)
+                return
+            try:
+                if feed.wait(min(remaining, _LISTEN_SLICE_S)):
+                    return
+            except Exception as error:
+                self._record_error(error)
+
+    def _read_source(self, reader: StateSource | ChangeFeed | None = None) -> None:
         current = self._snapshot
         now = time.time()
         try:
-            view = self._source.changed_since(current.revision)
-        except Exception:
-            self._record_error()
-            view = None
+            view = (reader or self._source).changed_since(current.revision)
+        except Exception as error:
+            self._record_error(error)
+            return
+        if self._outage:
+            self._outage = False
+            logger.warning("otel-ai-incident: %s is readable again", self._source.describe())
         if view is not None:
             self._install(Snapshot.build(view, now))
         elif now >= current.next_expiry:  # a rate limit ran out: same revision, fewer entries
@@ -185,9 +301,9 @@ class ContainmentGate:
     def _install(self, new: Snapshot) -> None:
         old = self._snapshot
         self._snapshot = new
-        if new.rate_limits.keys() != old.rate_limits.keys():
-            with self._bucket_lock:
-                self._buckets = {p: b for p, b in self._buckets.items() if p in new.rate_limits}
+        self._loaded.set()
+        if new.rate_limits != old.rate_limits:  # a new or replaced limit starts with a full bucket
+            self._buckets.keep_only({p for p, e in new.rate_limits.items() if old.rate_limits.get(p) == e})
         self._report_active(old, new)
 
     def _report_active(self, old: Snapshot, new: Snapshot) -> None:
@@ -199,48 +315,91 @@ class ContainmentGate:
                 delta = after[action] - before[action]
                 if delta:
                     self._instruments.containment_active.add(delta, {names.ACTION: action.value})
-        except Exception:
-            self._record_error()
+        except Exception as error:
+            self._record_error(error)
 
-    def _record_error(self) -> None:
-        if not self._logged_error:
-            self._logged_error = True
-            logger.warning("otel-ai-incident: cannot read the containment state; keeping the last known one "
-                           "(further errors only counted)", exc_info=True)
+    def _record_error(self, error: BaseException) -> None:
+        self._last_error = error
+        if not self._outage:
+            self._outage = True
+            where = self._source.describe()
+            logger.warning(
+                "otel-ai-incident: cannot use the %s; keeping the last known state (further errors only "
+                "counted until it works again)",
+                error if str(error).startswith(where) else f"{where}: {error}",
+                exc_info=error,
+            )
+        self._count_error()
+
+    def _count_error(self) -> None:
         if self._on_error is not None:
             with contextlib.suppress(Exception):  # a broken callback must not break the gate either
                 self._on_error()
 
     def _rate_limited(self, snapshot: Snapshot, pseudonym: str) -> tuple[str, str | None] | None:
-        """A token bucket per limited pseudonym, with the rate and burst the state prescribes."""
+        """The rate and burst the state prescribes, from the bucket this user shares with the fleet."""
         entry = snapshot.rate_limits[pseudonym]
         if not entry.active_at(time.time()):
             return None
-        rate = float(entry.params["rate_per_s"])
-        burst = float(entry.params["burst"])
-        now = _monotonic()
-        with self._bucket_lock:
-            bucket = self._buckets.setdefault(pseudonym, [burst, now])
-            tokens = min(burst, bucket[0] + (now - bucket[1]) * rate)
-            bucket[1] = now
-            if tokens >= 1.0:
-                bucket[0] = tokens - 1.0
-                return None
-            bucket[0] = tokens
+        if self._buckets.allow(pseudonym, float(entry.params["rate_per_s"]), float(entry.params["burst"])):
+            return None
         return _RATE, pseudonym
 
+    def _new_buckets(self) -> Buckets:
+        if hasattr(self._source, "take_token"):
+            return SharedBuckets(self._source, self._record_error)  # type: ignore[arg-type]  # it has take_token
+        return LocalBuckets(self._replicas)
 
-def open_gate(
-    url: str | None = None, *, token: str | None = None, **options: Any
-) -> ContainmentGate:
-    """A gate on `url` (default: AII_CONTAINMENT, else sqlite:///ai_containment.db).
+    def _after_fork_in_child(self) -> None:
+        """A forked worker (gunicorn --preload) inherits no thread and possibly held locks: start afresh,
+        keeping the snapshot (the parent's last known state is still the best answer until a read)."""
+        self._refresh_lock = threading.Lock()
+        loaded, self._loaded = self._loaded.is_set(), threading.Event()
+        if loaded:
+            self._loaded.set()
+        self._buckets = self._new_buckets()
+        self._thread = None
+        self._start_thread()
 
-    An http(s) URL is the receiver's base URL, read with `token` (default: AII_WEBHOOK_TOKEN[_FILE]).
+
+def _restart_after_fork(gate: ContainmentGate) -> None:
+    ref = weakref.ref(gate)
+
+    def in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._after_fork_in_child()
+
+    os.register_at_fork(after_in_child=in_child)
+
+
+def open_gate(url: str | None = None, *, token: str | None = None, **options: Any) -> ContainmentGate:
+    """A gate on `url` (default: AII_CONTAINMENT, else sqlite:///ai_containment.db), owning its source.
+
+    An http(s) URL is the receiver's base URL, read with `token` (default: AII_WEBHOOK_TOKEN[_FILE]); its
+    rate limits are divided by AII_CONTAINMENT_REPLICAS. AII_CONTAINMENT_LOAD_TIMEOUT_S and
+    AII_CONTAINMENT_FAIL_CLOSED set the first-load policy. A malformed or unsupported URL (or setting)
+    raises ValueError naming it; a database that cannot be reached does not raise (the gate retries).
     """
     url = url or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
+    options.setdefault(
+        "load_timeout_s", _env_number(names.ENV_CONTAINMENT_LOAD_TIMEOUT, names.DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S)
+    )
+    options.setdefault("fail_closed", os.environ.get(names.ENV_CONTAINMENT_FAIL_CLOSED, "").lower() in _TRUE)
     source: StateSource
     if url.startswith(("http://", "https://")):
         source = HttpStateReader(url, token or load_token())
+        options.setdefault("replicas", int(_env_number(names.ENV_CONTAINMENT_REPLICAS, 1)))
     else:
-        source = SqliteContainmentState.from_url(url)
-    return ContainmentGate(source, **options)
+        source = open_containment_state(url)
+    return ContainmentGate(source, owns_source=True, **options)
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None

@@ -13,7 +13,8 @@ import urllib.request
 from pathlib import Path
 
 from otel_ai_incident import names
-from otel_ai_incident.containment.state import StateView
+from otel_ai_incident.containment.state.interface import STORE, StateView
+from otel_ai_incident.storage.urls import redacted
 
 CONTAINMENT_PATH = "/v1/containment"
 DEFAULT_TIMEOUT_S = 2.0
@@ -46,6 +47,9 @@ class HttpStateReader:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._timeout_s = timeout_s
+
+    def describe(self) -> str:
+        return f"{STORE} at {redacted(self.url)}"
 
     def changed_since(self, revision: int) -> StateView | None:
         request = urllib.request.Request(self.url, headers={**self._headers, "If-None-Match": etag(revision)})

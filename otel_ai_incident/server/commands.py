@@ -73,7 +73,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, load_playbooks
     from otel_ai_incident.containment.remote import load_token
-    from otel_ai_incident.containment.state import SqliteContainmentState
+    from otel_ai_incident.containment.state import open_containment_state
     from otel_ai_incident.containment.targets import PromptLogTargetFinder
     from otel_ai_incident.incidents.commands import open_prompt_log
     from otel_ai_incident.incidents.sql_store import open_incident_store
@@ -101,7 +101,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
         evidence = SignalEvidence(load_signals(args.signals))
-        state = SqliteContainmentState.from_url(
+        state = open_containment_state(
             args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
         )
         incidents_url = args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS

@@ -87,19 +87,24 @@ class PostgresDatabase:
 
     # -- connections ----------------------------------------------------------------------------------
 
+    def unavailable(self, error: BaseException) -> StoreUnavailableError:
+        """The error to raise for a driver error meaning "cannot reach the database now", naming the store."""
+        return StoreUnavailableError(f"{self.describe()}: {_first_line(error)}")
+
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def connection(self, timeout_s: float | None = None) -> Iterator[psycopg.Connection[Any]]:
         """A pooled autocommit connection; use `conn.transaction()` for a transaction.
 
-        Raises StoreUnavailableError when no connection can be had within the connect timeout, or when the
-        connection breaks inside the block (a restarted server). A pool that timed out or lost a connection is
-        dropped: its own attempts to reconnect back off for minutes (1 s, 2 s, 4 s, ...), while the next call,
-        connecting afresh, fails at once while the server is down and gets through as soon as it is back.
+        Raises StoreUnavailableError when no connection can be had within `timeout_s` (default: the connect
+        timeout), or when the connection breaks inside the block (a restarted server). A pool that timed out or
+        lost a connection is dropped: its own attempts to reconnect back off for minutes (1 s, 2 s, 4 s, ...),
+        while the next call, connecting afresh, fails at once while the server is down and gets through as soon
+        as it is back.
         """
         pool = self._open_pool()
         lost = False
         try:
-            with pool.connection(timeout=self.connect_timeout_s) as conn:
+            with pool.connection(timeout=self.connect_timeout_s if timeout_s is None else timeout_s) as conn:
                 try:
                     yield conn
                 finally:
@@ -107,7 +112,7 @@ class PostgresDatabase:
         except psycopg.OperationalError as error:  # PoolTimeout is one
             if lost or isinstance(error, PoolTimeout):
                 self._drop(pool)
-            raise StoreUnavailableError(f"{self.describe()}: {_first_line(error)}") from error
+            raise self.unavailable(error) from error
 
     def _drop(self, pool: ConnectionPool) -> None:
         with self._lock:
@@ -123,7 +128,7 @@ class PostgresDatabase:
         try:
             return psycopg.connect(self.url, **self._connect_args)
         except psycopg.OperationalError as error:
-            raise StoreUnavailableError(f"{self.describe()}: {_first_line(error)}") from error
+            raise self.unavailable(error) from error
 
     def _open_pool(self) -> ConnectionPool:
         pool = self._pool

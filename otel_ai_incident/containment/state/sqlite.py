@@ -1,9 +1,7 @@
-"""The durable containment state: what is in force, what waits for approval, and who changed what.
+"""The embedded `ContainmentState`: one SQLite file (WAL mode) the receiver writes and apps on the host read.
 
-The receiver writes it and every app's gate reads it, possibly from other processes, so SQLite (WAL mode)
-is the default backend and `ContainmentState` is the interface a shared fleet store implements later.
-A revision number grows with every change: readers compare it first and only read the rest when it moved
-(the gate's cheap refresh, the HTTP endpoint's ETag). Standard library only: this runs inside apps.
+Every write holds SQLite's write lock from its start (BEGIN IMMEDIATE), so writers in several processes
+serialise and an exactly-once key is claimed by one of them. Standard library only: this runs inside apps.
 """
 
 from __future__ import annotations
@@ -12,146 +10,27 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from otel_ai_incident.containment.state.interface import (
+    STORE,
+    AuditRecord,
+    Change,
+    ContainmentEntry,
+    ErasureReport,
+    PendingAction,
+    PlannedAction,
+    StateView,
+    TokenGrant,
+    grant,
+    refill,
+    without_pseudonyms,
+)
 from otel_ai_incident.names import ContainmentActionName as Action
-from otel_ai_incident.storage.sqlite import connect, sqlite_path, write_transaction
-
-
-class Change(StrEnum):
-    """What an audit record says happened."""
-
-    APPLIED = "applied"
-    LIFTED = "lifted"
-    PENDING = "pending"  # waits for `containment approve`
-    APPROVED = "approved"
-    DRY_RUN = "dry_run"  # would have been applied
-    NO_TARGET = "no_target"  # the target could not be determined, so nothing was done
-
-
-@dataclass(frozen=True)
-class PlannedAction:
-    """An action with its target resolved, before it is applied (or recorded as pending or dry run)."""
-
-    action: Action
-    target: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    ttl_s: float | None = None  # None: stays until a human lifts it
-
-
-@dataclass(frozen=True)
-class ContainmentEntry:
-    """One action in force. `target` is None for actions on the whole app (kill switch, read-only)."""
-
-    action: Action
-    target: str | None
-    params: Mapping[str, Any]
-    incident_id: str | None
-    applied_by: str
-    applied_at: float
-    expires_at: float | None = None
-
-    def active_at(self, now: float) -> bool:
-        return self.expires_at is None or now < self.expires_at
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.action.value, "target": self.target, "params": dict(self.params),
-            "incident_id": self.incident_id, "applied_by": self.applied_by, "applied_at": self.applied_at,
-            "expires_at": self.expires_at,
-        }  # fmt: skip
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ContainmentEntry:
-        return cls(
-            Action(data["action"]), data.get("target"), dict(data.get("params") or {}), data.get("incident_id"),
-            str(data["applied_by"]), float(data["applied_at"]),
-            None if data.get("expires_at") is None else float(data["expires_at"]),
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class PendingAction:
-    id: int
-    planned: PlannedAction
-    incident_id: str | None
-    requested_by: str
-    requested_at: float
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    at: float
-    revision: int
-    change: Change
-    action: str
-    target: str | None
-    incident_id: str | None
-    actor: str
-    detail: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class StateView:
-    """The entries in force at one revision."""
-
-    revision: int
-    entries: tuple[ContainmentEntry, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "entries": [e.to_json() for e in self.entries]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> StateView:
-        return cls(int(data["revision"]), tuple(ContainmentEntry.from_json(e) for e in data["entries"]))
-
-
-class ContainmentState(Protocol):
-    """What the receiver, the CLI and the gate need from a containment store.
-
-    `key` makes a write idempotent: a second call with a key already used changes nothing and returns
-    False, so a notification delivered twice acts once.
-    """
-
-    def revision(self) -> int: ...
-
-    def read(self, now: float | None = None) -> StateView:
-        """The entries in force (expired rate limits left out)."""
-
-    def changed_since(self, revision: int) -> StateView | None:
-        """The current view when the revision moved past `revision`, else None (reads one number)."""
-
-    def apply(self, planned: PlannedAction, *, actor: str, incident_id: str | None, key: str | None = None) -> bool:
-        """Put an action in force (replacing the same action on the same target)."""
-
-    def record(
-        self, change: Change, planned: PlannedAction, *, actor: str, incident_id: str | None,
-        key: str | None = None, detail: Mapping[str, Any] | None = None,
-    ) -> bool:
-        """Audit something that changes nothing in force (dry run, target not found)."""
-
-    def request_approval(
-        self, planned: PlannedAction, *, actor: str, incident_id: str | None, key: str | None = None
-    ) -> int | None:
-        """Record a pending action; its id, or None when `key` was already used."""
-
-    def approve(self, pending_id: int, *, actor: str) -> ContainmentEntry:
-        """Apply a pending action; KeyError when there is no such pending action."""
-
-    def pending(self) -> list[PendingAction]: ...
-
-    def lift(self, action: Action, target: str | None, *, actor: str, reason: str) -> bool:
-        """End an action in force; False when it was not in force."""
-
-    def audit(self, limit: int = 100) -> list[AuditRecord]: ...
-
-    def close(self) -> None: ...
-
+from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, connect, sqlite_path, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -167,16 +46,21 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, revision INTEGER NOT NULL, change TEXT NOT NULL,
     action TEXT NOT NULL, target TEXT, incident_id TEXT, actor TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS used_keys (key TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS buckets (target TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL);
 """
 
 # The primary key cannot tell NULL targets apart, so "no target" is stored as the empty string.
 _NO_TARGET = ""
+_RATE = Action.RATE_LIMIT_USER.value
 
 
 class SqliteContainmentState:
-    """The default `ContainmentState`: one SQLite file the receiver writes and apps read."""
+    """`ContainmentState` in one SQLite file; the contract is in `interface.ContainmentState`."""
+
+    remote = False  # a local file: the gate may read it on the turn path, once per refresh interval
 
     def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
         self._lock = threading.Lock()
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)  # idempotent, so racing processes may all run it
@@ -184,6 +68,9 @@ class SqliteContainmentState:
     @classmethod
     def from_url(cls, url: str) -> SqliteContainmentState:
         return cls(sqlite_path(url))
+
+    def describe(self) -> str:
+        return f"{STORE} at {SQLITE_SCHEME}{self._path}"
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
         return write_transaction(self._conn, self._lock)
@@ -203,13 +90,13 @@ class SqliteContainmentState:
                 revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
                 rows = cur.execute(
                     "SELECT action, target, params, incident_id, applied_by, applied_at, expires_at FROM active"
-                    " WHERE expires_at IS NULL OR expires_at > ? ORDER BY applied_at, action, target", (now,)
+                    " WHERE expires_at IS NULL OR expires_at > ? ORDER BY applied_at, action, target",
+                    (now,),
                 ).fetchall()
             finally:
                 cur.execute("COMMIT")
         entries = tuple(
-            ContainmentEntry(Action(a), t or None, json.loads(p), i, by, at, exp)
-            for a, t, p, i, by, at, exp in rows
+            ContainmentEntry(Action(a), t or None, json.loads(p), i, by, at, exp) for a, t, p, i, by, at, exp in rows
         )
         return StateView(revision, entries)
 
@@ -233,7 +120,8 @@ class SqliteContainmentState:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT at, revision, change, action, target, incident_id, actor, detail FROM audit"
-                " ORDER BY id DESC LIMIT ?", (limit,)
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
             ).fetchall()
         return [
             AuditRecord(at, rev, Change(ch), a, t, inc, actor, json.loads(d))
@@ -257,8 +145,16 @@ class SqliteContainmentState:
             if not self._claim(cur, key):
                 return False
             revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
-            self._audit(cur, revision, change, planned.action, planned.target, incident_id, actor,
-                        {"params": dict(planned.params), **(detail or {})})
+            self._audit(
+                cur,
+                revision,
+                change,
+                planned.action,
+                planned.target,
+                incident_id,
+                actor,
+                {"params": dict(planned.params), **(detail or {})},
+            )
         return True
 
     def request_approval(
@@ -270,13 +166,28 @@ class SqliteContainmentState:
             cur.execute(
                 "INSERT INTO pending (action, target, params, ttl_s, incident_id, requested_by, requested_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (planned.action.value, planned.target, json.dumps(dict(planned.params)), planned.ttl_s,
-                 incident_id, actor, time.time()),
+                (
+                    planned.action.value,
+                    planned.target,
+                    json.dumps(dict(planned.params)),
+                    planned.ttl_s,
+                    incident_id,
+                    actor,
+                    time.time(),
+                ),
             )
             pending_id = int(cur.lastrowid or 0)
             revision = self._bump(cur)
-            self._audit(cur, revision, Change.PENDING, planned.action, planned.target, incident_id, actor,
-                        {"pending_id": pending_id, "params": dict(planned.params)})
+            self._audit(
+                cur,
+                revision,
+                Change.PENDING,
+                planned.action,
+                planned.target,
+                incident_id,
+                actor,
+                {"pending_id": pending_id, "params": dict(planned.params)},
+            )
         return pending_id
 
     def approve(self, pending_id: int, *, actor: str) -> ContainmentEntry:
@@ -288,8 +199,9 @@ class SqliteContainmentState:
             if row is None:
                 raise KeyError(f"no pending containment action with id {pending_id}")
             action, target, params, ttl_s, incident_id = row
-            cur.execute("UPDATE pending SET decided_by = ?, decided_at = ? WHERE id = ?",
-                        (actor, time.time(), pending_id))
+            cur.execute(
+                "UPDATE pending SET decided_by = ?, decided_at = ? WHERE id = ?", (actor, time.time(), pending_id)
+            )
             planned = PlannedAction(Action(action), target, json.loads(params), ttl_s)
             return self._apply(cur, planned, actor, incident_id, Change.APPROVED)
 
@@ -298,9 +210,51 @@ class SqliteContainmentState:
             cur.execute("DELETE FROM active WHERE action = ? AND target = ?", (action.value, target or _NO_TARGET))
             if cur.rowcount == 0:
                 return False
+            if action is Action.RATE_LIMIT_USER:
+                cur.execute("DELETE FROM buckets WHERE target = ?", (target or _NO_TARGET,))
             revision = self._bump(cur)
             self._audit(cur, revision, Change.LIFTED, action, target, None, actor, {"reason": reason})
         return True
+
+    def take_token(self, target: str, rate_per_s: float, burst: float) -> TokenGrant:
+        with self._transaction() as cur:
+            now = time.time()
+            row = cur.execute("SELECT tokens, updated_at FROM buckets WHERE target = ?", (target,)).fetchone()
+            level = burst if row is None else refill(row[0], now - row[1], rate_per_s, burst)
+            answer = grant(level, rate_per_s)
+            if answer.taken:  # a refusal writes nothing: the level it saw follows from the stored one
+                cur.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", (target, level - 1.0, now))
+        return answer
+
+    def erase(self, pseudonyms: Collection[str], *, actor: str, reason: str) -> ErasureReport:
+        users = sorted({p for p in pseudonyms if p})
+        marks = ",".join("?" * len(users))
+        with self._transaction() as cur:
+            rate_limits = pending = audit = keys = 0
+            if users:
+                rate_limits = cur.execute(
+                    f"DELETE FROM active WHERE action = ? AND target IN ({marks})", (_RATE, *users)
+                ).rowcount
+                pending = cur.execute(f"DELETE FROM pending WHERE target IN ({marks})", users).rowcount
+                cur.execute(f"DELETE FROM buckets WHERE target IN ({marks})", users)
+                audit = self._erase_from_audit(cur, users)
+                keys = self._erase_from_keys(cur, users)
+            if rate_limits or pending:
+                revision = self._bump(cur)
+            else:
+                revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
+            report = ErasureReport(rate_limits, pending, audit, keys)
+            self._audit(
+                cur,
+                revision,
+                Change.ERASED,
+                Action.RATE_LIMIT_USER,
+                None,
+                None,
+                actor,
+                {"reason": reason, "users": len(users), **report.to_json()},
+            )
+        return report
 
     def close(self) -> None:
         with self._lock:
@@ -318,13 +272,58 @@ class SqliteContainmentState:
         )  # fmt: skip
         cur.execute(
             "INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (entry.action.value, entry.target or _NO_TARGET, json.dumps(entry.params), incident_id, actor, now,
-             entry.expires_at),
+            (
+                entry.action.value,
+                entry.target or _NO_TARGET,
+                json.dumps(entry.params),
+                incident_id,
+                actor,
+                now,
+                entry.expires_at,
+            ),
         )
+        if entry.action is Action.RATE_LIMIT_USER:
+            cur.execute("DELETE FROM buckets WHERE target = ?", (entry.target or _NO_TARGET,))
         revision = self._bump(cur)
-        self._audit(cur, revision, change, entry.action, entry.target, incident_id, actor,
-                    {"params": entry.params, "expires_at": entry.expires_at})
+        self._audit(
+            cur,
+            revision,
+            change,
+            entry.action,
+            entry.target,
+            incident_id,
+            actor,
+            {"params": entry.params, "expires_at": entry.expires_at},
+        )
         return entry
+
+    @staticmethod
+    def _erase_from_audit(cur: sqlite3.Cursor, users: list[str]) -> int:
+        in_detail = " OR ".join(["instr(detail, ?) > 0"] * len(users))
+        as_in_json = [json.dumps(user)[1:-1] for user in users]  # how each is spelled inside the stored JSON
+        rows = cur.execute(
+            f"SELECT id, target, detail FROM audit WHERE target IN ({','.join('?' * len(users))}) OR {in_detail}",
+            (*users, *as_in_json),
+        ).fetchall()
+        for record_id, target, detail in rows:
+            cur.execute(
+                "UPDATE audit SET target = ?, detail = ? WHERE id = ?",
+                (
+                    without_pseudonyms(target, users),
+                    json.dumps(without_pseudonyms(json.loads(detail), users)),
+                    record_id,
+                ),
+            )
+        return len(rows)
+
+    @staticmethod
+    def _erase_from_keys(cur: sqlite3.Cursor, users: list[str]) -> int:
+        matches = " OR ".join(["instr(key, ?) > 0"] * len(users))
+        keys = [k for (k,) in cur.execute(f"SELECT key FROM used_keys WHERE {matches}", users).fetchall()]
+        for key in keys:
+            cur.execute("DELETE FROM used_keys WHERE key = ?", (key,))
+            cur.execute("INSERT OR IGNORE INTO used_keys VALUES (?)", (without_pseudonyms(key, users),))
+        return len(keys)
 
     @staticmethod
     def _claim(cur: sqlite3.Cursor, key: str | None) -> bool:
