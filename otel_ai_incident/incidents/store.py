@@ -12,10 +12,11 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol
 
+from otel_ai_incident import names
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentRCA, IncidentStatus, Replay
 
-#: What an erased pseudonym is replaced with in the timeline.
-ERASED = "[erased]"
+#: What an erased pseudonym is replaced with in the timeline (as in every store).
+ERASED = names.ERASED_MARKER
 
 
 def new_incident_id(now: float) -> str:

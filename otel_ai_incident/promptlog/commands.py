@@ -31,6 +31,8 @@ from otel_ai_incident.promptlog.pseudonym import (
 from otel_ai_incident.promptlog.retention import Retention, retention_days
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
 from otel_ai_incident.storage.errors import StoreError
+from otel_ai_incident.storage.sqlite import sqlite_path
+from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url
 
 DEFAULT_ERASE_REASON = "GDPR Art. 17 erasure request"
 
@@ -70,10 +72,23 @@ def register(subparsers: Any) -> None:
         "erase",
         parents=[db],
         help="delete every entry of one user (GDPR Art. 17)",
-        description="Delete every entry of a user, matched under every live pseudonym "
-        "key, and record the erasure in the audit log (without the id).",
+        description="Delete every entry of a user, matched under every live pseudonym key, record the erasure "
+        "in the audit log (without the id), and remove the user's pseudonym from the containment state and the "
+        "incident store too.",
     )
     erase.add_argument("--user", required=True, metavar="ID", help="the raw user id")
+    erase.add_argument(
+        "--containment",
+        metavar="URL",
+        help=f"containment state to erase the user from too (default: ${names.ENV_CONTAINMENT}; else, for a "
+        f"postgresql:// log, the same database; else {names.DEFAULT_CONTAINMENT} if it exists)",
+    )
+    erase.add_argument(
+        "--incidents",
+        metavar="URL",
+        help=f"incident store to erase the user from too (default: ${names.ENV_INCIDENTS}; else, for a "
+        f"postgresql:// log, the same database; else {names.DEFAULT_INCIDENTS} if it exists)",
+    )
     erase.add_argument(
         "--reason", default=DEFAULT_ERASE_REASON, help="why, for the audit log (must not contain the user id)"
     )
@@ -151,10 +166,35 @@ def _purge(args: argparse.Namespace, store: PromptLogStore) -> None:
 def _erase(args: argparse.Namespace, store: PromptLogStore) -> None:
     if args.user in args.reason:
         raise CommandError("the reason must not contain the user id (the audit log holds no personal data)")
-    pseudonymizers = _configured_pseudonymizers(args.db)
-    pseudonyms = pseudonyms_of(args.user, pseudonymizers)
-    count = store.erase(set(pseudonyms.values()), key_ids=list(pseudonyms), reason=args.reason, now=time.time())
-    print(f"erased {count} entries")
+    from otel_ai_incident.containment.state import open_containment_state
+    from otel_ai_incident.incidents.erasure import erase_user
+    from otel_ai_incident.incidents.sql_store import open_incident_store
+
+    pseudonyms = pseudonyms_of(args.user, _configured_pseudonymizers(args.db))
+    containment_url = _companion_store(args.containment, names.ENV_CONTAINMENT, names.DEFAULT_CONTAINMENT, args.db)
+    incidents_url = _companion_store(args.incidents, names.ENV_INCIDENTS, names.DEFAULT_INCIDENTS, args.db)
+    containment = None if containment_url is None else open_containment_state(containment_url)
+    incidents = None if incidents_url is None else open_incident_store(incidents_url)
+    try:
+        result = erase_user(
+            set(pseudonyms.values()), key_ids=list(pseudonyms), reason=args.reason, now=time.time(),
+            prompt_log=store, containment=containment, incidents=incidents,
+        )  # fmt: skip
+    finally:
+        for companion in (containment, incidents):
+            if companion is not None:
+                companion.close()
+    print(result.describe())
+
+
+def _companion_store(named: str | None, variable: str, default: str, log_url: str) -> str | None:
+    """The URL of another store an erasure must reach: named, configured, the log's own PostgreSQL database
+    (a fleet keeps every store there), or the default SQLite file when it exists (None when it does not:
+    opening would create an empty one)."""
+    url = named or os.environ.get(variable) or (log_url if is_postgres_url(log_url) else default)
+    if named is None and is_sqlite_url(url) and not sqlite_path(url).exists():
+        return None
+    return url
 
 
 def _scrub(args: argparse.Namespace, store: PromptLogStore) -> None:

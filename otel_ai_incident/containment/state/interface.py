@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
+from otel_ai_incident import names
 from otel_ai_incident.names import ContainmentActionName as Action
 
 #: How errors and messages name this store.
 STORE = "containment state"
 #: What erasure leaves in an audit record where a user's pseudonym was.
-ERASED_MARKER = "[erased]"
+ERASED_MARKER = names.ERASED_MARKER
 
 
 class Change(StrEnum):
