@@ -20,7 +20,9 @@ from otel_ai_incident.demo.driver import Driver
 from otel_ai_incident.incidents import blast_radius
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.promptlog.backends import open_store
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.server.inbox.sql_store import open_inbox
+from otel_ai_incident.signals import BUILTIN_SIGNALS
 
 LEAK_KIND = "leak"
 PII_SIGNAL = "pii_detection_in_output"
@@ -68,7 +70,8 @@ def verify_fleet(database_url: str, driver: Driver, pii_incident_id: str | None)
             time.sleep(0.2)
         radius = None
         if pii_incident_id is not None:
-            radius = blast_radius.assess(incidents, log, pii_incident_id, time.time())
+            evidence = SignalEvidence(BUILTIN_SIGNALS)  # the demo runs the built-in catalogue
+            radius = blast_radius.assess(incidents, log, evidence, pii_incident_id, time.time())
         applied = Counter(
             (r.incident_id, r.action, r.target) for r in state.audit(limit=100_000) if r.change is Change.APPLIED
         )
