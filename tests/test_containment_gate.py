@@ -13,6 +13,7 @@ from otel_ai_incident.containment.gate import ContainmentGate, open_gate
 from otel_ai_incident.containment.limits import LocalBuckets
 from otel_ai_incident.containment.registry import Registry
 from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState, StateView, TokenGrant
+from otel_ai_incident.demo.services import free_port
 from otel_ai_incident.names import ContainmentActionName as Action
 
 
@@ -303,13 +304,16 @@ def test_a_state_never_loaded_fails_open_or_closed_as_configured(registry, fail_
     assert len(errors) >= 2
 
 
-def test_open_gate_reads_the_first_load_settings_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_open_gate_reads_the_first_load_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AII_CONTAINMENT_FAIL_CLOSED", "true")
-    monkeypatch.setenv("AII_CONTAINMENT_LOAD_TIMEOUT_S", "0.1")
-    gate = open_gate(f"sqlite:///{tmp_path / 'c.db'}", registry=Registry())
-    assert (gate._fail_closed, gate._load_timeout_s) == (True, 0.1)
+    monkeypatch.setenv("AII_CONTAINMENT_LOAD_TIMEOUT_S", "0.2")
+    gate = open_gate(f"http://127.0.0.1:{free_port()}", registry=Registry())  # nothing answers there
+    try:
+        started = time.monotonic()
+        assert gate.turn_blocked(None) == ("kill_switch", None)
+        assert 0.15 < time.monotonic() - started < 1.0
+    finally:
+        gate.close()
     monkeypatch.setenv("AII_CONTAINMENT_LOAD_TIMEOUT_S", "soon")
     with pytest.raises(ValueError, match="AII_CONTAINMENT_LOAD_TIMEOUT_S='soon' is not a number"):
-        open_gate(f"sqlite:///{tmp_path / 'c.db'}", registry=Registry())
+        open_gate(f"http://127.0.0.1:{free_port()}", registry=Registry())
