@@ -46,7 +46,7 @@ def test_fleet_demo_contains_every_signal_on_every_replica(tmp_path: Path) -> No
     assert len(leaks) == 3 and all(n > 0 for n in leaks.values()), leaks  # the leak reached every replica
     assert fleet["blast_radius_entries"] == sum(leaks.values()), fleet
     assert fleet["blast_radius_users"] == 1, fleet
-    assert fleet["actions_applied_twice"] == [], fleet
+    assert fleet["actions_applied_too_often"] == [], fleet
     assert fleet["pending_notifications"] == 0 and fleet["finished_notifications"] > 0, fleet
     assert result["checks"]["agree"], result["checks"]
     assert _processes_using(workdir) == []

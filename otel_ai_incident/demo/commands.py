@@ -136,8 +136,9 @@ def _run_fleet(stack: Any, normal_s: float) -> tuple[list[Any], Any]:
         flush=True,
     )
     print(
-        f"Fleet: actions applied twice: {', '.join(checks.actions_applied_twice) or 'none'}; notifications "
-        f"finished {checks.finished_notifications}, pending {checks.pending_notifications}: "
+        f"Fleet: actions applied more often than their incident's alerts fired: "
+        f"{', '.join(checks.actions_applied_too_often) or 'none'}; notifications finished "
+        f"{checks.finished_notifications}, pending {checks.pending_notifications}: "
         f"{'ok' if checks.ok else 'FAILED'}",
         flush=True,
     )

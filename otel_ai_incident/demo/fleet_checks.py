@@ -3,8 +3,9 @@
 - Blast radius counted exactly across replicas: the PII incident's blast radius, computed from the one
   prompt log every replica wrote to, counts exactly the leaking turns the replicas answered, and the one
   attacker as one user (one pseudonym key for the fleet).
-- One action per alert: no containment action applied twice for one incident, though every notification
-  reached both receivers through both Alertmanagers.
+- One action per alert: no incident has a containment action applied more often than it has alerts that
+  fired (an incident may group several, e.g. one per PII entity type), though every notification reached
+  both receivers through both Alertmanagers.
 - Nothing lost: no accepted notification left unfinished after a receiver was killed mid-run.
 """
 
@@ -18,7 +19,9 @@ from typing import Any
 from otel_ai_incident.containment.state import Change, open_containment_state
 from otel_ai_incident.demo.driver import Driver
 from otel_ai_incident.incidents import blast_radius
+from otel_ai_incident.incidents.model import EventKind
 from otel_ai_incident.incidents.sql_store import open_incident_store
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.server.inbox.sql_store import open_inbox
@@ -34,7 +37,7 @@ class FleetVerification:
     leak_turns_answered: dict[str, int]  # by replica, as the driver saw them
     blast_radius_entries: int | None
     blast_radius_users: int | None
-    actions_applied_twice: tuple[str, ...]
+    actions_applied_too_often: tuple[str, ...]
     pending_notifications: int
     finished_notifications: int
 
@@ -43,7 +46,7 @@ class FleetVerification:
         return (
             self.blast_radius_entries == sum(self.leak_turns_answered.values())
             and self.blast_radius_users == 1
-            and not self.actions_applied_twice
+            and not self.actions_applied_too_often
             and self.pending_notifications == 0
         )
 
@@ -52,7 +55,7 @@ class FleetVerification:
             "leak_turns_answered": self.leak_turns_answered,
             "blast_radius_entries": self.blast_radius_entries,
             "blast_radius_users": self.blast_radius_users,
-            "actions_applied_twice": list(self.actions_applied_twice),
+            "actions_applied_too_often": list(self.actions_applied_too_often),
             "pending_notifications": self.pending_notifications,
             "finished_notifications": self.finished_notifications,
             "ok": self.ok,
@@ -75,18 +78,27 @@ def verify_fleet(database_url: str, driver: Driver, pii_incident_id: str | None)
         applied = Counter(
             (r.incident_id, r.action, r.target) for r in state.audit(limit=100_000) if r.change is Change.APPLIED
         )
+        alerts = {incident.id: _alerts_fired(incidents, incident.id) for incident in incidents.list(limit=1000)}
         leaks = Counter({replica or "?": n for (kind, replica), n in driver.answered.items() if kind == LEAK_KIND})
         twice = sorted(
-            f"{incident} {action} {target or ''}".strip() for (incident, action, target), n in applied.items() if n > 1
+            f"{incident} {action} {target or ''}: {n} times, {alerts.get(incident or '', 0)} alerts"
+            for (incident, action, target), n in applied.items()
+            if n > alerts.get(incident or "", 0)
         )
         return FleetVerification(
             leak_turns_answered=dict(sorted(leaks.items())),
             blast_radius_entries=None if radius is None else radius.entries,
             blast_radius_users=None if radius is None else radius.users,
-            actions_applied_twice=tuple(twice),
+            actions_applied_too_often=tuple(twice),
             pending_notifications=inbox.count(pending=True),
             finished_notifications=inbox.count(pending=False),
         )
     finally:
         for store in (inbox, incidents, log, state):
             store.close()
+
+
+def _alerts_fired(incidents: IncidentStore, incident_id: str) -> int:
+    """Distinct alerts that fired for the incident (the timeline keeps one event per alert episode)."""
+    incident = incidents.get(incident_id)
+    return 0 if incident is None else sum(1 for e in incident.timeline if e.kind is EventKind.MONITORING_FIRED)
