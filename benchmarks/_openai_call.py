@@ -25,12 +25,25 @@ MESSAGES = [
     {"role": "system", "content": "You are the support assistant of Example Shop."},
     {"role": "user", "content": "Hi, when will my order 12345 arrive? It has been a week."},
 ]
-REPLY = json.dumps({
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini-2024-07-18",
-    "choices": [{"index": 0, "finish_reason": "stop", "message": {
-        "role": "assistant", "content": "Your order 12345 left our warehouse yesterday and should arrive by Friday."}}],
-    "usage": {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59},
-}).encode()  # fmt: skip
+REPLY = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": "Your order 12345 left our warehouse yesterday and should arrive by Friday.",
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59},
+    }
+).encode()
 
 
 def make_client() -> Any:
@@ -40,8 +53,12 @@ def make_client() -> Any:
     def answer(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, content=REPLY, headers={"content-type": "application/json"})
 
-    return openai.OpenAI(api_key="bench", base_url="http://openai.bench/v1", max_retries=0,
-                         http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
+    return openai.OpenAI(
+        api_key="bench",
+        base_url="http://openai.bench/v1",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(answer)),
+    )
 
 
 def in_memory_providers() -> tuple[Any, Any]:
@@ -79,9 +96,15 @@ def setup_openllmetry() -> None:
         def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
             return None
 
-    Traceloop.init(app_name="bench", api_endpoint="http://127.0.0.1:9", exporter=InMemorySpanExporter(),
-                   metrics_exporter=DropMetrics(), disable_batch=True, telemetry_enabled=False,
-                   instruments={Instruments.OPENAI})
+    Traceloop.init(
+        app_name="bench",
+        api_endpoint="http://127.0.0.1:9",
+        exporter=InMemorySpanExporter(),
+        metrics_exporter=DropMetrics(),
+        disable_batch=True,
+        telemetry_enabled=False,
+        instruments={Instruments.OPENAI},
+    )
 
 
 def setup_sdk_floor() -> None:
@@ -100,8 +123,11 @@ def setup_sdk_floor() -> None:
     tracer = tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
     instruments = Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE))
     duration, tokens = instruments.operation_duration, instruments.token_usage
-    operation = {names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT, names.GEN_AI_PROVIDER_NAME: "openai",
-                 names.GEN_AI_REQUEST_MODEL: MODEL}
+    operation = {
+        names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
+        names.GEN_AI_PROVIDER_NAME: "openai",
+        names.GEN_AI_REQUEST_MODEL: MODEL,
+    }
     input_tokens = {**operation, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT}
     output_tokens = {**operation, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT}
     original = Completions.create
@@ -115,12 +141,14 @@ def setup_sdk_floor() -> None:
             usage = reply.usage
             tokens.record(usage.prompt_tokens, input_tokens)
             tokens.record(usage.completion_tokens, output_tokens)
-            span.set_attributes({
-                names.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
-                names.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
-                names.GEN_AI_RESPONSE_MODEL: reply.model,
-                names.GEN_AI_RESPONSE_FINISH_REASONS: tuple(c.finish_reason for c in reply.choices),
-            })  # fmt: skip
+            span.set_attributes(
+                {
+                    names.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
+                    names.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+                    names.GEN_AI_RESPONSE_MODEL: reply.model,
+                    names.GEN_AI_RESPONSE_FINISH_REASONS: tuple(c.finish_reason for c in reply.choices),
+                }
+            )
             duration.record(time.perf_counter() - start, operation)
             return reply
         finally:

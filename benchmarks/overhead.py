@@ -66,26 +66,45 @@ def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonym
 
     def guardrail(ctx: otel_context.Context, name: str, stage: str, target: str, score: float) -> None:
         inst.guardrail_decisions.add(1, {names.GUARDRAIL: name, names.STAGE: stage, names.DECISION: "allow"})
-        tracer.start_span(f"apply_guardrail {name}", context=ctx, attributes={
-            names.GEN_AI_OPERATION_NAME: "apply_guardrail", names.GEN_AI_GUARDIAN_NAME: name,
-            names.GEN_AI_SECURITY_TARGET_TYPE: target, names.GEN_AI_SECURITY_DECISION_TYPE: "allow",
-            names.GEN_AI_SECURITY_SCORE: score,
-        }).end()  # fmt: skip
+        tracer.start_span(
+            f"apply_guardrail {name}",
+            context=ctx,
+            attributes={
+                names.GEN_AI_OPERATION_NAME: "apply_guardrail",
+                names.GEN_AI_GUARDIAN_NAME: name,
+                names.GEN_AI_SECURITY_TARGET_TYPE: target,
+                names.GEN_AI_SECURITY_DECISION_TYPE: "allow",
+                names.GEN_AI_SECURITY_SCORE: score,
+            },
+        ).end()
 
     def turn() -> str:
         start = time.perf_counter()
-        span = tracer.start_span(f"chat {MODEL}", kind=trace.SpanKind.CLIENT, attributes={
-            **op, names.GEN_AI_CONVERSATION_ID: "sess-1", names.ENDUSER_PSEUDO_ID: pseudonymizer.pseudonymize("u1"),
-            names.AI_SYSTEM_PROMPT_HASH: prompt_hash, names.AI_PROMPT_LOG_ID: "0190f0e1a2b3c4d5e6f7a8b9",
-        })  # fmt: skip
+        span = tracer.start_span(
+            f"chat {MODEL}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                **op,
+                names.GEN_AI_CONVERSATION_ID: "sess-1",
+                names.ENDUSER_PSEUDO_ID: pseudonymizer.pseudonymize("u1"),
+                names.AI_SYSTEM_PROMPT_HASH: prompt_hash,
+                names.AI_PROMPT_LOG_ID: "0190f0e1a2b3c4d5e6f7a8b9",
+            },
+        )
         ctx = trace.set_span_in_context(span)
         token = otel_context.attach(ctx)
         guardrail(ctx, "prompt_injection", "input", "llm_input", 0.02)
         inst.tool_anomaly_score.record(0.02, {names.GEN_AI_TOOL_NAME: "get_order"})
-        tool = tracer.start_span("execute_tool get_order", context=ctx, attributes={
-            names.GEN_AI_OPERATION_NAME: "execute_tool", names.GEN_AI_TOOL_NAME: "get_order",
-            names.AI_TOOL_WRITES: False, names.AI_TOOL_ANOMALY_SCORE: 0.02,
-        })  # fmt: skip
+        tool = tracer.start_span(
+            "execute_tool get_order",
+            context=ctx,
+            attributes={
+                names.GEN_AI_OPERATION_NAME: "execute_tool",
+                names.GEN_AI_TOOL_NAME: "get_order",
+                names.AI_TOOL_WRITES: False,
+                names.AI_TOOL_ANOMALY_SCORE: 0.02,
+            },
+        )
         tool_token = otel_context.attach(trace.set_span_in_context(tool, ctx))
         inst.tool_calls.add(1, {names.GEN_AI_TOOL_NAME: "get_order", names.OUTCOME: "ok"})
         tool.end()
@@ -105,8 +124,9 @@ def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonym
 
 
 def full_turn() -> str:
-    with aii.llm_turn(model=MODEL, user_id="u1", session_id="sess-1", system_prompt=SYSTEM, user_message=MESSAGE,
-                      provider="openai") as turn:
+    with aii.llm_turn(
+        model=MODEL, user_id="u1", session_id="sess-1", system_prompt=SYSTEM, user_message=MESSAGE, provider="openai"
+    ) as turn:
         turn.guardrail("prompt_injection", stage="input", decision="allow", score=0.02)
         with turn.tool_call("get_order", {"order_id": 12345}):
             pass
@@ -132,9 +152,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="aii-bench-"))
     os.environ.setdefault(names.ENV_PSEUDONYM_KEY_FILE, str(workdir / "pseudonym.key"))
     handle = aii.instrument(
-        service_name="benchmark", prometheus=False, containment=f"sqlite:///{workdir / 'containment.db'}",
+        service_name="benchmark",
+        prometheus=False,
+        containment=f"sqlite:///{workdir / 'containment.db'}",
         prompt_log=f"sqlite:///{workdir / 'prompt_log.db'}",
-    )  # fmt: skip
+    )
     tracer_provider = trace.get_tracer_provider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
     tracer = tracer_provider.get_tracer("floor")
@@ -143,6 +165,7 @@ def main() -> None:
     full_runtime = hooks.get_runtime()
     hooks_runtime = copy.copy(full_runtime)
     hooks_runtime.prompt_log = None
+
     def nothing() -> None:
         return None
 
@@ -173,8 +196,10 @@ def main() -> None:
         print(f"{mode:<6} {medians[mode]:>28.2f} {min(values):>8.2f} {max(values):>8.2f}")
     print(f"hooks / floor = {medians['hooks'] / medians['floor']:.3f}   (goal <= 1.30)")
     print(f"full / floor = {medians['full'] / medians['floor']:.3f}   (prompt log included)")
-    print(f"added by full over bare: {medians['full'] - medians['bare']:.1f} µs per turn; the prompt log's share: "
-          f"{medians['full'] - medians['hooks']:.1f} µs")
+    print(
+        f"added by full over bare: {medians['full'] - medians['bare']:.1f} µs per turn; the prompt log's share: "
+        f"{medians['full'] - medians['hooks']:.1f} µs"
+    )
 
 
 if __name__ == "__main__":

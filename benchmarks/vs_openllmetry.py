@@ -50,8 +50,9 @@ def ensure_venv(venv: Path) -> Path:
     ready = subprocess.run([python, "-c", "import traceloop.sdk, openai, otel_ai_incident"], capture_output=True)
     if ready.returncode != 0:
         # httpx: traceloop-sdk imports it without declaring it (openai 3.x brings httpx2 instead).
-        subprocess.run([python, "-m", "pip", "install", "-q", "traceloop-sdk", "openai", "httpx", "-e", str(REPO)],
-                       check=True)
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "traceloop-sdk", "openai", "httpx", "-e", str(REPO)], check=True
+        )
     return python
 
 
@@ -69,8 +70,13 @@ def clean_env() -> dict[str, str]:
 
 def run_mode(python: Path, mode: str, calls: int, warmup: int) -> dict[str, float]:
     """µs per call of one mode in a fresh process: {"wall_us": ..., "cpu_us": ...}."""
-    done = subprocess.run([python, str(HELPER), mode, "--calls", str(calls), "--warmup", str(warmup)],
-                          capture_output=True, text=True, env=clean_env(), check=True)
+    done = subprocess.run(
+        [python, str(HELPER), mode, "--calls", str(calls), "--warmup", str(warmup)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=True,
+    )
     # Traceloop prints banners to stdout: the result is the last line.
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return {clock: result[clock] for clock in CLOCKS}
@@ -78,10 +84,25 @@ def run_mode(python: Path, mode: str, calls: int, warmup: int) -> dict[str, floa
 
 def instructions(python: Path, mode: str, calls: int, warmup: int) -> float:
     """Instructions per call of one mode: the callgrind totals of `calls` + 1 and of 1 timed call, subtracted."""
+
     def total(extra_calls: int, out: Path) -> int:
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(python), str(HELPER),
-                        mode, "--calls", str(extra_calls), "--warmup", str(warmup)],
-                       capture_output=True, env=clean_env(), check=True)
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                str(python),
+                str(HELPER),
+                mode,
+                "--calls",
+                str(extra_calls),
+                "--warmup",
+                str(warmup),
+            ],
+            capture_output=True,
+            env=clean_env(),
+            check=True,
+        )
         summary = next(line for line in out.read_text().splitlines() if line.startswith("summary:"))
         return int(summary.split()[1])
 
@@ -100,8 +121,10 @@ def report(title: str, unit: str, values: dict[str, list[float]]) -> None:
     ratio = added["ours"] / added["openllmetry"]
     verdict = "meets" if ratio <= GOAL else "misses"
     print(f"  ours added / openllmetry added = {ratio:.3f} ({verdict} the goal of <= {GOAL})")
-    print(f"  sdk_floor added / openllmetry added = {added['sdk_floor'] / added['openllmetry']:.3f}"
-          f"; ours above the floor = {added['ours'] - added['sdk_floor']:,.1f} {unit}")
+    print(
+        f"  sdk_floor added / openllmetry added = {added['sdk_floor'] / added['openllmetry']:.3f}"
+        f"; ours above the floor = {added['ours'] - added['sdk_floor']:,.1f} {unit}"
+    )
 
 
 def main() -> None:
@@ -123,11 +146,13 @@ def main() -> None:
         return
     samples: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     for round_no in range(args.rounds):
-        order = MODES[round_no % len(MODES):] + MODES[:round_no % len(MODES)]
+        order = MODES[round_no % len(MODES) :] + MODES[: round_no % len(MODES)]
         for mode in order:
             samples[mode].append(run_mode(python, mode, args.calls, args.warmup))
-        print(f"round {round_no + 1} (cpu µs): " + "  ".join(f"{m} {samples[m][-1]['cpu_us']:.0f}" for m in MODES),
-              flush=True)
+        print(
+            f"round {round_no + 1} (cpu µs): " + "  ".join(f"{m} {samples[m][-1]['cpu_us']:.0f}" for m in MODES),
+            flush=True,
+        )
     for clock, title in CLOCKS.items():
         values = {mode: [sample[clock] for sample in samples[mode]] for mode in MODES}
         report(f"{title}, median of {args.rounds} rounds", "µs", values)

@@ -1,11 +1,11 @@
 """otel-ai-incident: detect and contain AI incidents with OpenTelemetry and Prometheus.
 
-    import otel_ai_incident as aii
+import otel_ai_incident as aii
 
-    aii.instrument(service_name="support-bot")
-    with aii.llm_turn(user_id=uid, session_id=sid, model="gpt-4o-mini", system_prompt=SYSTEM, user_message=msg) as turn:
-        reply = turn.check_output(call_model(msg))
-        turn.complete(reply, input_tokens=42, output_tokens=7)
+aii.instrument(service_name="support-bot")
+with aii.llm_turn(user_id=uid, session_id=sid, model="gpt-4o-mini", system_prompt=SYSTEM, user_message=msg) as turn:
+    reply = turn.check_output(call_model(msg))
+    turn.complete(reply, input_tokens=42, output_tokens=7)
 """
 
 from otel_ai_incident.containment.registry import active_model, active_prompt, register_models, register_prompt

@@ -120,9 +120,11 @@ def _open_prompt_log(
 
     try:
         return PromptLogWriter(
-            open_store(url), on_drop=count_drop, retention=Retention.from_env(),
+            open_store(url),
+            on_drop=count_drop,
+            retention=Retention.from_env(),
             redact=(lambda text: scrubber.check(text).text) if scrubber is not None else None,
-        )  # fmt: skip
+        )
     except Exception:
         instruments.instrumentation_errors.add(1, {names.COMPONENT: "prompt_log"})
         logger.error("otel-ai-incident: prompt log %s unusable; turns are not recorded", redacted(url), exc_info=True)
@@ -200,9 +202,12 @@ def instrument(
             meter = metrics.NoOpMeterProvider().get_meter(names.INSTRUMENTATION_SCOPE)
         else:
             providers = configure(
-                service_name, otlp_endpoint=otlp_endpoint, prometheus=prometheus,
-                prometheus_host=prometheus_host, prometheus_port=prometheus_port,
-            )  # fmt: skip
+                service_name,
+                otlp_endpoint=otlp_endpoint,
+                prometheus=prometheus,
+                prometheus_host=prometheus_host,
+                prometheus_port=prometheus_port,
+            )
             tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
             meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
         prompt_log_url = _prompt_log_url(prompt_log)

@@ -136,9 +136,7 @@ class ContainmentActionName(StrEnum):
 
 # Histogram boundaries from the GenAI semantic conventions (seconds, tokens) and for [0, 1] scores.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92, 180.0)
-TOKEN_BUCKETS = (
-    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-)  # fmt: skip
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
@@ -161,64 +159,112 @@ class MetricSpec:
 
 
 OPERATION_DURATION = MetricSpec(
-    "gen_ai.client.operation.duration", InstrumentKind.HISTOGRAM, "s",
-    "Duration of an LLM turn",
-    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, ERROR_TYPE),
-    "gen_ai_client_operation_duration_seconds", DURATION_BUCKETS,
-)  # fmt: skip
+    name="gen_ai.client.operation.duration",
+    kind=InstrumentKind.HISTOGRAM,
+    unit="s",
+    description="Duration of an LLM turn",
+    attributes=(GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, ERROR_TYPE),
+    prometheus="gen_ai_client_operation_duration_seconds",
+    buckets=DURATION_BUCKETS,
+)
 TOKEN_USAGE = MetricSpec(
-    "gen_ai.client.token.usage", InstrumentKind.HISTOGRAM, "{token}",
-    "Tokens used per LLM turn, by token type",
-    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_TOKEN_TYPE),
-    "gen_ai_client_token_usage", TOKEN_BUCKETS,
-)  # fmt: skip
+    name="gen_ai.client.token.usage",
+    kind=InstrumentKind.HISTOGRAM,
+    unit="{token}",
+    description="Tokens used per LLM turn, by token type",
+    attributes=(GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_TOKEN_TYPE),
+    prometheus="gen_ai_client_token_usage",
+    buckets=TOKEN_BUCKETS,
+)
 TURNS = MetricSpec(
-    "ai.turns", InstrumentKind.COUNTER, "{turn}", "LLM turns by outcome",
-    (GEN_AI_REQUEST_MODEL, OUTCOME), "ai_turns_total",
-)  # fmt: skip
+    name="ai.turns",
+    kind=InstrumentKind.COUNTER,
+    unit="{turn}",
+    description="LLM turns by outcome",
+    attributes=(GEN_AI_REQUEST_MODEL, OUTCOME),
+    prometheus="ai_turns_total",
+)
 GUARDRAIL_DECISIONS = MetricSpec(
-    "ai.guardrail.decisions", InstrumentKind.COUNTER, "{decision}", "Guardrail decisions",
-    (GUARDRAIL, STAGE, DECISION), "ai_guardrail_decisions_total",
-)  # fmt: skip
+    name="ai.guardrail.decisions",
+    kind=InstrumentKind.COUNTER,
+    unit="{decision}",
+    description="Guardrail decisions",
+    attributes=(GUARDRAIL, STAGE, DECISION),
+    prometheus="ai_guardrail_decisions_total",
+)
 PII_DETECTIONS = MetricSpec(
-    "ai.pii.detections", InstrumentKind.COUNTER, "{detection}", "PII entities detected, by what was done",
-    (STAGE, ENTITY_TYPE, ACTION), "ai_pii_detections_total",
-)  # fmt: skip
+    name="ai.pii.detections",
+    kind=InstrumentKind.COUNTER,
+    unit="{detection}",
+    description="PII entities detected, by what was done",
+    attributes=(STAGE, ENTITY_TYPE, ACTION),
+    prometheus="ai_pii_detections_total",
+)
 USER_REPORTS = MetricSpec(
-    "ai.user.reports", InstrumentKind.COUNTER, "{report}", "Reports of bad answers by users",
-    (KIND, SEVERITY), "ai_user_reports_total",
-)  # fmt: skip
+    name="ai.user.reports",
+    kind=InstrumentKind.COUNTER,
+    unit="{report}",
+    description="Reports of bad answers by users",
+    attributes=(KIND, SEVERITY),
+    prometheus="ai_user_reports_total",
+)
 REFUSALS = MetricSpec(
-    "ai.refusals", InstrumentKind.COUNTER, "{refusal}", "Turns the model refused",
-    (GEN_AI_REQUEST_MODEL,), "ai_refusals_total",
-)  # fmt: skip
+    name="ai.refusals",
+    kind=InstrumentKind.COUNTER,
+    unit="{refusal}",
+    description="Turns the model refused",
+    attributes=(GEN_AI_REQUEST_MODEL,),
+    prometheus="ai_refusals_total",
+)
 TOOL_CALLS = MetricSpec(
-    "ai.tool.calls", InstrumentKind.COUNTER, "{call}", "Tool calls by outcome",
-    (GEN_AI_TOOL_NAME, OUTCOME), "ai_tool_calls_total",
-)  # fmt: skip
+    name="ai.tool.calls",
+    kind=InstrumentKind.COUNTER,
+    unit="{call}",
+    description="Tool calls by outcome",
+    attributes=(GEN_AI_TOOL_NAME, OUTCOME),
+    prometheus="ai_tool_calls_total",
+)
 TOOL_ANOMALY_SCORE = MetricSpec(
-    "ai.tool.call.anomaly_score", InstrumentKind.HISTOGRAM, "",
-    "How unusual a tool call's arguments are (0 normal, 1 never seen)",
-    (GEN_AI_TOOL_NAME,), "ai_tool_call_anomaly_score", SCORE_BUCKETS,
-)  # fmt: skip
+    name="ai.tool.call.anomaly_score",
+    kind=InstrumentKind.HISTOGRAM,
+    unit="",
+    description="How unusual a tool call's arguments are (0 normal, 1 never seen)",
+    attributes=(GEN_AI_TOOL_NAME,),
+    prometheus="ai_tool_call_anomaly_score",
+    buckets=SCORE_BUCKETS,
+)
 CONTAINMENT_ACTIVE = MetricSpec(
-    "ai.containment.active", InstrumentKind.UP_DOWN_COUNTER, "{action}", "Containment actions in force",
-    (ACTION,), "ai_containment_active",
-)  # fmt: skip
+    name="ai.containment.active",
+    kind=InstrumentKind.UP_DOWN_COUNTER,
+    unit="{action}",
+    description="Containment actions in force",
+    attributes=(ACTION,),
+    prometheus="ai_containment_active",
+)
 CONTAINMENT_ENFORCED = MetricSpec(
-    "ai.containment.enforced", InstrumentKind.COUNTER, "{enforcement}",
-    "Times the gate refused or changed something because of containment",
-    (ACTION,), "ai_containment_enforced_total",
-)  # fmt: skip
+    name="ai.containment.enforced",
+    kind=InstrumentKind.COUNTER,
+    unit="{enforcement}",
+    description="Times the gate refused or changed something because of containment",
+    attributes=(ACTION,),
+    prometheus="ai_containment_enforced_total",
+)
 PROMPT_LOG_DROPPED = MetricSpec(
-    "ai.prompt_log.dropped", InstrumentKind.COUNTER, "{entry}", "Prompt-log entries lost, by reason",
-    (REASON,), "ai_prompt_log_dropped_total",
-)  # fmt: skip
+    name="ai.prompt_log.dropped",
+    kind=InstrumentKind.COUNTER,
+    unit="{entry}",
+    description="Prompt-log entries lost, by reason",
+    attributes=(REASON,),
+    prometheus="ai_prompt_log_dropped_total",
+)
 INSTRUMENTATION_ERRORS = MetricSpec(
-    "ai.instrumentation.errors", InstrumentKind.COUNTER, "{error}",
-    "Errors inside otel-ai-incident's own code, caught so they never reach the app",
-    (COMPONENT,), "ai_instrumentation_errors_total",
-)  # fmt: skip
+    name="ai.instrumentation.errors",
+    kind=InstrumentKind.COUNTER,
+    unit="{error}",
+    description="Errors inside otel-ai-incident's own code, caught so they never reach the app",
+    attributes=(COMPONENT,),
+    prometheus="ai_instrumentation_errors_total",
+)
 
 METRICS: tuple[MetricSpec, ...] = (
     OPERATION_DURATION,

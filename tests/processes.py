@@ -35,8 +35,12 @@ def support_bot(*args: str, env: dict[str, str] | None = None) -> Iterator[dict[
     """Run the example bot with --serve; yield its summary (incl. metrics_url) and stop it afterwards."""
     proc = subprocess.Popen(
         [sys.executable, str(SUPPORT_BOT), "--serve", "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or clean_env(), cwd=scratch_dir(),
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or clean_env(),
+        cwd=scratch_dir(),
+    )
     try:
         line = proc.stdout.readline()
         if not line:

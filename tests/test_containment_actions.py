@@ -43,7 +43,9 @@ def _run(executor: Executor, incident_type: str, mode: PlaybookMode, alert: Aler
 def test_auto_applies_the_primary_and_leaves_secondaries_pending(state: SqliteContainmentState) -> None:
     results = _run(Executor(state), "safety_violation", PlaybookMode.AUTO)
     assert [(r.action, r.outcome) for r in results] == [
-        (Action.TIGHTEN_GUARDRAIL, Outcome.APPLIED), (Action.ROLLBACK_PROMPT, Outcome.PENDING)]
+        (Action.TIGHTEN_GUARDRAIL, Outcome.APPLIED),
+        (Action.ROLLBACK_PROMPT, Outcome.PENDING),
+    ]
     [entry] = state.read().entries
     assert entry.params == {"threshold": 0.3} and entry.target is None and entry.applied_by == "alert:fp1"
     assert [p.planned.action for p in state.pending()] == [Action.ROLLBACK_PROMPT]
@@ -75,8 +77,13 @@ def test_without_a_finder_rate_limit_is_recorded_not_guessed(state: SqliteContai
 def test_disable_tool_prefers_the_alert_label(state: SqliteContainmentState) -> None:
     finder = Finder([], tool="search")
     executor = Executor(state, finder)
-    executor.run(PLAYBOOKS["agentic_harm"], _alert(gen_ai_tool_name="delete_record"), mode=PlaybookMode.AUTO,
-                 incident_id=None, key="a")
+    executor.run(
+        PLAYBOOKS["agentic_harm"],
+        _alert(gen_ai_tool_name="delete_record"),
+        mode=PlaybookMode.AUTO,
+        incident_id=None,
+        key="a",
+    )
     assert state.pending()[0].planned.target == "delete_record"
     executor.run(PLAYBOOKS["agentic_harm"], _alert(), mode=PlaybookMode.AUTO, incident_id=None, key="b")
     assert state.pending()[1].planned.target == "search"

@@ -264,9 +264,13 @@ def test_instrument_with_a_malformed_url_logs_counts_and_keeps_the_app_running(t
         "print('turn done')\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
         env={**os.environ, "AII_PSEUDONYM_KEY": "k" * 32},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "turn done"
     assert "containment state: malformed PostgreSQL URL" in result.stderr

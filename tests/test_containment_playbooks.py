@@ -31,8 +31,11 @@ def test_override_keeps_unset_fields_and_other_playbooks(tmp_path: Path) -> None
 
 
 def test_new_incident_type(tmp_path: Path) -> None:
-    loaded = _load(tmp_path, "playbooks:\n  cost_spike:\n    primary: rate_limit_user\n"
-                             "    secondary: [rollback_model]\n    auto_secondary: true\n")
+    loaded = _load(
+        tmp_path,
+        "playbooks:\n  cost_spike:\n    primary: rate_limit_user\n"
+        "    secondary: [rollback_model]\n    auto_secondary: true\n",
+    )
     playbook = loaded["cost_spike"]
     assert playbook.actions == (Action.RATE_LIMIT_USER, Action.ROLLBACK_MODEL)
     assert playbook.auto_secondary

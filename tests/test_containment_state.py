@@ -227,10 +227,14 @@ print(state.apply(PlannedAction(Action.KILL_SWITCH), actor=sys.argv[2], incident
 
 def test_one_key_from_two_processes_acts_once(url: str, state: ContainmentState) -> None:
     processes = [
-        subprocess.Popen([sys.executable, "-c", APPLY_IN_A_PROCESS, url, f"receiver-{i}"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", APPLY_IN_A_PROCESS, url, f"receiver-{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     try:
         for process in processes:
             assert process.stdout is not None and process.stdout.readline().strip() == "ready"

@@ -54,8 +54,12 @@ def test_demo_detects_and_contains_every_signal(tmp_path: Path) -> None:
     workdir, report = tmp_path / "work", tmp_path / "demo.json"
     done = subprocess.run(
         _demo(workdir, "--json", str(report)),
-        capture_output=True, text=True, timeout=900, env=clean_env(), cwd=scratch_dir(),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=clean_env(),
+        cwd=scratch_dir(),
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     result = json.loads(report.read_text())
 
@@ -80,8 +84,14 @@ def test_a_stopped_demo_leaves_no_process_behind(tmp_path: Path, stop: signal.Si
     find_binary("prometheus")
     find_binary("alertmanager")
     workdir = tmp_path / "work"
-    demo = subprocess.Popen(_demo(workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=clean_env(PYTHONUNBUFFERED="1"), cwd=scratch_dir())
+    demo = subprocess.Popen(
+        _demo(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_env(PYTHONUNBUFFERED="1"),
+        cwd=scratch_dir(),
+    )
     try:
         for line in demo.stdout:
             if line.startswith("Normal traffic"):

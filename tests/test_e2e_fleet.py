@@ -31,9 +31,13 @@ def test_fleet_demo_contains_every_signal_on_every_replica(tmp_path: Path) -> No
     workdir, report = tmp_path / "work", tmp_path / "fleet.json"
     command = [sys.executable, "-m", "otel_ai_incident.cli", "demo", "--fleet", "--workdir", str(workdir)]
     done = subprocess.run(
-        [*command, "--json", str(report)], capture_output=True, text=True, timeout=1200, env=clean_env(),
+        [*command, "--json", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=clean_env(),
         cwd=scratch_dir(),
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
     result = json.loads(report.read_text())
 

@@ -26,14 +26,21 @@ def _populate(log_url: str, containment_url: str, incidents_url: str) -> str:
     """The user's turns, a rate limit on them applied by an incident, and a bystander's turn; the pseudonym."""
     pseudonym = Pseudonymizer(NEW_KEY).pseudonymize(USER)
     log = open_store(log_url)
-    log.write([make_entry(0, user_pseudonym=pseudonym), make_entry(1, user_pseudonym=pseudonym),
-               make_entry(2, user_pseudonym="someone-else")])  # fmt: skip
+    log.write(
+        [
+            make_entry(0, user_pseudonym=pseudonym),
+            make_entry(1, user_pseudonym=pseudonym),
+            make_entry(2, user_pseudonym="someone-else"),
+        ]
+    )
     log.close()
     incidents = open_incident_store(incidents_url)
-    incident = incidents.open_for_group("g", title="t", incident_type="jailbreak_wave", severity="p1",
-                                        signals=["safety_classifier_block_rate"], at=1.0)  # fmt: skip
-    incidents.add_event(incident.id, EventKind.CONTAINMENT_APPLIED, 2.0,
-                        {"action": "rate_limit_user", "target": pseudonym})  # fmt: skip
+    incident = incidents.open_for_group(
+        "g", title="t", incident_type="jailbreak_wave", severity="p1", signals=["safety_classifier_block_rate"], at=1.0
+    )
+    incidents.add_event(
+        incident.id, EventKind.CONTAINMENT_APPLIED, 2.0, {"action": "rate_limit_user", "target": pseudonym}
+    )
     incidents.close()
     state = open_containment_state(containment_url)
     limit = PlannedAction(Action.RATE_LIMIT_USER, pseudonym, {"rate_per_s": 0.1, "burst": 1}, ttl_s=3600)

@@ -19,9 +19,24 @@ from otel_ai_incident.signals import DEMO, PRODUCTION
 
 REPO = Path(__file__).resolve().parent.parent
 PROMQL_WORDS = {
-    "sum", "by", "rate", "increase", "or", "and", "unless", "offset", "bool", "on", "clamp_min", "abs", "count",
-    "sum_over_time", "count_over_time", "histogram_quantile", "le",
-}  # fmt: skip
+    "sum",
+    "by",
+    "rate",
+    "increase",
+    "or",
+    "and",
+    "unless",
+    "offset",
+    "bool",
+    "on",
+    "clamp_min",
+    "abs",
+    "count",
+    "sum_over_time",
+    "count_over_time",
+    "histogram_quantile",
+    "le",
+}
 
 
 def _production() -> dict[str, str]:
@@ -92,8 +107,20 @@ def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
 
 
 def test_link_bases_are_configurable(tmp_path: Path) -> None:
-    assert main(["generate", "--out", str(tmp_path), "--runbook-url", "https://wiki.example/runbook",
-                 "--grafana-url", "https://grafana.example/"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--out",
+                str(tmp_path),
+                "--runbook-url",
+                "https://wiki.example/runbook",
+                "--grafana-url",
+                "https://grafana.example/",
+            ]
+        )
+        == 0
+    )
     rules = (tmp_path / artefacts.RULES).read_text()
     assert "runbook_url: https://wiki.example/runbook#pii_detection_in_output" in rules
     assert "dashboard_url: https://grafana.example/d/" in rules
@@ -131,6 +158,7 @@ def test_demo_profile_is_short_and_passes_promtool(tmp_path: Path) -> None:
     text = (tmp_path / artefacts.RULES).read_text()
     assert f"interval: {DEMO.rate_interval}" in text and "[5m:30s]" in text and "for: 5s" in text
     assert not list((tmp_path / "alert_rules").glob("*.test.yml"))  # demo rules are not committed nor tested
-    result = subprocess.run([promtool, "check", "rules", str(tmp_path / artefacts.RULES)],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [promtool, "check", "rules", str(tmp_path / artefacts.RULES)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -28,14 +28,16 @@ def pipe() -> Pipeline:
 
 
 def _full_turn(**kwargs) -> str:
-    with aii.llm_turn(model=MODEL, user_id=RAW_USER, session_id="sess-1", system_prompt="be nice",
-                      user_message=MESSAGE, **kwargs) as turn:
+    with aii.llm_turn(
+        model=MODEL, user_id=RAW_USER, session_id="sess-1", system_prompt="be nice", user_message=MESSAGE, **kwargs
+    ) as turn:
         turn.guardrail("prompt_injection", stage="input", decision="allow", score=0.02)
         with turn.tool_call("delete_record", {"id": 42}, writes=True, call_id="call-1"):
             pass
         turn.guardrail("toxicity", stage=names.Stage.OUTPUT, decision=names.Decision.BLOCK, score=0.97)
-        turn.complete("hello there", input_tokens=42, output_tokens=7, response_model="gpt-test-0613",
-                      finish_reasons=["stop"])
+        turn.complete(
+            "hello there", input_tokens=42, output_tokens=7, response_model="gpt-test-0613", finish_reasons=["stop"]
+        )
         return turn.log_id
 
 

@@ -47,17 +47,31 @@ GOLDEN = Path(__file__).parent / "golden" / "postmortem.md"
 BUILTIN = SignalEvidence(BUILTIN_SIGNALS)
 
 
-def _turn(log_id: str, offset: float, user: str, session: str, decisions: list[tuple[str, str, str]] = (),
-          refused: bool = False) -> PromptLogEntry:  # fmt: skip
+def _turn(
+    log_id: str,
+    offset: float,
+    user: str,
+    session: str,
+    decisions: list[tuple[str, str, str]] = (),
+    refused: bool = False,
+) -> PromptLogEntry:
     """A logged turn `offset` seconds from FIRED; decisions are (guardrail, stage, decision)."""
     return PromptLogEntry(
-        log_id=log_id, timestamp=FIRED + offset, user_pseudonym=user, pseudonym_key_id="k1", session_id=session,
-        model="gpt-4o-mini", system_prompt_hash=system_prompt_hash(OLD_PROMPT),
-        user_message="How do I reach my account manager?", assistant_response=fake_llm(
-            model="gpt-4o-mini", system=OLD_PROMPT, messages=[]),
+        log_id=log_id,
+        timestamp=FIRED + offset,
+        user_pseudonym=user,
+        pseudonym_key_id="k1",
+        session_id=session,
+        model="gpt-4o-mini",
+        system_prompt_hash=system_prompt_hash(OLD_PROMPT),
+        user_message="How do I reach my account manager?",
+        assistant_response=fake_llm(model="gpt-4o-mini", system=OLD_PROMPT, messages=[]),
         guardrail_decisions=[{"guardrail": g, "stage": s, "decision": d, "score": None} for g, s, d in decisions],
-        refused=refused, prompt_name="support", prompt_version="v1", system_prompt=OLD_PROMPT,
-    )  # fmt: skip
+        refused=refused,
+        prompt_name="support",
+        prompt_version="v1",
+        system_prompt=OLD_PROMPT,
+    )
 
 
 PII = ("pii", "output", "redact")
@@ -84,8 +98,15 @@ class Setup:
     incident_id: str
 
     def cli(self, *argv: str) -> int:
-        return cli.main([*argv, "--incidents", f"sqlite:///{self.root / 'incidents.db'}",
-                         "--prompt-log", f"sqlite:///{self.root / 'log.db'}"])
+        return cli.main(
+            [
+                *argv,
+                "--incidents",
+                f"sqlite:///{self.root / 'incidents.db'}",
+                "--prompt-log",
+                f"sqlite:///{self.root / 'log.db'}",
+            ]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +119,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     incidents = open_incident_store(f"sqlite:///{root / 'incidents.db'}")
     inbox = open_inbox(f"sqlite:///{root / 'incidents.db'}")
     # min_turns=1: the mix is small, and this module checks the ranking (the minimum is tested below).
-    app = create_app(state=state, incidents=incidents, inbox=inbox, credentials=Credentials(TOKEN),
-                     finder=PromptLogTargetFinder(log, BUILTIN, min_turns=1))
+    app = create_app(
+        state=state,
+        incidents=incidents,
+        inbox=inbox,
+        credentials=Credentials(TOKEN),
+        finder=PromptLogTargetFinder(log, BUILTIN, min_turns=1),
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -174,8 +200,12 @@ def test_replay_with_the_fake_llm_reproduces_and_shows_the_fix(
 ) -> None:
     prompt = tmp_path / "prompt.txt"
     prompt.write_text(NEW_PROMPT)
-    assert setup.cli("replay", "T01", "--llm", "otel_ai_incident.incidents.fake_llm:llm", "--prompt", str(prompt),
-                     "--json") == 0
+    assert (
+        setup.cli(
+            "replay", "T01", "--llm", "otel_ai_incident.incidents.fake_llm:llm", "--prompt", str(prompt), "--json"
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["recorded_in"] == setup.incident_id  # the incident the turn is held for
     assert (result["old"]["pii_decision"], result["old"]["pii_entities"]) == ("redact", ["EMAIL"])
@@ -187,7 +217,8 @@ def test_replay_with_the_fake_llm_reproduces_and_shows_the_fix(
     (tmp_path / "support_app.py").write_text(
         "from otel_ai_incident.containment.registry import register_prompt\n"
         "from otel_ai_incident.incidents.fake_llm import llm\n"
-        f"register_prompt('support', {NEW_PROMPT!r})\n")
+        f"register_prompt('support', {NEW_PROMPT!r})\n"
+    )
     monkeypatch.chdir(tmp_path)
     assert setup.cli("replay", "T03", "--llm", "support_app:llm") == 0
     text = capsys.readouterr().out
@@ -207,15 +238,22 @@ def test_export_regressions_round_trip(setup: Setup, tmp_path: Path, capsys: pyt
     (tmp_path / "pipelines.py").write_text(
         "from otel_ai_incident.incidents.fake_llm import llm\n"
         f"def fixed(message):\n    return llm(model='m', system={NEW_PROMPT!r}, messages=[])\n"
-        f"def leaky(message):\n    return llm(model='m', system={OLD_PROMPT!r}, messages=[])\n")
+        f"def leaky(message):\n    return llm(model='m', system={OLD_PROMPT!r}, messages=[])\n"
+    )
 
     def run(pipeline: str | None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != regressions.PIPELINE_ENV}
         env["PYTHONPATH"] = str(tmp_path)
         if pipeline:
             env[regressions.PIPELINE_ENV] = f"pipelines:{pipeline}"
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out)],
-                              cwd=out, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out)],
+            cwd=out,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     fixed, leaky, unset = run("fixed"), run("leaky"), run(None)
     assert fixed.returncode == 0 and "4 passed" in fixed.stdout, fixed.stdout
@@ -231,13 +269,30 @@ def test_close_needs_a_root_cause_then_releases_the_hold(
     assert "| T01 |" in (tmp_path / "pm.md").read_text()  # the replay is in the draft
     assert setup.cli("incidents", "close", setup.incident_id, "--by", "alice") == 1
     assert "no root cause" in capsys.readouterr().err
-    assert setup.cli("incidents", "rca", setup.incident_id, "--category", "prompt_failure", "--description",
-                     "the prompt had no rule against sharing contact details", "--factor", "prompt v1 shipped",
-                     "--remediation", "add the rule", "--remediation", "review prompts",
-                     "--regression-test-added") == 0
+    assert (
+        setup.cli(
+            "incidents",
+            "rca",
+            setup.incident_id,
+            "--category",
+            "prompt_failure",
+            "--description",
+            "the prompt had no rule against sharing contact details",
+            "--factor",
+            "prompt v1 shipped",
+            "--remediation",
+            "add the rule",
+            "--remediation",
+            "review prompts",
+            "--regression-test-added",
+        )
+        == 0
+    )
     rca = setup.incidents.get(setup.incident_id).rca
     assert (rca.root_cause_category, rca.remediation_steps) == (
-        RootCauseCategory.PROMPT_FAILURE, ("add the rule", "review prompts"))
+        RootCauseCategory.PROMPT_FAILURE,
+        ("add the rule", "review prompts"),
+    )
     far_future = FIRED + 10**9
     assert setup.log.purge(far_future) == 4  # everything but the four held turns
     assert setup.cli("incidents", "close", setup.incident_id, "--by", "alice") == 0
@@ -253,8 +308,14 @@ def test_close_needs_a_root_cause_then_releases_the_hold(
 def _fixed_incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_type: str = "data_leakage"):
     monkeypatch.setattr(store_module, "new_incident_id", lambda now: "INC-20250101-golden")
     incidents = open_incident_store(f"sqlite:///{tmp_path / 'incidents.db'}")
-    incident = incidents.open_for_group("g", title="PII in output", incident_type=incident_type, severity="p1",
-                                        signals=["pii_detection_in_output"], at=FIRED)
+    incident = incidents.open_for_group(
+        "g",
+        title="PII in output",
+        incident_type=incident_type,
+        severity="p1",
+        signals=["pii_detection_in_output"],
+        at=FIRED,
+    )
     incidents.add_event(incident.id, EventKind.MONITORING_FIRED, FIRED, {"alertname": "PiiDetectionInOutput"})
     incidents.add_event(incident.id, EventKind.NOTIFIED, FIRED + 20, {"alerts": 1})
     incidents.add_event(incident.id, EventKind.CONTAINMENT_APPLIED, FIRED + 21, {"action": "kill_switch"})
@@ -285,10 +346,19 @@ def test_postmortem_matches_the_golden_file(tmp_path: Path, monkeypatch: pytest.
     incidents.transition(incident_id, IncidentStatus.RESOLVED, FIRED + 900, "receiver")
     [t01] = [e for e in MIX if e.log_id == "T01"]
     incidents.record_replay(incident_id, replay(t01, OLD_PROMPT, NEW_PROMPT, fake_llm, now=FIRED + 1800))
-    incidents.record_rca(IncidentRCA(
-        incident_id, "data_leakage", RootCauseCategory.PROMPT_FAILURE,
-        "The prompt had no rule against sharing contact details.", ("Prompt v1 shipped without review",),
-        ("Add the rule to the prompt",), True, "Prompt changes need a PII eval run"), FIRED + 2000)
+    incidents.record_rca(
+        IncidentRCA(
+            incident_id,
+            "data_leakage",
+            RootCauseCategory.PROMPT_FAILURE,
+            "The prompt had no rule against sharing contact details.",
+            ("Prompt v1 shipped without review",),
+            ("Add the rule to the prompt",),
+            True,
+            "Prompt changes need a PII eval run",
+        ),
+        FIRED + 2000,
+    )
     now = FIRED + 4 * 3600
     text = postmortem.draft(incidents, log, BUILTIN, incident_id, now)
     assert text == GOLDEN.read_text(), "post-mortem changed: review the diff, then update tests/golden/postmortem.md"

@@ -144,8 +144,12 @@ def test_otlp_export_configured_only_by_environment(otlp_receiver: _OtlpReceiver
     )
     done = subprocess.run(
         [sys.executable, str(SUPPORT_BOT), "--turns", "20", "--host", "127.0.0.1", "--port", "0"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=scratch_dir(),
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=scratch_dir(),
+    )
     assert done.returncode == 0, done.stderr
     span_names = {s.name for s in otlp_receiver.spans}
     assert {"chat fake-support-1", "execute_tool get_order", "apply_guardrail toxicity"} <= span_names
@@ -193,9 +197,9 @@ print(json.dumps({'per_turn': per_turn, 'shutdown': time.perf_counter() - start}
 def test_dead_collector_neither_slows_turns_nor_blocks_shutdown(otlp_receiver: _OtlpReceiver) -> None:
     from conftest import free_port
 
-    live = run_script(_LATENCY_SCRIPT, clean_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{otlp_receiver.server_address[1]}"
-    ))  # fmt: skip
+    live = run_script(
+        _LATENCY_SCRIPT, clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{otlp_receiver.server_address[1]}")
+    )
     dead = run_script(_LATENCY_SCRIPT, clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}"))
     assert dead["per_turn"] < 2 * live["per_turn"], (dead, live)
     assert dead["shutdown"] < 3.0, dead
@@ -270,8 +274,14 @@ def test_the_apps_gate_enforces_a_kill_switch_within_the_cache_period(tmp_path) 
 
     url = f"sqlite:///{tmp_path / 'containment.db'}"
     state = SqliteContainmentState.from_url(url)
-    app = subprocess.Popen([sys.executable, "-c", _GATE_SCRIPT, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           text=True, env=clean_env(), cwd=tmp_path)
+    app = subprocess.Popen(
+        [sys.executable, "-c", _GATE_SCRIPT, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+    )
     try:
         assert app.stdout.readline().strip() == "ready"
         state.apply(PlannedAction(ContainmentActionName.KILL_SWITCH, None, {}, None), actor="test", incident_id=None)

@@ -59,12 +59,20 @@ class FakeApi:
         return self.handler(request)
 
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(api_key="test", base_url="http://openai.test/v1", max_retries=0,
-                             http_client=httpx2.Client(transport=httpx2.MockTransport(self)))
+        return openai.OpenAI(
+            api_key="test",
+            base_url="http://openai.test/v1",
+            max_retries=0,
+            http_client=httpx2.Client(transport=httpx2.MockTransport(self)),
+        )
 
     def async_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(api_key="test", base_url="http://openai.test/v1", max_retries=0,
-                                  http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self)))
+        return openai.AsyncOpenAI(
+            api_key="test",
+            base_url="http://openai.test/v1",
+            max_retries=0,
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self)),
+        )
 
 
 def reply_json(body: dict[str, Any], status: int = 200) -> Handler:
@@ -76,20 +84,36 @@ def reply_sse(events: list[dict[str, Any]], done: bool = True) -> Handler:
     return lambda request: httpx2.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
 
 
-def completion(content: str | None = "Your order ships today.", *, finish: str = "stop", refusal: str | None = None,
-               tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def completion(
+    content: str | None = "Your order ships today.",
+    *,
+    finish: str = "stop",
+    refusal: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": SERVED_MODEL,
-            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": SERVED_MODEL,
+        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+    }
 
 
 def chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: dict[str, int] | None = None) -> dict:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": SERVED_MODEL,
-            "choices": choices, "usage": usage}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": SERVED_MODEL,
+        "choices": choices,
+        "usage": usage,
+    }
 
 
 STREAM = [
@@ -105,17 +129,32 @@ def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def response_json(output: list[dict[str, Any]], *, status: str = "completed",
-                  incomplete: str | None = None) -> dict[str, Any]:
-    return {"id": "resp_1", "object": "response", "created_at": 1, "model": SERVED_MODEL, "status": status,
-            "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
-            "incomplete_details": {"reason": incomplete} if incomplete else None,
-            "usage": {"input_tokens": 20, "output_tokens": 8, "total_tokens": 28}}
+def response_json(
+    output: list[dict[str, Any]], *, status: str = "completed", incomplete: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": SERVED_MODEL,
+        "status": status,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "incomplete_details": {"reason": incomplete} if incomplete else None,
+        "usage": {"input_tokens": 20, "output_tokens": 8, "total_tokens": 28},
+    }
 
 
 def output_message(text: str) -> dict[str, Any]:
-    return {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
 
 
 # -- fixtures -------------------------------------------------------------------------------------------------
@@ -210,8 +249,9 @@ def test_the_callers_context_never_holds_the_turn(pipe: Pipeline, instrumented: 
 
 def test_a_sync_stream_ends_the_turn_when_exhausted(pipe: Pipeline, instrumented: None) -> None:
     client = FakeApi(reply_sse(STREAM)).client()
-    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
-                                            stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
     assert pipe.spans() == []  # the turn lasts as long as the stream
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
@@ -240,7 +280,8 @@ def test_an_async_stream_with_usage(pipe: Pipeline, instrumented: None) -> None:
 
     async def call() -> str:
         stream = await api.async_client().chat.completions.create(
-            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
         async with stream:
             return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
@@ -252,7 +293,8 @@ def test_an_async_stream_with_usage(pipe: Pipeline, instrumented: None) -> None:
 
 
 def test_an_error_in_the_middle_of_a_stream_reaches_the_caller_and_marks_the_turn(
-        pipe: Pipeline, instrumented: None) -> None:
+    pipe: Pipeline, instrumented: None
+) -> None:
     events = [STREAM[1], {"error": {"message": "server had an error", "type": "server_error"}}]
     stream = FakeApi(reply_sse(events)).client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     with pytest.raises(openai.APIError, match="server had an error"):
@@ -276,18 +318,23 @@ def test_tool_calls_streamed_in_pieces_are_reassembled() -> None:
     instrument_openai()
     try:
         start = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_order", "arguments": ""}}
-        events = [chunk({"role": "assistant", "tool_calls": [start]}),
-                  chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"id": '}}]}),
-                  chunk({"tool_calls": [{"index": 0, "function": {"arguments": "42}"}}]}),
-                  chunk({}, finish="tool_calls")]
+        events = [
+            chunk({"role": "assistant", "tool_calls": [start]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"id": '}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": "42}"}}]}),
+            chunk({}, finish="tool_calls"),
+        ]
         list(FakeApi(reply_sse(events)).client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
     finally:
         uninstrument_openai()
         pipe_gen.close()
     (event,) = chat_span(pipe).events
     assert event.name == names.AI_TOOL_CALL_REQUESTED
-    assert dict(event.attributes) == {names.GEN_AI_TOOL_NAME: "get_order", names.GEN_AI_TOOL_CALL_ID: "call_1",
-                                      names.GEN_AI_TOOL_CALL_ARGUMENTS: '{"id": 42}'}
+    assert dict(event.attributes) == {
+        names.GEN_AI_TOOL_NAME: "get_order",
+        names.GEN_AI_TOOL_CALL_ID: "call_1",
+        names.GEN_AI_TOOL_CALL_ARGUMENTS: '{"id": 42}',
+    }
 
 
 # -- what the reply says --------------------------------------------------------------------------------------
@@ -295,14 +342,16 @@ def test_tool_calls_streamed_in_pieces_are_reassembled() -> None:
 
 def test_a_refusal_message_counts_as_refusal(pipe: Pipeline, instrumented: None) -> None:
     FakeApi(reply_json(completion(None, refusal="I can't help with that."))).client().chat.completions.create(
-        model=MODEL, messages=MESSAGES)
+        model=MODEL, messages=MESSAGES
+    )
     assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 1
     assert dict(chat_span(pipe).attributes)[hooks.AI_REFUSAL] is True
 
 
 def test_a_content_filter_finish_counts_as_refusal(pipe: Pipeline, instrumented: None) -> None:
     FakeApi(reply_json(completion(None, finish="content_filter"))).client().chat.completions.create(
-        model=MODEL, messages=MESSAGES)
+        model=MODEL, messages=MESSAGES
+    )
     assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 1
     assert dict(chat_span(pipe).attributes)[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("content_filter",)
 
@@ -315,7 +364,8 @@ def test_an_ordinary_reply_is_no_refusal(pipe: Pipeline, instrumented: None) -> 
 def test_requested_tools_are_events_without_arguments_by_default(pipe: Pipeline, instrumented: None) -> None:
     calls = [tool_call("call_1", "get_order", '{"id": 42}'), tool_call("call_2", "refund", '{"amount": 10}')]
     FakeApi(reply_json(completion(None, finish="tool_calls", tool_calls=calls))).client().chat.completions.create(
-        model=MODEL, messages=MESSAGES)
+        model=MODEL, messages=MESSAGES
+    )
     span = chat_span(pipe)
     assert [dict(e.attributes) for e in span.events if e.name == names.AI_TOOL_CALL_REQUESTED] == [
         {names.GEN_AI_TOOL_NAME: "get_order", names.GEN_AI_TOOL_CALL_ID: "call_1"},
@@ -393,7 +443,8 @@ def pseudonym_of(pipe: Pipeline, span: Any = None) -> str | None:
 def test_user_and_session_come_from_turn_context(pipe: Pipeline, instrumented: None) -> None:
     with turn_context(user_id="alice", session_id="sess-9"):
         FakeApi(reply_json(completion())).client().chat.completions.create(
-            model=MODEL, messages=MESSAGES, user="ignored-because-the-context-says-alice")
+            model=MODEL, messages=MESSAGES, user="ignored-because-the-context-says-alice"
+        )
     attrs = dict(chat_span(pipe).attributes)
     assert attrs[names.ENDUSER_PSEUDO_ID] == pipe.runtime.pseudonymizer.pseudonymize("alice")
     assert attrs[names.GEN_AI_CONVERSATION_ID] == "sess-9"
@@ -407,7 +458,8 @@ def test_user_comes_from_the_request_without_turn_context(pipe: Pipeline, instru
 
 def test_safety_identifier_is_preferred_to_user(pipe: Pipeline, instrumented: None) -> None:
     FakeApi(reply_json(completion())).client().chat.completions.create(
-        model=MODEL, messages=MESSAGES, user="legacy", safety_identifier="carol")
+        model=MODEL, messages=MESSAGES, user="legacy", safety_identifier="carol"
+    )
     assert pseudonym_of(pipe) == pipe.runtime.pseudonymizer.pseudonymize("carol")
 
 
@@ -494,9 +546,17 @@ def test_the_stream_helper_is_one_turn_through_create(pipe: Pipeline, instrument
 
 
 def test_a_responses_call_with_a_function_call(pipe: Pipeline, instrumented: None) -> None:
-    output = [output_message("Let me look."),
-              {"type": "function_call", "id": "fc_1", "call_id": "call_7", "name": "get_order",
-               "arguments": '{"id": 42}', "status": "completed"}]
+    output = [
+        output_message("Let me look."),
+        {
+            "type": "function_call",
+            "id": "fc_1",
+            "call_id": "call_7",
+            "name": "get_order",
+            "arguments": '{"id": 42}',
+            "status": "completed",
+        },
+    ]
     api = FakeApi(reply_json(response_json(output)))
     result = api.client().responses.create(model=MODEL, instructions=SYSTEM, input="where is my order?", user="bob")
 
@@ -518,11 +578,19 @@ def test_a_responses_content_filter_is_a_refusal(pipe: Pipeline, instrumented: N
 
 def test_a_responses_stream_is_read_from_its_final_event(pipe: Pipeline, instrumented: None) -> None:
     created = response_json([], status="in_progress")
-    events = [{"type": "response.created", "sequence_number": 0, "response": created},
-              {"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_1", "output_index": 0,
-               "content_index": 0, "delta": "Hi there", "logprobs": []},
-              {"type": "response.completed", "sequence_number": 2,
-               "response": response_json([output_message("Hi there")])}]
+    events = [
+        {"type": "response.created", "sequence_number": 0, "response": created},
+        {
+            "type": "response.output_text.delta",
+            "sequence_number": 1,
+            "item_id": "msg_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "Hi there",
+            "logprobs": [],
+        },
+        {"type": "response.completed", "sequence_number": 2, "response": response_json([output_message("Hi there")])},
+    ]
     stream = FakeApi(reply_sse(events, done=False)).client().responses.create(model=MODEL, input="hi", stream=True)
     assert [e.type for e in stream][-1] == "response.completed"
     attrs = dict(chat_span(pipe).attributes)

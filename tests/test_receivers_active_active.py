@@ -72,14 +72,28 @@ class Receivers:
         port = free_port()
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "otel_ai_incident.cli", "serve", "--port", str(port),
-                "--token-file", str(self.token_file), "--incidents", self.incidents_url,
-                "--containment", self.containment_url, "--prompt-log", "sqlite:///" + str(self.tmp_path / "log.db"),
-                "--claim-lease", str(lease_s),
+                sys.executable,
+                "-m",
+                "otel_ai_incident.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--token-file",
+                str(self.token_file),
+                "--incidents",
+                self.incidents_url,
+                "--containment",
+                self.containment_url,
+                "--prompt-log",
+                "sqlite:///" + str(self.tmp_path / "log.db"),
+                "--claim-lease",
+                str(lease_s),
             ],
             env={**os.environ, "AII_RECEIVER_ACT_DELAY": str(act_delay_s)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.processes.append(process)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -129,8 +143,12 @@ def test_every_notification_acted_on_once_across_receivers_and_replicas(receiver
         posts.append((urls[(index + 1) % 2], _notification(index, f"am-b:{{}}:{{case={index}}}")))
         posts.append((urls[index % 2], copy.deepcopy(posts[-1][1])))  # and a retried delivery
     with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda post: httpx.post(post[0] + "/alertmanager", json=post[1], headers=AUTH,
-                                                         timeout=30).status_code, posts))  # fmt: skip
+        statuses = list(
+            pool.map(
+                lambda post: httpx.post(post[0] + "/alertmanager", json=post[1], headers=AUTH, timeout=30).status_code,
+                posts,
+            )
+        )
     assert statuses == [200] * len(posts)
     _wait_until_done(receivers.incidents_url, len(posts))
 

@@ -85,23 +85,40 @@ def lift_all(receiver: Receiver) -> Iterator[None]:
 _counter = iter(range(10**9))
 
 
-def notification(incident_type: str = "data_leakage", severity: str = "p1", status: str = "firing",
-                 **labels: str) -> dict[str, Any]:
+def notification(
+    incident_type: str = "data_leakage", severity: str = "p1", status: str = "firing", **labels: str
+) -> dict[str, Any]:
     """A payload as Alertmanager 0.25 sends it, with a fingerprint and groupKey unique to the call."""
     n = next(_counter)
-    alert_labels = {"alertname": "PiiDetectionInOutput", "signal": "pii_detection_in_output",
-                    "severity": severity, "incident_type": incident_type, **labels}
+    alert_labels = {
+        "alertname": "PiiDetectionInOutput",
+        "signal": "pii_detection_in_output",
+        "severity": severity,
+        "incident_type": incident_type,
+        **labels,
+    }
     return {
-        "receiver": "otel-ai-incident", "status": status, "version": "4", "groupKey": f'{{}}:{{n="{n}"}}',
-        "truncatedAlerts": 0, "groupLabels": {"alertname": "PiiDetectionInOutput"}, "commonLabels": alert_labels,
-        "commonAnnotations": {"summary": "PII in output"}, "externalURL": "http://alertmanager:9093",
-        "alerts": [{
-            "status": status, "labels": alert_labels, "annotations": {"summary": "PII in output"},
-            "startsAt": "2025-01-01T10:00:00Z",
-            "endsAt": "2025-01-01T10:05:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph", "fingerprint": f"fp{n:012x}",
-        }],
-    }  # fmt: skip
+        "receiver": "otel-ai-incident",
+        "status": status,
+        "version": "4",
+        "groupKey": f'{{}}:{{n="{n}"}}',
+        "truncatedAlerts": 0,
+        "groupLabels": {"alertname": "PiiDetectionInOutput"},
+        "commonLabels": alert_labels,
+        "commonAnnotations": {"summary": "PII in output"},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [
+            {
+                "status": status,
+                "labels": alert_labels,
+                "annotations": {"summary": "PII in output"},
+                "startsAt": "2025-01-01T10:00:00Z",
+                "endsAt": "2025-01-01T10:05:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": f"fp{n:012x}",
+            }
+        ],
+    }
 
 
 def _incident_for(receiver: Receiver, payload: dict[str, Any]):
@@ -121,7 +138,10 @@ def test_p1_notification_is_acknowledged_then_contained(receiver: Receiver, lift
     assert entry.incident_id == incident.id
     assert incident.status is IncidentStatus.CONTAINED
     assert (incident.incident_type, incident.severity, incident.signals) == (
-        "data_leakage", "p1", ("pii_detection_in_output",))
+        "data_leakage",
+        "p1",
+        ("pii_detection_in_output",),
+    )
     kinds = [e.kind for e in incident.timeline]
     assert kinds[0] is EventKind.MONITORING_FIRED  # at startsAt, before it was notified
     assert {EventKind.NOTIFIED, EventKind.CONTAINMENT_APPLIED, EventKind.CONTAINMENT_NO_TARGET} <= set(kinds)
@@ -163,7 +183,9 @@ def test_p2_waits_for_approval_and_unknown_types_only_open_an_incident(receiver:
     receiver.settled()
     pending = [p for p in receiver.state.pending() if p.incident_id == _incident_for(receiver, p2).id]
     assert [(p.planned.action.value, p.planned.target) for p in pending] == [
-        ("restrict_to_read_only", None), ("disable_tool", "delete_record")]
+        ("restrict_to_read_only", None),
+        ("disable_tool", "delete_record"),
+    ]
     assert receiver.state.read().entries == ()
     incident = _incident_for(receiver, unknown)
     assert incident.status is IncidentStatus.OPEN
@@ -221,8 +243,9 @@ def test_bad_input_is_refused_without_a_state_change(receiver: Receiver, case: s
     receiver.settled()
     before = (receiver.state.revision(), receiver.inbox.count(pending=False), len(receiver.incidents.list()))
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = httpx.post(receiver.url + "/alertmanager", content=content,
-                          headers={**headers, "Content-Type": "application/json"})
+    response = httpx.post(
+        receiver.url + "/alertmanager", content=content, headers={**headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == status
     assert response.json()["detail"]
     receiver.settled()
@@ -303,10 +326,28 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
-_paths = st.sampled_from(["/alertmanager", "/v1/containment", "/v1/containment/lift", "/v1/incidents",
-                          "/v1/incidents/x", "/healthz", "/nope"])
-_auth = st.sampled_from([None, "Bearer", "Bearer wrong", "Basic", "Basic !!!", "Basic " +
-                         base64.b64encode(b"no-colon").decode(), "Bearer \u00e9t\u00e9".encode("latin-1")])
+_paths = st.sampled_from(
+    [
+        "/alertmanager",
+        "/v1/containment",
+        "/v1/containment/lift",
+        "/v1/incidents",
+        "/v1/incidents/x",
+        "/healthz",
+        "/nope",
+    ]
+)
+_auth = st.sampled_from(
+    [
+        None,
+        "Bearer",
+        "Bearer wrong",
+        "Basic",
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Bearer \u00e9t\u00e9".encode("latin-1"),
+    ]
+)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -19,16 +19,32 @@ from otel_ai_incident.server.inbox.sql_store import open_inbox
 
 TOKEN = "crash-test-token"
 PAYLOAD = {
-    "receiver": "otel-ai-incident", "status": "firing", "version": "4", "groupKey": "{}:{crash=\"1\"}",
-    "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+    "receiver": "otel-ai-incident",
+    "status": "firing",
+    "version": "4",
+    "groupKey": '{}:{crash="1"}',
+    "truncatedAlerts": 0,
+    "groupLabels": {},
+    "commonLabels": {},
+    "commonAnnotations": {},
     "externalURL": "http://alertmanager:9093",
-    "alerts": [{
-        "status": "firing", "labels": {"alertname": "PiiDetectionInOutput", "severity": "p1",
-                                       "incident_type": "data_leakage", "signal": "pii_detection_in_output"},
-        "annotations": {}, "startsAt": "2025-01-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus:9090", "fingerprint": "c0ffee",
-    }],
-}  # fmt: skip
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": "PiiDetectionInOutput",
+                "severity": "p1",
+                "incident_type": "data_leakage",
+                "signal": "pii_detection_in_output",
+            },
+            "annotations": {},
+            "startsAt": "2025-01-01T10:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090",
+            "fingerprint": "c0ffee",
+        }
+    ],
+}
 
 
 def _serve(tmp_path: Path, port: int, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:

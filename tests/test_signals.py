@@ -22,12 +22,15 @@ from otel_ai_incident.signals.load import load_signals
 # The contract's table of built-in signals: name -> (alertnames, severity, incident_type).
 CONTRACT = {
     "safety_classifier_block_rate": (("SafetyClassifierBlockRate",), "p1", "jailbreak_wave"),
-    "user_reports_harmful_content": (("UserReportsHarmfulContent", "UserReportsHarmfulContentP1"), "p1",
-                                     "safety_violation"),
+    "user_reports_harmful_content": (
+        ("UserReportsHarmfulContent", "UserReportsHarmfulContentP1"),
+        "p1",
+        "safety_violation",
+    ),
     "pii_detection_in_output": (("PiiDetectionInOutput",), "p1", "data_leakage"),
     "anomalous_tool_usage": (("AnomalousToolUsage",), "p2", "agentic_harm"),
     "refusal_rate_spike": (("RefusalRateSpike",), "p2", "jailbreak_wave"),
-}  # fmt: skip
+}
 
 
 def test_builtins_match_the_contract_table() -> None:

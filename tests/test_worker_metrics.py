@@ -140,9 +140,15 @@ def test_a_histograms_samples_stay_together_after_a_merge() -> None:
     (merged,) = merge([[first], [second]])
     order = [(s.labels["k"], s.name, s.labels.get("le"), s.value) for s in merged.samples]
     assert order == [
-        ("a", "h_bucket", "1", 2), ("a", "h_bucket", "+Inf", 3), ("a", "h_count", None, 3), ("a", "h_sum", None, 4),
-        ("b", "h_bucket", "1", 0), ("b", "h_bucket", "+Inf", 1), ("b", "h_count", None, 1), ("b", "h_sum", None, 5),
-    ]  # fmt: skip
+        ("a", "h_bucket", "1", 2),
+        ("a", "h_bucket", "+Inf", 3),
+        ("a", "h_count", None, 3),
+        ("a", "h_sum", None, 4),
+        ("b", "h_bucket", "1", 0),
+        ("b", "h_bucket", "+Inf", 1),
+        ("b", "h_count", None, 1),
+        ("b", "h_sum", None, 5),
+    ]
 
 
 def test_snapshots_round_trip_exactly_and_anything_else_is_refused(workers: Workers) -> None:
@@ -151,8 +157,14 @@ def test_snapshots_round_trip_exactly_and_anything_else_is_refused(workers: Work
     families = list(worker.metrics._registry.collect())
     decoded = decode(encode(Snapshot(families, pid=42, final=True, folded={"x": 1.5})))
     assert decoded.families == families and (decoded.pid, decoded.final, decoded.folded) == (42, True, {"x": 1.5})
-    for garbage in (b"", b"\x00\xff", b"[]", b'{"version": 1}', json.dumps({"version": 99}).encode(),
-                    encode(Snapshot([])).replace(b'"families":[]', b'"families":[{"name":"bad name"}]')):  # fmt: skip
+    for garbage in (
+        b"",
+        b"\x00\xff",
+        b"[]",
+        b'{"version": 1}',
+        json.dumps({"version": 99}).encode(),
+        encode(Snapshot([])).replace(b'"families":[]', b'"families":[{"name":"bad name"}]'),
+    ):
         with pytest.raises(ValueError):
             decode(garbage)
 
@@ -291,15 +303,21 @@ print(json.dumps({
 
 def test_workers_forked_from_an_instrumented_app_are_counted(tmp_path: Path, port: int) -> None:
     env = clean_env(
-        AII_METRICS_DIR=str(tmp_path / "metrics"), OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-        OTEL_EXPORTER_PROMETHEUS_PORT=str(port), AII_PROMPT_LOG="off",
-        AII_CONTAINMENT=f"sqlite:///{tmp_path / 'containment.db'}", AII_PSEUDONYM_KEY="ab" * 32,
+        AII_METRICS_DIR=str(tmp_path / "metrics"),
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
+        AII_PROMPT_LOG="off",
+        AII_CONTAINMENT=f"sqlite:///{tmp_path / 'containment.db'}",
+        AII_PSEUDONYM_KEY="ab" * 32,
         PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
-    )  # fmt: skip
+    )
     result = run_script(_FORKED_WORKERS, env)
     families = {f.name: f for f in text_string_to_metric_families(result["metrics"])}
     ok = [s.value for s in families["ai_turns"].samples if s.labels["outcome"] == "ok"]
-    redacted = [s.value for s in families["ai_guardrail_decisions"].samples
-                if s.labels["guardrail"] == "pii" and s.labels["decision"] == "redact"]  # fmt: skip
+    redacted = [
+        s.value
+        for s in families["ai_guardrail_decisions"].samples
+        if s.labels["guardrail"] == "pii" and s.labels["decision"] == "redact"
+    ]
     assert ok == [6] and redacted == [2]
     assert result["final"] == [False, True, True]  # the serving parent's file, and each child's last one

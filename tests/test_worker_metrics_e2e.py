@@ -46,10 +46,25 @@ def multi_worker_server(env: dict[str, str], log: Path) -> Iterator[tuple[subpro
     port = free_port()
     with open(log, "wb") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "support_bot_server:app", "--app-dir", str(ROOT / "examples"),
-             "--workers", str(WORKERS), "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=log.parent, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "support_bot_server:app",
+                "--app-dir",
+                str(ROOT / "examples"),
+                "--workers",
+                str(WORKERS),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=log.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield server, f"http://127.0.0.1:{port}"
     finally:
@@ -114,15 +129,20 @@ def test_every_workers_turns_reach_prometheus_through_one_target(tmp_path: Path)
     find_binary("prometheus")
     containment = tmp_path / "containment.db"
     state = SqliteContainmentState(containment)
-    state.apply(PlannedAction(names.ContainmentActionName.DISABLE_TOOL, target="refund"), actor="test",
-                incident_id=None)  # fmt: skip
+    state.apply(
+        PlannedAction(names.ContainmentActionName.DISABLE_TOOL, target="refund"), actor="test", incident_id=None
+    )
     state.close()
     metrics_dir, metrics_port = tmp_path / "metrics", free_port()
     env = clean_env(
-        AII_METRICS_DIR=str(metrics_dir), OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-        OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port), AII_CONTAINMENT=f"sqlite:///{containment}",
-        AII_PROMPT_LOG="off", AII_PSEUDONYM_KEY="ab" * 32, PYTHONPATH=str(ROOT),
-    )  # fmt: skip
+        AII_METRICS_DIR=str(metrics_dir),
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
+        AII_CONTAINMENT=f"sqlite:///{containment}",
+        AII_PROMPT_LOG="off",
+        AII_PSEUDONYM_KEY="ab" * 32,
+        PYTHONPATH=str(ROOT),
+    )
     turns = ["leak"] * 6 + ["chat"] * 18 + ["lookup"] * 6
     more = ["leak"] * 3 + ["chat"] * 6
 

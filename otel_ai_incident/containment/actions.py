@@ -122,7 +122,12 @@ class Executor:
         self.settings = settings or ActionSettings()
 
     def run(
-        self, playbook: ContainmentPlaybook, alert: AlertContext, *, mode: PlaybookMode, incident_id: str | None,
+        self,
+        playbook: ContainmentPlaybook,
+        alert: AlertContext,
+        *,
+        mode: PlaybookMode,
+        incident_id: str | None,
         key: str,
     ) -> list[ActionResult]:
         """`key` identifies the alert notification (fingerprint, startsAt, status)."""
@@ -139,9 +144,14 @@ class Executor:
     ) -> list[ActionResult]:
         planned = PLANNERS[action](alert, self.finder, self.settings)
         if not planned:
-            done = self.state.record(Change.NO_TARGET, PlannedAction(action), actor=alert.actor,
-                                     incident_id=incident_id, key=key,
-                                     detail={"why": "the target could not be determined"})
+            done = self.state.record(
+                Change.NO_TARGET,
+                PlannedAction(action),
+                actor=alert.actor,
+                incident_id=incident_id,
+                key=key,
+                detail={"why": "the target could not be determined"},
+            )
             return [ActionResult(action, None, Outcome.NO_TARGET if done else Outcome.DUPLICATE)]
         return [self._step(p, alert, mode, incident_id, f"{key}|{p.target or ''}") for p in planned]
 

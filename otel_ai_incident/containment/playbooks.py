@@ -55,22 +55,30 @@ class ContainmentPlaybook:
 
 DEFAULT_PLAYBOOKS: tuple[ContainmentPlaybook, ...] = (
     ContainmentPlaybook(
-        IncidentType.SAFETY_VIOLATION.value, Action.TIGHTEN_GUARDRAIL, (Action.ROLLBACK_PROMPT,),
+        IncidentType.SAFETY_VIOLATION.value,
+        Action.TIGHTEN_GUARDRAIL,
+        (Action.ROLLBACK_PROMPT,),
         "Lower classifier threshold immediately; investigate system prompt for misconfiguration",
     ),
     ContainmentPlaybook(
-        IncidentType.DATA_LEAKAGE.value, Action.KILL_SWITCH, (Action.RATE_LIMIT_USER,),
+        IncidentType.DATA_LEAKAGE.value,
+        Action.KILL_SWITCH,
+        (Action.RATE_LIMIT_USER,),
         "Disable system for investigation; leakage incidents require full stop until root cause found",
     ),
     ContainmentPlaybook(
-        IncidentType.AGENTIC_HARM.value, Action.RESTRICT_TO_READ_ONLY, (Action.DISABLE_TOOL,),
+        IncidentType.AGENTIC_HARM.value,
+        Action.RESTRICT_TO_READ_ONLY,
+        (Action.DISABLE_TOOL,),
         "Remove all write tools immediately; identify and disable the specific tool involved",
     ),
     ContainmentPlaybook(
-        IncidentType.JAILBREAK_WAVE.value, Action.RATE_LIMIT_USER, (Action.TIGHTEN_GUARDRAIL, Action.ROLLBACK_PROMPT),
+        IncidentType.JAILBREAK_WAVE.value,
+        Action.RATE_LIMIT_USER,
+        (Action.TIGHTEN_GUARDRAIL, Action.ROLLBACK_PROMPT),
         "Rate-limit affected accounts; tighten output classifier; review system prompt",
     ),
-)  # fmt: skip
+)
 
 
 def playbooks_by_incident_type(
@@ -105,9 +113,7 @@ def load_playbooks(
     return tuple(merged.values())
 
 
-def _parse(
-    where: str, incident_type: str, spec: Any, base: ContainmentPlaybook | None
-) -> ContainmentPlaybook:
+def _parse(where: str, incident_type: str, spec: Any, base: ContainmentPlaybook | None) -> ContainmentPlaybook:
     if not isinstance(spec, Mapping):
         raise PlaybookError(f"{where}: expected a mapping of {sorted(_FIELDS)}")
     unknown = set(spec) - _FIELDS

@@ -43,9 +43,14 @@ REPLIES = {
 DEFAULT_REPLY = ("Your order is on its way and should arrive by Friday.", 0.02)
 # Share of each kind in normal traffic: the background a detector must not page on.
 NORMAL_MIX = {
-    "chat": 0.56, "lookup": 0.25, "refund": 0.08, "refusal": 0.04, "injection": 0.04, "jailbreak": 0.01,
+    "chat": 0.56,
+    "lookup": 0.25,
+    "refund": 0.08,
+    "refusal": 0.04,
+    "injection": 0.04,
+    "jailbreak": 0.01,
     "edgy": 0.02,
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -90,17 +95,24 @@ class SupportBot:
     def handle(self, request: Request) -> Reply:
         try:
             with aii.llm_turn(
-                user_id=request.user_id, session_id=request.session_id, model=MODEL,
-                system_prompt=SYSTEM_PROMPT, user_message=request.message,
-            ) as turn:  # fmt: skip
+                user_id=request.user_id,
+                session_id=request.session_id,
+                model=MODEL,
+                system_prompt=SYSTEM_PROMPT,
+                user_message=request.message,
+            ) as turn:
                 return self._answer(turn, request)
         except aii.ContainmentActive as contained:
             return Reply(FALLBACK_TEXT, contained_by=contained.action)
 
     def _answer(self, turn: aii.Turn, request: Request) -> Reply:
         injection = request.kind == "injection"
-        turn.guardrail("prompt_injection", stage="input", decision="block" if injection else "allow",
-                       score=0.93 if injection else 0.03)
+        turn.guardrail(
+            "prompt_injection",
+            stage="input",
+            decision="block" if injection else "allow",
+            score=0.93 if injection else 0.03,
+        )
         if injection:
             turn.complete(REFUSAL_TEXT, input_tokens=len(request.message) // 4, output_tokens=8)
             return Reply(REFUSAL_TEXT)

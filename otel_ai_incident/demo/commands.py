@@ -17,11 +17,12 @@ DEFAULT_NORMAL_S = 150.0
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run the whole loop locally: app, Prometheus, Alertmanager, receiver, five incidents",
+        "demo",
+        help="run the whole loop locally: app, Prometheus, Alertmanager, receiver, five incidents",
         description="Start the webhook receiver, the instrumented example bot, Prometheus (with the generated "
-                    "rules, demo profile) and Alertmanager on 127.0.0.1, drive normal traffic and then five "
-                    "incidents, and show how each is detected and contained.",
-    )  # fmt: skip
+        "rules, demo profile) and Alertmanager on 127.0.0.1, drive normal traffic and then five "
+        "incidents, and show how each is detected and contained.",
+    )
     parser.add_argument(
         "--normal-seconds",
         type=float,
@@ -91,12 +92,18 @@ def demo(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     if args.json:
-        args.json.write_text(json.dumps(
-            {"scenarios": [o.to_json() for o in outcomes], "checks": checks.to_json(), "workdir": str(workdir),
-             "postmortems": [str(p) for p in postmortems],
-             "fleet": None if fleet_checks is None else fleet_checks.to_json()},
-            indent=2,
-        ))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {
+                    "scenarios": [o.to_json() for o in outcomes],
+                    "checks": checks.to_json(),
+                    "workdir": str(workdir),
+                    "postmortems": [str(p) for p in postmortems],
+                    "fleet": None if fleet_checks is None else fleet_checks.to_json(),
+                },
+                indent=2,
+            )
+        )
     contained = all(o.contained_after_s is not None for o in outcomes)
     fleet_ok = fleet_checks is None or fleet_checks.ok
     return 0 if contained and checks.agree and fleet_ok else 1

@@ -73,8 +73,12 @@ class RemoteBot:
     def handle(self, request: Request) -> Reply:
         with self._lock:
             url = next(self._urls)
-        body = {"user_id": request.user_id, "session_id": request.session_id, "kind": request.kind,
-                "order_id": request.order_id}  # fmt: skip
+        body = {
+            "user_id": request.user_id,
+            "session_id": request.session_id,
+            "kind": request.kind,
+            "order_id": request.order_id,
+        }
         answer = _call(url + "/turn", body)
         return Reply(answer["text"], answer["contained_by"], answer["threshold"], answer["replica"])
 
@@ -121,10 +125,19 @@ class FleetStack:
             receiver = Receiver(self.workdir, f"receiver-{index}")
             self.receivers.append(receiver)
             receiver.start(
-                "--token-file", str(token_file), "--containment", self.database_url, "--incidents",
-                self.database_url, "--prompt-log", self.database_url, "--claim-lease", str(CLAIM_LEASE_S),
-                "--playbooks", str(write_demo_playbooks(self.workdir)),
-            )  # fmt: skip
+                "--token-file",
+                str(token_file),
+                "--containment",
+                self.database_url,
+                "--incidents",
+                self.database_url,
+                "--prompt-log",
+                self.database_url,
+                "--claim-lease",
+                str(CLAIM_LEASE_S),
+                "--playbooks",
+                str(write_demo_playbooks(self.workdir)),
+            )
         env = {
             names.ENV_PROMPT_LOG: self.database_url,
             names.ENV_CONTAINMENT: self.database_url,
@@ -137,9 +150,11 @@ class FleetStack:
         self.bot = RemoteBot(self.replicas)
 
         config = alertmanager_config.config(
-            signals, urls=[f"{r.url}/alertmanager" for r in self.receivers], credentials_file=str(token_file),
+            signals,
+            urls=[f"{r.url}/alertmanager" for r in self.receivers],
+            credentials_file=str(token_file),
             timings=dict.fromkeys(AlertSeverity, DEMO_TIMING),
-        )  # fmt: skip
+        )
         self.alertmanagers = [Alertmanager(self.workdir, f"alertmanager-{i}") for i in range(ALERTMANAGERS)]
         for manager in self.alertmanagers:
             manager.start(config, peers=[m.cluster_port for m in self.alertmanagers if m is not manager])

@@ -97,9 +97,13 @@ class PostgresServer:
             argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         with open(self.dir / "server.log", "ab") as log:
             self._process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, user=self._user,
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                user=self._user,
                 preexec_fn=DIE_WITH_PARENT,
-            )  # fmt: skip
+            )
         deadline = time.monotonic() + timeout
         while not self._accepts_connections():
             if self._process.poll() is not None or time.monotonic() > deadline:

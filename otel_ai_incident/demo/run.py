@@ -43,17 +43,37 @@ class Scenario:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("Jailbreak wave: output blocks spike", "safety_classifier_block_rate", "SafetyClassifierBlockRate",
-             Attack("jailbreak", ("attacker-1", "attacker-2", "attacker-3"), 20.0)),
-    Scenario("Users report harmful content (P1 flag)", "user_reports_harmful_content",
-             "UserReportsHarmfulContentP1", p1_reports=1),
-    Scenario("PII leak in model output", "pii_detection_in_output", "PiiDetectionInOutput",
-             Attack("leak", ("curious-customer",), 2.0)),
-    Scenario("Agent calls refund with anomalous arguments", "anomalous_tool_usage", "AnomalousToolUsage",
-             Attack("misuse", ("agent-7",), 4.0)),
-    Scenario("Refusal spike", "refusal_rate_spike", "RefusalRateSpike",
-             Attack("refusal", ("prober-1", "prober-2", "prober-3"), 20.0)),
-)  # fmt: skip
+    Scenario(
+        "Jailbreak wave: output blocks spike",
+        "safety_classifier_block_rate",
+        "SafetyClassifierBlockRate",
+        Attack("jailbreak", ("attacker-1", "attacker-2", "attacker-3"), 20.0),
+    ),
+    Scenario(
+        "Users report harmful content (P1 flag)",
+        "user_reports_harmful_content",
+        "UserReportsHarmfulContentP1",
+        p1_reports=1,
+    ),
+    Scenario(
+        "PII leak in model output",
+        "pii_detection_in_output",
+        "PiiDetectionInOutput",
+        Attack("leak", ("curious-customer",), 2.0),
+    ),
+    Scenario(
+        "Agent calls refund with anomalous arguments",
+        "anomalous_tool_usage",
+        "AnomalousToolUsage",
+        Attack("misuse", ("agent-7",), 4.0),
+    ),
+    Scenario(
+        "Refusal spike",
+        "refusal_rate_spike",
+        "RefusalRateSpike",
+        Attack("refusal", ("prober-1", "prober-2", "prober-3"), 20.0),
+    ),
+)
 
 
 @dataclass
@@ -75,10 +95,16 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "title": self.scenario.title, "signal": self.scenario.signal, "alertname": self.scenario.alertname,
-            "incident_type": self.incident_type, "action": self.action, "incident_id": self.incident_id,
-            "marks": self.marks, "contained_after_s": self.contained_after_s, "enforcing": list(self.enforcing),
-        }  # fmt: skip
+            "title": self.scenario.title,
+            "signal": self.scenario.signal,
+            "alertname": self.scenario.alertname,
+            "incident_type": self.incident_type,
+            "action": self.action,
+            "incident_id": self.incident_id,
+            "marks": self.marks,
+            "contained_after_s": self.contained_after_s,
+            "enforcing": list(self.enforcing),
+        }
 
 
 MARK_TEXT = {
@@ -220,9 +246,12 @@ class Demo:
             return
         outcome.marks[mark] = at
         line = text or MARK_TEXT[mark].format(
-            alert=outcome.scenario.alertname, incident=outcome.incident_id, incident_type=outcome.incident_type,
-            action=outcome.action, effect=EFFECTS.get(outcome.action, outcome.action),
-        )  # fmt: skip
+            alert=outcome.scenario.alertname,
+            incident=outcome.incident_id,
+            incident_type=outcome.incident_type,
+            action=outcome.action,
+            effect=EFFECTS.get(outcome.action, outcome.action),
+        )
         self.say(f"  [{max(at, 0.0):5.1f}s] {line}")
 
     def _alerts(self) -> list[dict[str, Any]]:
@@ -240,10 +269,15 @@ class Demo:
         """The on-call lifts everything before the next scenario (kill switch and read-only need a human)."""
         entries = self.stack.receiver_api("/v1/containment")["entries"]
         for entry in entries:
-            self.stack.receiver_api("/v1/containment/lift", {
-                "action": entry["action"], "target": entry["target"], "by": "demo on-call",
-                "reason": "demo: next scenario",
-            })  # fmt: skip
+            self.stack.receiver_api(
+                "/v1/containment/lift",
+                {
+                    "action": entry["action"],
+                    "target": entry["target"],
+                    "by": "demo on-call",
+                    "reason": "demo: next scenario",
+                },
+            )
         if entries:
             self.say(f"  on-call lifts {len(entries)} containment entr{'y' if len(entries) == 1 else 'ies'}")
             time.sleep(2.5)  # the gate's cache period, and a margin
@@ -264,10 +298,12 @@ class Verification:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "panel_queries": self.panel_queries, "panels_without_data": list(self.panels_without_data),
-            "applied_by_receiver": list(self.applied_by_receiver), "enforced_by_app": list(self.enforced_by_app),
+            "panel_queries": self.panel_queries,
+            "panels_without_data": list(self.panels_without_data),
+            "applied_by_receiver": list(self.applied_by_receiver),
+            "enforced_by_app": list(self.enforced_by_app),
             "agree": self.agree,
-        }  # fmt: skip
+        }
 
 
 def verify(stack: Stack, say: Callable[[str], None] = say_now) -> Verification:
@@ -286,9 +322,11 @@ def verify(stack: Stack, say: Callable[[str], None] = say_now) -> Verification:
         f'sum by (action) (max_over_time(ai_containment_enforced_total{{job="{APP_JOB}"}}[1h])) > 0'
     )
     result = Verification(
-        len(queries), empty,
-        tuple(sorted(r["metric"]["action"] for r in applied)), tuple(sorted(r["metric"]["action"] for r in enforced)),
-    )  # fmt: skip
+        len(queries),
+        empty,
+        tuple(sorted(r["metric"]["action"] for r in applied)),
+        tuple(sorted(r["metric"]["action"] for r in enforced)),
+    )
     say(
         f"\nDashboard: {len(queries) - len(empty)} of {len(queries)} panel queries return data"
         + (f" (no data: {', '.join(empty)})" if empty else "")
@@ -337,10 +375,15 @@ def _rfc3339_seconds(value: str) -> float:
 def summary_table(outcomes: list[Outcome]) -> str:
     header = ("signal", "alert", "playbook", "containment", "seconds to containment")
     rows = [
-        (o.scenario.signal, o.scenario.alertname, o.incident_type, o.action,
-         "not seen" if o.contained_after_s is None else f"{o.contained_after_s:.1f}")
+        (
+            o.scenario.signal,
+            o.scenario.alertname,
+            o.incident_type,
+            o.action,
+            "not seen" if o.contained_after_s is None else f"{o.contained_after_s:.1f}",
+        )
         for o in outcomes
-    ]  # fmt: skip
+    ]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * w for w in widths))

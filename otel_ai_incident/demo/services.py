@@ -93,9 +93,13 @@ class Service:
         """Start `argv` (with `env` added to this process' environment) and wait until `ready_path` answers."""
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes to it until stop()
         self.process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env={**os.environ, **(env or {})},
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.dir,
+            env={**os.environ, **(env or {})},
             preexec_fn=DIE_WITH_PARENT,
-        )  # fmt: skip
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -162,12 +166,15 @@ class Prometheus(Service):
         config_path.write_text(yaml.safe_dump(config, sort_keys=True))
         self._start(
             [
-                find_binary("prometheus"), f"--config.file={config_path}", f"--storage.tsdb.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
+                find_binary("prometheus"),
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle",
             ],
             "/-/ready",
             timeout,
-        )  # fmt: skip
+        )
         return self
 
     def api(self, path: str, **params: str) -> Any:
@@ -198,18 +205,25 @@ class Alertmanager(Service):
         config_path = self.dir / "alertmanager.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=True))
         cluster = (
-            [f"--cluster.listen-address=127.0.0.1:{self.cluster_port}", "--cluster.advertise-address="
-             f"127.0.0.1:{self.cluster_port}", *(f"--cluster.peer=127.0.0.1:{p}" for p in peers)]
-            if peers else ["--cluster.listen-address="]
-        )  # fmt: skip
+            [
+                f"--cluster.listen-address=127.0.0.1:{self.cluster_port}",
+                f"--cluster.advertise-address=127.0.0.1:{self.cluster_port}",
+                *(f"--cluster.peer=127.0.0.1:{p}" for p in peers),
+            ]
+            if peers
+            else ["--cluster.listen-address="]
+        )
         self._start(
             [
-                find_binary("alertmanager"), f"--config.file={config_path}", f"--storage.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", *cluster,
+                find_binary("alertmanager"),
+                f"--config.file={config_path}",
+                f"--storage.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                *cluster,
             ],
             "/-/ready",
             timeout,
-        )  # fmt: skip
+        )
         return self
 
 
@@ -221,9 +235,18 @@ class Receiver(Service):
 
     def start(self, *options: str, timeout: float = 30) -> Receiver:
         self._start(
-            [sys.executable, "-m", "otel_ai_incident.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             *options],
+            [
+                sys.executable,
+                "-m",
+                "otel_ai_incident.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *options,
+            ],
             "/healthz",
             timeout,
-        )  # fmt: skip
+        )
         return self

@@ -89,28 +89,42 @@ class DemoStack:
         self.dashboard = json.loads(files[artefacts.DASHBOARD])
 
         self.receiver = Receiver(self.workdir).start(
-            "--token-file", str(token_file), "--containment", self.containment_url,
-            "--incidents", self.incidents_url, "--playbooks", str(write_demo_playbooks(self.workdir)),
-            "--prompt-log", self.prompt_log_url,
-        )  # fmt: skip
+            "--token-file",
+            str(token_file),
+            "--containment",
+            self.containment_url,
+            "--incidents",
+            self.incidents_url,
+            "--playbooks",
+            str(write_demo_playbooks(self.workdir)),
+            "--prompt-log",
+            self.prompt_log_url,
+        )
         # The demo's pseudonyms under a key of its own, kept with the rest of its files.
         os.environ.setdefault(names.ENV_PSEUDONYM_KEY_FILE, str(self.workdir / "pseudonym.key"))
         self.app = aii.instrument(
-            service_name=APP_JOB, prometheus_host="127.0.0.1", prometheus_port=0, containment=self.containment_url,
+            service_name=APP_JOB,
+            prometheus_host="127.0.0.1",
+            prometheus_port=0,
+            containment=self.containment_url,
             prompt_log=self.prompt_log_url,
-        )  # fmt: skip
+        )
         app_address = self.app.prometheus_address
         if app_address is None:
             raise RuntimeError("the app's /metrics endpoint did not start")
-        self.alertmanager = Alertmanager(self.workdir).start(alertmanager_config.config(
-            signals, urls=[f"{self.receiver.url}/alertmanager"], credentials_file=str(token_file),
-            timings=dict.fromkeys(AlertSeverity, DEMO_TIMING),
-        ))  # fmt: skip
+        self.alertmanager = Alertmanager(self.workdir).start(
+            alertmanager_config.config(
+                signals,
+                urls=[f"{self.receiver.url}/alertmanager"],
+                credentials_file=str(token_file),
+                timings=dict.fromkeys(AlertSeverity, DEMO_TIMING),
+            )
+        )
         self.prometheus = Prometheus(self.workdir).start(
             {APP_JOB: [f"{app_address[0]}:{app_address[1]}"], RECEIVER_JOB: [f"127.0.0.1:{self.receiver.port}"]},
             rule_files=[self.workdir / artefacts.RULES],
             alertmanager_urls=[self.alertmanager.url],
-        )  # fmt: skip
+        )
 
     def receiver_api(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """Call the receiver's control API with the demo's token (GET, or POST when `body` is given)."""

@@ -82,14 +82,19 @@ def config(
             "repeat_interval": default.repeat_interval,
             "routes": [_route(signal, timings) for signal in signals],
         },
-        "receivers": [{
-            "name": RECEIVER,
-            "webhook_configs": [{
-                "url": url,
-                "send_resolved": True,
-                "http_config": {"authorization": {"type": "Bearer", "credentials_file": credentials_file}},
-            } for url in urls],
-        }],
+        "receivers": [
+            {
+                "name": RECEIVER,
+                "webhook_configs": [
+                    {
+                        "url": url,
+                        "send_resolved": True,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials_file": credentials_file}},
+                    }
+                    for url in urls
+                ],
+            }
+        ],
     }
 
 

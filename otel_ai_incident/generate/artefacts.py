@@ -65,9 +65,10 @@ def published_files(root: Path, links: Links = DEFAULT_LINKS) -> dict[str, str]:
 def stale(files: dict[str, str], out: Path) -> list[str]:
     """Paths whose content on disk differs from `files` (missing counts as stale)."""
     return [
-        path for path, text in files.items()
+        path
+        for path, text in files.items()
         if not (out / path).is_file() or (out / path).read_text(encoding="utf-8") != text
-    ]  # fmt: skip
+    ]
 
 
 def write(files: dict[str, str], out: Path) -> list[str]:

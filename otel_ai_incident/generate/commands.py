@@ -13,12 +13,13 @@ from otel_ai_incident.signals import PRODUCTION, PROFILES, SignalConfigError
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "generate", help="alert rules, promtool tests, dashboard, Alertmanager example and runbook",
+        "generate",
+        help="alert rules, promtool tests, dashboard, Alertmanager example and runbook",
         description="Generate alert rules, their promtool tests, the Grafana dashboard, an Alertmanager example "
         "and the runbook from the signal catalogue. The production profile also writes the JSON Schema of the "
         "signals file (docs/signals.schema.json) and the outputs of every example under "
         "DIR/examples/signals/NAME/signals.yml (into its out/ directory).",
-    )  # fmt: skip
+    )
     parser.add_argument("--signals", type=Path, metavar="FILE", help="YAML that adds, overrides or disables signals")
     parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output directory (default: .)")
     parser.add_argument(

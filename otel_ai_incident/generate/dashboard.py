@@ -72,22 +72,32 @@ def signal_panels(signal: MonitoringSignal, links: Links) -> list[PanelSpec]:
     if signal.spike is not None:
         q = SpikeQueries(signal, signal.spike)
         ratios = [Query(scoped(q.ratio(w), q.labels), _legend(q.labels, f"ratio {w}")) for w in signal.spike.windows]
-        panels.append(PanelSpec(
-            signal.dashboard_panel, f"{signal.name}: ratio, baseline, threshold",
-            f"{signal.description}. {signal.detection_method}.", "percentunit",
-            (*ratios,
-             Query(scoped(q.baseline, q.labels), _legend(q.labels, "baseline")),
-             Query(scoped(q.threshold, q.labels), _legend(q.labels, "threshold"))),
-            runbook,
-        ))  # fmt: skip
+        panels.append(
+            PanelSpec(
+                signal.dashboard_panel,
+                f"{signal.name}: ratio, baseline, threshold",
+                f"{signal.description}. {signal.detection_method}.",
+                "percentunit",
+                (
+                    *ratios,
+                    Query(scoped(q.baseline, q.labels), _legend(q.labels, "baseline")),
+                    Query(scoped(q.threshold, q.labels), _legend(q.labels, "threshold")),
+                ),
+                runbook,
+            )
+        )
     if signal.any_increase is not None:
         a = AnyIncreaseQueries(signal, signal.any_increase)
-        panels.append(PanelSpec(
-            signal.dashboard_panel + (1 if signal.spike is not None else 0),
-            f"{signal.any_increase.alertname}: events (any is an alert)",
-            f"{signal.description}. Events of {signal.any_increase.selector} per {signal.any_increase.window}.",
-            "short", (Query(scoped(a.events, a.labels), _legend(a.labels, "events")),), runbook,
-        ))  # fmt: skip
+        panels.append(
+            PanelSpec(
+                signal.dashboard_panel + (1 if signal.spike is not None else 0),
+                f"{signal.any_increase.alertname}: events (any is an alert)",
+                f"{signal.description}. Events of {signal.any_increase.selector} per {signal.any_increase.window}.",
+                "short",
+                (Query(scoped(a.events, a.labels), _legend(a.labels, "events")),),
+                runbook,
+            )
+        )
     return panels
 
 
@@ -105,28 +115,53 @@ def traffic_panels() -> list[PanelSpec]:
         for q in LATENCY_QUANTILES
     )
     return [
-        PanelSpec(FIXED_PANEL_IDS + 1, "Turns per second by outcome", "LLM turns, by outcome (ok, error, contained).",
-                  "reqps", (Query(_rate(turns.prometheus, turns.labels, names.OUTCOME), f"{{{{{names.OUTCOME}}}}}"),)),
+        PanelSpec(
+            FIXED_PANEL_IDS + 1,
+            "Turns per second by outcome",
+            "LLM turns, by outcome (ok, error, contained).",
+            "reqps",
+            (Query(_rate(turns.prometheus, turns.labels, names.OUTCOME), f"{{{{{names.OUTCOME}}}}}"),),
+        ),
         PanelSpec(FIXED_PANEL_IDS + 2, "Turn latency", "Quantiles of gen_ai.client.operation.duration.", "s", latency),
-        PanelSpec(FIXED_PANEL_IDS + 3, "Tokens per second", "Tokens used, by token type.", "short",
-                  (Query(_rate(tokens.prometheus + "_sum", tokens.labels, TOKEN_TYPE_LABEL),
-                         f"{{{{{TOKEN_TYPE_LABEL}}}}}"),)),
-    ]  # fmt: skip
+        PanelSpec(
+            FIXED_PANEL_IDS + 3,
+            "Tokens per second",
+            "Tokens used, by token type.",
+            "short",
+            (Query(_rate(tokens.prometheus + "_sum", tokens.labels, TOKEN_TYPE_LABEL), f"{{{{{TOKEN_TYPE_LABEL}}}}}"),),
+        ),
+    ]
 
 
 def containment_panels() -> list[PanelSpec]:
     active, enforced, dropped = names.CONTAINMENT_ACTIVE, names.CONTAINMENT_ENFORCED, names.PROMPT_LOG_DROPPED
     return [
-        PanelSpec(FIXED_PANEL_IDS + 4, "Containment actions in force", "ai.containment.active by action.", "short",
-                  (Query(f"max by ({names.ACTION}) ({scoped(active.prometheus, active.labels)})",
-                         f"{{{{{names.ACTION}}}}}"),)),
-        PanelSpec(FIXED_PANEL_IDS + 5, "Containment enforcements per second",
-                  "Times the gate refused or changed something because of containment.", "ops",
-                  (Query(_rate(enforced.prometheus, enforced.labels, names.ACTION), f"{{{{{names.ACTION}}}}}"),)),
-        PanelSpec(FIXED_PANEL_IDS + 6, "Prompt-log entries dropped per second",
-                  "Dropped entries cannot be replayed in an investigation: any is worth a look.", "ops",
-                  (Query(_rate(dropped.prometheus, dropped.labels, names.REASON), f"{{{{{names.REASON}}}}}"),)),
-    ]  # fmt: skip
+        PanelSpec(
+            FIXED_PANEL_IDS + 4,
+            "Containment actions in force",
+            "ai.containment.active by action.",
+            "short",
+            (
+                Query(
+                    f"max by ({names.ACTION}) ({scoped(active.prometheus, active.labels)})", f"{{{{{names.ACTION}}}}}"
+                ),
+            ),
+        ),
+        PanelSpec(
+            FIXED_PANEL_IDS + 5,
+            "Containment enforcements per second",
+            "Times the gate refused or changed something because of containment.",
+            "ops",
+            (Query(_rate(enforced.prometheus, enforced.labels, names.ACTION), f"{{{{{names.ACTION}}}}}"),),
+        ),
+        PanelSpec(
+            FIXED_PANEL_IDS + 6,
+            "Prompt-log entries dropped per second",
+            "Dropped entries cannot be replayed in an investigation: any is worth a look.",
+            "ops",
+            (Query(_rate(dropped.prometheus, dropped.labels, names.REASON), f"{{{{{names.REASON}}}}}"),),
+        ),
+    ]
 
 
 def sections(signals: list[MonitoringSignal], links: Links) -> list[tuple[str, list[PanelSpec]]]:
@@ -148,9 +183,15 @@ def as_grafana_sends(expr: str, *, job: str = ".*", model: str = ".*", rate_inte
 
 def _panel(spec: PanelSpec, width: int) -> timeseries.Panel:
     panel = (
-        timeseries.Panel().id(spec.id).title(spec.title).description(spec.description).unit(spec.unit)
-        .datasource(DATASOURCE).height(8).span(width)
-    )  # fmt: skip
+        timeseries.Panel()
+        .id(spec.id)
+        .title(spec.title)
+        .description(spec.description)
+        .unit(spec.unit)
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(width)
+    )
     for ref, query in zip("ABCDEFGH", spec.queries, strict=False):
         panel.with_target(prometheus.Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref))
     if spec.link is not None:
@@ -162,21 +203,34 @@ def _variables() -> list[Any]:
     turns = names.TURNS.prometheus
     return [
         gdash.DatasourceVariable(DATASOURCE_VAR).label("Data source").type("prometheus"),
-        gdash.QueryVariable(JOB_VAR).label("Job").datasource(DATASOURCE)
-        .query(f"label_values({turns}, {JOB_LABEL})").multi(True).include_all(True)
+        gdash.QueryVariable(JOB_VAR)
+        .label("Job")
+        .datasource(DATASOURCE)
+        .query(f"label_values({turns}, {JOB_LABEL})")
+        .multi(True)
+        .include_all(True)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
-        gdash.QueryVariable(MODEL_VAR).label("Model").datasource(DATASOURCE)
-        .query(f'label_values({turns}{{{JOB_LABEL}=~"${JOB_VAR}"}}, {MODEL_LABEL})').multi(True).include_all(True)
+        gdash.QueryVariable(MODEL_VAR)
+        .label("Model")
+        .datasource(DATASOURCE)
+        .query(f'label_values({turns}{{{JOB_LABEL}=~"${JOB_VAR}"}}, {MODEL_LABEL})')
+        .multi(True)
+        .include_all(True)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
-    ]  # fmt: skip
+    ]
 
 
 def build(signals: list[MonitoringSignal], links: Links) -> dict[str, Any]:
     board = (
-        gdash.Dashboard("AI incidents: overview").uid(DASHBOARD_UID).tags(["ai-incident", "generated"])
-        .description(HEADER).time("now-6h", "now").refresh("1m").timezone("browser")
+        gdash.Dashboard("AI incidents: overview")
+        .uid(DASHBOARD_UID)
+        .tags(["ai-incident", "generated"])
+        .description(HEADER)
+        .time("now-6h", "now")
+        .refresh("1m")
+        .timezone("browser")
         .link(gdash.DashboardLink("Runbook").type(DashboardLinkType.LINK).url(links.runbook_base))
-    )  # fmt: skip
+    )
     for variable in _variables():
         board.with_variable(variable)
     for title, panels in sections(signals, links):

@@ -124,9 +124,7 @@ class SpikeQueries:
             f"{self.denominator(window)} * {window.seconds} >= {spike.min_denominator:g}",
             f"{self.numerator(window)} * {window.seconds} >= {spike.min_events:g}",
         ]
-        return "\n".join(
-            [f"({over[0]})", *(f"and ({cond})" for cond in over[1:]), *(f"and ({g})" for g in guards)]
-        )
+        return "\n".join([f"({over[0]})", *(f"and ({cond})" for cond in over[1:]), *(f"and ({g})" for g in guards)])
 
 
 @dataclass(frozen=True)

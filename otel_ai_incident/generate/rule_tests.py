@@ -180,23 +180,46 @@ def spike_scenarios(signal: MonitoringSignal, spike: Spike) -> list[Scenario]:
     young_history, young_minutes = steady(absolute / 2), _minutes(spike.baseline_min_history) // 2
     end = settle - 1
     scenarios = [
-        Scenario("spike", [steady(spike_ratio)], normal, fires=[end], values=[
-            (-1, q.baseline, float(baseline)), (-1, q.threshold, float(threshold)),
-            *((end, q.ratio(w), float(spike_ratio)) for w in spike.windows),
-            (end, q.numerator(spike.window), float(turns * spike_ratio / 60)),
-        ]),
+        Scenario(
+            "spike",
+            [steady(spike_ratio)],
+            normal,
+            fires=[end],
+            values=[
+                (-1, q.baseline, float(baseline)),
+                (-1, q.threshold, float(threshold)),
+                *((end, q.ratio(w), float(spike_ratio)) for w in spike.windows),
+                (end, q.numerator(spike.window), float(turns * spike_ratio / 60)),
+            ],
+        ),
         Scenario("below_multiple", [steady(threshold / 2)], normal, silent=[end]),
         Scenario("zero_baseline_spike", [steady(2 * multiple * floor)], zero, fires=[end]),
         Scenario("zero_baseline_below_floor", [steady(multiple * floor / 2)], zero, silent=[end]),
         Scenario("low_traffic", [Phase(settle, Fraction(3, window), Fraction(1, window))], normal, silent=[end]),
         Scenario("no_traffic", [Phase(settle, Fraction(0), Fraction(0))], normal, silent=[end]),
-        Scenario("young_service_spike", [steady(young_ratio)], young_history, history_minutes=young_minutes,
-                 fires=[end], values=[(end, q.threshold, spike.absolute_threshold)]),
-        Scenario("young_service_below_absolute", [steady(absolute / 2)], young_history,
-                 history_minutes=young_minutes, silent=[end]),
-        Scenario("recovery", [steady(spike_ratio), steady(baseline, window + keep + 5)], normal,
-                 fires=[end, settle + keep - 1], silent=[settle + window + keep + 2]),
-    ]  # fmt: skip
+        Scenario(
+            "young_service_spike",
+            [steady(young_ratio)],
+            young_history,
+            history_minutes=young_minutes,
+            fires=[end],
+            values=[(end, q.threshold, spike.absolute_threshold)],
+        ),
+        Scenario(
+            "young_service_below_absolute",
+            [steady(absolute / 2)],
+            young_history,
+            history_minutes=young_minutes,
+            silent=[end],
+        ),
+        Scenario(
+            "recovery",
+            [steady(spike_ratio), steady(baseline, window + keep + 5)],
+            normal,
+            fires=[end, settle + keep - 1],
+            silent=[settle + window + keep + 2],
+        ),
+    ]
     few = (max(min_events, 1) - 1) / (2 * threshold)  # turns per window giving twice the threshold
     if min_events > 1 and few >= Fraction(3, 2) * min_turns:
         per = Fraction(1, window)
@@ -243,13 +266,23 @@ def any_increase_scenarios(detection: AnyIncrease) -> list[Scenario]:
     scenarios = [
         Scenario("event", event, fires=[q_minute, start + keep - 1], silent=[start + window + keep + 2]),
         Scenario("quiet", [quiet], silent=[start, q_minute]),
-        Scenario("new_series", [Phase(start, None, None), Phase(1, None, Fraction(1)), Phase(1, None, Fraction(0))],
-                 fires=[q_minute]),
-        Scenario("restart", [Phase(1, None, Fraction(0)), Phase(1, None, Fraction(7)),
-                             Phase(restart_at - 2, None, Fraction(0)), Phase(1, None, None),
-                             Phase(window, None, Fraction(0))],
-                 silent=[restart_at + 1, restart_at + window]),
-    ]  # fmt: skip
+        Scenario(
+            "new_series",
+            [Phase(start, None, None), Phase(1, None, Fraction(1)), Phase(1, None, Fraction(0))],
+            fires=[q_minute],
+        ),
+        Scenario(
+            "restart",
+            [
+                Phase(1, None, Fraction(0)),
+                Phase(1, None, Fraction(7)),
+                Phase(restart_at - 2, None, Fraction(0)),
+                Phase(1, None, None),
+                Phase(window, None, Fraction(0)),
+            ],
+            silent=[restart_at + 1, restart_at + window],
+        ),
+    ]
     base = {JOB_LABEL: "", **{label: BY_LABEL_VALUE for label in detection.by}}
     for matcher, labels in excluded_variants(detection.selector, base):
         job = f"excluded_{matcher.label}"
@@ -262,16 +295,30 @@ def detection_tests(signal: MonitoringSignal) -> list[DetectionTest]:
     if signal.spike is not None:
         spike = signal.spike
         history = _minutes(spike.baseline_min_history) + 2 * _minutes(spike.baseline_step)
-        tests.append(DetectionTest(
-            signal, spike.alertname, SpikeQueries(signal, spike).labels, spike.numerator, spike.denominator,
-            history, spike_scenarios(signal, spike),
-        ))  # fmt: skip
+        tests.append(
+            DetectionTest(
+                signal,
+                spike.alertname,
+                SpikeQueries(signal, spike).labels,
+                spike.numerator,
+                spike.denominator,
+                history,
+                spike_scenarios(signal, spike),
+            )
+        )
     if signal.any_increase is not None:
         detection = signal.any_increase
-        tests.append(DetectionTest(
-            signal, detection.alertname, AnyIncreaseQueries(signal, detection).labels, detection.selector, None,
-            0, any_increase_scenarios(detection),
-        ))  # fmt: skip
+        tests.append(
+            DetectionTest(
+                signal,
+                detection.alertname,
+                AnyIncreaseQueries(signal, detection).labels,
+                detection.selector,
+                None,
+                0,
+                any_increase_scenarios(detection),
+            )
+        )
     return tests
 
 

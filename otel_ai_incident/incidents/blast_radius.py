@@ -94,9 +94,10 @@ def assess(
     if entries:
         log.flag_incident(incident_id, log_ids=[e.log_id for e in entries])
     return BlastRadius(
-        since, until,
+        since,
+        until,
         users=len({e.user_pseudonym for e in entries if e.user_pseudonym is not None}),
         sessions=len({e.session_id for e in entries if e.session_id is not None}),
         entries=len(entries),
         signals_without_evidence=tuple(s for s in incident.signals if s not in evidence),
-    )  # fmt: skip
+    )

@@ -131,12 +131,14 @@ def register(subparsers: Any) -> None:
     export.set_defaults(handler=_run(export_command))
 
     again = subparsers.add_parser(
-        "replay", parents=[stores, as_json], help="replay a logged turn with the old and the current prompt",
+        "replay",
+        parents=[stores, as_json],
+        help="replay a logged turn with the old and the current prompt",
         description="Replay a logged turn with the system prompt of the time and the current one, and re-run the "
-                    "PII guardrail on both answers. The model is a callable "
-                    "`def llm(*, model: str, system: str, messages: list[dict[str, str]]) -> str`, e.g. "
-                    "otel_ai_incident.incidents.openai_llm:llm. Texts are shown redacted.",
-    )  # fmt: skip
+        "PII guardrail on both answers. The model is a callable "
+        "`def llm(*, model: str, system: str, messages: list[dict[str, str]]) -> str`, e.g. "
+        "otel_ai_incident.incidents.openai_llm:llm. Texts are shown redacted.",
+    )
     again.add_argument("log_id", metavar="LOG_ID")
     again.add_argument("--llm", required=True, metavar="MODULE:FUNCTION", help="the model callable")
     current = again.add_mutually_exclusive_group()
@@ -245,13 +247,18 @@ def show_command(args: argparse.Namespace) -> None:
     incident = _incident(store, args.id)  # with the first occurrence the assessment may have added
     clock_state = breach_clock(incident, now)
     if args.json:
-        print(json.dumps({
-            **incident.to_json(),
-            "milestones": incident.milestones(),
-            "blast_radius": radius.to_json() if radius is not None else None,
-            "gdpr_art_33_clock": clock_state.to_json() if clock_state is not None else None,
-            "disclosure": disclosure_lines(incident, now),
-        }, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    **incident.to_json(),
+                    "milestones": incident.milestones(),
+                    "blast_radius": radius.to_json() if radius is not None else None,
+                    "gdpr_art_33_clock": clock_state.to_json() if clock_state is not None else None,
+                    "disclosure": disclosure_lines(incident, now),
+                },
+                indent=2,
+            )
+        )
         return
     print(f"{incident.id}  [{incident.status.value}]  {incident.title}")
     print(f"type {incident.incident_type} · severity {incident.severity} · signals {', '.join(incident.signals)}")
@@ -302,15 +309,21 @@ def _describe_rca(incident: Incident) -> list[str]:
         *(f"remediation: {r}" for r in found.remediation_steps),
         f"regression test added: {yes_no(found.regression_test_added)}",
         *([f"recurrence prevention: {found.recurrence_prevention}"] if found.recurrence_prevention else []),
-    ]  # fmt: skip
+    ]
 
 
 def rca_command(args: argparse.Namespace) -> None:
     recorded = rca.record_rca(
-        _incidents(args), args.id, category=RootCauseCategory(args.category), description=args.description,
-        factors=args.factor, remediation=args.remediation, regression_test_added=args.regression_test_added,
-        recurrence_prevention=args.recurrence_prevention, at=clock(),
-    )  # fmt: skip
+        _incidents(args),
+        args.id,
+        category=RootCauseCategory(args.category),
+        description=args.description,
+        factors=args.factor,
+        remediation=args.remediation,
+        regression_test_added=args.regression_test_added,
+        recurrence_prevention=args.recurrence_prevention,
+        at=clock(),
+    )
     print(f"recorded root cause of {args.id}: {recorded.root_cause_category.value}")
 
 

@@ -91,8 +91,12 @@ class BreachClock:
         return f"overdue by {left}" if self.overdue else f"{left} remaining"
 
     def to_json(self) -> dict[str, float | bool]:
-        return {"aware_at": self.aware_at, "deadline": self.deadline, "remaining_s": self.remaining_s,
-                "overdue": self.overdue}
+        return {
+            "aware_at": self.aware_at,
+            "deadline": self.deadline,
+            "remaining_s": self.remaining_s,
+            "overdue": self.overdue,
+        }
 
 
 def breach_clock(incident: Incident, now: float) -> BreachClock | None:
@@ -113,9 +117,13 @@ def disclosure_lines(incident: Incident, now: float) -> list[str]:
     lines = []
     clock = breach_clock(incident, now)
     if clock is not None:
-        lines.append(f"{GDPR_ART_33.regulatory_basis} clock: aware at {utc(clock.aware_at)} (first notification), "
-                     f"deadline {utc(clock.deadline)}, {clock.describe()}")
+        lines.append(
+            f"{GDPR_ART_33.regulatory_basis} clock: aware at {utc(clock.aware_at)} (first notification), "
+            f"deadline {utc(clock.deadline)}, {clock.describe()}"
+        )
     for requirement in requirements_for(incident.incident_type):
-        lines.append(f"{requirement.regulatory_basis}: {requirement.timeline}, to {requirement.audience}, "
-                     f"if: {requirement.trigger}. Content: {'; '.join(requirement.required_content)}.")
+        lines.append(
+            f"{requirement.regulatory_basis}: {requirement.timeline}, to {requirement.audience}, "
+            f"if: {requirement.trigger}. Content: {'; '.join(requirement.required_content)}."
+        )
     return lines

@@ -86,9 +86,14 @@ class IncidentRCA:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IncidentRCA:
-        return cls(**{**data, "root_cause_category": RootCauseCategory(data["root_cause_category"]),
-                      "contributing_factors": tuple(data["contributing_factors"]),
-                      "remediation_steps": tuple(data["remediation_steps"])})
+        return cls(
+            **{
+                **data,
+                "root_cause_category": RootCauseCategory(data["root_cause_category"]),
+                "contributing_factors": tuple(data["contributing_factors"]),
+                "remediation_steps": tuple(data["remediation_steps"]),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -140,8 +145,9 @@ class Replay:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Replay:
-        runs = {run: ReplayRun(**{**data[run], "pii_entities": tuple(data[run]["pii_entities"])})
-                for run in ("old", "new")}
+        runs = {
+            run: ReplayRun(**{**data[run], "pii_entities": tuple(data[run]["pii_entities"])}) for run in ("old", "new")
+        }
         return cls(data["log_id"], data["at"], data["model"], data["logged_pii_decision"], **runs)
 
 
@@ -175,8 +181,14 @@ class Incident:
 
     def milestones(self) -> dict[str, float | None]:
         """The design text's AI-specific points of the timeline, by MILESTONES key (None: not reached or unknown)."""
-        closed = next((e for e in self.timeline
-                       if e.kind is EventKind.STATUS_CHANGED and e.detail.get("to") == IncidentStatus.CLOSED), None)
+        closed = next(
+            (
+                e
+                for e in self.timeline
+                if e.kind is EventKind.STATUS_CHANGED and e.detail.get("to") == IncidentStatus.CLOSED
+            ),
+            None,
+        )
         events = {
             "first_occurred": self.first(EventKind.FIRST_OCCURRED),
             "monitoring_fired": self.first(EventKind.MONITORING_FIRED),

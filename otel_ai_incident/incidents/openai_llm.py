@@ -20,5 +20,6 @@ def _client() -> Any:
 
 def llm(*, model: str, system: str, messages: list[dict[str, str]]) -> str:
     response = _client().chat.completions.create(
-        model=model, messages=[{"role": "system", "content": system}, *messages])
+        model=model, messages=[{"role": "system", "content": system}, *messages]
+    )
     return response.choices[0].message.content or ""

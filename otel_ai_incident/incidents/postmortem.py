@@ -87,9 +87,15 @@ def draft(
 
 def render(incident: Incident, findings: LogFindings | None, now: float) -> str:
     sections = [
-        _header(incident, now), _timeline(incident), _root_cause(incident), _reproduction(incident, findings),
-        _guardrails(findings), _scope(incident, findings, now), _regression(incident, findings), _blameless(incident),
-    ]  # fmt: skip
+        _header(incident, now),
+        _timeline(incident),
+        _root_cause(incident),
+        _reproduction(incident, findings),
+        _guardrails(findings),
+        _scope(incident, findings, now),
+        _regression(incident, findings),
+        _blameless(incident),
+    ]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
 
@@ -134,12 +140,18 @@ def _root_cause(incident: Incident) -> list[str]:
             f"(`otel-ai-incident incidents rca {incident.id} --category ... --description ...`).",
         ]
     return [
-        "## Root cause", "",
-        f"Category: **{rca.root_cause_category.value}**", "",
-        rca.root_cause_description, "",
-        "Contributing factors:", *_bullets(rca.contributing_factors), "",
-        "Remediation steps:", *_bullets(rca.remediation_steps),
-    ]  # fmt: skip
+        "## Root cause",
+        "",
+        f"Category: **{rca.root_cause_category.value}**",
+        "",
+        rca.root_cause_description,
+        "",
+        "Contributing factors:",
+        *_bullets(rca.contributing_factors),
+        "",
+        "Remediation steps:",
+        *_bullets(rca.remediation_steps),
+    ]
 
 
 def _reproduction(incident: Incident, findings: LogFindings | None) -> list[str]:

@@ -18,23 +18,36 @@ class Refused(Exception):
 
 
 def record_rca(
-    incidents: IncidentStore, incident_id: str, *, category: RootCauseCategory, description: str,
-    factors: Sequence[str] = (), remediation: Sequence[str] = (), regression_test_added: bool = False,
-    recurrence_prevention: str = "", at: float,
-) -> IncidentRCA:  # fmt: skip
+    incidents: IncidentStore,
+    incident_id: str,
+    *,
+    category: RootCauseCategory,
+    description: str,
+    factors: Sequence[str] = (),
+    remediation: Sequence[str] = (),
+    regression_test_added: bool = False,
+    recurrence_prevention: str = "",
+    at: float,
+) -> IncidentRCA:
     incident = incidents.get(incident_id)
     if incident is None:
         raise Refused(f"no incident {incident_id}")
-    rca = IncidentRCA(incident_id, incident.incident_type, category, description, tuple(factors),
-                      tuple(remediation), regression_test_added, recurrence_prevention)
+    rca = IncidentRCA(
+        incident_id,
+        incident.incident_type,
+        category,
+        description,
+        tuple(factors),
+        tuple(remediation),
+        regression_test_added,
+        recurrence_prevention,
+    )
     if not incidents.record_rca(rca, at):
         raise Refused(f"{incident_id} is closed: its root cause is final")
     return rca
 
 
-def close(
-    incidents: IncidentStore, log: PromptLogStore | None, incident_id: str, *, by: str, at: float
-) -> int:
+def close(incidents: IncidentStore, log: PromptLogStore | None, incident_id: str, *, by: str, at: float) -> int:
     """Close the incident and release its hold on the prompt log; how many turns were released."""
     incident = incidents.get(incident_id)
     if incident is None:
@@ -42,8 +55,10 @@ def close(
     if incident.status is IncidentStatus.CLOSED:
         raise Refused(f"{incident_id} is already closed")
     if incident.rca is None:
-        raise Refused(f"{incident_id} has no root cause: record it first with "
-                      f"`otel-ai-incident incidents rca {incident_id} --category ... --description ...`")
+        raise Refused(
+            f"{incident_id} has no root cause: record it first with "
+            f"`otel-ai-incident incidents rca {incident_id} --category ... --description ...`"
+        )
     if not incidents.transition(incident_id, IncidentStatus.CLOSED, at, by):
         raise Refused(f"{incident_id} cannot close from {incident.status.value}")
     return log.release_hold(incident_id) if log is not None else 0

@@ -24,8 +24,11 @@ from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
 PIPELINE_ENV = "AII_REGRESSION_PIPELINE"
 # Whatever the model says to these inputs now, the user must not get personal data: the PII guardrail re-run
 # on the pipeline's answer has to allow it (the model no longer leaks, or the pipeline redacted it).
-NO_PII_IN_ANSWER = {names.GUARDRAIL: names.GUARDRAIL_PII, names.STAGE: names.Stage.OUTPUT.value,
-                    names.DECISION: names.Decision.ALLOW.value}
+NO_PII_IN_ANSWER = {
+    names.GUARDRAIL: names.GUARDRAIL_PII,
+    names.STAGE: names.Stage.OUTPUT.value,
+    names.DECISION: names.Decision.ALLOW.value,
+}
 
 _TEST_MODULE = Template('''\
 """Regression cases from incident $incident_id, exported by `otel-ai-incident incidents export-regressions`.
@@ -81,10 +84,14 @@ def case(entry: PromptLogEntry, system_prompt: str | None) -> dict[str, Any]:
     logged = logged_pii_decision(entry)
     fired = logged is not None and logged != names.Decision.ALLOW
     return {
-        "log_id": entry.log_id, "model": entry.model, "input": entry.user_message,
-        "system_prompt_hash": entry.system_prompt_hash, "system_prompt": system_prompt,
-        "expected": NO_PII_IN_ANSWER if fired else None, "logged_decisions": entry.guardrail_decisions,
-    }  # fmt: skip
+        "log_id": entry.log_id,
+        "model": entry.model,
+        "input": entry.user_message,
+        "system_prompt_hash": entry.system_prompt_hash,
+        "system_prompt": system_prompt,
+        "expected": NO_PII_IN_ANSWER if fired else None,
+        "logged_decisions": entry.guardrail_decisions,
+    }
 
 
 def export(log: PromptLogStore, incident_id: str, out: Path) -> Export:
@@ -96,7 +103,9 @@ def export(log: PromptLogStore, incident_id: str, out: Path) -> Export:
     out.mkdir(parents=True, exist_ok=True)
     cases_file, test_file = out / f"{slug}.jsonl", out / f"test_{slug}.py"
     cases_file.write_text("".join(json.dumps(c, sort_keys=True) + "\n" for c in cases), encoding="utf-8")
-    test_file.write_text(_TEST_MODULE.substitute(incident_id=incident_id, env=PIPELINE_ENV,
-                                                 cases_file=cases_file.name), encoding="utf-8")
-    return Export(cases_file, test_file, len(cases), sum(c["expected"] is not None for c in cases),
-                  len(entries) - len(usable))
+    test_file.write_text(
+        _TEST_MODULE.substitute(incident_id=incident_id, env=PIPELINE_ENV, cases_file=cases_file.name), encoding="utf-8"
+    )
+    return Export(
+        cases_file, test_file, len(cases), sum(c["expected"] is not None for c in cases), len(entries) - len(usable)
+    )

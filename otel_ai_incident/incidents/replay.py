@@ -50,9 +50,14 @@ def load_callable(spec: str) -> Callable[..., object]:
 
 def logged_pii_decision(entry: PromptLogEntry) -> str | None:
     """The output PII guardrail's decision on the logged turn, or None if it did not run."""
-    return next((d.get(names.DECISION) for d in entry.guardrail_decisions
-                 if d.get(names.GUARDRAIL) == names.GUARDRAIL_PII and d.get(names.STAGE) == names.Stage.OUTPUT),
-                None)  # fmt: skip
+    return next(
+        (
+            d.get(names.DECISION)
+            for d in entry.guardrail_decisions
+            if d.get(names.GUARDRAIL) == names.GUARDRAIL_PII and d.get(names.STAGE) == names.Stage.OUTPUT
+        ),
+        None,
+    )
 
 
 def prompt_of_the_time(log: PromptLogStore, entry: PromptLogEntry) -> str:

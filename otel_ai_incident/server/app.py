@@ -104,9 +104,12 @@ def create_app(
     """
     metrics = ReceiverMetrics(state, inbox)
     processor = NotificationProcessor(
-        executor=Executor(state, finder, settings), incidents=incidents, inbox=inbox,
-        playbooks=playbooks_by_incident_type(tuple(playbooks)), metrics=metrics,
-    )  # fmt: skip
+        executor=Executor(state, finder, settings),
+        incidents=incidents,
+        inbox=inbox,
+        playbooks=playbooks_by_incident_type(tuple(playbooks)),
+        metrics=metrics,
+    )
     worker = Worker(inbox, processor, metrics, act_delay_s, lease_s=lease_s)
     group_commit = GroupCommit(inbox)
     tasks: list[asyncio.Task[None]] = []

@@ -21,11 +21,12 @@ DEFAULT_PORT = 8080
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the Alertmanager webhook receiver",
+        "serve",
+        help="run the Alertmanager webhook receiver",
         description="Receive Alertmanager notifications (webhook payload v4), open incidents and apply the "
-                    "containment playbooks. Credentials: --token-file, else AII_WEBHOOK_TOKEN_FILE, else "
-                    "AII_WEBHOOK_TOKEN (sent as a bearer token or a basic-auth password).",
-    )  # fmt: skip
+        "containment playbooks. Credentials: --token-file, else AII_WEBHOOK_TOKEN_FILE, else "
+        "AII_WEBHOOK_TOKEN (sent as a bearer token or a basic-auth password).",
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--token-file", help="file holding the shared secret")
@@ -133,6 +134,6 @@ def serve(args: argparse.Namespace) -> int:
         finder=PromptLogTargetFinder(prompt_log, evidence) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
         lease_s=args.claim_lease,
-    )  # fmt: skip
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -59,21 +59,28 @@ class ReceiverMetrics:
     def __init__(self, state: ContainmentState, inbox: InboxStore) -> None:
         self.registry = CollectorRegistry()
         self.notifications = Counter(
-            "aii_webhook_notifications", "Notifications accepted, by group status", ["status"],
+            "aii_webhook_notifications",
+            "Notifications accepted, by group status",
+            ["status"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.rejected = Counter(
-            "aii_webhook_rejected", "Requests refused before storing, by reason", [names.REASON],
+            "aii_webhook_rejected",
+            "Requests refused before storing, by reason",
+            [names.REASON],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.actions = Counter(
-            "aii_containment_actions", "Containment actions by outcome (applied, pending, dry_run, no_target, "
-            "duplicate)", [names.ACTION, names.OUTCOME], registry=self.registry,
-        )  # fmt: skip
+            "aii_containment_actions",
+            "Containment actions by outcome (applied, pending, dry_run, no_target, duplicate)",
+            [names.ACTION, names.OUTCOME],
+            registry=self.registry,
+        )
         self.unmatched = Counter(
-            "aii_alerts_without_playbook", "Firing alerts whose incident_type has no playbook (incident opened, "
-            "nothing done)", registry=self.registry,
-        )  # fmt: skip
+            "aii_alerts_without_playbook",
+            "Firing alerts whose incident_type has no playbook (incident opened, nothing done)",
+            registry=self.registry,
+        )
         self.failures = Counter(
             "aii_webhook_processing_failures",
             "Attempts at acting on a stored notification that failed (each is retried until it succeeds)",
@@ -85,8 +92,10 @@ class ReceiverMetrics:
             registry=self.registry,
         )
         self.ack_seconds = Histogram(
-            "aii_webhook_ack_seconds", "Time from request to acknowledgement (auth, validation, durable store)",
-            buckets=ACK_BUCKETS, registry=self.registry,
-        )  # fmt: skip
+            "aii_webhook_ack_seconds",
+            "Time from request to acknowledgement (auth, validation, durable store)",
+            buckets=ACK_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_ActiveCollector(state))
         self.registry.register(_InboxCollector(inbox))

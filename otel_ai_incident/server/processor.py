@@ -42,9 +42,14 @@ _EVENTS = {
 
 class NotificationProcessor:
     def __init__(
-        self, *, executor: Executor, incidents: IncidentStore, inbox: InboxStore,
-        playbooks: Mapping[str, ContainmentPlaybook], metrics: ReceiverMetrics,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        executor: Executor,
+        incidents: IncidentStore,
+        inbox: InboxStore,
+        playbooks: Mapping[str, ContainmentPlaybook],
+        metrics: ReceiverMetrics,
+    ) -> None:
         self.executor = executor
         self.incidents = incidents
         self.inbox = inbox
@@ -57,11 +62,17 @@ class NotificationProcessor:
         incident = self._open_incident(notification, received_at)
         keys = sorted(alert.key for alert in notification.alerts)
         self.incidents.add_event(
-            incident.id, EventKind.NOTIFIED, received_at,
-            {"receiver": notification.receiver, "status": notification.status, "alerts": len(keys),
-             "truncated_alerts": notification.truncated_alerts},
+            incident.id,
+            EventKind.NOTIFIED,
+            received_at,
+            {
+                "receiver": notification.receiver,
+                "status": notification.status,
+                "alerts": len(keys),
+                "truncated_alerts": notification.truncated_alerts,
+            },
             key=f"notified|{notification.group_key}|{'|'.join(keys)}",
-        )  # fmt: skip
+        )
         for alert in notification.alerts:
             if self.inbox.alert_processed(alert.key):
                 continue
@@ -98,12 +109,14 @@ class NotificationProcessor:
         alertname = notification.common_labels.get("alertname") or alerts[0].labels.get("alertname", "alert")
         title = notification.common_annotations.get("summary") or f"{alertname} ({incident_type})"
         return self.incidents.open_for_group(
-            notification.group_key, episodes=[episode_key(a.fingerprint, a.starts_at.timestamp()) for a in alerts],
-            title=title, incident_type=incident_type,
+            notification.group_key,
+            episodes=[episode_key(a.fingerprint, a.starts_at.timestamp()) for a in alerts],
+            title=title,
+            incident_type=incident_type,
             severity=min((a.severity or LOWEST_SEVERITY for a in alerts), default=LOWEST_SEVERITY),
             signals=[s for a in alerts if (s := a.labels.get(names.ALERT_LABEL_SIGNAL))],
             at=min(a.starts_at.timestamp() for a in alerts),
-        )  # fmt: skip
+        )
 
     def _fired(self, incident: Incident, alert: Alert) -> None:
         incidents = self.incidents

@@ -61,18 +61,26 @@ class ContainmentEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "action": self.action.value, "target": self.target, "params": dict(self.params),
-            "incident_id": self.incident_id, "applied_by": self.applied_by, "applied_at": self.applied_at,
+            "action": self.action.value,
+            "target": self.target,
+            "params": dict(self.params),
+            "incident_id": self.incident_id,
+            "applied_by": self.applied_by,
+            "applied_at": self.applied_at,
             "expires_at": self.expires_at,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ContainmentEntry:
         return cls(
-            Action(data["action"]), data.get("target"), dict(data.get("params") or {}), data.get("incident_id"),
-            str(data["applied_by"]), float(data["applied_at"]),
+            Action(data["action"]),
+            data.get("target"),
+            dict(data.get("params") or {}),
+            data.get("incident_id"),
+            str(data["applied_by"]),
+            float(data["applied_at"]),
             None if data.get("expires_at") is None else float(data["expires_at"]),
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)

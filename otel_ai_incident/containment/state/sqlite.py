@@ -138,9 +138,15 @@ class SqliteContainmentState:
         return True
 
     def record(
-        self, change: Change, planned: PlannedAction, *, actor: str, incident_id: str | None,
-        key: str | None = None, detail: Mapping[str, Any] | None = None,
-    ) -> bool:  # fmt: skip
+        self,
+        change: Change,
+        planned: PlannedAction,
+        *,
+        actor: str,
+        incident_id: str | None,
+        key: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> bool:
         with self._transaction() as cur:
             if not self._claim(cur, key):
                 return False
@@ -267,9 +273,14 @@ class SqliteContainmentState:
     ) -> ContainmentEntry:
         now = time.time()
         entry = ContainmentEntry(
-            planned.action, planned.target, dict(planned.params), incident_id, actor, now,
+            planned.action,
+            planned.target,
+            dict(planned.params),
+            incident_id,
+            actor,
+            now,
             None if planned.ttl_s is None else now + planned.ttl_s,
-        )  # fmt: skip
+        )
         cur.execute(
             "INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -339,9 +350,15 @@ class SqliteContainmentState:
 
     @staticmethod
     def _audit(
-        cur: sqlite3.Cursor, revision: int, change: Change, action: Action, target: str | None,
-        incident_id: str | None, actor: str, detail: Mapping[str, Any],
-    ) -> None:  # fmt: skip
+        cur: sqlite3.Cursor,
+        revision: int,
+        change: Change,
+        action: Action,
+        target: str | None,
+        incident_id: str | None,
+        actor: str,
+        detail: Mapping[str, Any],
+    ) -> None:
         cur.execute(
             "INSERT INTO audit (at, revision, change, action, target, incident_id, actor, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

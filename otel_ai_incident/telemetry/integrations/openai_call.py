@@ -65,9 +65,13 @@ class Call:
         self._check_output = check_output
         request = _read(api, kwargs)
         self._turn = hooks.llm_turn(
-            model=request.model, user_id=request.user_id, session_id=request.session_id,
-            system_prompt=request.system_prompt, user_message=request.user_message, provider=PROVIDER,
-        )  # fmt: skip
+            model=request.model,
+            user_id=request.user_id,
+            session_id=request.session_id,
+            system_prompt=request.system_prompt,
+            user_message=request.user_message,
+            provider=PROVIDER,
+        )
         self._context = contextvars.copy_context()
         self._context.run(self._turn.__enter__)
         self._partial: StreamAccumulator | None = None
@@ -134,9 +138,12 @@ class Call:
         if reply.refused:
             turn.refusal()
         turn.complete(
-            reply.text, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-            response_model=reply.response_model, finish_reasons=reply.finish_reasons or None,
-        )  # fmt: skip
+            reply.text,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            response_model=reply.response_model,
+            finish_reasons=reply.finish_reasons or None,
+        )
 
     def _record_requested_tools(self, tools: tuple[RequestedTool, ...]) -> None:
         """The model asking for a tool is not the tool running (the app's `execute_tool` span, if it runs it):

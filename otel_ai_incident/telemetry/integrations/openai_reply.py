@@ -143,7 +143,8 @@ class ChatStreamAccumulator:
             refused=self._refused or CONTENT_FILTER in finish_reasons,
             tools=tuple(
                 RequestedTool(parts.name, parts.call_id, "".join(parts.arguments))
-                for _, parts in sorted(self._tools.items()) if parts.name
+                for _, parts in sorted(self._tools.items())
+                if parts.name
             ),
         )
 

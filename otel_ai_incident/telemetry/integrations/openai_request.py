@@ -88,9 +88,12 @@ def chat_request(kwargs: Mapping[str, Any]) -> TurnRequest:
     system_prompt, user_message = _from_messages(kwargs.get("messages"))
     user_id, session_id = _who(kwargs)
     return TurnRequest(
-        model=_str(kwargs.get("model")) or UNKNOWN_MODEL, system_prompt=system_prompt, user_message=user_message,
-        user_id=user_id, session_id=session_id,
-    )  # fmt: skip
+        model=_str(kwargs.get("model")) or UNKNOWN_MODEL,
+        system_prompt=system_prompt,
+        user_message=user_message,
+        user_id=user_id,
+        session_id=session_id,
+    )
 
 
 def responses_request(kwargs: Mapping[str, Any]) -> TurnRequest:
@@ -104,6 +107,9 @@ def responses_request(kwargs: Mapping[str, Any]) -> TurnRequest:
     conversation = kwargs.get("conversation")
     user_id, session_id = _who(kwargs, _str(conversation) or _str(_field(conversation, "id")))
     return TurnRequest(
-        model=_str(kwargs.get("model")) or UNKNOWN_MODEL, system_prompt=system_prompt, user_message=user_message,
-        user_id=user_id, session_id=session_id,
-    )  # fmt: skip
+        model=_str(kwargs.get("model")) or UNKNOWN_MODEL,
+        system_prompt=system_prompt,
+        user_message=user_message,
+        user_id=user_id,
+        session_id=session_id,
+    )

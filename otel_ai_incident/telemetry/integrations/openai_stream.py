@@ -104,6 +104,7 @@ class TracedAsyncStream(_Traced):
 
     aclose = close
 
+
 def traced(call: Call, result: Any) -> Any:
     """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended)."""
     if isinstance(result, Stream):
