@@ -93,6 +93,6 @@ def test_key_rotation_across_replicas_keeps_every_entry_reachable(postgres_url: 
     assert len(exported) == 10
     assert {e["pseudonym_key_id"] for e in exported} == {Pseudonymizer(OLD_KEY).key_id, Pseudonymizer(NEW_KEY).key_id}
     assert main(["logs", "erase", "--db", postgres_url, "--user", "alice"]) == 0
-    assert capsys.readouterr().out.strip() == "erased 10 entries"
+    assert capsys.readouterr().out.startswith("erased 10 ")
     assert main(["logs", "export", "--db", postgres_url]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5  # bob's
