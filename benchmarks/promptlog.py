@@ -166,10 +166,12 @@ def bench_sqlite(entries: list[PromptLogEntry], directory: Path, rounds: int) ->
     """Baseline and writer alternate on fresh files, after an os.sync(), so neither pays for the other's
     write-back; the median of the rounds is reported (a shared disk is noisy)."""
     rows = entry_rows(entries, None)
-    baseline, through_writer = [], []
+    baseline, through_writer, writer_cpu = [], [], []
     for r in range(rounds):
         baseline.append(_plain_sqlite(rows, directory / f"baseline-{r}.db"))
-        through_writer.append(_sqlite_writer(entries, directory / f"writer-{r}.db"))
+        rate, cpu = _sqlite_writer(entries, directory / f"writer-{r}.db")
+        through_writer.append(rate)
+        writer_cpu.append(cpu)
     size = sum(len(str(value)) for row in rows for value in row if value is not None) / len(rows)
     base, writer = statistics.median(baseline), statistics.median(through_writer)
     print(
@@ -184,7 +186,7 @@ def bench_sqlite(entries: list[PromptLogEntry], directory: Path, rounds: int) ->
         f"   through PromptLogWriter (first submit .. close returned):           {writer:10,.0f} entries/s"
         f"  {_rounds(through_writer)}"
     )
-    print(f"   ratio writer/ceiling: {writer / base:.2f}")
+    print(f"   ratio writer/ceiling: {writer / base:.2f}; writer CPU per entry {statistics.median(writer_cpu):.2f} us")
 
 
 def _plain_sqlite(rows: list[list[Any]], path: Path) -> float:
@@ -205,20 +207,22 @@ def _plain_sqlite(rows: list[list[Any]], path: Path) -> float:
     return rate
 
 
-def _sqlite_writer(entries: list[PromptLogEntry], path: Path) -> float:
+def _sqlite_writer(entries: list[PromptLogEntry], path: Path) -> tuple[float, float]:
+    """Entries/s, and the writer's CPU per entry in us (process CPU minus the submitting thread's)."""
     store = SqliteStore(str(path))
     store.get("")
     writer = PromptLogWriter(store, max_queue=len(entries))
     os.sync()
-    start = time.perf_counter()
+    start, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     for entry in entries:
         writer.submit(entry)
     writer.close(600)
     rate = len(entries) / (time.perf_counter() - start)
+    writer_cpu = (time.process_time() - cpu) - (time.thread_time() - main_cpu)
     written = sqlite3.connect(path).execute("SELECT COUNT(*) FROM prompt_log").fetchone()[0]
     store.close()
     assert written == len(entries), f"only {written} of {len(entries)} entries written"
-    return rate
+    return rate, writer_cpu / len(entries) * 1e6
 
 
 # -- 3. a locked SQLite database ------------------------------------------------------------------------
@@ -338,6 +342,13 @@ def _count_rows(url: str) -> int:
         return conn.execute("SELECT COUNT(*) FROM aii_prompt_log.prompt_log").fetchone()[0]  # type: ignore[index]
 
 
+def _wal_position(server: Any) -> int:
+    import psycopg
+
+    with psycopg.connect(server.admin_url) as conn:
+        return int(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()[0])  # type: ignore[index]
+
+
 def bench_fleet(server: Any, directory: Path, per_process: int, rounds: int) -> None:
     """Ceiling and writer alternate, each on a fresh database or file, after a checkpoint and an os.sync()."""
     import psycopg
@@ -360,7 +371,10 @@ def bench_fleet(server: Any, directory: Path, per_process: int, rounds: int) -> 
             else:
                 url = f"sqlite:///{directory / f'fleet-{name.split()[1]}-{r}.db'}"
                 SqliteStore(url.removeprefix("sqlite:///")).get("")
+            wal_before = _wal_position(server) if name.startswith("postgres") else 0
             runs[name].append(_fleet_run(mode, url, per_process))
+            if name.startswith("postgres"):
+                runs[name][-1]["wal_bytes"] = (_wal_position(server) - wal_before) / (FLEET * per_process)
             written = _count_rows(url)
             assert written == FLEET * per_process, f"{name}: {written} of {FLEET * per_process} rows written"
             if name.startswith("postgres"):
@@ -379,6 +393,7 @@ def bench_fleet(server: Any, directory: Path, per_process: int, rounds: int) -> 
     ):
         cpu = "" if "ceiling" in name else f"{median(name, 'cpu_us'):13.2f} us"
         print(f"   {label:52} {median(name, 'rate'):10,.0f} {cpu:>17}   {_rounds([x['rate'] for x in runs[name]])}")
+    print(f"   PostgreSQL WAL written per entry: {median('postgres writer', 'wal_bytes'):,.0f} bytes")
     pg, sq = median("postgres writer", "rate"), median("sqlite writer", "rate")
     print(
         f"   ratios: PostgreSQL writer/ceiling {pg / median('postgres ceiling', 'rate'):.2f}; "

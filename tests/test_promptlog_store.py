@@ -120,7 +120,9 @@ def test_rewriting_a_batch_is_idempotent(backend: Backend, store: PromptLogStore
     batch = [make_entry(i) for i in range(5)]
     store.write(batch)
     store.write(batch)
-    backend.open().write([*batch[3:], make_entry(5), make_entry(5)])
+    replica = backend.open()
+    replica.write([*batch[3:], make_entry(5), make_entry(5)])
+    replica.close()
     assert ids(store.query(LogQuery())) == [make_entry(i).log_id for i in range(6)]
     first = store.get(make_entry(0).log_id)
     assert first is not None and first.entry == batch[0]

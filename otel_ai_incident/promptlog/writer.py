@@ -102,8 +102,9 @@ class PromptLogWriter:
         self._deadline = math.inf  # when close() stops waiting for the store
         self._retry_delay = 0.0  # the current pause between attempts; 0 while the store answers
         self._retry_at = 0.0
-        self._drop_lock = threading.Lock()
-        self._pending_drops = 0
+        # One item per entry dropped for a full queue, counted off by the writer thread: an append is atomic
+        # and, unlike a lock, costs the request path no more than queueing the entry would.
+        self._overflow: deque[None] = deque()
         self._thread = threading.Thread(target=self._run, name="otel-ai-incident-prompt-log", daemon=True)
         self._thread.start()
 
@@ -119,8 +120,7 @@ class PromptLogWriter:
         elif self._closed:
             self._report(PromptLogDropReason.SHUTDOWN, 1)
         else:
-            with self._drop_lock:
-                self._pending_drops += 1
+            self._overflow.append(None)
 
     def flush(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> bool:
         """Write what is queued now and wait for it, at most `timeout` seconds; True if nothing is left.
@@ -171,6 +171,7 @@ class PromptLogWriter:
             pause = self._retry_at - time.monotonic()
             if pause > 0:  # the store was unavailable: wait without being woken by submit()
                 self._stop.wait(pause)
+                self._report_queue_full()
                 continue
             self._wake.wait(self._flush_interval)
             self._wake.clear()
@@ -243,8 +244,10 @@ class PromptLogWriter:
             self._log_once("purge", "prompt-log retention purge failed (will retry)")
 
     def _report_queue_full(self) -> None:
-        with self._drop_lock:
-            count, self._pending_drops = self._pending_drops, 0
+        overflow = self._overflow
+        count = len(overflow)
+        for _ in range(count):  # exactly those counted, while submit() may be appending more
+            overflow.popleft()
         if count:
             self._report(PromptLogDropReason.QUEUE_FULL, count)
 
