@@ -177,9 +177,14 @@ def _erase(args: argparse.Namespace, store: PromptLogStore) -> None:
     incidents = None if incidents_url is None else open_incident_store(incidents_url)
     try:
         result = erase_user(
-            set(pseudonyms.values()), key_ids=list(pseudonyms), reason=args.reason, now=time.time(),
-            prompt_log=store, containment=containment, incidents=incidents,
-        )  # fmt: skip
+            set(pseudonyms.values()),
+            key_ids=list(pseudonyms),
+            reason=args.reason,
+            now=time.time(),
+            prompt_log=store,
+            containment=containment,
+            incidents=incidents,
+        )
     finally:
         for companion in (containment, incidents):
             if companion is not None:

@@ -35,8 +35,12 @@ def retention_days(environ: Mapping[str, str] | None = None) -> float:
         days = 0.0
     if days > 0:
         return days
-    logger.warning("otel-ai-incident: %s=%r is not a positive number of days; using %d",
-                   names.ENV_PROMPT_LOG_RETENTION_DAYS, raw, names.DEFAULT_RETENTION_DAYS)
+    logger.warning(
+        "otel-ai-incident: %s=%r is not a positive number of days; using %d",
+        names.ENV_PROMPT_LOG_RETENTION_DAYS,
+        raw,
+        names.DEFAULT_RETENTION_DAYS,
+    )
     return float(names.DEFAULT_RETENTION_DAYS)
 
 
