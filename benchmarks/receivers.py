@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,46 +24,14 @@ import httpx
 from containment import HEADERS, TOKEN, notification, paced, percentile
 
 from otel_ai_incident.demo.postgres import PostgresServer
-from otel_ai_incident.demo.services import free_port
+from otel_ai_incident.demo.services import Receiver
 
 
-def start_receivers(root: Path, incidents_url: str, count: int) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+def start_receivers(root: Path, incidents_url: str, count: int) -> list[Receiver]:
+    """`count` receivers (`otel-ai-incident serve`) on one incident store and inbox."""
     (root / "token").write_text(TOKEN)
-    processes, urls = [], []
-    for _ in range(count):
-        port = free_port()
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "otel_ai_incident.cli",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--token-file",
-                    str(root / "token"),
-                    "--containment",
-                    f"sqlite:///{root / 'c.db'}",
-                    "--incidents",
-                    incidents_url,
-                ],
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"receiver at {url} did not start")
-            time.sleep(0.05)
-    return processes, urls
+    options = ["--token-file", str(root / "token"), "--containment", f"sqlite:///{root / 'c.db'}"]
+    return [Receiver(root, f"receiver-{index}").start(*options, "--incidents", incidents_url) for index in range(count)]
 
 
 def measure(urls: list[str], rate: float, seconds: float, offset: int) -> tuple[list[float], float]:
@@ -88,13 +55,12 @@ def measure(urls: list[str], rate: float, seconds: float, offset: int) -> tuple[
 
 
 def run(root: Path, incidents_url: str, receivers: int, rate: float, seconds: float, offset: int):
-    processes, urls = start_receivers(root, incidents_url, receivers)
+    started = start_receivers(root, incidents_url, receivers)
     try:
-        return measure(urls, rate, seconds, offset)
+        return measure([r.url for r in started], rate, seconds, offset)
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        for receiver in started:
+            receiver.stop()
 
 
 def main() -> int:

@@ -37,9 +37,9 @@ def find_binary(name: str) -> str:
         raise
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster for the session (initdb and the server on a free loopback port, removed at the end)."""
+def postgres_cluster() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of its own (initdb and the server on a free loopback port), removed afterwards;
+    skipped, or failed under AII_REQUIRE_E2E=1, when PostgreSQL is not installed."""
     try:
         server = PostgresServer()
     except MissingPostgres as error:
@@ -47,18 +47,18 @@ def postgres_server() -> Iterator[PostgresServer]:
         raise
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The cluster the session's tests share (each gets a database of its own through `postgres_url`)."""
+    yield from postgres_cluster()
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A cluster for one test alone, for tests that stop and restart its server (the session's is shared)."""
-    try:
-        server = PostgresServer()
-    except MissingPostgres as error:
-        missing(error)
-        raise
-    with server:
-        yield server
+    yield from postgres_cluster()
 
 
 @pytest.fixture

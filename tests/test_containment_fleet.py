@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from conftest import missing
+from conftest import postgres_cluster
 from otel_ai_incident.containment.gate import ContainmentGate, open_gate
 from otel_ai_incident.containment.registry import Registry
 from otel_ai_incident.containment.state import ContainmentState, PlannedAction, open_containment_state
-from otel_ai_incident.demo.postgres import MissingPostgres, PostgresServer
+from otel_ai_incident.demo.postgres import PostgresServer
 from otel_ai_incident.demo.services import free_port
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.testing.replicas import GateProcess, time_to_every_replica, wait_until
@@ -58,13 +58,7 @@ def gates(postgres_url: str) -> Iterator[list[ContainmentGate]]:
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[PostgresServer]:
     """A cluster this module may stop and restart (the session's is shared by other tests)."""
-    try:
-        server = PostgresServer()
-    except MissingPostgres as error:
-        missing(error)
-        raise
-    with server:
-        yield server
+    yield from postgres_cluster()
 
 
 def test_every_replica_enforces_a_kill_switch_within_1_5_s_p99(
