@@ -179,3 +179,37 @@ def test_work_of_a_receiver_killed_after_acknowledging_is_finished_by_the_other(
     assert len(incidents.list(limit=100)) == cases
     incidents.close()
     assert taken_over_in < 15, taken_over_in
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("postgresql://app@127.0.0.1:1/aii", "receiver inbox at postgresql://app@127.0.0.1:1/aii: connection failed"),
+        ("postgresql://app:secret@127.0.0.1:notaport/aii", "containment state: malformed PostgreSQL URL"),
+    ],
+)
+def test_a_database_the_receiver_cannot_use_is_one_line_naming_the_store(tmp_path: Path, url: str, named: str) -> None:
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "otel_ai_incident.cli",
+            "serve",
+            "--token-file",
+            str(token),
+            "--incidents",
+            url,
+            "--containment",
+            url,
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert named in done.stderr and "secret" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
