@@ -3,6 +3,7 @@ merged signals, idempotent timeline, lifecycle, erasure, and the same answers fr
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -211,3 +212,21 @@ def test_a_file_from_before_versioning_is_adopted(tmp_path) -> None:
     store = open_incident_store(f"sqlite:///{path}")
     assert _open(store, group="g", episodes=(episode_key("f", 1.0),)).id == "INC-old"
     store.close()
+
+
+def test_the_incident_commands_work_on_every_backend(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`incidents list|show|rca|close --incidents URL`, as the on-call runs them against a fleet's database."""
+    from otel_ai_incident.cli import main
+
+    store = open_incident_store(store_url)
+    incident = _open(store, severity="p1")
+    store.close()
+    base = ["--incidents", store_url, "--prompt-log", "sqlite:///nowhere-at-all.db"]
+    assert main(["incidents", "list", *base, "--json"]) == 0
+    assert [i["id"] for i in json.loads(capsys.readouterr().out)] == [incident.id]
+    rca = ["--category", "prompt_failure", "--description", "the prompt lacked a rule"]
+    assert main(["incidents", "rca", incident.id, *base, *rca]) == 0
+    assert main(["incidents", "close", incident.id, *base, "--by", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["incidents", "show", incident.id, *base, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "closed"

@@ -9,6 +9,7 @@ The turns that count are those of the signal catalogue (--signals, the file the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -168,9 +169,12 @@ def register(subparsers: Any) -> None:
 
 
 def _run(command: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], int]:
+    """The command with one-line errors; the stores it opened are closed when it ends (`args.closing`)."""
+
     def handler(args: argparse.Namespace) -> int:
         try:
-            command(args)
+            with contextlib.ExitStack() as args.closing:
+                command(args)
         except (CommandError, rca.Refused, ReplayError) as error:
             print(f"otel-ai-incident: {error}", file=sys.stderr)
             return 1
@@ -190,7 +194,9 @@ def _incidents(args: argparse.Namespace) -> IncidentStore:
     url = args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS
     if url.startswith(SQLITE_SCHEME) and not sqlite_path(url).exists():
         raise CommandError(f"no incident store at {sqlite_path(url)}")
-    return open_incident_store(url)
+    store = open_incident_store(url)
+    args.closing.callback(store.close)
+    return store
 
 
 def open_prompt_log(url: str | None) -> PromptLogStore | None:
@@ -203,7 +209,10 @@ def open_prompt_log(url: str | None) -> PromptLogStore | None:
 
 
 def _prompt_log(args: argparse.Namespace) -> PromptLogStore | None:
-    return open_prompt_log(args.prompt_log)
+    log = open_prompt_log(args.prompt_log)
+    if log is not None:
+        args.closing.callback(log.close)
+    return log
 
 
 def _required_prompt_log(args: argparse.Namespace) -> PromptLogStore:
