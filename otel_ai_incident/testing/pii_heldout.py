@@ -197,7 +197,7 @@ def _neutral(rng: random.Random, kind: int) -> Field:
         return "Amount", f"{rng.randint(5, 9999)}.{rng.randint(0, 99):02d}", None
     if kind == 3:
         return "Status", rng.choice(("active", "pending", "closed", "refunded")), None
-    return "Ref", values.hard_negative(rng).split(" ")[-1], None
+    return "Ref", f"INV-{rng.randint(2020, 2026)}-{rng.randint(100_000, 999_999)}", None
 
 
 def _entities(locale: Locale) -> tuple[str, ...]:

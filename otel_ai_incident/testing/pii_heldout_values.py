@@ -199,7 +199,7 @@ def ip_address(rng: random.Random) -> str:
     groups = [f"{rng.randint(0, 0xFFFF):x}" for _ in range(8)]
     if kind < 0.8:
         return "2001:db8:" + ":".join(groups[2:])
-    return rng.choice(("2a02:", "2001:4860:", "fe80::", "2607:f8b0:")) + ":".join(groups[4:])
+    return rng.choice(("2a02:8108::", "2001:4860:4860::", "fe80::", "2607:f8b0:4004::")) + ":".join(groups[4:])
 
 
 # ---------------------------------------------------------------- secrets (vendors' published formats)

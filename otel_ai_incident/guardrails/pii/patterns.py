@@ -47,11 +47,12 @@ class RegexRecognizer:
             yield Finding(self.entity_type, start, end, self.subtype)
 
 
-def _run_start(text: str, end: int, allowed: frozenset[str], limit: int) -> int:
-    """Where the run of `allowed` characters ending at `end` starts, looking back at most `limit` characters."""
+def _run_start(text: str, end: int, allowed: frozenset[str], limit: int, letters: bool) -> int:
+    """Where the run of `allowed` characters (and of any letter or digit when `letters`) ending at `end`
+    starts, looking back at most `limit` characters."""
     start = end
     floor = max(0, end - limit)
-    while start > floor and text[start - 1] in allowed:
+    while start > floor and (text[start - 1] in allowed or (letters and text[start - 1].isalnum())):
         start -= 1
     return start
 
@@ -60,7 +61,8 @@ class AnchoredRecognizer:
     """Matches of `pattern` around each hit of a rare `anchor` ("@" for e-mail, ":x:" for IPv6).
 
     Starting the regex at every letter of a long text is what makes these patterns slow; the anchor is
-    found in C, the start of the match is found by walking back over `run_chars` (at most `reach`), and
+    found in C, the start of the match is found by walking back over `run_chars` (and any letter or digit of
+    any script when `letters`, for internationalised e-mail addresses) at most `reach` characters, and
     the pattern is then tried once, bounded to `span_limit` characters. After a miss the search resumes
     past the `skip` run at the hit, which no match can start inside.
     """
@@ -68,6 +70,7 @@ class AnchoredRecognizer:
     __slots__ = (
         "_anchor",
         "_check",
+        "_letters",
         "_pattern",
         "_reach",
         "_run_chars",
@@ -88,6 +91,7 @@ class AnchoredRecognizer:
         span_limit: int,
         check: Callable[[str], bool],
         skip: str,
+        letters: bool = False,
     ) -> None:
         self.entity_type = entity_type
         self.subtype = subtype
@@ -98,12 +102,13 @@ class AnchoredRecognizer:
         self._span_limit = span_limit
         self._check = check
         self._skip = re.compile(skip)
+        self._letters = letters
 
     def find(self, view: TextView) -> Iterator[Finding]:
         text = view.text
         position = 0
         while (hit := self._anchor.search(text, position)) is not None:
-            start = _run_start(text, hit.start(), self._run_chars, self._reach)
+            start = _run_start(text, hit.start(), self._run_chars, self._reach, self._letters)
             match = self._pattern.match(text, start, min(len(text), start + self._span_limit))
             if match is None or match.end() <= hit.start() or not self._check(match.group()):
                 skipped = self._skip.match(text, hit.start())
@@ -114,19 +119,25 @@ class AnchoredRecognizer:
 
 
 _EMAIL_LOCAL_CHARS = string.ascii_letters + string.digits + "._%+-"
+# Local part and domain labels in any script (RFC 6531 and IDNA: "jürgen@bücher.de", "山田@例え.jp"), the
+# top-level domain in letters of any script or as punycode ("xn--p1ai").
 _EMAIL = (
     r"(?<![\w.%+\-])[\w%+\-][\w.%+\-]{0,63}+"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-]|\.[A-Za-z0-9])"
+    r"@(?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,24}|xn--[a-z0-9\-]{2,59})(?![\w\-]|\.[^\W_])"
 )
+# Names of files written as retina assets ("icon@2x.png") end like an address; no such top-level domain exists.
+_FILE_SUFFIXES = frozenset(("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "pdf", "tif", "tiff", "heic"))
 
 
-def _email_local_ok(value: str) -> bool:
-    local = value.partition("@")[0]
-    return not (local.endswith(".") or ".." in local)
+def _email_ok(value: str) -> bool:
+    local, _, domain = value.partition("@")
+    return not (local.endswith(".") or ".." in local) and domain.rpartition(".")[2].lower() not in _FILE_SUFFIXES
 
 
 def email_recognizer() -> AnchoredRecognizer:
-    return AnchoredRecognizer(EMAIL, None, "@", _EMAIL_LOCAL_CHARS, 64, _EMAIL, 64 + 1 + 253, _email_local_ok, "@")
+    return AnchoredRecognizer(
+        EMAIL, None, "@", _EMAIL_LOCAL_CHARS, 64, _EMAIL, 64 + 1 + 253, _email_ok, "@", letters=True
+    )
 
 
 class IbanRecognizer:
