@@ -37,7 +37,7 @@ _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | No
     ("gcp_api_key", r"AIza[0-9A-Za-z_\-]{35}", ("aiza",), None, True),
     ("gcp_oauth_token", r"ya29\.[0-9A-Za-z_\-]{20,}+", ("ya29.",), None, True),
     ("azure_storage_key", r"AccountKey=(?P<value>[A-Za-z0-9+/]{86}==)", ("accountkey=",), None, False),
-    ("azure_client_secret", r"[A-Za-z0-9_.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}", ("q~",), None, True),
+    ("azure_client_secret", r"[A-Za-z0-9_.\-]{3}\dQ~[A-Za-z0-9_~.\-]{30,33}[A-Za-z0-9_~\-]", ("q~",), None, True),
     ("jwt", r"eyJ[A-Za-z0-9_\-]{2,}+\.[A-Za-z0-9_\-]{2,}+\.[A-Za-z0-9_\-]*+", ("eyj",), validators.jwt_valid, True),
     (
         "bearer_token",
