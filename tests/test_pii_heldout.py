@@ -48,7 +48,7 @@ def test_goals_on_the_heldout_set() -> None:
     assert all(score.precision >= 0.95 and score.recall >= 0.95 for score in report.per_entity.values())
     assert report.prose_recall - report.delimited_recall <= 0.02
     assert report.clean_flagged <= 0.02
-    assert set(report.recall_by_style) == set(STYLES) and DELIMITED <= set(STYLES)
+    assert set(report.recall_by_style) == set(STYLES) and set(STYLES) >= DELIMITED
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_goals_on_the_heldout_set() -> None:
         # Labels glued to values.
         ("Card no.5444 0000 0000 0003\n", [("CREDIT_CARD", "5444 0000 0000 0003")]),
         ("Ph.+39 312 345 6789\n", [("PHONE", "+39 312 345 6789")]),
-        ("電話番号：03-1234-5678です", [("PHONE", "03-1234-5678")]),
+        ("電話番号\uff1a03-1234-5678です", [("PHONE", "03-1234-5678")]),
         # Wording that names something else before the number.
         ("The phone on the account is 303-437-7953.", [("PHONE", "303-437-7953")]),
         # National formats read through each region's numbering plan.
@@ -74,7 +74,7 @@ def test_goals_on_the_heldout_set() -> None:
         ("携帯 090-1234-5678", [("PHONE", "090-1234-5678")]),
         # Internationalised addresses.
         ("Mail jürgen.müller@bücher.de now", [("EMAIL", "jürgen.müller@bücher.de")]),
-        ("メール：山田太郎@例え.jp", [("EMAIL", "山田太郎@例え.jp")]),
+        ("メール\uff1a山田太郎@例え.jp", [("EMAIL", "山田太郎@例え.jp")]),
         ("info@xn--bcher-kva.de.", [("EMAIL", "info@xn--bcher-kva.de")]),
         # 19-digit Maestro.
         ("Maestro 6759 6498 2643 8453 011", [("CREDIT_CARD", "6759 6498 2643 8453 011")]),

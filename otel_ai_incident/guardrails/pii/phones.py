@@ -18,7 +18,24 @@ from otel_ai_incident.guardrails.pii.digit_runs import IPV4_SHAPE, SSN_SHAPE, Wi
 
 # National numbers (no "+" or "00") are read as numbers of these regions, each written its own way (see
 # `NationalPlan`), and always as NANP numbers (US, Canada, ...).
-DEFAULT_PHONE_REGIONS: tuple[str, ...] = tuple("GB DE FR IT ES AU IN NL IE BE AT CH PL PT BR JP".split())
+DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
+    "GB",
+    "DE",
+    "FR",
+    "IT",
+    "ES",
+    "AU",
+    "IN",
+    "NL",
+    "IE",
+    "BE",
+    "AT",
+    "CH",
+    "PL",
+    "PT",
+    "BR",
+    "JP",
+)
 
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 _MONTH = r"(?:0?[1-9]|1[0-2])"
