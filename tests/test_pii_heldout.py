@@ -63,6 +63,7 @@ def test_goals_on_the_heldout_set() -> None:
         # Labels glued to values.
         ("Card no.5444 0000 0000 0003\n", [("CREDIT_CARD", "5444 0000 0000 0003")]),
         ("Ph.+39 312 345 6789\n", [("PHONE", "+39 312 345 6789")]),
+        ("IP:2001:db8::8a2e:370:7334\n", [("IP_ADDRESS", "2001:db8::8a2e:370:7334")]),
         ("電話番号\uff1a03-1234-5678です", [("PHONE", "03-1234-5678")]),
         # Wording that names something else before the number.
         ("The phone on the account is 303-437-7953.", [("PHONE", "303-437-7953")]),

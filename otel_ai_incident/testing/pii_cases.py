@@ -236,6 +236,16 @@ class Score:
         return 2 * self.precision * self.recall / total if total else 0.0
 
 
+def micro(scores: Iterable[Score]) -> Score:
+    """The counts of all `scores` summed: micro-averaged precision and recall."""
+    total = Score()
+    for score in scores:
+        total.true_positives += score.true_positives
+        total.false_positives += score.false_positives
+        total.false_negatives += score.false_negatives
+    return total
+
+
 def evaluate(
     scan: Callable[[str], Sequence[Finding]], cases: Iterable[Case], entity_types: Iterable[str] = BUILTIN_ENTITIES
 ) -> dict[str, Score]:

@@ -25,7 +25,7 @@ from otel_ai_incident.guardrails.pii.findings import (
     Finding,
 )
 from otel_ai_incident.testing import pii_heldout_values as values
-from otel_ai_incident.testing.pii_cases import Case, ReplyBuilder, Score, evaluate
+from otel_ai_incident.testing.pii_cases import Case, ReplyBuilder, Score, evaluate, micro
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,28 +376,19 @@ class HeldoutReport:
     clean_flagged: float  # share of replies without PII in which anything was reported
 
 
-def _micro(scores: dict[str, Score]) -> Score:
-    total = Score()
-    for score in scores.values():
-        total.true_positives += score.true_positives
-        total.false_positives += score.false_positives
-        total.false_negatives += score.false_negatives
-    return total
-
-
 def measure(
     scan: Callable[[str], Sequence[Finding]], cases: Sequence[HeldoutCase], entity_types: Sequence[str]
 ) -> HeldoutReport:
     """Exact type-and-span scores, micro totals, recall per style and the share of clean replies flagged."""
     per_entity = evaluate(scan, [c.case for c in cases], entity_types)
     by_style = {
-        style: _micro(evaluate(scan, [c.case for c in cases if c.style == style], entity_types)).recall
+        style: micro(evaluate(scan, [c.case for c in cases if c.style == style], entity_types).values()).recall
         for style in STYLES
     }
-    delimited = _micro(evaluate(scan, [c.case for c in cases if c.style in DELIMITED], entity_types)).recall
+    delimited = micro(evaluate(scan, [c.case for c in cases if c.style in DELIMITED], entity_types).values()).recall
     prose = by_style["prose"]
     clean = [c.case for c in cases if not c.case.labels]
     flagged = sum(1 for c in clean if scan(c.text))
     return HeldoutReport(
-        per_entity, _micro(per_entity), by_style, delimited, prose, flagged / len(clean) if clean else 0.0
+        per_entity, micro(per_entity.values()), by_style, delimited, prose, flagged / len(clean) if clean else 0.0
     )

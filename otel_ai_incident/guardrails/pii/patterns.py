@@ -70,6 +70,7 @@ class AnchoredRecognizer:
     __slots__ = (
         "_anchor",
         "_check",
+        "_group",
         "_letters",
         "_pattern",
         "_reach",
@@ -103,6 +104,7 @@ class AnchoredRecognizer:
         self._check = check
         self._skip = re.compile(skip)
         self._letters = letters
+        self._group = "value" if "value" in self._pattern.groupindex else 0  # the value, without context
 
     def find(self, view: TextView) -> Iterator[Finding]:
         text = view.text
@@ -110,12 +112,12 @@ class AnchoredRecognizer:
         while (hit := self._anchor.search(text, position)) is not None:
             start = _run_start(text, hit.start(), self._run_chars, self._reach, self._letters)
             match = self._pattern.match(text, start, min(len(text), start + self._span_limit))
-            if match is None or match.end() <= hit.start() or not self._check(match.group()):
+            if match is None or match.end() <= hit.start() or not self._check(match.group(self._group)):
                 skipped = self._skip.match(text, hit.start())
                 position = max(hit.start() + 1, skipped.end() if skipped else 0)
                 continue
             position = match.end()
-            yield Finding(self.entity_type, match.start(), match.end(), self.subtype)
+            yield Finding(self.entity_type, match.start(self._group), match.end(), self.subtype)
 
 
 _EMAIL_LOCAL_CHARS = string.ascii_letters + string.digits + "._%+-"
@@ -173,9 +175,12 @@ def _cut_after_alnum(text: str, start: int, stop: int, count: int) -> int | None
 
 
 _HEX = "0123456789abcdefABCDEF"
+# The address must not continue a word or a longer run of hex and colons, except the colon of a label glued
+# to it ("IP:2001:db8::1"), which stays outside the value.
 _IPV6 = (
-    r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f:]{1,38}+(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]{1,15}+)?"
-    r"(?![\w:])"
+    r"(?:(?<=[A-Za-z])(:)(?=[0-9A-Fa-f]{1,4}:))?"
+    r"(?P<value>[0-9A-Fa-f:](?(1)|(?<![\w:.][0-9A-Fa-f:]))[0-9A-Fa-f:]{1,38}+"
+    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]{1,15}+)?)(?![\w:])"
 )
 
 
