@@ -25,9 +25,10 @@ _WORD = rf"(?![{_UNSPACED}])[\w@]"
 LEFT_GLUE = re.compile(rf"(?:{_WORD}|(?<!/)/|[\d_][.\-]|[^\W\d_]-)\Z")  # "//" starts a URL's host: no glue
 _RIGHT_GLUE = re.compile(rf"(?!x\d)(?:{_WORD}|[.\-/]\w)")  # "x12" is an extension, not part of the number
 # A comma then more is a decimal or thousands separator ("12 345 678,90"), except after a value that opens a
-# field of delimited text, where it separates fields ("Jane,0301234567,42").
+# field of comma-separated text, where it separates fields ("Jane,0301234567,42"). Where semicolons, tabs or
+# pipes separate fields, a comma stays a decimal comma ("Betrag;612 345 678,00").
 _COMMA_GLUE = re.compile(r",\w")
-_FIELD_OPENERS = "\n,;\t|"
+_COMMA_FIELD_OPENERS = "\n,"
 _CIDR_PREFIX = re.compile(r"/(?:3[0-2]|[12]?\d)(?![\w.])")  # the "/24" of 10.0.0.0/24 ends the address
 _TIME_AFTER = re.compile(r":\d")
 MAX_RUN = 64
@@ -56,7 +57,7 @@ class DigitRun:
         before = text[max(0, start - _CONTEXT_CHARS) : start]
         self.before = before[max(before.rfind("\n"), before.rfind("\t")) + 1 :].lower()
         cidr = _CIDR_PREFIX.match(text, end) is not None and IPV4_SHAPE.fullmatch(text, start, end) is not None
-        opens_field = start == 0 or text[start - 1] in _FIELD_OPENERS
+        opens_field = start == 0 or text[start - 1] in _COMMA_FIELD_OPENERS
         comma_glued = not opens_field and _COMMA_GLUE.match(text, end) is not None
         self.glued = (comma_glued or _RIGHT_GLUE.match(text, end) is not None) and not cidr
         self.time_follows = _TIME_AFTER.match(text, end) is not None

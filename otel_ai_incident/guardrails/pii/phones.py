@@ -156,7 +156,7 @@ class PhoneClassifier:
         # A number written as NANP numbers are, (415) 555-2671, is a phone even in an unassigned area
         # such as the 555 of fiction and examples; other numbers must be valid unless the text says phone.
         lenient = international or context or window.lengths in _NANP_SHAPES
-        if _NANP_FICTIONAL.fullmatch(window.digits.removeprefix("+")):
+        if _nanp_fictional(window.digits, international):
             return None
         for number, region in self._readings(window.value, window.digits):
             if phonenumbers.is_possible_number(number) and (lenient or _valid(number, region)):
@@ -206,6 +206,12 @@ def _valid(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
     if region is None or number.country_code == 1:
         return phonenumbers.is_valid_number(number)
     return phonenumbers.is_valid_number_for_region(number, region)
+
+
+def _nanp_fictional(digits: str, international: bool) -> bool:
+    """A NANP number (no trunk "0"; "+1" when international) on a line reserved for fiction."""
+    nanp = digits.startswith("1") if international else digits[0] != "0"
+    return nanp and _NANP_FICTIONAL.fullmatch(digits) is not None
 
 
 def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
