@@ -1,9 +1,12 @@
 """Accuracy and speed of the PII detector (otel_ai_incident.guardrails.pii).
 
-    /work/venv/bin/python benchmarks/pii.py [--seed N] [--per-entity N] [--negatives N]
+    python benchmarks/pii.py [--seed N] [--per-entity N] [--negatives N] [--heldout-seed N] [--heldout N]
 
 Accuracy: precision, recall and F1 per entity type on the seeded labelled replies of
-otel_ai_incident.testing.pii_cases (a finding counts only with the exact type and span). Speed: median time
+otel_ai_incident.testing.pii_cases, the set the detector is developed against, and side by side on the
+held-out set of otel_ai_incident.testing.pii_heldout (other locales and layouts, values from public format
+references), with micro totals, recall in delimited text against prose and the share of PII-free replies
+flagged (a finding counts only with the exact type and span). Speed: median time
 per call measured with perf_counter_ns, each printed with its ratio to a baseline measured in the same run
 on the same text, so the figures mean the same on any machine: one `re.search(r"\\d", text)` for a reply,
 `str.lower()` for long text.
@@ -18,7 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from otel_ai_incident.guardrails.pii import PiiDetector
-from otel_ai_incident.testing.pii_cases import evaluate, generate_cases
+from otel_ai_incident.testing.pii_cases import evaluate, generate_cases, micro
+from otel_ai_incident.testing.pii_heldout import STYLES, UNSEEN_LOCALES, UNSEEN_STYLES, generate_heldout, measure
 
 # Typical assistant replies without PII, 100-300 characters, some with digits, dates and versions.
 CLEAN_REPLIES = (
@@ -56,15 +60,41 @@ def per_text(function: Callable[[str], object], texts: Sequence[str], repeat: in
     return statistics.median(median_ns(lambda text=text: function(text), repeat) for text in texts)
 
 
-def report_accuracy(detector: PiiDetector, seed: int, per_entity: int, negatives: int) -> None:
-    cases = generate_cases(seed, per_entity, negatives)
-    scores = evaluate(detector.scan, cases, detector.entity_types)
-    print(f"accuracy on {len(cases)} seeded replies (seed {seed}; exact type and span):")
-    print(f"  {'entity':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'tp':>5} {'fp':>4} {'fn':>4}")
-    for entity, score in scores.items():
+def report_accuracy(detector: PiiDetector, args: argparse.Namespace) -> None:
+    cases = generate_cases(args.seed, args.per_entity, args.negatives)
+    iteration = evaluate(detector.scan, cases, detector.entity_types)
+    clean = [case for case in cases if not case.labels]
+    heldout_cases = generate_heldout(args.heldout_seed, args.heldout)
+    unseen_cases = generate_heldout(
+        args.heldout_seed + 1, args.heldout, locales=UNSEEN_LOCALES, styles=STYLES + UNSEEN_STYLES
+    )
+    heldout = measure(detector.scan, heldout_cases, detector.entity_types)
+    unseen = measure(detector.scan, unseen_cases, detector.entity_types)
+    print(
+        f"accuracy, exact type and span, precision / recall: iteration set = {len(cases)} replies of pii_cases "
+        f"(seed {args.seed}); held-out = {len(heldout_cases)} replies of pii_heldout (seed {args.heldout_seed}); "
+        f"unseen = {len(unseen_cases)} replies of pii_heldout in its unseen locales, all layouts"
+    )
+    print(f"  {'entity':<12} {'iteration set':>15} {'held-out':>15} {'unseen':>15}")
+    rows = [
+        (entity, score, heldout.per_entity[entity], unseen.per_entity[entity]) for entity, score in iteration.items()
+    ]
+    rows.append(("micro", micro(iteration.values()), heldout.micro, unseen.micro))
+    for entity, *scores in rows:
+        cells = "".join(
+            f"{score.precision:>8.4f} {score.recall:.4f}"
+            if score.true_positives + score.false_negatives
+            else f"{'-':>15}"
+            for score in scores
+        )
+        print(f"  {entity:<12}{cells}")
+    clean_flagged = sum(1 for case in clean if detector.scan(case.text)) / len(clean) if clean else 0.0
+    print(f"  PII-free replies flagged: {clean_flagged:.4f} | {heldout.clean_flagged:.4f} | {unseen.clean_flagged:.4f}")
+    for name, report in (("held-out", heldout), ("unseen", unseen)):
+        styles = ", ".join(f"{style} {recall:.4f}" for style, recall in report.recall_by_style.items())
         print(
-            f"  {entity:<12} {score.precision:>9.4f} {score.recall:>7.4f} {score.f1:>7.4f} "
-            f"{score.true_positives:>5} {score.false_positives:>4} {score.false_negatives:>4}"
+            f"  {name} recall in delimited text {report.delimited_recall:.4f}, in prose {report.prose_recall:.4f}; "
+            f"by style: {styles}"
         )
 
 
@@ -107,9 +137,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-entity", type=int, default=300)
     parser.add_argument("--negatives", type=int, default=600)
+    parser.add_argument("--heldout-seed", type=int, default=1000)
+    parser.add_argument("--heldout", type=int, default=1600, help="replies in the held-out set")
     args = parser.parse_args()
     detector = PiiDetector()
-    report_accuracy(detector, args.seed, args.per_entity, args.negatives)
+    report_accuracy(detector, args)
     report_speed(detector, args.seed)
 
 

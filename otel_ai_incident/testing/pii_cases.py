@@ -35,7 +35,7 @@ class Case:
     labels: tuple[tuple[str, int, int], ...]
 
 
-class _Reply:
+class ReplyBuilder:
     """Builds a reply piece by piece, recording where each labelled value lands."""
 
     def __init__(self) -> None:
@@ -155,7 +155,7 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _positive(rng: random.Random, reply: _Reply, entity_type: str) -> None:
+def _positive(rng: random.Random, reply: ReplyBuilder, entity_type: str) -> None:
     template = rng.choice(_TEMPLATES[entity_type])
     if entity_type == SECRET:
         before, value, after = secret_with_context(rng)
@@ -169,7 +169,7 @@ def _positive(rng: random.Random, reply: _Reply, entity_type: str) -> None:
         reply.add_template(template, SIMPLE_VALUES[entity_type](rng), entity_type)
 
 
-def _phone_among_numbers(rng: random.Random, reply: _Reply) -> None:
+def _phone_among_numbers(rng: random.Random, reply: ReplyBuilder) -> None:
     """A phone number sharing one run of space-separated numbers with another number: two phone numbers
     listed in a row, or a flattened table row where an age precedes the number."""
     if rng.random() < 0.5:
@@ -193,7 +193,7 @@ def generate_cases(seed: int = 0, per_entity: int = 300, negatives: int = 600) -
     rng.shuffle(plan)
     cases = []
     for entity_type in plan:
-        reply = _Reply()
+        reply = ReplyBuilder()
         reply.add(rng.choice(_OPENERS))
         if entity_type is None:
             for _ in range(rng.randint(1, 3)):
@@ -234,6 +234,16 @@ class Score:
     def f1(self) -> float:
         total = self.precision + self.recall
         return 2 * self.precision * self.recall / total if total else 0.0
+
+
+def micro(scores: Iterable[Score]) -> Score:
+    """The counts of all `scores` summed: micro-averaged precision and recall."""
+    total = Score()
+    for score in scores:
+        total.true_positives += score.true_positives
+        total.false_positives += score.false_positives
+        total.false_negatives += score.false_negatives
+    return total
 
 
 def evaluate(

@@ -13,18 +13,29 @@ from collections.abc import Iterator
 # One run of digit groups: "+44 (0)20 7946 0958", "4111-1111-1111-1111", "10.0.0.1", "123 45 6789".
 _GROUP = r"(?:\(\d{1,5}\)|\d++)"
 # The lookahead skips, in C, runs too short to hold any entity (most numbers in prose: "3 steps", "2024").
-NUMBER_RUN = re.compile(rf"(?=[\d+() .\-]{{7}})(?:\+{_GROUP}|{_GROUP})(?:(?:[ .\-]|(?<=\))){_GROUP})*+")
+# A slash parts an area code that opens with the trunk "0" from the subscriber number ("030/1234567").
+_AREA_SLASH = r"(?:(?<=\b0\d)|(?<=\b0\d\d)|(?<=\b0\d{3})|(?<=\b0\d{4})|(?<=\b0\d{5}))/"
+NUMBER_RUN = re.compile(rf"(?=[\d+() .\-/]{{7}})(?:\+{_GROUP}|{_GROUP})(?:(?:[ .\-]|(?<=\))|{_AREA_SLASH}){_GROUP})*+")
 _GROUP_SPANS = re.compile(r"\+?\(?(?P<digits>\d+)\)?")
-# A run glued to a word, path or another number is part of an identifier, not an entity of its own.
-LEFT_GLUE = re.compile(r"(?:[\w@]|(?<!/)/|\w[.\-])\Z")  # "//" starts a URL's host, so it does not glue
-_RIGHT_GLUE = re.compile(r"(?!x\d)(?:[\w@]|[.,\-/]\w)")  # "x12" is an extension, not part of the number
+# A run glued to a word, path or another number is part of an identifier, not an entity of its own. Letters of
+# scripts written without spaces between words (Japanese, Chinese, Korean, full-width forms) do not glue:
+# "電話は03-1234-5678です". Nor does the dot ending an abbreviated label ("Card no.5444 ...", "Ph.+39 ...").
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
+_WORD = rf"(?![{_UNSPACED}])[\w@]"
+LEFT_GLUE = re.compile(rf"(?:{_WORD}|(?<!/)/|[\d_][.\-]|[^\W\d_]-)\Z")  # "//" starts a URL's host: no glue
+_RIGHT_GLUE = re.compile(rf"(?!x\d)(?:{_WORD}|[.\-/]\w)")  # "x12" is an extension, not part of the number
+# A comma then more is a decimal or thousands separator ("12 345 678,90"), except after a value that opens a
+# field of comma-separated text, where it separates fields ("Jane,0301234567,42"). Where semicolons, tabs or
+# pipes separate fields, a comma stays a decimal comma ("Betrag;612 345 678,00").
+_COMMA_GLUE = re.compile(r",\w")
+_COMMA_FIELD_OPENERS = "\n,"
 _CIDR_PREFIX = re.compile(r"/(?:3[0-2]|[12]?\d)(?![\w.])")  # the "/24" of 10.0.0.0/24 ends the address
 _TIME_AFTER = re.compile(r":\d")
 MAX_RUN = 64
 MIN_WINDOW_DIGITS, MAX_WINDOW_DIGITS = 4, 19  # the shortest entity is an IPv4 address, the longest a card
-# No entity is written in more groups: "+33 6 12 34 56 78" and "4111 1111 1111 1111 111" have six. Bounding
+# No entity is written in more groups: "+33 (0)6 12 34 56 78" has seven. Bounding
 # windows keeps a run of many small numbers ("1 2 3 4 5 ...") from costing a classification per window.
-_MAX_WINDOW_GROUPS = 6
+_MAX_WINDOW_GROUPS = 7
 IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 SSN_SHAPE = (3, 2, 4)  # no numbering plan groups a phone number so; a failed SSN check does not make one
 _CONTEXT_CHARS = 40
@@ -42,9 +53,13 @@ class DigitRun:
         self.digits = [m.group("digits") for m in matches]
         self.plain = [m.end() - m.start() == len(digits) for m, digits in zip(matches, self.digits, strict=True)]
         self.separators = [text[self.spans[i][1] : self.spans[i + 1][0]] for i in range(len(self.spans) - 1)]
-        self.before = text[max(0, start - _CONTEXT_CHARS) : start].lower()
+        # Context ends at a line or field break: a word on the line above or in the next cell names another value.
+        before = text[max(0, start - _CONTEXT_CHARS) : start]
+        self.before = before[max(before.rfind("\n"), before.rfind("\t")) + 1 :].lower()
         cidr = _CIDR_PREFIX.match(text, end) is not None and IPV4_SHAPE.fullmatch(text, start, end) is not None
-        self.glued = _RIGHT_GLUE.match(text, end) is not None and not cidr
+        opens_field = start == 0 or text[start - 1] in _COMMA_FIELD_OPENERS
+        comma_glued = not opens_field and _COMMA_GLUE.match(text, end) is not None
+        self.glued = (comma_glued or _RIGHT_GLUE.match(text, end) is not None) and not cidr
         self.time_follows = _TIME_AFTER.match(text, end) is not None
 
     def space_after(self, index: int) -> int | None:

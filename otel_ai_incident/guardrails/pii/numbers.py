@@ -26,7 +26,11 @@ from otel_ai_incident.guardrails.pii.text import TextView
 
 _MAX_LEAD_DIGITS = 3  # a short number before a value in the same run: an age, a count, a list index
 _SSN_CONTEXT = re.compile(r"\b(?:ssn|social security)\b")
-_VERSION_CONTEXT = re.compile(r"\b(?:version|ver|release|build|firmware|v)\.?\s*\Z")
+# Dotted quads that number versions or parts of a document: "version 1.2.3.4", "section 3.7.5.9", "§ 4.1.2.3".
+_VERSION_CONTEXT = re.compile(
+    r"(?:\b(?:version|ver|release|build|firmware|v|section|sec|clause|chapter|ch|article|art|paragraph|para|"
+    r"step|item|rule|figure|fig|table|appendix|annex|requirement|req|oid)|§)\.?\s*\Z"
+)
 
 
 class NumberRecognizer:
@@ -56,8 +60,13 @@ class NumberRecognizer:
             yield from self._classify_run(DigitRun(text, start, end))
 
     def _classify_run(self, run: DigitRun) -> Iterator[Finding]:
-        """Values left to right. A value starts the run, follows a value, or follows one short number."""
+        """Values left to right. A value starts the run, follows a value, or follows one short number.
+
+        A run grouped exactly as a card is printed ("3605 658999 9065") is a card or nothing: when the card
+        checks fail, its first groups are no phone number."""
         hit = self._value_at(run, 0)
+        if hit is not None and hit[0].entity_type == PHONE and _card_grouped(run):
+            return
         if _is_short_lead(run) and (hit is None or _lead_may_stand_apart(run, hit[1])):
             after_lead = self._value_at(run, 1)
             if after_lead is not None and (hit is None or self._lead_apart(run, after_lead[1], hit[1])):
@@ -120,6 +129,14 @@ def _lead_may_stand_apart(run: DigitRun, with_lead_last: int) -> bool:
     """A cheap pre-check before reading the run without its lead: a run read whole with its lead, in one
     separator style ("415 555 2671"), needs no second reading."""
     return with_lead_last < len(run.spans) - 1 or run.separators[0] not in run.separators[1:with_lead_last]
+
+
+def _card_grouped(run: DigitRun) -> bool:
+    """Whether the whole run is 13-19 digits in the groups cards are printed in, one separator throughout."""
+    lengths = tuple(map(len, run.digits))
+    if not 13 <= sum(lengths) <= 19 or len(set(run.separators)) != 1 or run.separators[0] not in (" ", "-"):
+        return False
+    return lengths in _CARD_GROUPINGS or (all(n == 4 for n in lengths[:-1]) and len(lengths) >= 4)
 
 
 def _classify_ipv4(window: Window) -> str | None:

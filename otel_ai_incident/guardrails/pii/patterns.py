@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -47,20 +48,26 @@ class RegexRecognizer:
             yield Finding(self.entity_type, start, end, self.subtype)
 
 
-def _run_start(text: str, end: int, allowed: frozenset[str], limit: int) -> int:
-    """Where the run of `allowed` characters ending at `end` starts, looking back at most `limit` characters."""
+def _run_start(text: str, end: int, allowed: frozenset[str], limit: int, letters: bool) -> int:
+    """Where the run of `allowed` characters (and of any letter or digit when `letters`) ending at `end`
+    starts, looking back at most `limit` characters."""
     start = end
     floor = max(0, end - limit)
-    while start > floor and text[start - 1] in allowed:
+    while start > floor and (text[start - 1] in allowed or (letters and _letter_or_mark(text[start - 1]))):
         start -= 1
     return start
+
+
+def _letter_or_mark(char: str) -> bool:
+    return char.isalnum() or (not char.isascii() and unicodedata.category(char)[0] == "M")
 
 
 class AnchoredRecognizer:
     """Matches of `pattern` around each hit of a rare `anchor` ("@" for e-mail, ":x:" for IPv6).
 
     Starting the regex at every letter of a long text is what makes these patterns slow; the anchor is
-    found in C, the start of the match is found by walking back over `run_chars` (at most `reach`), and
+    found in C, the start of the match is found by walking back over `run_chars` (and any letter or digit of
+    any script when `letters`, for internationalised e-mail addresses) at most `reach` characters, and
     the pattern is then tried once, bounded to `span_limit` characters. After a miss the search resumes
     past the `skip` run at the hit, which no match can start inside.
     """
@@ -68,6 +75,8 @@ class AnchoredRecognizer:
     __slots__ = (
         "_anchor",
         "_check",
+        "_group",
+        "_letters",
         "_pattern",
         "_reach",
         "_run_chars",
@@ -88,6 +97,7 @@ class AnchoredRecognizer:
         span_limit: int,
         check: Callable[[str], bool],
         skip: str,
+        letters: bool = False,
     ) -> None:
         self.entity_type = entity_type
         self.subtype = subtype
@@ -98,35 +108,46 @@ class AnchoredRecognizer:
         self._span_limit = span_limit
         self._check = check
         self._skip = re.compile(skip)
+        self._letters = letters
+        self._group = "value" if "value" in self._pattern.groupindex else 0  # the value, without context
 
     def find(self, view: TextView) -> Iterator[Finding]:
         text = view.text
         position = 0
         while (hit := self._anchor.search(text, position)) is not None:
-            start = _run_start(text, hit.start(), self._run_chars, self._reach)
+            start = _run_start(text, hit.start(), self._run_chars, self._reach, self._letters)
             match = self._pattern.match(text, start, min(len(text), start + self._span_limit))
-            if match is None or match.end() <= hit.start() or not self._check(match.group()):
+            if match is None or match.end() <= hit.start() or not self._check(match.group(self._group)):
                 skipped = self._skip.match(text, hit.start())
                 position = max(hit.start() + 1, skipped.end() if skipped else 0)
                 continue
             position = match.end()
-            yield Finding(self.entity_type, match.start(), match.end(), self.subtype)
+            yield Finding(self.entity_type, match.start(self._group), match.end(), self.subtype)
 
 
 _EMAIL_LOCAL_CHARS = string.ascii_letters + string.digits + "._%+-"
+# Local part and domain labels in any script (RFC 6531 and IDNA: "jürgen@bücher.de", "山田@例え.jp"), the
+# top-level domain in letters of any script or as punycode ("xn--p1ai"). Combining marks (the vowel signs
+# of Indic scripts, "डाकघर.भारत") are no word characters to `re`, so they are named.
+_MARKS = "\u0300-\u036f\u0900-\u0dff"
 _EMAIL = (
-    r"(?<![\w.%+\-])[\w%+\-][\w.%+\-]{0,63}+"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-]|\.[A-Za-z0-9])"
+    rf"(?<![\w{_MARKS}.%+\-])[\w%+\-][\w{_MARKS}.%+\-]{{0,63}}+"
+    rf"@(?:[^\W_](?:[\w{_MARKS}\-]{{0,61}}[^\W_])?\.)+(?:(?:[^\W\d_]|[{_MARKS}]){{2,24}}|xn--[a-z0-9\-]{{2,59}})"
+    rf"(?![\w{_MARKS}\-]|\.[^\W_])"
 )
+# Names of files written as retina assets ("icon@2x.png") end like an address; no such top-level domain exists.
+_FILE_SUFFIXES = frozenset(("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "pdf", "tif", "tiff", "heic"))
 
 
-def _email_local_ok(value: str) -> bool:
-    local = value.partition("@")[0]
-    return not (local.endswith(".") or ".." in local)
+def _email_ok(value: str) -> bool:
+    local, _, domain = value.partition("@")
+    return not (local.endswith(".") or ".." in local) and domain.rpartition(".")[2].lower() not in _FILE_SUFFIXES
 
 
 def email_recognizer() -> AnchoredRecognizer:
-    return AnchoredRecognizer(EMAIL, None, "@", _EMAIL_LOCAL_CHARS, 64, _EMAIL, 64 + 1 + 253, _email_local_ok, "@")
+    return AnchoredRecognizer(
+        EMAIL, None, "@", _EMAIL_LOCAL_CHARS, 64, _EMAIL, 64 + 1 + 253, _email_ok, "@", letters=True
+    )
 
 
 class IbanRecognizer:
@@ -162,9 +183,12 @@ def _cut_after_alnum(text: str, start: int, stop: int, count: int) -> int | None
 
 
 _HEX = "0123456789abcdefABCDEF"
+# The address must not continue a word or a longer run of hex and colons, except the colon of a label glued
+# to it ("IP:2001:db8::1"), which stays outside the value.
 _IPV6 = (
-    r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f:]{1,38}+(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]{1,15}+)?"
-    r"(?![\w:])"
+    r"(?:(?<=[A-Za-z])(:)(?=[0-9A-Fa-f]{1,4}:))?"
+    r"(?P<value>[0-9A-Fa-f:](?(1)|(?<![\w:.][0-9A-Fa-f:]))[0-9A-Fa-f:]{1,38}+"
+    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]{1,15}+)?)(?![\w:])"
 )
 
 

@@ -18,17 +18,37 @@ from otel_ai_incident.guardrails.pii.digit_runs import IPV4_SHAPE, SSN_SHAPE, Wi
 
 # National numbers (no "+" or "00") are read as numbers of these regions, each written its own way (see
 # `NationalPlan`), and always as NANP numbers (US, Canada, ...).
-DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("GB", "DE", "FR", "IT", "ES", "AU", "IN", "NL", "IE", "BE", "AT", "CH")
+DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
+    "GB",
+    "DE",
+    "FR",
+    "IT",
+    "ES",
+    "AU",
+    "IN",
+    "NL",
+    "IE",
+    "BE",
+    "AT",
+    "CH",
+    "PL",
+    "PT",
+    "BR",
+    "JP",
+)
 
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 _MONTH = r"(?:0?[1-9]|1[0-2])"
 _DATE = re.compile(
     rf"(?<![\d./\-])(?:(?:19|20)\d\d([./\-]){_MONTH}\1{_DAY}|{_DAY}([./\-]){_DAY}\2(?:19|20)?\d\d)(?![./\-]?\d)"
 )
+# A number right after one of these words (and "no.", "number", "id" or "code", then perhaps "is") is theirs.
+# A bare "is" does not count: "the phone on the account is 303-..." names the account, not the number.
 _NEGATIVE_CONTEXT = re.compile(
     r"(?:\b(?:order|invoice|tracking|track|ticket|ref|reference|account|acct|case|confirmation|booking|"
     r"reservation|sku|serial|part|po|transaction|txn|id|isbn|fedex|ups|usps|dhl|shipment|parcel|package|"
-    r"room|ext|extension|pin|zip|postcode)|#)[^a-z]{0,12}(?:(?:no|nr|number|num|id|code|is)\b[^a-z]{0,6}){0,2}\Z"
+    r"room|ext|extension|pin|zip|postcode|ein|tin|tax|vat)|#)[^a-z]{0,12}"
+    r"(?:(?:no|nr|number|num|id|code)\b[^a-z]{0,6}(?:is\b[^a-z]{0,6})?){0,2}\Z"
 )
 _PHONE_CONTEXT = re.compile(
     r"\b(?:call|calling|phone|tel|telephone|mobile|cell|fax|text|sms|whatsapp|dial|reach|contact|ring|"
@@ -41,6 +61,9 @@ _UNIT_AFTER = re.compile(
     r"visitors|customers|items|units|rows|records|bytes|km|kg|miles|tons|votes|views|downloads|points|pts)\b)"
 )
 _NANP_SHAPES = ((3, 3, 4), (1, 3, 3, 4))
+_EIN_SHAPE = (2, 7)  # a US employer identification number, 12-3456789; no numbering plan groups a phone so
+# 555-0100 to 555-0199 are reserved by the NANP for fiction and examples: never a real line.
+_NANP_FICTIONAL = re.compile(r"(?:1?\d{3})?55501\d\d")
 _ONE_DIGIT_LEADS = "01"  # a national number opens with one digit only for a trunk prefix: "1 415 ...", "0 98765 ..."
 
 
@@ -52,7 +75,12 @@ _LEADS: dict[str, tuple[str, str]] = {
     "IN": ("123456789", "6789"),
     "IT": ("", "03"),  # no trunk prefix: fixed lines keep their 0, mobiles start with 3
     "ES": ("", "6789"),
+    "PT": ("", "29"),  # no trunk prefix: fixed lines start with 2, mobiles with 9
+    "BR": ("123456789", "123456789"),  # written without the trunk "0", and only with the area in parentheses
 }
+# Regions whose numbers written without a trunk prefix count only with the area code in parentheses,
+# "(11) 91234-5678": bare digits of that length are too often something else.
+_BARE_NEEDS_PARENTHESES = frozenset({"BR"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +97,7 @@ class NationalPlan:
     trunk_leads: str
     bare_leads: str
     lengths: frozenset[int]
+    bare_needs_parentheses: bool = False
 
     @classmethod
     def of(cls, region: str) -> NationalPlan:
@@ -78,17 +107,27 @@ class NationalPlan:
         trunk = metadata.national_prefix or ""
         trunk_leads, bare_leads = _LEADS.get(region, ("123456789", "") if trunk else ("", string.digits))
         lengths = frozenset(metadata.general_desc.possible_length)
-        return cls(region, metadata.country_code, trunk, trunk_leads, bare_leads, lengths)
+        return cls(
+            region,
+            metadata.country_code,
+            trunk,
+            trunk_leads,
+            bare_leads,
+            lengths,
+            region in _BARE_NEEDS_PARENTHESES,
+        )
 
     def may_read(self, lead: str) -> bool:
         """Whether a national number whose first digit is `lead` may be written this region's way."""
         return self.trunk[:1] == lead or lead in self.bare_leads
 
-    def reading(self, digits: str) -> phonenumbers.PhoneNumber | None:
-        """The number `digits` denote in this region, if they are written the way this region writes numbers."""
+    def reading(self, digits: str, parenthesised: bool) -> phonenumbers.PhoneNumber | None:
+        """The number `digits` denote in this region, if they are written the way this region writes numbers;
+        `parenthesised` says whether the written number opens with an area code in parentheses."""
         national = digits[len(self.trunk) :] if self.trunk and digits.startswith(self.trunk) else ""
         if not (national and national[0] in self.trunk_leads):
-            national = digits if digits[0] in self.bare_leads else ""
+            bare = digits[0] in self.bare_leads and (parenthesised or not self.bare_needs_parentheses)
+            national = digits if bare else ""
         if len(national) not in self.lengths:
             return None
         leading_zero = True if national[0] == "0" else None  # kept in Italy, where it is part of the number
@@ -117,6 +156,8 @@ class PhoneClassifier:
         # A number written as NANP numbers are, (415) 555-2671, is a phone even in an unassigned area
         # such as the 555 of fiction and examples; other numbers must be valid unless the text says phone.
         lenient = international or context or window.lengths in _NANP_SHAPES
+        if _nanp_fictional(window.digits, international):
+            return None
         for number, region in self._readings(window.value, window.digits):
             if phonenumbers.is_possible_number(number) and (lenient or _valid(number, region)):
                 return "international" if international else "national"
@@ -130,8 +171,9 @@ class PhoneClassifier:
             for number in _international_readings(digits.removeprefix("00")):
                 yield number, None
             return
+        parenthesised = value.startswith("(")
         for plan in self._plans_by_lead[digits[0]]:
-            number = plan.reading(digits)
+            number = plan.reading(digits, parenthesised)
             if number is not None:
                 yield number, plan.region
 
@@ -166,6 +208,12 @@ def _valid(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
     return phonenumbers.is_valid_number_for_region(number, region)
 
 
+def _nanp_fictional(digits: str, international: bool) -> bool:
+    """A NANP number (no trunk "0"; "+1" when international) on a line reserved for fiction."""
+    nanp = digits.startswith("1") if international else digits[0] != "0"
+    return nanp and _NANP_FICTIONAL.fullmatch(digits) is not None
+
+
 def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
     """Whether the window may be written as a phone number is, before any numbering plan is asked.
 
@@ -179,7 +227,7 @@ def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
         return False
     if _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value):
         return False
-    if (len(lengths) == 1 and not (international or context)) or lengths == SSN_SHAPE:
+    if (len(lengths) == 1 and not (international or context)) or lengths in (SSN_SHAPE, _EIN_SHAPE):
         return False
     if international:
         return True

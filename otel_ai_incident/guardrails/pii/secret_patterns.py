@@ -28,7 +28,8 @@ _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | No
     ("aws_access_key_id", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}", ("akia", "asia", "abia", "acca"), None, True),
     (
         "aws_secret_access_key",
-        rf"[AaSs](?i:ws_?secret_?(?:access_?)?key|ecret_?access_?key){_KV}(?P<value>[A-Za-z0-9/+]{{40}})",
+        rf"[AaSs](?i:ws[_ ]?secret[_ ]?(?:access[_ ]?)?key|ecret[_ ]?access[_ ]?key){_KV}"
+        r"(?P<value>[A-Za-z0-9/+]{40})",
         ("secret",),
         validators.looks_random,
         True,
@@ -36,7 +37,7 @@ _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | No
     ("gcp_api_key", r"AIza[0-9A-Za-z_\-]{35}", ("aiza",), None, True),
     ("gcp_oauth_token", r"ya29\.[0-9A-Za-z_\-]{20,}+", ("ya29.",), None, True),
     ("azure_storage_key", r"AccountKey=(?P<value>[A-Za-z0-9+/]{86}==)", ("accountkey=",), None, False),
-    ("azure_client_secret", r"[A-Za-z0-9_.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}", ("q~",), None, True),
+    ("azure_client_secret", r"[A-Za-z0-9_.\-]{3}\dQ~[A-Za-z0-9_~.\-]{30,33}[A-Za-z0-9_~\-]", ("q~",), None, True),
     ("jwt", r"eyJ[A-Za-z0-9_\-]{2,}+\.[A-Za-z0-9_\-]{2,}+\.[A-Za-z0-9_\-]*+", ("eyj",), validators.jwt_valid, True),
     (
         "bearer_token",
@@ -61,17 +62,25 @@ _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | No
         True,
     ),
     ("stripe_key", r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}+", ("k_live_", "k_test_"), None, True),
+    ("gitlab_token", r"gl(?:pat|ptt|dt|rt)-[A-Za-z0-9_\-]{20,}+", ("glpat-", "glptt-", "gldt-", "glrt-"), None, True),
+    ("huggingface_token", r"hf_[A-Za-z]{34}", ("hf_",), None, True),
+    ("npm_token", r"npm_[A-Za-z0-9]{36}", ("npm_",), None, True),
+    ("shopify_token", r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", ("shpat_", "shpss_", "shpca_", "shppa_"), None, True),
+    ("digitalocean_token", r"do[opr]_v1_[a-f0-9]{64}", ("_v1_",), None, True),
+    ("sendgrid_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}", ("sg.",), None, True),
+    ("google_oauth_client_secret", r"GOCSPX-[A-Za-z0-9_\-]{28}", ("gocspx-",), None, True),
     ("llm_api_key", r"sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{32,}+", ("sk-",), validators.looks_random, True),
     (
         "assigned_secret",
-        rf"[AaCcSsRr](?i:pi[_\-]?key|lient[_\-]?secret|ecret[_\-]?key|ccess[_\-]?token|uth[_\-]?token"
-        rf"|efresh[_\-]?token){_KV}(?P<value>[A-Za-z0-9_\-+/.~]{{16,}}+=*)",
+        rf"[AaCcSsRr](?i:pi[_\-]?key|lient[_\- ]?secret|ecret[_\-]?key|ccess[_\-]?token|uth[_\-]?token"
+        rf"|efresh[_\-]?token){_KV}(?P<value>(?:[A-Za-z0-9_\-+/~]|\.(?=[A-Za-z0-9_\-+/~])){{16,}}+=*)",
         (
             "api_key",
             "apikey",
             "api-key",
             "client_secret",
             "client-secret",
+            "client secret",
             "secret_key",
             "secret-key",
             "access_token",
@@ -89,6 +98,18 @@ _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | No
 _TOKEN_RUN = re.compile(r"(?<![A-Za-z0-9_\-+/=.~])[A-Za-z0-9_\-+/=.~]{15}")
 
 
+# Values with an inner structure of their own, where runs of one character are normal (the zero bytes of an
+# OpenSSH key) and no one writes a placeholder.
+_STRUCTURED = frozenset(("pem_private_key", "jwt"))
+
+
+def _rejecting_placeholders(check: Callable[[str], bool] | None) -> Callable[[str], bool]:
+    """`check`, and the value is no documentation placeholder."""
+    if check is None:
+        return validators.not_placeholder
+    return lambda value: check(value) and validators.not_placeholder(value)
+
+
 class SecretRecognizer:
     """Every secret pattern behind one shared gate, then each behind its own.
 
@@ -100,7 +121,9 @@ class SecretRecognizer:
 
     def __init__(self) -> None:
         self._members = tuple(
-            RegexRecognizer(SECRET, subtype, re.compile(regex), any_of(*hints), check, bounded)
+            RegexRecognizer(SECRET, subtype, re.compile(regex), any_of(*hints), _rejecting_placeholders(check), bounded)
+            if subtype not in _STRUCTURED
+            else RegexRecognizer(SECRET, subtype, re.compile(regex), any_of(*hints), check, bounded)
             for subtype, regex, hints, check, bounded in _SECRET_SPECS
         )
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import ipaddress
 import json
+import re
 from collections.abc import Callable
 
 _DIGIT_VALUES = {str(d): d for d in range(10)}
@@ -46,6 +47,19 @@ _CARD_ISSUERS: tuple[tuple[str, tuple[tuple[str, str], ...], frozenset[int]], ..
     ("diners", (("300", "305"), ("36", "36"), ("38", "39")), frozenset({14, 16, 19})),
     ("jcb", (("3528", "3589"),), frozenset({16, 17, 18, 19})),
     ("unionpay", (("62", "62"),), frozenset({16, 17, 18, 19})),
+    (
+        "maestro",
+        (
+            ("5018", "5018"),
+            ("5020", "5020"),
+            ("5038", "5038"),
+            ("5893", "5893"),
+            ("6304", "6304"),
+            ("6759", "6759"),
+            ("6761", "6763"),
+        ),
+        frozenset({12, 13, 14, 15, 16, 17, 18, 19}),
+    ),
 )
 
 
@@ -119,6 +133,16 @@ def looks_random(text: str) -> bool:
     """
     classes = (any(ch.islower() for ch in text), any(ch.isupper() for ch in text), any(ch.isdigit() for ch in text))
     return sum(classes) >= 2
+
+
+# What documentation and templates put where a token goes: AKIAXXXXXXXXXXXXXXXX, ghp_xxxx..., AWS's own
+# AKIAIOSFODNN7EXAMPLE, dop_v1_000...; a generated token holds none of these but by a tiny chance.
+_PLACEHOLDER = re.compile(r"(?i:x{4}|example|your|dummy|redacted)|(.)\1{7}")
+
+
+def not_placeholder(text: str) -> bool:
+    """False for the fillers of documentation and templates (a run of X, "EXAMPLE", one character repeated)."""
+    return _PLACEHOLDER.search(text) is None
 
 
 def card_valid(text: str) -> bool:
