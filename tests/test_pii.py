@@ -264,9 +264,11 @@ def test_scan_never_crashes_and_redaction_touches_only_findings(text: str) -> No
     ids=lambda text: f"{text[:6]!r}x{len(text)}",
 )
 def test_pathological_inputs_finish_fast(text: str) -> None:
+    """Linear time: the slowest of these (about a megabyte) takes 1 to 2 s on a loaded 2-core machine, where
+    catastrophic backtracking would take minutes; the bound leaves room for a busy CI host."""
     started = time.perf_counter()
     DETECTOR.scan(text)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 5.0
 
 
 def test_one_megabyte_finishes_fast() -> None:
