@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,91 @@ def test_options_reach_the_manifests_and_check_covers_them(tmp_path: Path, capsy
     assert cli.main(["generate", "--check", *options]) == 0
     assert cli.main(["generate", "--check", "--out", str(tmp_path)]) == 1  # other options: other manifests
     assert f"stale: {tmp_path / files.PROMETHEUS_RULE}" in capsys.readouterr().err
+
+
+def _pod_process(container: dict[str, Any], values: dict[str, str], files_dir: Path, port: int) -> subprocess.Popen:
+    """The container's command, args and environment run as a local process: Secret files and mounts under
+    `files_dir`, Secret values from `values` (by Secret name), bound to loopback on `port`."""
+    args = [a.replace("/etc/otel-ai-incident", str(files_dir)) for a in container["args"]]
+    args[args.index("--host") + 1], args[args.index("--port") + 1] = "127.0.0.1", str(port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AII_", "OTEL_"))}
+    for item in container["env"]:
+        if "valueFrom" in item:
+            env[item["name"]] = values[item["valueFrom"]["secretKeyRef"]["name"]]
+        else:
+            env[item["name"]] = item["value"].replace("/etc/otel-ai-incident", str(files_dir))
+    command = shutil.which(container["command"][0]) or pytest.fail(f"{container['command'][0]} is not installed")
+    return subprocess.Popen([command, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_replicas_as_deployed_share_the_postgresql_stores(tmp_path: Path, postgres_url: str) -> None:
+    """The Deployment's command and environment, run twice on one database: both become healthy, and what
+    one replica accepted, the other lists."""
+    import httpx
+
+    from otel_ai_incident.demo.services import free_port
+
+    [deployment] = _by_kind("Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    token = "t" * 32
+    (tmp_path / "webhook").mkdir()
+    (tmp_path / "webhook" / "token").write_text(token)
+    (tmp_path / "pseudonym").mkdir()
+    (tmp_path / "pseudonym" / "key").write_text("k" * 64 + "\n")
+    ports = [free_port() for _ in range(deployment["spec"]["replicas"])]
+    processes = [_pod_process(container, {"otel-ai-incident-database": postgres_url}, tmp_path, p) for p in ports]
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        for process, port in zip(processes, ports, strict=True):
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}{receiver.HEALTH_PATH}").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "replica not healthy within 30 s"
+                time.sleep(0.2)
+        alert = {
+            "status": "firing",
+            "labels": {
+                "alertname": "InstallCheck",
+                "signal": "pii_detection_in_output",
+                "incident_type": "install_check",
+                "priority": "p3",
+                "severity": "info",
+                "namespace": "ai-app",
+            },
+            "annotations": {},
+            "startsAt": "2025-01-01T10:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "fp-install-check",
+        }
+        payload = {
+            "version": "4",
+            "groupKey": '{}:{alertname="InstallCheck"}',
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "otel-ai-incident",
+            "groupLabels": {},
+            "commonLabels": alert["labels"],
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": [alert],
+        }
+        accepted = httpx.post(f"http://127.0.0.1:{ports[0]}/alertmanager", json=payload, headers=headers)
+        assert accepted.status_code == 200, accepted.text
+        deadline = time.monotonic() + 15
+        while True:
+            listed = httpx.get(f"http://127.0.0.1:{ports[-1]}/v1/incidents", headers=headers).json()["incidents"]
+            if listed:
+                break
+            assert time.monotonic() < deadline, "the other replica never listed the incident"
+            time.sleep(0.2)
+        assert [(i["incident_type"], i["severity"]) for i in listed] == [("install_check", "p3")]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
