@@ -299,7 +299,8 @@ def prometheus_series_names() -> frozenset[str]:
 
 # Alert labels and annotations every generated alert carries; the webhook reads them.
 ALERT_LABEL_SIGNAL = "signal"
-ALERT_LABEL_SEVERITY = "severity"
+ALERT_LABEL_PRIORITY = "priority"  # the catalogue's p1/p2/p3: what the receiver's playbooks act on
+ALERT_LABEL_SEVERITY = "severity"  # critical/warning/info, what Alertmanager routes and silences expect
 ALERT_LABEL_INCIDENT_TYPE = "incident_type"
 ALERT_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
 

@@ -22,3 +22,17 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev,server,openai,postgres]'
 export PATH="$PWD/.venv/bin:$PATH"
+
+# The Prometheus Operator's CRD schemas (npm models) that tests/test_kubernetes_manifests.py validates the
+# generated custom resources with. Optional: without npm or the registry the setup goes on and those tests
+# skip (they fail under AII_REQUIRE_E2E=1).
+NPM_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/otel-ai-incident/npm"
+if [ ! -d "$NPM_CACHE/node_modules/@kubernetes-models/prometheus-operator" ]; then
+  if command -v npm >/dev/null \
+    && mkdir -p "$NPM_CACHE" && cp tests/npm/package.json "$NPM_CACHE/package.json" \
+    && npm install --silent --no-audit --no-fund --prefix "$NPM_CACHE" >/dev/null 2>&1; then
+    :
+  else
+    echo "warning: could not install the Prometheus Operator CRD models with npm; their tests will skip" >&2
+  fi
+fi

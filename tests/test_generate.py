@@ -97,7 +97,8 @@ def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
         signal = signals[alert["labels"][names.ALERT_LABEL_SIGNAL]]
         assert alert["labels"] == {
             names.ALERT_LABEL_SIGNAL: signal.name,
-            names.ALERT_LABEL_SEVERITY: signal.severity.value,
+            names.ALERT_LABEL_PRIORITY: signal.severity.value,
+            names.ALERT_LABEL_SEVERITY: {"p1": "critical", "p2": "warning"}[signal.severity.value],
             names.ALERT_LABEL_INCIDENT_TYPE: signal.incident_type,
         }
         assert tuple(alert["annotations"]) == names.ALERT_ANNOTATIONS

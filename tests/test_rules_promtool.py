@@ -99,3 +99,28 @@ def test_generated_tests_catch_a_rule_that_misses_new_series(tmp_path: Path) -> 
 def test_alertmanager_example_passes_amtool(path: Path) -> None:
     result = _run(find_binary("amtool"), "check-config", path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generated_tests_of_an_example_with_more_target_labels_pass(tmp_path: Path) -> None:
+    """With `aggregate_by: [cluster]` every alert's label set changes, so all of its tests run, not only added ones."""
+    example = REPO / artefacts.EXAMPLES / "clusters" / artefacts.EXAMPLE_OUT / TEST_FILE.relative_to(REPO)
+    _run_in_parallel(_split_by_test(example, tmp_path))
+
+
+def test_generated_tests_catch_rules_that_drop_the_namespace(tmp_path: Path) -> None:
+    """Summed by job alone, a busy namespace raises the baseline of a quiet one of the same job, and an event
+    loses its namespace: the tests of both kinds of detection must say so, and only in those scenarios."""
+    promtool = find_binary("promtool")
+    broken = RULES.read_text().replace("sum by (namespace, job", "sum by (job")
+    assert broken != RULES.read_text()
+    (tmp_path / RULES.name).write_text(broken)
+    document = yaml.safe_load(TEST_FILE.read_text())
+    kept = ("SafetyClassifierBlockRate:", "PiiDetectionInOutput:")
+    document["tests"] = [t for t in document["tests"] if t["name"].startswith(kept)]
+    (tmp_path / "namespaces.yml").write_text(yaml.safe_dump(document))
+    for part in _split_by_test(tmp_path / "namespaces.yml", tmp_path):
+        result = _run(promtool, "test", "rules", part)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert 'namespace="quiet"' in output or 'namespace="busy"' in output
+        assert 'job="spike"' not in output and 'job="event"' not in output

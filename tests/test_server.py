@@ -370,3 +370,11 @@ def test_fuzz_without_credentials_never_500_nor_changes_state(
 def test_fuzz_authenticated_payloads_never_500(receiver: Receiver, body: Any) -> None:
     response = httpx.post(receiver.url + "/alertmanager", json=body, headers=AUTH)
     assert response.status_code in (200, 400, 422)
+
+
+def test_current_labels_p1_critical_are_contained_at_once(receiver: Receiver, lift_all: None) -> None:
+    payload = notification(severity="critical", priority="p1")
+    assert receiver.post(payload).status_code == 200
+    receiver.settled()
+    assert [e.action.value for e in receiver.state.read().entries] == ["kill_switch"]
+    assert _incident_for(receiver, payload).severity == "p1"

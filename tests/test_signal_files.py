@@ -14,7 +14,7 @@ from conftest import find_binary
 from otel_ai_incident.generate import artefacts
 from otel_ai_incident.signals import AnyIncrease, MonitoringSignal, SignalConfigError, Spike
 from otel_ai_incident.signals.load import load_signals
-from otel_ai_incident.signals.spec import AnyIncreaseSpec, SignalSpec, SpikeSpec, json_schema
+from otel_ai_incident.signals.spec import AnyIncreaseSpec, SignalsFile, SignalSpec, SpikeSpec, json_schema
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "signals"
@@ -91,6 +91,9 @@ def test_good_files_do_what_they_say() -> None:
 )
 def test_the_spec_can_set_every_field_of_the_model(spec: type, model: type) -> None:
     written = {field.alias or name for name, field in spec.model_fields.items()} - {"enabled"}
+    if model is MonitoringSignal:  # set for every signal at once, by the file's aggregate_by and severity_levels
+        assert {"aggregate_by", "severity_levels"} <= set(SignalsFile.model_fields)
+        written |= {"target_labels", "severity_level"}
     assert written == {"for" if f.name == "for_" else f.name for f in dataclasses.fields(model)}
 
 
@@ -109,3 +112,25 @@ def test_published_schema_is_the_specs() -> None:
     assert "for" in spike["properties"] and "for_" not in spike["properties"] and spike["additionalProperties"] is False
     assert "null" not in json.dumps(spike["properties"]["window"])  # only removable fields accept null
     assert {"type": "null"} in spike["properties"]["confirm_window"]["anyOf"]
+
+
+def test_aggregate_by_and_severity_levels_reach_every_signal_and_rule(tmp_path: Path) -> None:
+    path = tmp_path / "clusters.yml"
+    path.write_text(
+        "aggregate_by: [cluster, tenant]\nseverity_levels: {p2: critical}\nsignals:\n"
+        "  - name: refusal_rate_spike\n    spike: {by: [namespace, gen_ai_request_model]}\n"
+    )
+    signals = {s.name: s for s in load_signals(path)}
+    assert {s.target_labels for s in signals.values()} == {("cluster", "tenant", "namespace", "job")}
+    refusal = signals["refusal_rate_spike"]
+    assert refusal.spike and refusal.spike.by == ("gen_ai_request_model",)  # a target label in `by` is kept anyway
+    assert refusal.alert_severity == "critical" and signals["pii_detection_in_output"].alert_severity == "critical"
+    rules = artefacts.render_all(list(signals.values()))[artefacts.RULES]
+    assert "sum by (cluster, tenant, namespace, job, gen_ai_request_model) (rate(ai_refusals_total[30m]))" in rules
+    assert " by (job)" not in rules and "sum by (namespace, job)" not in rules
+
+
+def test_builtins_keep_namespace_and_job_and_map_priorities() -> None:
+    signals = load_signals()
+    assert {s.target_labels for s in signals} == {("namespace", "job")}
+    assert {(s.severity.value, s.alert_severity) for s in signals} == {("p1", "critical"), ("p2", "warning")}

@@ -1,6 +1,6 @@
 """An example Alertmanager configuration that delivers the generated alerts to the webhook receiver.
 
-Routing is by severity (timings) with one child route per signal, so a team can move one signal to another
+Routing is by priority (timings) with one child route per signal, so a team can move one signal to another
 receiver by editing a single route. The comments in the output explain the timings; they are part of the
 example, as Alertmanager has nowhere else to keep them.
 """
@@ -13,12 +13,12 @@ from typing import Any
 
 from otel_ai_incident import names
 from otel_ai_incident.generate.output import to_yaml
-from otel_ai_incident.signals import JOB_LABEL, AlertSeverity, MonitoringSignal
+from otel_ai_incident.signals import DEFAULT_TARGET_LABELS, AlertSeverity, MonitoringSignal
 
 RECEIVER = "otel-ai-incident"
 WEBHOOK_URL = "http://127.0.0.1:8080/alertmanager"
 CREDENTIALS_FILE = "/etc/otel-ai-incident/webhook.token"
-GROUP_BY = ("alertname", names.ALERT_LABEL_SIGNAL, JOB_LABEL)
+ALERT_KEYS = ("alertname", names.ALERT_LABEL_SIGNAL)
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,20 @@ TIMINGS: dict[AlertSeverity, Timing] = {
     AlertSeverity.P3: Timing("1m", "10m", "12h"),
 }
 
-COMMENT = f"""\
+
+def group_by(signals: Sequence[MonitoringSignal]) -> tuple[str, ...]:
+    """The alert and the target labels its rules keep (namespace, job, ...): one group per alert and service."""
+    targets = (label for signal in signals for label in signal.target_labels) if signals else DEFAULT_TARGET_LABELS
+    return (*ALERT_KEYS, *dict.fromkeys(targets))
+
+
+COMMENT = """\
 Example: copy, then set the receiver URL and the token file. Check with: amtool check-config <file>.
-Grouping by {", ".join(GROUP_BY)}: one notification group, hence one incident in the receiver (it keys
-incidents on groupKey), per alert and service; the models or tools of one alert share it.
-Timings by severity:
+Grouping by {group_by}: one notification group, hence one incident in the receiver
+(it keys incidents on groupKey), per alert and service; the models or tools of one alert share it.
+Each signal has its route, timed by its `priority` label (the catalogue's p1, p2, p3); the `severity` label
+carries critical, warning or info for the routes and silences a cluster already has.
+Timings by priority:
 - group_wait: p1 10s, enough to batch the alerts of one rule evaluation, well inside the 15 minutes in which
   a P1 must be contained; p2 30s, p3 1m.
 - group_interval: p1 1m, so alerts that join a P1 group reach the receiver within a minute; Alertmanager
@@ -76,7 +85,7 @@ def config(
     return {
         "route": {
             "receiver": RECEIVER,
-            "group_by": list(GROUP_BY),
+            "group_by": list(group_by(signals)),
             "group_wait": default.group_wait,
             "group_interval": default.group_interval,
             "repeat_interval": default.repeat_interval,
@@ -99,4 +108,4 @@ def config(
 
 
 def render(signals: list[MonitoringSignal]) -> str:
-    return to_yaml(config(signals), COMMENT)
+    return to_yaml(config(signals), COMMENT.format(group_by=", ".join(group_by(signals))))

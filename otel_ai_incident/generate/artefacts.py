@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from otel_ai_incident.generate import alertmanager, dashboard, rule_tests, rules, runbook
+from otel_ai_incident.generate.kubernetes import files as kubernetes
+from otel_ai_incident.generate.kubernetes.options import KubernetesOptions
 from otel_ai_incident.generate.links import Links
 from otel_ai_incident.generate.output import to_json
 from otel_ai_incident.signals import PRODUCTION, MonitoringSignal, Profile
@@ -34,9 +36,13 @@ DEFAULT_LINKS = Links()
 
 
 def render_all(
-    signals: list[MonitoringSignal], profile: Profile = PRODUCTION, links: Links = DEFAULT_LINKS
+    signals: list[MonitoringSignal],
+    profile: Profile = PRODUCTION,
+    links: Links = DEFAULT_LINKS,
+    cluster: KubernetesOptions | None = None,
 ) -> dict[str, str]:
-    """Rules and dashboard for any profile; promtool tests, Alertmanager example and runbook for production.
+    """Rules and dashboard for any profile; promtool tests, Alertmanager example and runbook for production,
+    and the Kubernetes manifests (deploy/kubernetes/) when `cluster` says where they go.
 
     The tests' scenarios are sized for production windows (minutes, a day of history); the demo only needs
     rules that promtool accepts, and the other files do not depend on the profile.
@@ -49,6 +55,8 @@ def render_all(
             files[str(rule_dir / name)] = text
         files[ALERTMANAGER] = alertmanager.render(signals)
         files[RUNBOOK] = runbook.render(signals, links)
+        if cluster is not None:
+            files |= kubernetes.render(signals, profile, links, cluster)
     return files
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from otel_ai_incident.generate.kubernetes.options import DEFAULT_APP_SELECTOR, DEFAULT_RELEASE_LABELS, KubernetesOptions
 from otel_ai_incident.generate.links import DEFAULT_GRAFANA_BASE, DEFAULT_RUNBOOK_BASE, Links
 from otel_ai_incident.signals import PRODUCTION, PROFILES, SignalConfigError
 
@@ -14,9 +15,10 @@ from otel_ai_incident.signals import PRODUCTION, PROFILES, SignalConfigError
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "generate",
-        help="alert rules, promtool tests, dashboard, Alertmanager example and runbook",
+        help="alert rules, promtool tests, dashboard, Alertmanager example, runbook and Kubernetes manifests",
         description="Generate alert rules, their promtool tests, the Grafana dashboard, an Alertmanager example "
-        "and the runbook from the signal catalogue. The production profile also writes the JSON Schema of the "
+        "and the runbook from the signal catalogue. The production profile also writes the Kubernetes manifests "
+        "for kube-prometheus-stack (deploy/kubernetes/), the JSON Schema of the "
         "signals file (docs/signals.schema.json) and the outputs of every example under "
         "DIR/examples/signals/NAME/signals.yml (into its out/ directory).",
     )
@@ -40,8 +42,69 @@ def register(subparsers: Any) -> None:
         metavar="URL",
         help="Grafana root for the alerts' dashboard_url (default: a path relative to Grafana)",
     )
+    _kubernetes_arguments(parser.add_argument_group("Kubernetes manifests (deploy/kubernetes/, production profile)"))
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale file")
     parser.set_defaults(handler=generate_command)
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _kubernetes_arguments(group: Any) -> None:
+    defaults = KubernetesOptions()
+    group.add_argument(
+        "--k8s-namespace",
+        default=defaults.namespace,
+        metavar="NS",
+        help=f"namespace of the app, the receiver, the rules and the AlertmanagerConfig (default {defaults.namespace})",
+    )
+    group.add_argument(
+        "--k8s-grafana-namespace",
+        default=defaults.grafana_namespace,
+        metavar="NS",
+        help=f"namespace the Grafana sidecar loads dashboards from (default {defaults.grafana_namespace})",
+    )
+    group.add_argument(
+        "--k8s-selector-label",
+        type=_label,
+        action="append",
+        metavar="KEY=VALUE",
+        help="label the stack's selectors want on PrometheusRule, monitors and AlertmanagerConfig, repeatable "
+        f"(default {', '.join(f'{k}={v}' for k, v in DEFAULT_RELEASE_LABELS.items())}: a Helm release's name)",
+    )
+    group.add_argument(
+        "--k8s-app-selector",
+        type=_label,
+        action="append",
+        metavar="KEY=VALUE",
+        help="label of the app's pods, repeatable "
+        f"(default {', '.join(f'{k}={v}' for k, v in DEFAULT_APP_SELECTOR.items())})",
+    )
+    group.add_argument(
+        "--k8s-app-metrics-port",
+        default=defaults.app_metrics_port,
+        metavar="NAME",
+        help=f"name of the app container's port serving /metrics (default {defaults.app_metrics_port})",
+    )
+    group.add_argument(
+        "--k8s-receiver-image", metavar="IMAGE", help=f"receiver image (default {defaults.receiver_image})"
+    )
+
+
+def _cluster(args: argparse.Namespace) -> KubernetesOptions:
+    defaults = KubernetesOptions()
+    return KubernetesOptions(
+        namespace=args.k8s_namespace,
+        grafana_namespace=args.k8s_grafana_namespace,
+        selector_labels=dict(args.k8s_selector_label) if args.k8s_selector_label else defaults.selector_labels,
+        app_selector=dict(args.k8s_app_selector) if args.k8s_app_selector else defaults.app_selector,
+        app_metrics_port=args.k8s_app_metrics_port,
+        receiver_image=args.k8s_receiver_image or defaults.receiver_image,
+    )
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -51,7 +114,8 @@ def generate_command(args: argparse.Namespace) -> int:
     profile = PROFILES[args.profile]
     links = Links(args.runbook_url, args.grafana_url)
     try:
-        files = artefacts.render_all(artefacts.catalogue(args.signals, profile), profile, links)
+        cluster = _cluster(args) if profile is PRODUCTION else None
+        files = artefacts.render_all(artefacts.catalogue(args.signals, profile), profile, links, cluster)
         if profile is PRODUCTION:
             files |= artefacts.published_files(args.out, links)
     except SignalConfigError as exc:

@@ -22,9 +22,10 @@ from otel_ai_incident import names
 from otel_ai_incident.generate.links import DASHBOARD_UID, Links
 from otel_ai_incident.generate.output import HEADER
 from otel_ai_incident.generate.promql import AnyIncreaseQueries, SpikeQueries
-from otel_ai_incident.signals import JOB_LABEL, MonitoringSignal
+from otel_ai_incident.signals import JOB_LABEL, NAMESPACE_LABEL, MonitoringSignal
 
 DATASOURCE_VAR = "datasource"
+NAMESPACE_VAR = "namespace"
 JOB_VAR = "job"
 MODEL_VAR = "model"
 MODEL_LABEL = names.GEN_AI_REQUEST_MODEL.replace(".", "_")
@@ -55,8 +56,9 @@ class PanelSpec:
 
 
 def scoped(metric: str, labels: Iterable[str], extra: str = "") -> str:
-    """`metric` narrowed to the dashboard's job variable, and model variable where the series has the label."""
-    matchers = [f'{JOB_LABEL}=~"${JOB_VAR}"']
+    """`metric` narrowed to the dashboard's namespace and job variables, and model variable where the series
+    has the label."""
+    matchers = [f'{NAMESPACE_LABEL}=~"${NAMESPACE_VAR}"', f'{JOB_LABEL}=~"${JOB_VAR}"']
     if MODEL_LABEL in labels:
         matchers.append(f'{MODEL_LABEL}=~"${MODEL_VAR}"')
     return f"{metric}{{{','.join([*matchers, *filter(None, [extra])])}}}"
@@ -174,9 +176,12 @@ def panel_queries(signals: list[MonitoringSignal], links: Links) -> list[str]:
     return [q.expr for _, panels in sections(signals, links) for p in panels for q in p.queries]
 
 
-def as_grafana_sends(expr: str, *, job: str = ".*", model: str = ".*", rate_interval: str = "5m") -> str:
+def as_grafana_sends(
+    expr: str, *, namespace: str = ".*", job: str = ".*", model: str = ".*", rate_interval: str = "5m"
+) -> str:
     """A panel's query with the dashboard's variables filled in, as Grafana would send it to Prometheus."""
-    for variable, value in ((RATE_INTERVAL, rate_interval), (f"${JOB_VAR}", job), (f"${MODEL_VAR}", model)):
+    variables = ((RATE_INTERVAL, rate_interval), (f"${NAMESPACE_VAR}", namespace), (f"${JOB_VAR}", job))
+    for variable, value in (*variables, (f"${MODEL_VAR}", model)):
         expr = expr.replace(variable, value)
     return expr
 
@@ -203,17 +208,28 @@ def _variables() -> list[Any]:
     turns = names.TURNS.prometheus
     return [
         gdash.DatasourceVariable(DATASOURCE_VAR).label("Data source").type("prometheus"),
+        # "All" is any value, the empty one included: series scraped without a namespace still show.
+        gdash.QueryVariable(NAMESPACE_VAR)
+        .label("Namespace")
+        .datasource(DATASOURCE)
+        .query(f"label_values({turns}, {NAMESPACE_LABEL})")
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
         gdash.QueryVariable(JOB_VAR)
         .label("Job")
         .datasource(DATASOURCE)
-        .query(f"label_values({turns}, {JOB_LABEL})")
+        .query(f'label_values({turns}{{{NAMESPACE_LABEL}=~"${NAMESPACE_VAR}"}}, {JOB_LABEL})')
         .multi(True)
         .include_all(True)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
         gdash.QueryVariable(MODEL_VAR)
         .label("Model")
         .datasource(DATASOURCE)
-        .query(f'label_values({turns}{{{JOB_LABEL}=~"${JOB_VAR}"}}, {MODEL_LABEL})')
+        .query(
+            f'label_values({turns}{{{NAMESPACE_LABEL}=~"${NAMESPACE_VAR}",{JOB_LABEL}=~"${JOB_VAR}"}}, {MODEL_LABEL})'
+        )
         .multi(True)
         .include_all(True)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),

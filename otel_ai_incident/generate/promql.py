@@ -1,8 +1,9 @@
 """Recording-rule names and PromQL for one signal, shared by the rules, their tests and the dashboard.
 
-Names follow Prometheus' `level:metric:operations` convention: the level is the labels kept (`job`, plus the
-model or tool where the signal aggregates by them), the metric is the signal, and the operation says what
-was computed (`rate10m`, `ratio_rate10m`, `ratio_baseline7d`, ...).
+Names follow Prometheus' `level:metric:operations` convention: the level is the labels kept (the target
+labels, `namespace` and `job` by default, plus the model or tool where the signal aggregates by them), the
+metric is the signal, and the operation says what was computed (`rate10m`, `ratio_rate10m`,
+`ratio_baseline7d`, ...).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 
 from otel_ai_incident.signals import (
     BUCKET_LABEL,
-    JOB_LABEL,
     AnyIncrease,
     Duration,
     Matcher,
@@ -48,7 +48,7 @@ class SpikeQueries:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return (JOB_LABEL, *self.spike.by)
+        return self.signal.aggregation_labels(self.spike.by)
 
     @property
     def level(self) -> str:
@@ -136,7 +136,7 @@ class AnyIncreaseQueries:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return (JOB_LABEL, *self.detection.by)
+        return self.signal.aggregation_labels(self.detection.by)
 
     @property
     def events(self) -> str:

@@ -1,6 +1,7 @@
 """promtool unit tests for every generated alert, derived from the same catalogue as the rules.
 
-Each detection gets one test whose scenarios run side by side, one `job` each, on a shared timeline: first
+Each detection gets one test whose scenarios run side by side, one `job` each (two namespaces of one job
+where a scenario checks that the target labels keep them apart), on a shared timeline: first
 the history that sets the baseline (`baseline_min_history` plus two steps, one sample a minute), then each
 scenario's phases. The numbers come from the signal (multiple, floor, minimum traffic, windows, `for`,
 `keep_firing_for`), so a changed threshold moves its tests with it. Checks query `ALERTS` (firing with the
@@ -31,6 +32,7 @@ from otel_ai_incident.generate.series import (
 from otel_ai_incident.signals import JOB_LABEL, AnyIncrease, Duration, MonitoringSignal, Selector, Spike
 
 BY_LABEL_VALUE = "test"
+ISOLATION_JOB = "namespaces"  # one job in two namespaces: a busy one and a quiet one
 TOLERANCE = 1e-6
 SAMPLE_INTERVAL = Duration(60)
 
@@ -49,7 +51,10 @@ def _labels(labels: dict[str, str]) -> str:
 
 @dataclass
 class Scenario:
-    """One `job` on the timeline: its history, its phases after it, and what must hold at which minute."""
+    """One `job` on the timeline: its history, its phases after it, and what must hold at which minute.
+
+    `where` gives the target labels other than `job` (a namespace); a label it leaves out is absent, as on a
+    series scraped without it, and the sums keep it as the empty value."""
 
     job: str
     phases: list[Phase]
@@ -59,6 +64,11 @@ class Scenario:
     fires: list[int] = field(default_factory=list)  # minutes after the history when the alert must fire
     silent: list[int] = field(default_factory=list)  # ... when it must not
     values: list[tuple[int, str, float]] = field(default_factory=list)  # (minute, recorded series, value)
+    where: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return "/".join((self.job, *self.where.values()))
 
     @property
     def length(self) -> int:
@@ -81,8 +91,14 @@ class DetectionTest:
     def total_minutes(self) -> int:
         return self.history_minutes + max(s.length for s in self.scenarios)
 
-    def _base_labels(self, job: str) -> dict[str, str]:
-        return {JOB_LABEL: job, **{label: BY_LABEL_VALUE for label in self.labels if label != JOB_LABEL}}
+    def _base_labels(self, scenario: Scenario) -> dict[str, str]:
+        by = {label: BY_LABEL_VALUE for label in self.labels if label not in self.signal.target_labels}
+        return {JOB_LABEL: scenario.job, **scenario.where, **by}
+
+    def _selected(self, scenario: Scenario) -> str:
+        """Matchers for the scenario's target labels, an absent one as `=""`, so scenarios never overlap."""
+        targets = {label: "" for label in self.signal.target_labels} | self._base_labels(scenario)
+        return ",".join(f'{k}="{v}"' for k, v in targets.items() if k in self.signal.target_labels)
 
     def _timeline(self, scenario: Scenario, pick: str) -> list[Fraction | None]:
         history = scenario.history or Phase(0, None, None)
@@ -98,7 +114,7 @@ class DetectionTest:
         return [series for scenario in self.scenarios for series in self._series(scenario)]
 
     def _series(self, scenario: Scenario) -> list[dict[str, str]]:
-        base = self._base_labels(scenario.job)
+        base = self._base_labels(scenario)
         num = self._timeline(scenario, "numerator")
         num_labels = scenario.numerator_labels or labels_for(self.numerator, base)
         if self.denominator is None:
@@ -122,22 +138,23 @@ class DetectionTest:
         alert_labels = {
             "alertname": self.alertname,
             names.ALERT_LABEL_SIGNAL: self.signal.name,
-            names.ALERT_LABEL_SEVERITY: self.signal.severity.value,
+            names.ALERT_LABEL_PRIORITY: self.signal.severity.value,
+            names.ALERT_LABEL_SEVERITY: self.signal.alert_severity,
             names.ALERT_LABEL_INCIDENT_TYPE: self.signal.incident_type,
         }
         checks: list[dict[str, Any]] = []
         for scenario in self.scenarios:
-            job = self._base_labels(scenario.job)
-            firing = f'ALERTS{{alertname="{self.alertname}",alertstate="firing",{JOB_LABEL}="{scenario.job}"}}'
+            job, selected = self._base_labels(scenario), self._selected(scenario)
+            firing = f'ALERTS{{alertname="{self.alertname}",alertstate="firing",{selected}}}'
             expected = [{"labels": _labels({**alert_labels, **job}), "value": 1}]
             for minute in scenario.fires:
-                expr = f"count by ({', '.join([*alert_labels, *job])}) ({firing})"
+                expr = f"count by ({', '.join([*alert_labels, *self.labels])}) ({firing})"
                 checks.append(self._check(expr, minute, expected))
             for minute in scenario.silent:
                 checks.append(self._check(firing, minute, []))
             for minute, record, value in scenario.values:
                 bound = max(TOLERANCE, TOLERANCE * abs(value))
-                expr = f'abs({record}{{{JOB_LABEL}="{scenario.job}"}} - {value!r}) <= bool {bound!r}'
+                expr = f"abs({record}{{{selected}}} - {value!r}) <= bool {bound!r}"
                 checks.append(self._check(expr, minute, [{"labels": _labels(job), "value": 1}]))
         return checks
 
@@ -146,7 +163,7 @@ class DetectionTest:
 
     def document(self) -> dict[str, Any]:
         return {
-            "name": f"{self.alertname}: {', '.join(s.job for s in self.scenarios)}",
+            "name": f"{self.alertname}: {', '.join(s.name for s in self.scenarios)}",
             "interval": str(SAMPLE_INTERVAL),
             "input_series": self.input_series(),
             "promql_expr_test": self.checks(),
@@ -158,6 +175,8 @@ def spike_scenarios(signal: MonitoringSignal, spike: Spike) -> list[Scenario]:
     first appears mid-window. Must not: a rise under the multiple, a rise under the floor, one block among
     three turns, too few events, no traffic (NaN), a young service under the absolute threshold, series
     outside the selector, a single burst (with a confirm window). Recovery and flapping check keep_firing_for.
+    Per target label set: a namespace running at the spike ratio all along does not fire (its own baseline)
+    and does not raise the baseline of another namespace of the same job, whose spike fires.
     """
     q = SpikeQueries(signal, spike)
     window, hold, keep = _minutes(spike.window), _minutes(spike.for_), _minutes(spike.keep_firing_for)
@@ -229,6 +248,13 @@ def spike_scenarios(signal: MonitoringSignal, spike: Spike) -> list[Scenario]:
         first = Phase(0, turns, None)
         scenarios.append(Scenario("first_appearance", [steady(spike_ratio)], first, fires=[end]))
     scenarios += _flapping(spike_ratio, baseline, turns, settle, window, keep)
+    label = _isolating_label(signal)
+    if label is not None:
+        busy = Phase(settle, 10 * turns, 10 * turns * spike_ratio)
+        scenarios += [
+            Scenario(ISOLATION_JOB, [busy], busy, where={label: "busy"}, silent=[end]),
+            Scenario(ISOLATION_JOB, [steady(spike_ratio)], normal, where={label: "quiet"}, fires=[end]),
+        ]
     if spike.confirm_window is not None and hold > _minutes(spike.confirm_window) + 1:
         burst = Phase(1, 10 * turns * window, 10 * turns * window)
         checks = sorted({_minutes(spike.confirm_window), hold, hold + 2, window, window + hold})
@@ -253,9 +279,15 @@ def _flapping(
     return [Scenario("flapping", phases, Phase(0, turns, turns * baseline), fires=ends)]
 
 
-def any_increase_scenarios(detection: AnyIncrease) -> list[Scenario]:
+def _isolating_label(signal: MonitoringSignal) -> str | None:
+    """The target label that tells two deployments of one job apart (the namespace), if the signal keeps one."""
+    return next((label for label in signal.target_labels if label != JOB_LABEL), None)
+
+
+def any_increase_scenarios(signal: MonitoringSignal, detection: AnyIncrease) -> list[Scenario]:
     """Must fire: one event, the first event of a series that did not exist. Must not: no events, a counter
-    reset (app restart), series outside the selector, and no longer once keep_firing_for has passed.
+    reset (app restart), series outside the selector, and no longer once keep_firing_for has passed. An
+    event in one namespace fires there only.
     """
     window, hold, keep = _minutes(detection.window), _minutes(detection.for_), _minutes(detection.keep_firing_for)
     start = window + 5
@@ -287,6 +319,12 @@ def any_increase_scenarios(detection: AnyIncrease) -> list[Scenario]:
     for matcher, labels in excluded_variants(detection.selector, base):
         job = f"excluded_{matcher.label}"
         scenarios.append(Scenario(job, event, numerator_labels={**labels, JOB_LABEL: job}, silent=[q_minute]))
+    label = _isolating_label(signal)
+    if label is not None:
+        scenarios += [
+            Scenario(ISOLATION_JOB, event, where={label: "busy"}, fires=[q_minute]),
+            Scenario(ISOLATION_JOB, [quiet], where={label: "quiet"}, silent=[q_minute]),
+        ]
     return scenarios
 
 
@@ -316,7 +354,7 @@ def detection_tests(signal: MonitoringSignal) -> list[DetectionTest]:
                 detection.selector,
                 None,
                 0,
-                any_increase_scenarios(detection),
+                any_increase_scenarios(signal, detection),
             )
         )
     return tests

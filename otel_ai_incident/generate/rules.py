@@ -54,7 +54,8 @@ def _alert(
     rule["keep_firing_for"] = str(detection.keep_firing_for)
     rule["labels"] = {
         names.ALERT_LABEL_SIGNAL: signal.name,
-        names.ALERT_LABEL_SEVERITY: signal.severity.value,
+        names.ALERT_LABEL_PRIORITY: signal.severity.value,
+        names.ALERT_LABEL_SEVERITY: signal.alert_severity,
         names.ALERT_LABEL_INCIDENT_TYPE: signal.incident_type,
     }
     summary, description, runbook_url, dashboard_url = names.ALERT_ANNOTATIONS

@@ -94,8 +94,8 @@ def signal_section(signal: MonitoringSignal, links: Links) -> str:
         f'<a id="{signal.runbook_anchor}"></a>',
         f"## {signal.name}",
         "",
-        f"{signal.description}. Severity **{signal.severity.value}**, incident type `{signal.incident_type}`, "
-        f"alerts {alerts}.",
+        f"{signal.description}. Priority **{signal.severity.value}** (alert label `severity` "
+        f"{signal.alert_severity}), incident type `{signal.incident_type}`, alerts {alerts}.",
     ]
     if signal.rationale:
         lines += ["", f"Why: {signal.rationale}"]
@@ -125,7 +125,7 @@ def render(signals: list[MonitoringSignal], links: Links) -> str:
         "Every alert of otel-ai-incident links here (`runbook_url`). Containment comes before investigation: "
         "a P1 is contained within 15 minutes of the alert.",
         "",
-        "| signal | alerts | severity | incident type |",
+        "| signal | alerts | priority | incident type |",
         "|---|---|---|---|",
         *rows,
         "",

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from otel_ai_incident import names
+from otel_ai_incident.signals.model import alert_priority
 
 AlertStatus = Literal["firing", "resolved"]
 
@@ -37,7 +38,9 @@ class Alert(_Model):
 
     @property
     def severity(self) -> str | None:
-        return self.labels.get(names.ALERT_LABEL_SEVERITY)
+        """The priority (p1, p2, p3) that incidents and playbooks use, from either label form (`alert_priority`)."""
+        priority = alert_priority(self.labels)
+        return None if priority is None else priority.value
 
     @property
     def incident_type(self) -> str | None:

@@ -10,7 +10,10 @@ brings in the file reader or pydantic.
 from otel_ai_incident.signals.catalogue import BUILTIN_SIGNALS
 from otel_ai_incident.signals.model import (
     BUCKET_LABEL,
+    DEFAULT_SEVERITY_LEVELS,
+    DEFAULT_TARGET_LABELS,
     JOB_LABEL,
+    NAMESPACE_LABEL,
     AlertSeverity,
     AnyIncrease,
     Duration,
@@ -25,8 +28,11 @@ from otel_ai_incident.signals.validate import SignalConfigError
 __all__ = [
     "BUCKET_LABEL",
     "BUILTIN_SIGNALS",
+    "DEFAULT_SEVERITY_LEVELS",
+    "DEFAULT_TARGET_LABELS",
     "DEMO",
     "JOB_LABEL",
+    "NAMESPACE_LABEL",
     "PRODUCTION",
     "PROFILES",
     "AlertSeverity",

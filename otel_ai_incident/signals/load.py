@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from otel_ai_incident.signals.catalogue import BUILTIN_SIGNALS
-from otel_ai_incident.signals.model import JOB_LABEL, AnyIncrease, MonitoringSignal, Spike
-from otel_ai_incident.signals.validate import BUILTIN_SOURCE, SignalConfigError, check_unique, validate
+from otel_ai_incident.signals.model import DEFAULT_TARGET_LABELS, AnyIncrease, MonitoringSignal, Spike
+from otel_ai_incident.signals.validate import (
+    BUILTIN_SOURCE,
+    SignalConfigError,
+    check_target_labels,
+    check_unique,
+    validate,
+)
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -47,22 +53,29 @@ def load_signals(
 
     A signal with a built-in's name changes only the fields it gives (`enabled: false` removes it); a new
     name must give every required field and is numbered after the last dashboard panel unless it says.
+    The file's `aggregate_by` labels are kept by every signal's aggregations, before namespace and job, and
+    its `severity_levels` set the alerts' conventional `severity` label per priority.
     """
     catalogue = {signal.name: validate(signal, BUILTIN_SOURCE) for signal in base}
     if path is None:
         return list(catalogue.values())
     source = str(path)
-    for entry in _read(Path(path), source).signals:
+    document = _read(Path(path), source)
+    check_target_labels(document.aggregate_by, source)
+    targets = tuple(dict.fromkeys((*document.aggregate_by, *DEFAULT_TARGET_LABELS)))
+    catalogue = {name: dataclasses.replace(signal, target_labels=targets) for name, signal in catalogue.items()}
+    for entry in document.signals:
         if not entry.enabled:
             if catalogue.pop(entry.name, None) is None:
                 known = ", ".join(catalogue)
                 raise SignalConfigError(source, f"no such signal to disable (known: {known})", signal=entry.name)
             continue
         next_panel = max((s.dashboard_panel for s in catalogue.values()), default=0) + PANEL_STEP
-        signal = _merge(entry, catalogue.get(entry.name), source, next_panel)
+        signal = _merge(entry, catalogue.get(entry.name), source, next_panel, targets)
         catalogue[signal.name] = validate(signal, source)
     check_unique(catalogue.values(), source)
-    return list(catalogue.values())
+    levels = document.severity_levels
+    return [dataclasses.replace(s, severity_level=levels.get(s.severity)) for s in catalogue.values()]
 
 
 def _read(path: Path, source: str) -> SignalsFile:
@@ -130,9 +143,11 @@ def _problem(error: ErrorDetails) -> str:
     return str(error["msg"])
 
 
-def _merge(entry: SignalSpec, base: MonitoringSignal | None, source: str, next_panel: int) -> MonitoringSignal:
+def _merge(
+    entry: SignalSpec, base: MonitoringSignal | None, source: str, next_panel: int, targets: tuple[str, ...]
+) -> MonitoringSignal:
     """The signal the entry describes: `base` with the entry's fields, or a new signal from them alone (on the
-    dashboard at `next_panel` unless it says)."""
+    dashboard at `next_panel` unless it says). A target label in `by` is dropped: every sum keeps it anyway."""
     given = entry.model_fields_set - {"name", "enabled"}
     values: dict[str, Any] = {key: getattr(entry, key) for key in given - set(_DETECTIONS)}
     for key in given & set(_DETECTIONS):
@@ -142,11 +157,12 @@ def _merge(entry: SignalSpec, base: MonitoringSignal | None, source: str, next_p
             continue
         fields = {name: getattr(detection, name) for name in detection.model_fields_set}
         if "by" in fields:
-            fields["by"] = tuple(label for label in fields["by"] if label != JOB_LABEL)
+            fields["by"] = tuple(label for label in fields["by"] if label not in targets)
         current = getattr(base, key) if base is not None else None
         values[key] = _build(_DETECTIONS[key], fields, current, source, entry.name, key)
     if base is None:
         values.setdefault("dashboard_panel", next_panel)
+        values["target_labels"] = targets
     return _build(MonitoringSignal, {"name": entry.name, **values}, base, source, entry.name, None)
 
 

@@ -9,7 +9,7 @@ receiver and the prompt-log evidence read only these types, so a signal from eit
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,15 +17,45 @@ from otel_ai_incident import names
 from otel_ai_incident.names import MetricSpec
 
 JOB_LABEL = "job"  # added by Prometheus' scrape config, never by the hooks
+NAMESPACE_LABEL = "namespace"  # added by the Prometheus Operator's ServiceMonitor and PodMonitor
+#: Target labels every aggregation keeps unless the catalogue adds more (`aggregate_by`): an
+#: AlertmanagerConfig only routes alerts whose `namespace` is its own, and one team's traffic must not move
+#: another's baseline. A series without one of them aggregates under the empty value.
+DEFAULT_TARGET_LABELS = (NAMESPACE_LABEL, JOB_LABEL)
 BUCKET_LABEL = "le"
 
 
 class AlertSeverity(StrEnum):
-    """How fast someone must act; the value is the `severity` alert label the Alertmanager routes on."""
+    """How fast someone must act; the value is the alerts' `priority` label, which the receiver acts on."""
 
     P1 = names.Severity.P1.value  # immediate response required
     P2 = names.Severity.P2.value  # response within 1 hour
     P3 = names.Severity.P3.value  # response within 1 business day
+
+
+#: The conventional `severity` alert label of each priority, as kubernetes-mixin's alerts carry it, so the
+#: routes and silences a team already has apply; a signals file may map them otherwise (`severity_levels`).
+DEFAULT_SEVERITY_LEVELS: dict[AlertSeverity, str] = {
+    AlertSeverity.P1: "critical",
+    AlertSeverity.P2: "warning",
+    AlertSeverity.P3: "info",
+}
+
+_PRIORITIES = frozenset(AlertSeverity)
+_PRIORITY_OF_LEVEL = {level: priority for priority, level in DEFAULT_SEVERITY_LEVELS.items()}
+
+
+def alert_priority(labels: Mapping[str, str]) -> AlertSeverity | None:
+    """The catalogue's priority of an alert, whichever rule file raised it.
+
+    The `priority` label of current rules; else a p1/p2/p3 `severity` (rule files generated before `priority`
+    existed); else a conventional `severity` read back by the default levels (critical is p1).
+    """
+    priority, severity = labels.get(names.ALERT_LABEL_PRIORITY), labels.get(names.ALERT_LABEL_SEVERITY)
+    for value in (priority, severity):
+        if value in _PRIORITIES:
+            return AlertSeverity(value)
+    return _PRIORITY_OF_LEVEL.get(severity or "")
 
 
 _DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -194,6 +224,17 @@ class MonitoringSignal:
     spike: Spike | None = None
     any_increase: AnyIncrease | None = None
     rationale: str = ""
+    target_labels: tuple[str, ...] = DEFAULT_TARGET_LABELS  # the scrape's labels, kept by every aggregation
+    severity_level: str | None = None  # the `severity` alert label; None: DEFAULT_SEVERITY_LEVELS
+
+    @property
+    def alert_severity(self) -> str:
+        """The conventional `severity` label of the signal's alerts (critical, warning, info by default)."""
+        return self.severity_level or DEFAULT_SEVERITY_LEVELS[self.severity]
+
+    def aggregation_labels(self, by: tuple[str, ...]) -> tuple[str, ...]:
+        """What a detection's sums keep: the target labels, then its own `by` (each label once)."""
+        return tuple(dict.fromkeys((*self.target_labels, *by)))
 
     @property
     def metric_name(self) -> str:

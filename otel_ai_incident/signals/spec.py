@@ -3,6 +3,8 @@
 A file adds, overrides or disables signals of the built-in catalogue:
 
     version: 1                      # optional; a file of another version is refused
+    aggregate_by: [cluster]         # optional; target labels kept besides namespace and job
+    severity_levels: {p2: critical} # optional; the alerts' `severity` label per priority
     signals:
       - name: refusal_rate_spike    # a built-in: only the fields given change
         spike: {multiple: 2, for: 5m}
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 from pydantic_core import PydanticCustomError
 
 from otel_ai_incident.signals.model import DURATION_PATTERN, AlertSeverity, Duration, Selector
-from otel_ai_incident.signals.validate import ALERTNAME_PATTERN, NAME_PATTERN
+from otel_ai_incident.signals.validate import ALERTNAME_PATTERN, LABEL_PATTERN, NAME_PATTERN
 
 VERSION = 1
 UNKNOWN_FIELD = "unknown_field"
@@ -79,7 +81,11 @@ SelectorText = Annotated[
     ),
 ]
 Number = Annotated[float, Field(strict=True)]
-Labels = Annotated[list[str], Field(strict=True, description="labels to aggregate by (`job` is always kept)")]
+Labels = Annotated[
+    list[str], Field(strict=True, description="labels to aggregate by (the target labels, `aggregate_by`, are kept)")
+]
+LabelValue = Annotated[str, Field(strict=True, min_length=1)]
+LabelName = Annotated[str, Field(strict=True, pattern=LABEL_PATTERN)]
 Text = Annotated[str, Field(strict=True)]
 Name = Annotated[str, Field(strict=True, json_schema_extra={"pattern": NAME_PATTERN})]
 AlertName = Annotated[str, Field(strict=True, json_schema_extra={"pattern": ALERTNAME_PATTERN})]
@@ -165,6 +171,16 @@ class SignalsFile(_Spec):
     model_config = ConfigDict(title="otel-ai-incident signals file")
 
     version: Literal[1] = Field(VERSION, description="the format version; files of another version are refused")
+    aggregate_by: list[LabelName] = Field(
+        [],
+        description="target labels every recording rule, baseline and alert keeps besides namespace and job "
+        "(e.g. cluster, tenant); a series without one aggregates under the empty value",
+    )
+    severity_levels: dict[AlertSeverity, LabelValue] = Field(
+        {},
+        description="the alerts' conventional `severity` label for each priority (default: p1 critical, "
+        "p2 warning, p3 info); the priority itself is the `priority` label",
+    )
     signals: list[SignalSpec]
 
     @model_validator(mode="before")

@@ -16,6 +16,19 @@ from otel_ai_incident.signals.model import MonitoringSignal, Selector
 BUILTIN_SOURCE = "built-in catalogue"
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 ALERTNAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+# Labels a target label may not be: Prometheus' own, and the ones the generated alerts set themselves.
+_RESERVED_LABELS = frozenset(
+    {
+        "le",
+        "alertname",
+        "alertstate",
+        names.ALERT_LABEL_SIGNAL,
+        names.ALERT_LABEL_INCIDENT_TYPE,
+        names.ALERT_LABEL_SEVERITY,
+        names.ALERT_LABEL_PRIORITY,
+    }
+)
 _NAME_RE = re.compile(NAME_PATTERN)
 _ALERTNAME_RE = re.compile(ALERTNAME_PATTERN)
 
@@ -98,6 +111,16 @@ def validate(signal: MonitoringSignal, source: str) -> MonitoringSignal:
             fail_on("any_increase.selector")("`above` is for spike numerators only")
         _check_by(signal.any_increase.by, (signal.any_increase.selector,), fail_on("any_increase.by"))
     return signal
+
+
+def check_target_labels(labels: Iterable[str], source: str) -> None:
+    """Target labels (`aggregate_by`) end up on every recorded series and alert: they must not be one of the
+    labels Prometheus or the generated alerts give a meaning of their own."""
+    for label in labels:
+        if label.startswith("__") or label in _RESERVED_LABELS:
+            raise SignalConfigError(
+                source, f"{label!r} is reserved; use a label of the scrape target", field_name="aggregate_by"
+            )
 
 
 def check_unique(signals: Iterable[MonitoringSignal], source: str) -> None:

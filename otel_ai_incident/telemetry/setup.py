@@ -241,10 +241,19 @@ def _prometheus(host: str | None, port: int | None) -> tuple[Any, Any, WorkerMet
     if directory is not None:
         from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
 
+        _log_listening(host, port, f"one worker at a time, for all in {directory}")
         return PrometheusMetricReader(registry=registry), None, WorkerMetrics(directory, registry, host, port)
     try:
         server, _thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         logger.warning("otel-ai-incident: cannot serve /metrics on %s:%s (%s); metrics not exposed", host, port, exc)
         return None, None, None
+    _log_listening(host, server.server_port, "this process")
     return PrometheusMetricReader(registry=registry), server, None
+
+
+def _log_listening(host: str, port: int, who: str) -> None:
+    """Say where /metrics is, once: on loopback (the default) no other pod or host can scrape it."""
+    hint = " (loopback only: set OTEL_EXPORTER_PROMETHEUS_HOST=0.0.0.0 to be scraped from another pod)"
+    local = host in ("localhost", "127.0.0.1", "::1")
+    logger.info("otel-ai-incident: serving /metrics on %s:%s (%s)%s", host, port, who, hint if local else "")
