@@ -16,6 +16,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from otel_ai_incident.guardrails.anomaly.chars import Char, string_chars
+from otel_ai_incident.guardrails.anomaly.urls import mail_domain, url_parts
 
 MAX_DEPTH = 2
 MAX_LIST_ITEMS = 8
@@ -124,6 +125,8 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
     kind = type(value)
     if kind is str:
         leaves.append(_string(key, value))
+        if "://" in value[:16] or "@" in value:
+            _destination(path, value, leaves, paths)
     elif kind is int or kind is float:
         leaves.append(_number(key, value))
     elif isinstance(value, Mapping):
@@ -136,6 +139,33 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
             _walk_items(islice(value, MAX_LIST_ITEMS), path + "[]", depth + 1, leaves, paths)
     else:
         leaves.append(_scalar(key, value))
+
+
+def _derived_key(path: str, paths: dict[str, int]) -> int:
+    key = paths.get(path)
+    if key is None:
+        key = _paths.get(path)
+        if key is None:
+            key = _paths.put(path, fingerprint(path))
+        paths[path] = key
+    return key
+
+
+def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """Extra leaves for where a URL or an e-mail address points (see `urls`): `path#scheme`, `path#host` and
+    `path#query` (its length and characters), or `path#domain` for a recipient."""
+    parts = url_parts(text)
+    if parts is not None:
+        scheme, host, query = parts
+        leaves.append(Leaf(_derived_key(path + "#scheme", paths), Kind.STR, fingerprint(scheme), 0, None, None))
+        leaves.append(Leaf(_derived_key(path + "#host", paths), Kind.STR, fingerprint(host), 0, None, None))
+        chars = string_chars(query[:SCAN_CHARS]) if query else 0
+        size = math.log10(1 + len(query))
+        leaves.append(Leaf(_derived_key(path + "#query", paths), Kind.STR, None, chars, size, None))
+        return
+    domain = mail_domain(text)
+    if domain is not None:
+        leaves.append(Leaf(_derived_key(path + "#domain", paths), Kind.STR, fingerprint(domain), 0, None, None))
 
 
 def _walk_items(items: Iterable[Any], path: str, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:
