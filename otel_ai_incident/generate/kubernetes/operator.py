@@ -34,7 +34,6 @@ _ROUTE_KEYS = {
     "repeat_interval": "repeatInterval",
     "matchers": "matchers",
     "routes": "routes",
-    "continue": "continue",
 }
 
 
@@ -62,10 +61,10 @@ def receiver_service_monitor(options: KubernetesOptions) -> dict[str, Any]:
     return resource(MONITORING_V1, "ServiceMonitor", name, options.namespace, {"spec": spec}, options.selector_labels)
 
 
-def _route_tree(signals: list[MonitoringSignal], options: KubernetesOptions, credentials_file: str) -> dict[str, Any]:
+def _route_tree(signals: list[MonitoringSignal], options: KubernetesOptions) -> dict[str, Any]:
     """The example's configuration, delivering to the receiver's Service, its top route taking only the
     catalogue's alerts (an AlertmanagerConfig's route must not swallow the namespace's other alerts)."""
-    config = alertmanager.config(signals, urls=(options.receiver_url,), credentials_file=credentials_file)
+    config = alertmanager.config(signals, urls=(options.receiver_url,), credentials_file=EQUIVALENT_CREDENTIALS_FILE)
     names_pattern = "|".join(re.escape(signal.name) for signal in signals)
     receiver, *rest = config["route"].items()
     config["route"] = dict([receiver, ("matchers", [f'{names.ALERT_LABEL_SIGNAL}=~"{names_pattern}"']), *rest])
@@ -92,7 +91,7 @@ def _route(route: dict[str, Any]) -> dict[str, Any]:
 
 
 def alertmanager_config(signals: list[MonitoringSignal], options: KubernetesOptions) -> dict[str, Any]:
-    config = _route_tree(signals, options, EQUIVALENT_CREDENTIALS_FILE)
+    config = _route_tree(signals, options)
     [receiver] = config["receivers"]
     credentials = {"name": options.webhook_secret, "key": TOKEN_KEY}
     webhooks = [
@@ -112,7 +111,7 @@ def alertmanager_config(signals: list[MonitoringSignal], options: KubernetesOpti
 def alertmanager_equivalent(signals: list[MonitoringSignal], options: KubernetesOptions) -> dict[str, Any]:
     """What the operator makes of the AlertmanagerConfig inside an otherwise empty Alertmanager: its receiver
     renamed `<namespace>/<name>/<receiver>`, its route under one matching its namespace, `continue` set."""
-    config = _route_tree(signals, options, EQUIVALENT_CREDENTIALS_FILE)
+    config = _route_tree(signals, options)
     prefix = f"{options.namespace}/{NAME}/"
 
     def renamed(route: dict[str, Any]) -> dict[str, Any]:
