@@ -2,5 +2,5 @@
 
 `options` (namespaces, selector labels, image), `receiver` (Deployment and Service of the webhook receiver),
 `operator` (PrometheusRule, PodMonitor and ServiceMonitor, AlertmanagerConfig, Grafana dashboard ConfigMap).
-`files.render` lays them out as files numbered in the order to apply them (docs/kubernetes.md).
+`files.render` lays them out as files numbered in the order to apply them (README, "Install on Kubernetes").
 """

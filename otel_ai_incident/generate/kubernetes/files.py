@@ -1,4 +1,4 @@
-"""The manifest files, numbered in the order to apply them (docs/kubernetes.md)."""
+"""The manifest files, numbered in the order to apply them (README, "Install on Kubernetes")."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ GRAFANA_DASHBOARD = f"{DIRECTORY}/50-grafana-dashboard.yaml"
 def render(
     signals: list[MonitoringSignal], profile: Profile, links: Links, options: KubernetesOptions
 ) -> dict[str, str]:
-    """Every manifest file by path; the Secrets they name are made by the user (docs/kubernetes.md)."""
+    """Every manifest file by path; the Secrets they name are made by the user (README, "Install on Kubernetes")."""
     secrets = f"{options.webhook_secret}, {options.database_secret} and {options.pseudonym_secret}"
     return {
         RECEIVER: to_yaml_documents(

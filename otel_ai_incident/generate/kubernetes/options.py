@@ -3,7 +3,7 @@
 Every default matches a kube-prometheus-stack installed as the Helm release `kube-prometheus-stack` in the
 `monitoring` namespace: its Prometheus selects PrometheusRules, ServiceMonitors and PodMonitors labelled
 `release: <release name>`, and its Grafana sidecar loads ConfigMaps labelled `grafana_dashboard: "1"` from
-Grafana's namespace. The Secrets are referenced by name and made by the user (docs/kubernetes.md).
+Grafana's namespace. The Secrets are referenced by name and made by the user (README, "Install on Kubernetes").
 """
 
 from __future__ import annotations
