@@ -20,6 +20,7 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import ClientDisconnect
 
 from otel_ai_incident.containment.actions import ActionSettings, Executor
 from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, ContainmentPlaybook, playbooks_by_incident_type
@@ -41,6 +42,8 @@ from otel_ai_incident.server.worker import DEFAULT_LEASE_S, Worker
 DEFAULT_STALE_AFTER_S = 60.0
 
 MAX_BODY_BYTES = 1024 * 1024
+#: Deeper JSON is refused with a 400: Alertmanager's payload is 4 levels deep, and deep nesting only costs.
+MAX_JSON_DEPTH = 32
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -60,27 +63,51 @@ class _Refused(Exception):
         self.status, self.reason, self.detail = status, reason, detail
 
 
+def _too_deep_refusal() -> _Refused:
+    return _Refused(400, "too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
 async def _read_model(request: Request, model: type[_Model]) -> tuple[_Model, str]:
     """The body parsed into `model`, and its text; refuses oversize, non-JSON and invalid bodies."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left, or sent its body too slowly (server.connections)
+        raise _Refused(400, "disconnected", "the body was not received") from None
     try:
         text = b"".join(chunks).decode("utf-8")
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
         raise _Refused(400, "malformed_json", f"body is not JSON: {error}") from None
+    except RecursionError:  # the decoder's own guard, for nesting far beyond the limit
+        raise _too_deep_refusal() from None
+    if _too_deep(data, MAX_JSON_DEPTH):
+        raise _too_deep_refusal()
     try:
         return model.model_validate(data), text
     except ValidationError as error:
         details = error.errors(include_url=False, include_input=False, include_context=False)
         raise _Refused(422, "invalid", details) from None
+
+
+def _too_deep(data: Any, limit: int) -> bool:
+    """Whether `data` nests containers more than `limit` levels (iteratively: no recursion to exhaust)."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def create_app(

@@ -13,6 +13,12 @@ import sys
 from typing import Any
 
 from otel_ai_incident import names
+from otel_ai_incident.server.connections import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_WAITING,
+    ConnectionLimits,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_LEASE_S = 10.0
@@ -59,6 +65,29 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="how long this receiver holds a notification it is acting on; receivers sharing an inbox take "
         f"over work whose holder died after this (default {DEFAULT_LEASE_S:g})",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        metavar="SECONDS",
+        help="close a connection that has not sent its request headers within this time "
+        f"(default {DEFAULT_HEADER_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"close a connection whose request body is not in within this time (default {DEFAULT_BODY_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--max-waiting-connections",
+        type=int,
+        default=DEFAULT_MAX_WAITING,
+        metavar="N",
+        help="connections allowed to wait without a request in progress; beyond it the longest waiting is "
+        f"closed, so idle clients cannot crowd out Alertmanager (default {DEFAULT_MAX_WAITING})",
     )
     parser.add_argument(
         "--insecure-no-auth",
@@ -111,6 +140,11 @@ def serve(args: argparse.Namespace) -> int:
         act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
         named = args.prompt_log or os.environ.get(names.ENV_PROMPT_LOG)
         prompt_log = open_store(named) if named else open_prompt_log(None)
+        limits = ConnectionLimits(
+            header_timeout_s=args.header_timeout,
+            body_timeout_s=args.body_timeout,
+            max_waiting=args.max_waiting_connections,
+        )
     except (
         OSError,
         ValueError,
@@ -135,5 +169,5 @@ def serve(args: argparse.Namespace) -> int:
         act_delay_s=act_delay_s,
         lease_s=args.claim_lease,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **limits.uvicorn_options())
     return 0
