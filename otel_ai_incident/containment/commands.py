@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from otel_ai_incident import names
-from otel_ai_incident.containment.remote import HttpStateReader, load_token
+from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.state import (
     ContainmentEntry,
     ContainmentState,
@@ -26,6 +26,7 @@ from otel_ai_incident.containment.state import (
     StateView,
     open_containment_state,
 )
+from otel_ai_incident.containment.tokens import Role, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.storage.errors import StoreError
 
@@ -104,7 +105,7 @@ def status_command(args: argparse.Namespace) -> int:
     url = _url(args)
     try:
         if _remote(url):
-            view = HttpStateReader(url, load_token()).changed_since(-1) or StateView(-1, ())
+            view = HttpStateReader(url, client_token(Role.OPERATOR, Role.READER)).changed_since(-1) or StateView(-1, ())
             pending: list[PendingAction] = []
         else:
             view, pending = _on_state(url, lambda state: (state.read(), state.pending()))
@@ -178,7 +179,7 @@ def _on_state(url: str, use: Callable[[ContainmentState], T]) -> T:
 def _lift_remote(base_url: str, args: argparse.Namespace) -> bool:
     body = json.dumps({"action": args.action, "target": args.target, "reason": args.reason, "by": args.by})
     headers = {"Content-Type": "application/json"}
-    token = load_token()
+    token = client_token(Role.OPERATOR)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(base_url.rstrip("/") + LIFT_PATH, body.encode(), headers, method="POST")

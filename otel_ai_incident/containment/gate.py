@@ -25,6 +25,7 @@ import contextlib
 import logging
 import math
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -34,10 +35,13 @@ from typing import Any, Protocol
 from otel_ai_incident import names
 from otel_ai_incident.containment.limits import Buckets, LocalBuckets, SharedBuckets
 from otel_ai_incident.containment.registry import REGISTRY, PromptVersion, Registry
-from otel_ai_incident.containment.remote import HttpStateReader, load_token
+from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.snapshot import NOT_LOADED, Snapshot
-from otel_ai_incident.containment.state import StateView, open_containment_state
+from otel_ai_incident.containment.state import SqliteStateReader, StateView, open_containment_state
+from otel_ai_incident.containment.tokens import Role, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
+from otel_ai_incident.storage.sqlite import sqlite_path
+from otel_ai_incident.storage.urls import is_sqlite_url
 
 logger = logging.getLogger("otel_ai_incident")
 
@@ -376,10 +380,11 @@ def _restart_after_fork(gate: ContainmentGate) -> None:
 def open_gate(url: str | None = None, *, token: str | None = None, **options: Any) -> ContainmentGate:
     """A gate on `url` (default: AII_CONTAINMENT, else sqlite:///ai_containment.db), owning its source.
 
-    An http(s) URL is the receiver's base URL, read with `token` (default: AII_WEBHOOK_TOKEN[_FILE]); its
-    rate limits are divided by AII_CONTAINMENT_REPLICAS. AII_CONTAINMENT_LOAD_TIMEOUT_S and
-    AII_CONTAINMENT_FAIL_CLOSED set the first-load policy. A malformed or unsupported URL (or setting)
-    raises ValueError naming it; a database that cannot be reached does not raise (the gate retries).
+    An http(s) URL is the receiver's base URL, read with `token` (default: AII_READER_TOKEN[_FILE], else
+    AII_WEBHOOK_TOKEN[_FILE]); its rate limits are divided by AII_CONTAINMENT_REPLICAS.
+    AII_CONTAINMENT_LOAD_TIMEOUT_S and AII_CONTAINMENT_FAIL_CLOSED set the first-load policy. A malformed or
+    unsupported URL (or setting) raises ValueError naming it; a database that cannot be reached does not
+    raise (the gate retries).
     """
     url = url or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
     options.setdefault(
@@ -388,11 +393,28 @@ def open_gate(url: str | None = None, *, token: str | None = None, **options: An
     options.setdefault("fail_closed", os.environ.get(names.ENV_CONTAINMENT_FAIL_CLOSED, "").lower() in _TRUE)
     source: StateSource
     if url.startswith(("http://", "https://")):
-        source = HttpStateReader(url, token or load_token())
+        source = HttpStateReader(url, token or client_token(Role.READER))
         options.setdefault("replicas", int(_env_number(names.ENV_CONTAINMENT_REPLICAS, 1)))
     else:
-        source = open_containment_state(url)
+        source = _local_state(url)
     return ContainmentGate(source, owns_source=True, **options)
+
+
+def _local_state(url: str) -> StateSource:
+    """The state at a database URL; a SQLite file this process may read but not write is read read-only
+    (least privilege: the app only needs to read it), its rate limits then counted per process."""
+    try:
+        return open_containment_state(url)
+    except sqlite3.OperationalError as error:
+        if not is_sqlite_url(url) or not sqlite_path(url).is_file():
+            raise
+        reader = SqliteStateReader(sqlite_path(url))
+        logger.warning(
+            "otel-ai-incident: cannot write %s (%s); reading it read-only, rate limits counted per process",
+            sqlite_path(url),
+            error,
+        )
+        return reader
 
 
 def _env_number(name: str, default: float) -> float:

@@ -7,28 +7,14 @@ urllib keeps this dependency-free; the gate calls it from a background thread, n
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-from otel_ai_incident import names
 from otel_ai_incident.containment.state.interface import STORE, StateView
 from otel_ai_incident.storage.urls import redacted
 
 CONTAINMENT_PATH = "/v1/containment"
 DEFAULT_TIMEOUT_S = 2.0
-
-
-def load_token(token_file: str | Path | None = None) -> str | None:
-    """The shared secret: `token_file`, else AII_WEBHOOK_TOKEN_FILE, else AII_WEBHOOK_TOKEN; None when unset.
-
-    Files are preferred so the secret stays out of process listings and shell history.
-    """
-    token_file = token_file or os.environ.get(names.ENV_WEBHOOK_TOKEN_FILE)
-    token = Path(token_file).read_text(encoding="utf-8") if token_file else os.environ.get(names.ENV_WEBHOOK_TOKEN)
-    token = (token or "").strip()
-    return token or None
 
 
 def etag(revision: int) -> str:

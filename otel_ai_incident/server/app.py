@@ -27,11 +27,12 @@ from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, Containmen
 from otel_ai_incident.containment.remote import etag
 from otel_ai_incident.containment.state import ContainmentState
 from otel_ai_incident.containment.targets import TargetFinder
+from otel_ai_incident.containment.tokens import Role
 from otel_ai_incident.incidents.model import IncidentStatus
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.server.alertmanager import Notification
-from otel_ai_incident.server.auth import Credentials
+from otel_ai_incident.server.auth import Credentials, RoleCredentials
 from otel_ai_incident.server.inbox.group_commit import GroupCommit
 from otel_ai_incident.server.inbox.store import InboxStore
 from otel_ai_incident.server.metrics import ReceiverMetrics
@@ -115,7 +116,7 @@ def create_app(
     state: ContainmentState,
     incidents: IncidentStore,
     inbox: InboxStore,
-    credentials: Credentials | None,
+    credentials: RoleCredentials | Credentials | None,
     playbooks: Sequence[ContainmentPlaybook] = DEFAULT_PLAYBOOKS,
     finder: TargetFinder | None = None,
     settings: ActionSettings | None = None,
@@ -123,7 +124,10 @@ def create_app(
     lease_s: float = DEFAULT_LEASE_S,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
 ) -> FastAPI:
-    """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback).
+    """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback); one `Credentials`
+    serves every role. Alertmanager posts with the `alerts` secret; `GET /v1/containment` takes the `reader`
+    or `operator` one; lifting and the incidents API take the `operator` one, so an app holding the reader
+    secret can neither lift its own containment nor post alerts.
 
     Several receivers may share one inbox and one set of stores (PostgreSQL): each acts on what it claims.
     `/healthz` answers 503 when the worker is not running or the oldest unfinished notification has waited
@@ -159,16 +163,23 @@ def create_app(
         metrics.rejected.labels(error.reason).inc()
         return JSONResponse({"detail": error.detail}, status_code=error.status)
 
-    def authorized(request: Request) -> None:
-        if credentials is not None and not credentials.allows(request.headers.get("authorization")):
-            metrics.rejected.labels("unauthorized").inc()
-            raise HTTPException(
-                401, "missing or wrong credentials", headers={"WWW-Authenticate": 'Bearer realm="otel-ai-incident"'}
-            )
+    roles = RoleCredentials.single(credentials.token) if isinstance(credentials, Credentials) else credentials
 
-    guarded = [Depends(authorized)]
+    def allowed(*allowed_roles: Role) -> list[Any]:
+        """A dependency refusing requests without the secret of one of `allowed_roles` (401)."""
 
-    @app.post("/alertmanager", dependencies=guarded)
+        def authorized(request: Request) -> None:
+            if roles is not None and not roles.allows(request.headers.get("authorization"), allowed_roles):
+                metrics.rejected.labels("unauthorized").inc()
+                raise HTTPException(
+                    401,
+                    f"missing or wrong credentials (needs the {' or '.join(r.value for r in allowed_roles)} token)",
+                    headers={"WWW-Authenticate": 'Bearer realm="otel-ai-incident"'},
+                )
+
+        return [Depends(authorized)]
+
+    @app.post("/alertmanager", dependencies=allowed(Role.ALERTS))
     async def alertmanager(request: Request) -> dict[str, Any]:
         started = time.perf_counter()
         notification, body = await _read_model(request, Notification)
@@ -208,14 +219,14 @@ def create_app(
     def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/containment", dependencies=guarded)
+    @app.get("/v1/containment", dependencies=allowed(Role.READER, Role.OPERATOR))
     def containment(request: Request) -> Response:
         if request.headers.get("if-none-match") == etag(state.revision()):
             return Response(status_code=304)
         view = state.read()
         return JSONResponse(view.to_json(), headers={"ETag": etag(view.revision)})
 
-    @app.post("/v1/containment/lift", dependencies=guarded)
+    @app.post("/v1/containment/lift", dependencies=allowed(Role.OPERATOR))
     async def lift(request: Request) -> dict[str, Any]:
         body, _ = await _read_model(request, LiftRequest)
         lifted = await run_in_threadpool(
@@ -225,13 +236,13 @@ def create_app(
             raise HTTPException(404, f"{body.action.value} on {body.target or 'the whole app'} is not in force")
         return {"lifted": True, "revision": state.revision()}
 
-    @app.get("/v1/incidents", dependencies=guarded)
+    @app.get("/v1/incidents", dependencies=allowed(Role.OPERATOR))
     def list_incidents(status: IncidentStatus | None = None, limit: int = 100) -> Mapping[str, Any]:
         if not 1 <= limit <= 1000:
             raise HTTPException(422, "limit must be between 1 and 1000")
         return {"incidents": [i.to_json() for i in incidents.list(status=status, limit=limit)]}
 
-    @app.get("/v1/incidents/{incident_id}", dependencies=guarded)
+    @app.get("/v1/incidents/{incident_id}", dependencies=allowed(Role.OPERATOR))
     def get_incident(incident_id: str) -> Mapping[str, Any]:
         incident = incidents.get(incident_id)
         if incident is None:

@@ -10,8 +10,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from otel_ai_incident.containment.state.interface import (
     without_pseudonyms,
 )
 from otel_ai_incident.names import ContainmentActionName as Action
-from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, connect, sqlite_path, write_transaction
+from otel_ai_incident.storage.sqlite import BUSY_TIMEOUT_S, SQLITE_SCHEME, connect, sqlite_path, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -79,26 +79,11 @@ class SqliteContainmentState:
 
     def revision(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
+            return _revision(self._conn)
 
     def read(self, now: float | None = None) -> StateView:
-        now = time.time() if now is None else now
         with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN")  # one snapshot: the revision matches the rows
-            try:
-                revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
-                rows = cur.execute(
-                    "SELECT action, target, params, incident_id, applied_by, applied_at, expires_at FROM active"
-                    " WHERE expires_at IS NULL OR expires_at > ? ORDER BY applied_at, action, target",
-                    (now,),
-                ).fetchall()
-            finally:
-                cur.execute("COMMIT")
-        entries = tuple(
-            ContainmentEntry(Action(a), t or None, json.loads(p), i, by, at, exp) for a, t, p, i, by, at, exp in rows
-        )
-        return StateView(revision, entries)
+            return _read(self._conn, time.time() if now is None else now)
 
     def changed_since(self, revision: int) -> StateView | None:
         if self.revision() == revision:
@@ -364,3 +349,75 @@ class SqliteContainmentState:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (time.time(), revision, change.value, action.value, target, incident_id, actor, json.dumps(detail)),
         )
+
+
+class SqliteStateReader:
+    """A read-only view of the state file, for an app allowed to read it but not to write it.
+
+    Each read opens the file afresh (read-only), so a file replaced by a restore is read as it is now. While
+    no writer has the file open, its WAL index may be missing and a read-only process cannot create it; the
+    file is then read as immutable, which is exact because nobody is writing it. No `take_token`: rate-limit
+    buckets stay in the process.
+    """
+
+    remote = False
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path).resolve()
+        self._lock = threading.Lock()
+        with self._open() as conn:  # fails now, naming the file, when it cannot be read at all
+            _revision(conn)
+
+    def describe(self) -> str:
+        return f"{STORE} at {SQLITE_SCHEME}{self._path} (read-only)"
+
+    def revision(self) -> int:
+        with self._lock, self._open() as conn:
+            return _revision(conn)
+
+    def read(self, now: float | None = None) -> StateView:
+        with self._lock, self._open() as conn:
+            return _read(conn, time.time() if now is None else now)
+
+    def changed_since(self, revision: int) -> StateView | None:
+        view = self.read()
+        return None if view.revision == revision else view
+
+    def close(self) -> None:
+        """Nothing stays open between reads."""
+
+    @contextmanager
+    def _open(self) -> Iterator[sqlite3.Connection]:
+        uri = self._path.as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            _revision(conn)
+        except sqlite3.OperationalError:  # no WAL index, and this process may not create one
+            conn.close()
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def _revision(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
+
+
+def _read(conn: sqlite3.Connection, now: float) -> StateView:
+    cur = conn.cursor()
+    cur.execute("BEGIN")  # one snapshot: the revision matches the rows
+    try:
+        revision = _revision(conn)
+        rows = cur.execute(
+            "SELECT action, target, params, incident_id, applied_by, applied_at, expires_at FROM active"
+            " WHERE expires_at IS NULL OR expires_at > ? ORDER BY applied_at, action, target",
+            (now,),
+        ).fetchall()
+    finally:
+        cur.execute("COMMIT")
+    entries = tuple(
+        ContainmentEntry(Action(a), t or None, json.loads(p), i, by, at, exp) for a, t, p, i, by, at, exp in rows
+    )
+    return StateView(revision, entries)
