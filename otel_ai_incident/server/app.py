@@ -221,10 +221,11 @@ def create_app(
 
     @app.get("/v1/containment", dependencies=allowed(Role.READER, Role.OPERATOR))
     def containment(request: Request) -> Response:
-        if request.headers.get("if-none-match") == etag(state.revision()):
+        identity = state.identity()
+        if request.headers.get("if-none-match") == etag(state.revision(), identity):
             return Response(status_code=304)
         view = state.read()
-        return JSONResponse(view.to_json(), headers={"ETag": etag(view.revision)})
+        return JSONResponse(view.to_json(), headers={"ETag": etag(view.revision, identity)})
 
     @app.post("/v1/containment/lift", dependencies=allowed(Role.OPERATOR))
     async def lift(request: Request) -> dict[str, Any]:

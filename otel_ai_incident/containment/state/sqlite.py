@@ -7,6 +7,7 @@ serialise and an exactly-once key is claimed by one of them. Standard library on
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -27,6 +28,7 @@ from otel_ai_incident.containment.state.interface import (
     TokenGrant,
     grant,
     refill,
+    usable_entries,
     without_pseudonyms,
 )
 from otel_ai_incident.names import ContainmentActionName as Action
@@ -35,6 +37,7 @@ from otel_ai_incident.storage.sqlite import BUSY_TIMEOUT_S, SQLITE_SCHEME, conne
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0);
+INSERT OR IGNORE INTO meta VALUES ('identity', abs(random() % 4503599627370496));
 CREATE TABLE IF NOT EXISTS active (
     action TEXT NOT NULL, target TEXT NOT NULL, params TEXT NOT NULL, incident_id TEXT,
     applied_by TEXT NOT NULL, applied_at REAL NOT NULL, expires_at REAL, PRIMARY KEY (action, target));
@@ -62,8 +65,17 @@ class SqliteContainmentState:
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()
-        self._conn = connect(path)
-        self._conn.executescript(_SCHEMA)  # idempotent, so racing processes may all run it
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = connect(self._path)
+        try:
+            conn.executescript(_SCHEMA)  # idempotent, so racing processes may all run it
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._file = _file_identity(self._path)
+        return conn
 
     @classmethod
     def from_url(cls, url: str) -> SqliteContainmentState:
@@ -81,14 +93,30 @@ class SqliteContainmentState:
         with self._lock:
             return _revision(self._conn)
 
+    def identity(self) -> int:
+        with self._lock:
+            return _identity(self._conn)
+
     def read(self, now: float | None = None) -> StateView:
         with self._lock:
             return _read(self._conn, time.time() if now is None else now)
 
     def changed_since(self, revision: int) -> StateView | None:
+        if self._replaced():
+            return self.read()
         if self.revision() == revision:
             return None
         return self.read()
+
+    def _replaced(self) -> bool:
+        """Whether another file now has this path (a restore, a copy moved in place); if so, open that one."""
+        current = _file_identity(self._path)
+        if current is None or current == self._file:
+            return False
+        with self._lock:
+            self._conn.close()
+            self._conn = self._connect()
+        return True
 
     def pending(self) -> list[PendingAction]:
         with self._lock:
@@ -354,7 +382,8 @@ class SqliteContainmentState:
 class SqliteStateReader:
     """A read-only view of the state file, for an app allowed to read it but not to write it.
 
-    Each read opens the file afresh (read-only), so a file replaced by a restore is read as it is now. While
+    Each read opens the file afresh (read-only), so a file replaced by a restore or repaired after a
+    corruption is read as it is now. While
     no writer has the file open, its WAL index may be missing and a read-only process cannot create it; the
     file is then read as immutable, which is exact because nobody is writing it. No `take_token`: rate-limit
     buckets stay in the process.
@@ -365,8 +394,7 @@ class SqliteStateReader:
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path).resolve()
         self._lock = threading.Lock()
-        with self._open() as conn:  # fails now, naming the file, when it cannot be read at all
-            _revision(conn)
+        self._last_identity: int | None = None  # opened lazily: a file unreadable now may be repaired later
 
     def describe(self) -> str:
         return f"{STORE} at {SQLITE_SCHEME}{self._path} (read-only)"
@@ -379,9 +407,15 @@ class SqliteStateReader:
         with self._lock, self._open() as conn:
             return _read(conn, time.time() if now is None else now)
 
+    def identity(self) -> int:
+        with self._lock, self._open() as conn:
+            return _identity(conn)
+
     def changed_since(self, revision: int) -> StateView | None:
-        view = self.read()
-        return None if view.revision == revision else view
+        with self._lock, self._open() as conn:
+            identity, view = _identity(conn), _read(conn, time.time())
+        fresh, self._last_identity = identity != self._last_identity, identity
+        return view if fresh or view.revision != revision else None
 
     def close(self) -> None:
         """Nothing stays open between reads."""
@@ -417,7 +451,25 @@ def _read(conn: sqlite3.Connection, now: float) -> StateView:
         ).fetchall()
     finally:
         cur.execute("COMMIT")
-    entries = tuple(
-        ContainmentEntry(Action(a), t or None, json.loads(p), i, by, at, exp) for a, t, p, i, by, at, exp in rows
+    entries, skipped = usable_entries(rows, _entry)
+    return StateView(revision, entries, skipped)
+
+
+def _entry(row: tuple[Any, ...]) -> ContainmentEntry:
+    action, target, params, incident_id, applied_by, applied_at, expires_at = row
+    return ContainmentEntry(
+        Action(action), target or None, json.loads(params), incident_id, applied_by, applied_at, expires_at
     )
-    return StateView(revision, entries)
+
+
+def _identity(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'identity'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
