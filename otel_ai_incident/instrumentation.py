@@ -100,13 +100,22 @@ def _prompt_log_url(setting: str | bool | None) -> str | None:
 
 
 def _pseudonym_key(prompt_log_url: str | None) -> tuple[bytes, bool]:
-    """The pseudonym key, and whether the prompt log may be opened. A shared log without the fleet's key
-    stays off, and this process gets a key of its own that is never written down (nothing stored has to
-    match its pseudonyms), so that the app and its telemetry keep running."""
+    """The pseudonym key, and whether the prompt log may be opened. Without a usable key (a shared log
+    without the fleet's key; a key file that is empty, too short, unreadable or cannot be created, as in a
+    read-only working directory) the prompt log stays off, and this process gets a key of its own that is
+    never written down (nothing stored has to match its pseudonyms), so that the app and its telemetry
+    keep running."""
     try:
-        return load_key(shared=prompt_log_url is not None and is_shared_log(prompt_log_url)), True
-    except PseudonymKeyError as error:
-        logger.error("otel-ai-incident: the prompt log is off: %s", error)
+        key = load_key(shared=prompt_log_url is not None and is_shared_log(prompt_log_url))
+        Pseudonymizer(key)  # refuses a key too short to be one
+        return key, True
+    except (PseudonymKeyError, ValueError, OSError) as error:
+        logger.error(
+            "otel-ai-incident: the prompt log is off: no usable pseudonym key (%s); set %s or %s",
+            error,
+            names.ENV_PSEUDONYM_KEY,
+            names.ENV_PSEUDONYM_KEY_FILE,
+        )
         return secrets.token_bytes(32), False
 
 
