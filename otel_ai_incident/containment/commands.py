@@ -28,6 +28,7 @@ from otel_ai_incident.containment.state import (
 )
 from otel_ai_incident.containment.tokens import Role, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
+from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.storage.errors import StoreError
 
 LIFT_PATH = "/v1/containment/lift"
@@ -126,14 +127,15 @@ def status_command(args: argparse.Namespace) -> int:
     print(f"revision {view.revision}")
     print("in force:" if view.entries else "in force: nothing")
     for entry in view.entries:
-        print("  " + _describe_entry(entry))
+        print(for_terminal("  " + _describe_entry(entry)))
     if pending:
         print("waiting for approval (otel-ai-incident containment approve ID --by NAME):")
         for p in pending:
-            print(
+            line = (
                 f"  #{p.id} {p.planned.action.value} {p.planned.target or '(whole app)'} "
                 f"incident={p.incident_id or '-'} requested by {p.requested_by} at {_time(p.requested_at)}"
             )
+            print(for_terminal(line))
     return 0
 
 
@@ -150,7 +152,7 @@ def lift_command(args: argparse.Namespace) -> int:
         return _fail(str(error))
     if not lifted:
         return _fail(f"{action.value} on {args.target or 'the whole app'} is not in force")
-    print(f"lifted {action.value} on {args.target or 'the whole app'}")
+    print(for_terminal(f"lifted {action.value} on {args.target or 'the whole app'}"))
     return 0
 
 
@@ -164,7 +166,7 @@ def approve_command(args: argparse.Namespace) -> int:
         return _fail(str(error.args[0]))
     except (OSError, ValueError, StoreError) as error:
         return _fail(str(error))
-    print("applied " + _describe_entry(entry))
+    print(for_terminal("applied " + _describe_entry(entry)))
     return 0
 
 

@@ -31,6 +31,7 @@ from otel_ai_incident.promptlog.pseudonym import (
 from otel_ai_incident.promptlog.retention import Retention, retention_days
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
 from otel_ai_incident.storage.errors import StoreError
+from otel_ai_incident.storage.private import open_private
 from otel_ai_incident.storage.sqlite import sqlite_path
 from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url
 
@@ -222,7 +223,7 @@ def _export(args: argparse.Namespace, store: PromptLogStore) -> None:
         else LogQuery(**filters)
     )
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
+        with open_private(args.out) as out:
             count = write_jsonl(store.query(query), out)
         print(f"exported {count} entries to {args.out}", file=sys.stderr)
     else:
