@@ -30,6 +30,8 @@ from otel_ai_incident.containment.tokens import Role, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.storage.errors import StoreError
+from otel_ai_incident.storage.sqlite import sqlite_path
+from otel_ai_incident.storage.urls import is_sqlite_url
 
 LIFT_PATH = "/v1/containment/lift"
 T = TypeVar("T")
@@ -171,6 +173,10 @@ def approve_command(args: argparse.Namespace) -> int:
 
 
 def _on_state(url: str, use: Callable[[ContainmentState], T]) -> T:
+    """Run `use` on the state at `url`; a SQLite file that does not exist is refused, not created (a
+    mistyped path, or a command run in the wrong directory, must not report an empty state as the truth)."""
+    if is_sqlite_url(url) and not sqlite_path(url).is_file():
+        raise OSError(f"no containment state at {sqlite_path(url)} (nothing was created)")
     state = open_containment_state(url, min_size=0, max_size=1)  # one command, one connection at a time
     try:
         return use(state)

@@ -176,6 +176,8 @@ def _run(command: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Na
         except (CommandError, rca.Refused, ReplayError) as error:
             print(f"otel-ai-incident: {error}", file=sys.stderr)
             return 1
+        except BrokenPipeError:
+            raise  # the reader went away: the CLI ends quietly
         except _ERRORS as error:
             print(f"otel-ai-incident: {error}", file=sys.stderr)
             return 2

@@ -121,11 +121,15 @@ def register(subparsers: Any) -> None:
 
 
 def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callable[[argparse.Namespace], int]:
-    """Open the store, run the action, close it; report a failure as one line on stderr."""
+    """Open the store, run the action, close it; report a failure as one line on stderr. A SQLite file that
+    does not exist is refused: opening would create an empty log, and an erasure or export of it would
+    report success having done nothing (a mistyped path)."""
 
     def handler(args: argparse.Namespace) -> int:
         args.db = args.db or os.environ.get(names.ENV_PROMPT_LOG, names.DEFAULT_PROMPT_LOG)
         try:
+            if is_sqlite_url(args.db) and not sqlite_path(args.db).is_file():
+                raise FileNotFoundError(f"no prompt log at {sqlite_path(args.db)} (nothing was created)")
             store = open_store(args.db)
             try:
                 action(args, store)
@@ -134,6 +138,8 @@ def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callab
         except CommandError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            raise  # the reader went away: not a database error (the CLI ends quietly)
         except _database_errors() as error:
             print(f"error: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
             return 1
