@@ -142,10 +142,10 @@ def _as_nobody() -> list[str]:
     return ["runuser", "-u", "nobody", "--"]
 
 
-def _gate_as_nobody(state_path: Path) -> subprocess.CompletedProcess[str]:
+def _gate_as_nobody(state_path: Path, fail_closed: bool = False) -> subprocess.CompletedProcess[str]:
     code = (
         "from otel_ai_incident.containment.gate import open_gate\n"
-        f"gate = open_gate('sqlite:///{state_path}')\n"
+        f"gate = open_gate('sqlite:///{state_path}', load_timeout_s=0.5, fail_closed={fail_closed})\n"
         "print(gate.turn_blocked(None))\n"
     )
     site = Path(httpx.__file__).resolve().parent.parent  # the test environment's packages
@@ -164,12 +164,19 @@ def test_an_app_that_may_only_read_the_state_enforces_a_kill_switch(writer_open:
         state.apply(KILL, actor="test", incident_id=None)
         if not writer_open:
             state.close()  # the WAL and its index are removed: nobody cannot create them
-        (directory / "containment.db").chmod(0o444)
+        (directory / "containment.db").chmod(0o444)  # read access granted, write access not
+        for log in directory.glob("containment.db-*"):
+            log.chmod(0o644)
         done = _gate_as_nobody(directory / "containment.db")
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "('kill_switch', None)"
         assert "read-only" in done.stderr
         if writer_open:
+            for log in directory.glob("containment.db-*"):
+                log.chmod(0o600)  # the state readable, its pending changes not: a loud failure, not a guess
+            done = _gate_as_nobody(directory / "containment.db", fail_closed=True)
+            assert done.stdout.strip() == "('kill_switch', None)"
+            assert "could not be loaded" in done.stderr and "fail closed" in done.stderr
             state.close()
     finally:
         shutil.rmtree(directory)

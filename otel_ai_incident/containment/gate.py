@@ -133,7 +133,7 @@ class ContainmentGate:
         self._snapshot: Snapshot = NOT_LOADED
         self._loaded = threading.Event()
         self._waited_for_load = False
-        self._outage = False  # a read failed and none succeeded since (the error was logged)
+        self._outage = False  # a read failed and none succeeded since
         self._next_error_log = 0.0  # monotonic time before which further errors are only counted
         self._errors_unlogged = 0
         self._last_error: BaseException | None = None
@@ -482,9 +482,6 @@ class UnusableGate:
 
     def guardrail_threshold(self, guardrail: str, default: float) -> float:
         return default
-
-    def close(self) -> None:
-        """Nothing to release."""
 
     def _answer(self) -> tuple[str, str | None] | None:
         if self._on_error is not None:

@@ -385,8 +385,10 @@ class SqliteStateReader:
     Each read opens the file afresh (read-only), so a file replaced by a restore or repaired after a
     corruption is read as it is now. While
     no writer has the file open, its WAL index may be missing and a read-only process cannot create it; the
-    file is then read as immutable, which is exact because nobody is writing it. No `take_token`: rate-limit
-    buckets stay in the process.
+    file is then read as immutable, which is exact because nobody is writing it (with a WAL that holds
+    changes but cannot be read, the read fails instead: the gate reports it and follows its fail policy).
+    The database, its -wal and -shm must be readable by the app (they are created 0600: grant read
+    deliberately, e.g. to a group). No `take_token`: rate-limit buckets stay in the process.
     """
 
     remote = False
@@ -426,8 +428,11 @@ class SqliteStateReader:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             _revision(conn)
-        except sqlite3.OperationalError:  # no WAL index, and this process may not create one
+        except sqlite3.OperationalError:
             conn.close()
+            if _has_log(self._path):
+                raise  # committed changes may wait in the WAL: reading without it could miss a kill switch
+            # No WAL (no writer has the file open) and this process may not create its index: nobody writes.
             conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
         try:
             yield conn
@@ -465,6 +470,14 @@ def _entry(row: tuple[Any, ...]) -> ContainmentEntry:
 def _identity(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE name = 'identity'").fetchone()
     return int(row[0]) if row else 0
+
+
+def _has_log(path: Path) -> bool:
+    """Whether the database's write-ahead log exists and holds anything."""
+    try:
+        return os.stat(f"{path}-wal").st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
