@@ -182,7 +182,7 @@ def serve(args: argparse.Namespace) -> int:
 def _credentials(args: argparse.Namespace) -> RoleCredentials | None:
     """The secret of each role, checked; None without Alertmanager's. Raises OSError or ValueError."""
     files = {Role.ALERTS: args.token_file, Role.READER: args.reader_token_file, Role.OPERATOR: args.operator_token_file}
-    tokens = {}
+    tokens: dict[Role, str] = {}
     for role, token_file in files.items():
         try:
             token = own_token(role, token_file)
@@ -195,6 +195,8 @@ def _credentials(args: argparse.Namespace) -> RoleCredentials | None:
         if len(tokens) > 0:
             raise ValueError("reader or operator tokens are set but not Alertmanager's (--token-file)")
         return None
+    if len(set(tokens.values())) < len(tokens):
+        raise ValueError("the alerts, reader and operator tokens must differ from each other")
     alerts = tokens[Role.ALERTS]
     if len(tokens) < len(files):
         print(
@@ -204,8 +206,6 @@ def _credentials(args: argparse.Namespace) -> RoleCredentials | None:
             "alerts (give apps --reader-token-file and operators --operator-token-file)",
             file=sys.stderr,
         )
-    if len(set(tokens.values())) < len(tokens):
-        raise ValueError("the alerts, reader and operator tokens must differ from each other")
     return RoleCredentials(
         alerts=Credentials(alerts),
         reader=Credentials(tokens.get(Role.READER, alerts)),
