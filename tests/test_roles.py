@@ -26,7 +26,7 @@ from otel_ai_incident.server.auth import Credentials, RoleCredentials
 from otel_ai_incident.server.inbox.sql_store import open_inbox
 from processes import clean_env
 from test_server import wait_for
-from test_server_crash import PAYLOAD
+from test_server_crash import PAYLOAD, _wait_healthy
 
 ALERTS, READER, OPERATOR = "alerts-token-0123456789", "reader-token-0123456789", "operator-token-0123456789"
 ROLES = RoleCredentials(alerts=Credentials(ALERTS), reader=Credentials(READER), operator=Credentials(OPERATOR))
@@ -180,3 +180,21 @@ def test_an_app_that_may_only_read_the_state_enforces_a_kill_switch(writer_open:
             state.close()
     finally:
         shutil.rmtree(directory)
+
+
+def test_a_single_webhook_token_starts_with_a_migration_warning(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "otel_ai_incident.cli", "serve", "--port", str(port)]
+    command += ["--containment", f"sqlite:///{tmp_path / 'c.db'}", "--incidents", f"sqlite:///{tmp_path / 'i.db'}"]
+    process = subprocess.Popen(
+        command, env=clean_env(AII_WEBHOOK_TOKEN=ALERTS), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", process)
+        headers = _bearer(ALERTS)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/containment", headers=headers).status_code == 200
+    finally:
+        process.kill()
+        _, stderr = process.communicate(timeout=10)
+    assert "reader, operator requests use Alertmanager's token" in stderr
+    assert ALERTS not in stderr
