@@ -51,7 +51,7 @@ from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.storage.sqlite import connect
 from otel_ai_incident.testing.replicas import GateProcess, time_to_every_replica
 
-TOKEN = "benchmark-token"
+TOKEN = "benchmark-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -17,7 +17,7 @@ from functools import partial
 from opentelemetry import metrics, trace
 
 from otel_ai_incident import names
-from otel_ai_incident.containment.gate import ContainmentGate, open_gate
+from otel_ai_incident.containment.gate import ContainmentGate, UnusableGate, fail_closed_setting, open_gate
 from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
 from otel_ai_incident.guardrails.output import PiiOutputGuard
 from otel_ai_incident.promptlog.backends import open_store
@@ -76,18 +76,19 @@ class Instrumentation:
             self.providers.shutdown(timeout)
 
 
-def _open_gate(url: str | None, instruments: Instruments) -> ContainmentGate | None:
-    """The containment gate, or none (nothing contained) when its state cannot even be opened."""
+def _open_gate(url: str | None, instruments: Instruments) -> ContainmentGate | UnusableGate:
+    """The containment gate; when its state cannot even be opened (a malformed URL), a gate that says so
+    loudly and follows AII_CONTAINMENT_FAIL_CLOSED (see `containment.gate`)."""
 
     def count_error() -> None:
         instruments.instrumentation_errors.add(1, {names.COMPONENT: "containment_gate"})
 
     try:
         return open_gate(url, instruments=instruments, on_error=count_error)
-    except Exception:
+    except Exception as error:
         count_error()
-        logger.warning("otel-ai-incident: containment state unavailable; nothing will be contained", exc_info=True)
-        return None
+        logger.error("otel-ai-incident: cannot open the containment state: %s", error, exc_info=True)
+        return UnusableGate(str(error), fail_closed=fail_closed_setting(), on_error=count_error)
 
 
 def _prompt_log_url(setting: str | bool | None) -> str | None:
@@ -99,13 +100,22 @@ def _prompt_log_url(setting: str | bool | None) -> str | None:
 
 
 def _pseudonym_key(prompt_log_url: str | None) -> tuple[bytes, bool]:
-    """The pseudonym key, and whether the prompt log may be opened. A shared log without the fleet's key
-    stays off, and this process gets a key of its own that is never written down (nothing stored has to
-    match its pseudonyms), so that the app and its telemetry keep running."""
+    """The pseudonym key, and whether the prompt log may be opened. Without a usable key (a shared log
+    without the fleet's key; a key file that is empty, too short, unreadable or cannot be created, as in a
+    read-only working directory) the prompt log stays off, and this process gets a key of its own that is
+    never written down (nothing stored has to match its pseudonyms), so that the app and its telemetry
+    keep running."""
     try:
-        return load_key(shared=prompt_log_url is not None and is_shared_log(prompt_log_url)), True
-    except PseudonymKeyError as error:
-        logger.error("otel-ai-incident: the prompt log is off: %s", error)
+        key = load_key(shared=prompt_log_url is not None and is_shared_log(prompt_log_url))
+        Pseudonymizer(key)  # refuses a key too short to be one
+        return key, True
+    except (PseudonymKeyError, ValueError, OSError) as error:
+        logger.error(
+            "otel-ai-incident: the prompt log is off: no usable pseudonym key (%s); set %s or %s",
+            error,
+            names.ENV_PSEUDONYM_KEY,
+            names.ENV_PSEUDONYM_KEY_FILE,
+        )
         return secrets.token_bytes(32), False
 
 

@@ -348,3 +348,11 @@ DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S = 2.0
 
 # What an erased user's pseudonym is replaced with wherever a store keeps a record that names it.
 ERASED_MARKER = "[erased]"
+
+# Credentials per role of the receiver (see containment.tokens): the app's gate reads the containment state with
+# the reader token, operators lift and read incidents with the operator token; AII_WEBHOOK_TOKEN[_FILE] stays
+# Alertmanager's, and stands in for a role whose own token is not set.
+ENV_READER_TOKEN = "AII_READER_TOKEN"
+ENV_READER_TOKEN_FILE = "AII_READER_TOKEN_FILE"
+ENV_OPERATOR_TOKEN = "AII_OPERATOR_TOKEN"
+ENV_OPERATOR_TOKEN_FILE = "AII_OPERATOR_TOKEN_FILE"

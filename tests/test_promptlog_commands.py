@@ -164,7 +164,7 @@ def test_the_database_defaults_to_the_environment(tmp_path: Path, monkeypatch, c
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("sqlite:///{tmp}/no/such/dir.db", "error: OperationalError: unable to open database file"),
+        ("sqlite:///{tmp}/no/such/dir.db", "error: FileNotFoundError: no prompt log at "),
         ("postgresql://u@h:port/db", "error: ValueError: prompt log: malformed PostgreSQL URL"),
         ("postgresql://u:pw@127.0.0.1:{port}/db", "error: StoreUnavailableError: prompt log at postgresql://u:***@"),
         ("mysql://h/db", "error: ValueError: prompt log: unsupported URL"),

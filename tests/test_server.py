@@ -32,7 +32,7 @@ from otel_ai_incident.server.auth import Credentials
 from otel_ai_incident.server.inbox.sql_store import open_inbox
 from otel_ai_incident.server.inbox.store import InboxStore
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -259,12 +259,12 @@ def test_unknown_fields_are_tolerated(receiver: Receiver) -> None:
     assert receiver.post(payload).status_code == 200
 
 
-def test_containment_endpoint_uses_the_revision_as_etag(receiver: Receiver, lift_all: None) -> None:
+def test_containment_endpoint_uses_the_store_and_revision_as_etag(receiver: Receiver, lift_all: None) -> None:
     receiver.post(notification())
     receiver.settled()
     first = httpx.get(receiver.url + "/v1/containment", headers=AUTH)
     assert first.status_code == 200
-    assert first.headers["ETag"] == f'"{first.json()["revision"]}"'
+    assert first.headers["ETag"] == f'"{receiver.state.identity()}-{first.json()["revision"]}"'
     assert [e["action"] for e in first.json()["entries"]] == ["kill_switch"]
     again = httpx.get(receiver.url + "/v1/containment", headers={**AUTH, "If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from otel_ai_incident import names
-from otel_ai_incident.containment.remote import HttpStateReader, load_token
+from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.state import (
     ContainmentEntry,
     ContainmentState,
@@ -26,8 +26,12 @@ from otel_ai_incident.containment.state import (
     StateView,
     open_containment_state,
 )
+from otel_ai_incident.containment.tokens import Role, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
+from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.storage.errors import StoreError
+from otel_ai_incident.storage.sqlite import sqlite_path
+from otel_ai_incident.storage.urls import is_sqlite_url
 
 LIFT_PATH = "/v1/containment/lift"
 T = TypeVar("T")
@@ -104,7 +108,7 @@ def status_command(args: argparse.Namespace) -> int:
     url = _url(args)
     try:
         if _remote(url):
-            view = HttpStateReader(url, load_token()).changed_since(-1) or StateView(-1, ())
+            view = HttpStateReader(url, client_token(Role.OPERATOR, Role.READER)).changed_since(-1) or StateView(-1, ())
             pending: list[PendingAction] = []
         else:
             view, pending = _on_state(url, lambda state: (state.read(), state.pending()))
@@ -125,14 +129,15 @@ def status_command(args: argparse.Namespace) -> int:
     print(f"revision {view.revision}")
     print("in force:" if view.entries else "in force: nothing")
     for entry in view.entries:
-        print("  " + _describe_entry(entry))
+        print(for_terminal("  " + _describe_entry(entry)))
     if pending:
         print("waiting for approval (otel-ai-incident containment approve ID --by NAME):")
         for p in pending:
-            print(
+            line = (
                 f"  #{p.id} {p.planned.action.value} {p.planned.target or '(whole app)'} "
                 f"incident={p.incident_id or '-'} requested by {p.requested_by} at {_time(p.requested_at)}"
             )
+            print(for_terminal(line))
     return 0
 
 
@@ -149,7 +154,7 @@ def lift_command(args: argparse.Namespace) -> int:
         return _fail(str(error))
     if not lifted:
         return _fail(f"{action.value} on {args.target or 'the whole app'} is not in force")
-    print(f"lifted {action.value} on {args.target or 'the whole app'}")
+    print(for_terminal(f"lifted {action.value} on {args.target or 'the whole app'}"))
     return 0
 
 
@@ -163,11 +168,15 @@ def approve_command(args: argparse.Namespace) -> int:
         return _fail(str(error.args[0]))
     except (OSError, ValueError, StoreError) as error:
         return _fail(str(error))
-    print("applied " + _describe_entry(entry))
+    print(for_terminal("applied " + _describe_entry(entry)))
     return 0
 
 
 def _on_state(url: str, use: Callable[[ContainmentState], T]) -> T:
+    """Run `use` on the state at `url`; a SQLite file that does not exist is refused, not created (a
+    mistyped path, or a command run in the wrong directory, must not report an empty state as the truth)."""
+    if is_sqlite_url(url) and not sqlite_path(url).is_file():
+        raise OSError(f"no containment state at {sqlite_path(url)} (nothing was created)")
     state = open_containment_state(url, min_size=0, max_size=1)  # one command, one connection at a time
     try:
         return use(state)
@@ -178,7 +187,7 @@ def _on_state(url: str, use: Callable[[ContainmentState], T]) -> T:
 def _lift_remote(base_url: str, args: argparse.Namespace) -> bool:
     body = json.dumps({"action": args.action, "target": args.target, "reason": args.reason, "by": args.by})
     headers = {"Content-Type": "application/json"}
-    token = load_token()
+    token = client_token(Role.OPERATOR)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(base_url.rstrip("/") + LIFT_PATH, body.encode(), headers, method="POST")

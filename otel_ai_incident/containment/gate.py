@@ -15,8 +15,13 @@ Until the state has been loaded once the gate knows nothing, so the first turn o
 first load, at most `load_timeout_s`. If it has not loaded by then the gate logs an error, counts it, and
 fails open (nothing contained until it loads) or, with `fail_closed` (AII_CONTAINMENT_FAIL_CLOSED=true),
 refuses every turn and tool call as a kill switch would, until it loads. Whatever goes wrong after that,
-the last known state stays in force and the error is counted and logged once per outage: the gate never
-raises into the app. Rate limits use buckets shared through the state (see `limits`).
+the last known state stays in force. Every error (a read, a 401, entries it cannot use, which are skipped
+one by one) is counted and logged as an ERROR, repeated at most once a minute while errors last; the reading
+thread never stops, and the gate never raises into the app. A SQLite file replaced (a restore) or repaired
+is read again as it is now. Rate limits use buckets shared through the state (see `limits`).
+
+When the state cannot even be opened (a malformed AII_CONTAINMENT), `instrument()` installs an
+`UnusableGate` that follows the same policy: fail open or closed, an ERROR a minute, every turn counted.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import contextlib
 import logging
 import math
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -34,14 +40,19 @@ from typing import Any, Protocol
 from otel_ai_incident import names
 from otel_ai_incident.containment.limits import Buckets, LocalBuckets, SharedBuckets
 from otel_ai_incident.containment.registry import REGISTRY, PromptVersion, Registry
-from otel_ai_incident.containment.remote import HttpStateReader, load_token
+from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.snapshot import NOT_LOADED, Snapshot
-from otel_ai_incident.containment.state import StateView, open_containment_state
+from otel_ai_incident.containment.state import SqliteStateReader, StateView, open_containment_state
+from otel_ai_incident.containment.tokens import Role, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
+from otel_ai_incident.storage.sqlite import sqlite_path
+from otel_ai_incident.storage.urls import is_sqlite_url
 
 logger = logging.getLogger("otel_ai_incident")
 
 DEFAULT_REFRESH_INTERVAL_S = 1.0
+#: While errors last, one is logged at most this often (every one is counted).
+ERROR_LOG_INTERVAL_S = 60.0
 _KILL = Action.KILL_SWITCH.value
 _RATE = Action.RATE_LIMIT_USER.value
 _READ_ONLY = (Action.RESTRICT_TO_READ_ONLY.value, None)
@@ -122,7 +133,9 @@ class ContainmentGate:
         self._snapshot: Snapshot = NOT_LOADED
         self._loaded = threading.Event()
         self._waited_for_load = False
-        self._outage = False  # a read failed and none succeeded since (the error was logged)
+        self._outage = False  # a read failed and none succeeded since
+        self._next_error_log = 0.0  # monotonic time before which further errors are only counted
+        self._errors_unlogged = 0
         self._last_error: BaseException | None = None
         self._replicas = replicas
         self._buckets = self._new_buckets()
@@ -212,6 +225,8 @@ class ContainmentGate:
                     if self._fail_closed
                     else "nothing is contained (fail open)",
                 )
+                self._next_error_log = _monotonic() + ERROR_LOG_INTERVAL_S
+                self._errors_unlogged = 0
                 self._count_error()
             self._waited_for_load = True
         return self._loaded.is_set()
@@ -256,17 +271,27 @@ class ContainmentGate:
             self._thread.start()
 
     def _run(self) -> None:
-        """Read, then sleep until a change is announced or the interval passes; poll when it cannot listen."""
-        make_feed = getattr(self._source, "change_feed", None)
-        feed: ChangeFeed | None = make_feed(listen=self._listen) if make_feed is not None else None
+        """Read, then sleep until a change is announced or the interval passes; poll when it cannot listen.
+        Nothing ends the loop but `close()`: whatever fails is logged, counted and tried again."""
+        feed: ChangeFeed | None = None
+        try:
+            make_feed = getattr(self._source, "change_feed", None)
+            feed = make_feed(listen=self._listen) if make_feed is not None else None
+        except Exception as error:
+            self._record_error(error)
         try:
             while not self._stop.is_set():
-                with self._refresh_lock:
-                    self._read_source(feed or self._source)
-                self._sleep_until_change(feed)
+                try:
+                    with self._refresh_lock:
+                        self._read_source(feed or self._source)
+                    self._sleep_until_change(feed)
+                except Exception as error:
+                    self._record_error(error)
+                    self._stop.wait(self._interval)
         finally:
             if feed is not None:
-                feed.close()
+                with contextlib.suppress(Exception):
+                    feed.close()
 
     def _sleep_until_change(self, feed: ChangeFeed | None) -> None:
         """Until a change is announced, the interval passes or the gate closes (listening in short slices,
@@ -287,16 +312,25 @@ class ContainmentGate:
         now = time.time()
         try:
             view = (reader or self._source).changed_since(current.revision)
+            if view is not None:
+                new = Snapshot.build(view, now)
+            elif now >= current.next_expiry:  # a rate limit ran out: same revision, fewer entries
+                new = Snapshot.build(StateView(current.revision, current.entries), now)
+            else:
+                new = None
         except Exception as error:
             self._record_error(error)
             return
         if self._outage:
             self._outage = False
+            self._next_error_log = 0.0
             logger.warning("otel-ai-incident: %s is readable again", self._source.describe())
-        if view is not None:
-            self._install(Snapshot.build(view, now))
-        elif now >= current.next_expiry:  # a rate limit ran out: same revision, fewer entries
-            self._install(Snapshot.build(StateView(current.revision, current.entries), now))
+        if view is not None and view.skipped:
+            self._record_error(
+                ValueError(f"{view.skipped} entries of revision {view.revision} are unknown or malformed; skipped")
+            )
+        if new is not None:
+            self._install(new)
 
     def _install(self, new: Snapshot) -> None:
         old = self._snapshot
@@ -319,17 +353,31 @@ class ContainmentGate:
             self._record_error(error)
 
     def _record_error(self, error: BaseException) -> None:
+        """Count every error; log it as an ERROR, again at most every ERROR_LOG_INTERVAL_S while they last,
+        so a wrong token or a broken file is never a single line lost at start-up."""
         self._last_error = error
-        if not self._outage:
-            self._outage = True
-            where = self._source.describe()
-            logger.warning(
-                "otel-ai-incident: cannot use the %s; keeping the last known state (further errors only "
-                "counted until it works again)",
-                error if str(error).startswith(where) else f"{where}: {error}",
-                exc_info=error,
-            )
+        self._outage = True
         self._count_error()
+        now = _monotonic()
+        if now < self._next_error_log or not (self._loaded.is_set() or self._waited_for_load):
+            self._errors_unlogged += 1  # before the first load, the turn that waits for it reports it
+            return
+        self._next_error_log = now + ERROR_LOG_INTERVAL_S
+        where = self._source.describe()
+        logger.error(
+            "otel-ai-incident: cannot use the %s; %s (%d more errors since the last report; next report in "
+            "%.0f s at most)",
+            error if str(error).startswith(where) else f"{where}: {error}",
+            "refusing every turn and tool call until it loads (fail closed)"
+            if self._fail_closed and not self._loaded.is_set()
+            else "keeping the last known state"
+            if self._loaded.is_set()
+            else "nothing is contained until it loads (fail open)",
+            self._errors_unlogged,
+            ERROR_LOG_INTERVAL_S,
+            exc_info=error,
+        )
+        self._errors_unlogged = 0
 
     def _count_error(self) -> None:
         if self._on_error is not None:
@@ -376,23 +424,83 @@ def _restart_after_fork(gate: ContainmentGate) -> None:
 def open_gate(url: str | None = None, *, token: str | None = None, **options: Any) -> ContainmentGate:
     """A gate on `url` (default: AII_CONTAINMENT, else sqlite:///ai_containment.db), owning its source.
 
-    An http(s) URL is the receiver's base URL, read with `token` (default: AII_WEBHOOK_TOKEN[_FILE]); its
-    rate limits are divided by AII_CONTAINMENT_REPLICAS. AII_CONTAINMENT_LOAD_TIMEOUT_S and
-    AII_CONTAINMENT_FAIL_CLOSED set the first-load policy. A malformed or unsupported URL (or setting)
-    raises ValueError naming it; a database that cannot be reached does not raise (the gate retries).
+    An http(s) URL is the receiver's base URL, read with `token` (default: AII_READER_TOKEN[_FILE], else
+    AII_WEBHOOK_TOKEN[_FILE]); its rate limits are divided by AII_CONTAINMENT_REPLICAS.
+    AII_CONTAINMENT_LOAD_TIMEOUT_S and AII_CONTAINMENT_FAIL_CLOSED set the first-load policy. A malformed or
+    unsupported URL (or setting) raises ValueError naming it; a database that cannot be reached does not
+    raise (the gate retries).
     """
     url = url or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
     options.setdefault(
         "load_timeout_s", _env_number(names.ENV_CONTAINMENT_LOAD_TIMEOUT, names.DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S)
     )
-    options.setdefault("fail_closed", os.environ.get(names.ENV_CONTAINMENT_FAIL_CLOSED, "").lower() in _TRUE)
+    options.setdefault("fail_closed", fail_closed_setting())
     source: StateSource
     if url.startswith(("http://", "https://")):
-        source = HttpStateReader(url, token or load_token())
+        source = HttpStateReader(url, token or client_token(Role.READER))
         options.setdefault("replicas", int(_env_number(names.ENV_CONTAINMENT_REPLICAS, 1)))
     else:
-        source = open_containment_state(url)
+        source = _local_state(url)
     return ContainmentGate(source, owns_source=True, **options)
+
+
+def _local_state(url: str) -> StateSource:
+    """The state at a database URL. A SQLite file this process cannot open for writing (least privilege:
+    the app only needs to read it; or corrupt, to be repaired) is read read-only, afresh at each refresh,
+    its rate limits then counted per process."""
+    try:
+        return open_containment_state(url)
+    except sqlite3.Error as error:
+        if not is_sqlite_url(url) or not sqlite_path(url).is_file():
+            raise
+        logger.warning(
+            "otel-ai-incident: cannot open %s for writing (%s); reading it read-only, rate limits counted per process",
+            sqlite_path(url),
+            error,
+        )
+        return SqliteStateReader(sqlite_path(url))
+
+
+class UnusableGate:
+    """The gate when the containment state cannot even be opened (a malformed AII_CONTAINMENT, say).
+
+    It answers as a gate that never loaded: nothing contained, or with `fail_closed` every turn and tool call
+    refused; each answer is counted through `on_error` and an ERROR is logged at most every
+    ERROR_LOG_INTERVAL_S, so the misconfiguration stays visible for as long as it lasts."""
+
+    def __init__(self, reason: str, *, fail_closed: bool, on_error: Callable[[], None] | None = None) -> None:
+        self._reason = reason
+        self._fail_closed = fail_closed
+        self._on_error = on_error
+        self._next_log = 0.0
+
+    def turn_blocked(self, user_pseudonym: str | None) -> tuple[str, str | None] | None:
+        return self._answer()
+
+    def tool_blocked(self, tool: str, writes: bool) -> tuple[str, str | None] | None:
+        return self._answer()
+
+    def guardrail_threshold(self, guardrail: str, default: float) -> float:
+        return default
+
+    def _answer(self) -> tuple[str, str | None] | None:
+        if self._on_error is not None:
+            with contextlib.suppress(Exception):
+                self._on_error()
+        now = _monotonic()
+        if now >= self._next_log:
+            self._next_log = now + ERROR_LOG_INTERVAL_S
+            logger.error(
+                "otel-ai-incident: containment state unusable (%s); %s",
+                self._reason,
+                "refusing every turn and tool call (fail closed)" if self._fail_closed else "nothing is contained",
+            )
+        return _CLOSED if self._fail_closed else None
+
+
+def fail_closed_setting() -> bool:
+    """AII_CONTAINMENT_FAIL_CLOSED as a bool."""
+    return os.environ.get(names.ENV_CONTAINMENT_FAIL_CLOSED, "").lower() in _TRUE
 
 
 def _env_number(name: str, default: float) -> float:

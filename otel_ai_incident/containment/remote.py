@@ -7,12 +7,9 @@ urllib keeps this dependency-free; the gate calls it from a background thread, n
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-from otel_ai_incident import names
 from otel_ai_incident.containment.state.interface import STORE, StateView
 from otel_ai_incident.storage.urls import redacted
 
@@ -20,20 +17,9 @@ CONTAINMENT_PATH = "/v1/containment"
 DEFAULT_TIMEOUT_S = 2.0
 
 
-def load_token(token_file: str | Path | None = None) -> str | None:
-    """The shared secret: `token_file`, else AII_WEBHOOK_TOKEN_FILE, else AII_WEBHOOK_TOKEN; None when unset.
-
-    Files are preferred so the secret stays out of process listings and shell history.
-    """
-    token_file = token_file or os.environ.get(names.ENV_WEBHOOK_TOKEN_FILE)
-    token = Path(token_file).read_text(encoding="utf-8") if token_file else os.environ.get(names.ENV_WEBHOOK_TOKEN)
-    token = (token or "").strip()
-    return token or None
-
-
-def etag(revision: int) -> str:
-    """The ETag of a revision, shared by the endpoint and this client."""
-    return f'"{revision}"'
+def etag(revision: int, identity: int) -> str:
+    """The ETag of a revision of one store: a store created afresh at the same revision number differs."""
+    return f'"{identity}-{revision}"'
 
 
 class HttpStateReader:
@@ -47,15 +33,22 @@ class HttpStateReader:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._timeout_s = timeout_s
+        self._last: tuple[int, str] | None = None  # (revision, ETag) of the last full answer
 
     def describe(self) -> str:
         return f"{STORE} at {redacted(self.url)}"
 
     def changed_since(self, revision: int) -> StateView | None:
-        request = urllib.request.Request(self.url, headers={**self._headers, "If-None-Match": etag(revision)})
+        """The state unless the receiver answers that the ETag it gave with `revision` still holds."""
+        headers = dict(self._headers)
+        if self._last is not None and self._last[0] == revision:
+            headers["If-None-Match"] = self._last[1]
+        request = urllib.request.Request(self.url, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                return StateView.from_json(json.load(response))
+                view = StateView.from_json(json.load(response))
+                self._last = (view.revision, response.headers.get("ETag") or "")
+                return view
         except urllib.error.HTTPError as error:
             if error.code == 304:
                 return None

@@ -32,11 +32,13 @@ from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
+from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import PromptLogStore
 from otel_ai_incident.signals.load import load_signals
 from otel_ai_incident.storage.errors import StoreError
+from otel_ai_incident.storage.private import write_private_text
 from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, sqlite_path
 
 #: The time every command works at; tests replace it with a fixed clock.
@@ -178,6 +180,8 @@ def _run(command: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Na
         except (CommandError, rca.Refused, ReplayError) as error:
             print(f"otel-ai-incident: {error}", file=sys.stderr)
             return 1
+        except BrokenPipeError:
+            raise  # the reader went away: the CLI ends quietly
         except _ERRORS as error:
             print(f"otel-ai-incident: {error}", file=sys.stderr)
             return 2
@@ -269,31 +273,36 @@ def show_command(args: argparse.Namespace) -> None:
             )
         )
         return
-    print(f"{incident.id}  [{incident.status.value}]  {incident.title}")
-    print(f"type {incident.incident_type} · severity {incident.severity} · signals {', '.join(incident.signals)}")
+    _say(f"{incident.id}  [{incident.status.value}]  {incident.title}")
+    _say(f"type {incident.incident_type} · severity {incident.severity} · signals {', '.join(incident.signals)}")
     print("\nTimeline")
     milestones = incident.milestones()
     for key, label in MILESTONES.items():
         print(f"  {label:<30} {utc(milestones[key])}")
     print("\nEvents")
     for event in incident.timeline:
-        print(f"  {utc(event.at)}  {event.kind.value:<22} {details(event.detail)}")
+        _say(f"  {utc(event.at)}  {event.kind.value:<22} {details(event.detail)}")
     print("\nBlast radius")
-    print("  " + _describe_radius(radius))
+    _say("  " + _describe_radius(radius))
     print("\nRoot cause")
     for line in _describe_rca(incident):
-        print("  " + line)
+        _say("  " + line)
     print("\nReplays")
     for r in incident.replays:
-        print(
+        _say(
             f"  {r.log_id} at {utc(r.at)}: reproduced {yes_no(r.reproduced)}; prompt of the time "
             f"{r.old.pii_decision}, current prompt {r.new.pii_decision}"
         )
     if not incident.replays:
-        print(f"  none (otel-ai-incident replay LOG_ID --llm MODULE:FUNCTION --incident {incident.id})")
+        _say(f"  none (otel-ai-incident replay LOG_ID --llm MODULE:FUNCTION --incident {incident.id})")
     print("\nDisclosure")
     for line in disclosure_lines(incident, now):
-        print(textwrap.fill(line, _WIDTH, initial_indent="  ", subsequent_indent="    "))
+        print(textwrap.fill(for_terminal(line), _WIDTH, initial_indent="  ", subsequent_indent="    "))
+
+
+def _say(line: str) -> None:
+    """Print one line holding recorded text, its control characters escaped (see `printable`)."""
+    print(for_terminal(line))
 
 
 def _describe_radius(radius: BlastRadius | None) -> str:
@@ -361,7 +370,7 @@ def postmortem_command(args: argparse.Namespace) -> None:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.write_text(text, encoding="utf-8")
+        write_private_text(args.out, text)
         print(f"wrote {args.out}")
 
 

@@ -20,6 +20,7 @@ from otel_ai_incident import names
 from otel_ai_incident.incidents.replay import logged_pii_decision
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
+from otel_ai_incident.storage.private import write_private_text
 
 PIPELINE_ENV = "AII_REGRESSION_PIPELINE"
 # Whatever the model says to these inputs now, the user must not get personal data: the PII guardrail re-run
@@ -102,9 +103,9 @@ def export(log: PromptLogStore, incident_id: str, out: Path) -> Export:
     cases = [case(e, log.get_system_prompt(e.system_prompt_hash) if e.system_prompt_hash else None) for e in usable]
     out.mkdir(parents=True, exist_ok=True)
     cases_file, test_file = out / f"{slug}.jsonl", out / f"test_{slug}.py"
-    cases_file.write_text("".join(json.dumps(c, sort_keys=True) + "\n" for c in cases), encoding="utf-8")
-    test_file.write_text(
-        _TEST_MODULE.substitute(incident_id=incident_id, env=PIPELINE_ENV, cases_file=cases_file.name), encoding="utf-8"
+    write_private_text(cases_file, "".join(json.dumps(c, sort_keys=True) + "\n" for c in cases))
+    write_private_text(
+        test_file, _TEST_MODULE.substitute(incident_id=incident_id, env=PIPELINE_ENV, cases_file=cases_file.name)
     )
     return Export(
         cases_file, test_file, len(cases), sum(c["expected"] is not None for c in cases), len(entries) - len(usable)

@@ -31,6 +31,7 @@ from otel_ai_incident.promptlog.pseudonym import (
 from otel_ai_incident.promptlog.retention import Retention, retention_days
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
 from otel_ai_incident.storage.errors import StoreError
+from otel_ai_incident.storage.private import open_private
 from otel_ai_incident.storage.sqlite import sqlite_path
 from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url
 
@@ -120,11 +121,15 @@ def register(subparsers: Any) -> None:
 
 
 def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callable[[argparse.Namespace], int]:
-    """Open the store, run the action, close it; report a failure as one line on stderr."""
+    """Open the store, run the action, close it; report a failure as one line on stderr. A SQLite file that
+    does not exist is refused: opening would create an empty log, and an erasure or export of it would
+    report success having done nothing (a mistyped path)."""
 
     def handler(args: argparse.Namespace) -> int:
         args.db = args.db or os.environ.get(names.ENV_PROMPT_LOG, names.DEFAULT_PROMPT_LOG)
         try:
+            if is_sqlite_url(args.db) and not sqlite_path(args.db).is_file():
+                raise FileNotFoundError(f"no prompt log at {sqlite_path(args.db)} (nothing was created)")
             store = open_store(args.db)
             try:
                 action(args, store)
@@ -133,6 +138,8 @@ def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callab
         except CommandError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            raise  # the reader went away: not a database error (the CLI ends quietly)
         except _database_errors() as error:
             print(f"error: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
             return 1
@@ -222,7 +229,7 @@ def _export(args: argparse.Namespace, store: PromptLogStore) -> None:
         else LogQuery(**filters)
     )
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
+        with open_private(args.out) as out:
             count = write_jsonl(store.query(query), out)
         print(f"exported {count} entries to {args.out}", file=sys.stderr)
     else:

@@ -11,7 +11,6 @@ made before, such as backups, keep it).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -40,6 +39,7 @@ from otel_ai_incident.promptlog.store import (
     StoredEntry,
 )
 from otel_ai_incident.storage.errors import SchemaTooNewError, StoreUnavailableError
+from otel_ai_incident.storage.private import create_private
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 # Pages of 16 KiB and a checkpoint every 10,000 pages (a WAL of up to ~160 MB before it is recycled): the
@@ -185,7 +185,7 @@ class SqliteStore:
         return self._connect_once()
 
     def _connect_once(self) -> sqlite3.Connection:
-        _create_private(self.path)
+        create_private(self.path)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA page_size={int(self.page_size)}")  # only takes effect on a new file
@@ -409,13 +409,6 @@ class SqliteStore:
             AuditRecord(at, action, count, tuple(filter(None, key_ids.split(","))), reason)
             for at, action, count, key_ids, reason in rows
         ]
-
-
-def _create_private(path: str) -> None:
-    """Create a missing database file readable by its owner only (the WAL and shared-memory files SQLite
-    makes beside it take the same mode). Where it cannot be created, SQLite's own open reports why."""
-    with contextlib.suppress(OSError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class _Transaction:

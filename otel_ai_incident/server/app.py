@@ -20,17 +20,19 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import ClientDisconnect
 
 from otel_ai_incident.containment.actions import ActionSettings, Executor
 from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, ContainmentPlaybook, playbooks_by_incident_type
 from otel_ai_incident.containment.remote import etag
 from otel_ai_incident.containment.state import ContainmentState
 from otel_ai_incident.containment.targets import TargetFinder
+from otel_ai_incident.containment.tokens import Role
 from otel_ai_incident.incidents.model import IncidentStatus
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.server.alertmanager import Notification
-from otel_ai_incident.server.auth import Credentials
+from otel_ai_incident.server.auth import Credentials, RoleCredentials
 from otel_ai_incident.server.inbox.group_commit import GroupCommit
 from otel_ai_incident.server.inbox.store import InboxStore
 from otel_ai_incident.server.metrics import ReceiverMetrics
@@ -41,6 +43,8 @@ from otel_ai_incident.server.worker import DEFAULT_LEASE_S, Worker
 DEFAULT_STALE_AFTER_S = 60.0
 
 MAX_BODY_BYTES = 1024 * 1024
+#: Deeper JSON is refused with a 400: Alertmanager's payload is 4 levels deep, and deep nesting only costs.
+MAX_JSON_DEPTH = 32
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -60,22 +64,33 @@ class _Refused(Exception):
         self.status, self.reason, self.detail = status, reason, detail
 
 
+def _too_deep_refusal() -> _Refused:
+    return _Refused(400, "too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
 async def _read_model(request: Request, model: type[_Model]) -> tuple[_Model, str]:
     """The body parsed into `model`, and its text; refuses oversize, non-JSON and invalid bodies."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Refused(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left, or sent its body too slowly (server.connections)
+        raise _Refused(400, "disconnected", "the body was not received") from None
     try:
         text = b"".join(chunks).decode("utf-8")
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
         raise _Refused(400, "malformed_json", f"body is not JSON: {error}") from None
+    except RecursionError:  # the decoder's own guard, for nesting far beyond the limit
+        raise _too_deep_refusal() from None
+    if _too_deep(data, MAX_JSON_DEPTH):
+        raise _too_deep_refusal()
     try:
         return model.model_validate(data), text
     except ValidationError as error:
@@ -83,12 +98,25 @@ async def _read_model(request: Request, model: type[_Model]) -> tuple[_Model, st
         raise _Refused(422, "invalid", details) from None
 
 
+def _too_deep(data: Any, limit: int) -> bool:
+    """Whether `data` nests containers more than `limit` levels (iteratively: no recursion to exhaust)."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
 def create_app(
     *,
     state: ContainmentState,
     incidents: IncidentStore,
     inbox: InboxStore,
-    credentials: Credentials | None,
+    credentials: RoleCredentials | Credentials | None,
     playbooks: Sequence[ContainmentPlaybook] = DEFAULT_PLAYBOOKS,
     finder: TargetFinder | None = None,
     settings: ActionSettings | None = None,
@@ -96,7 +124,10 @@ def create_app(
     lease_s: float = DEFAULT_LEASE_S,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
 ) -> FastAPI:
-    """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback).
+    """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback); one `Credentials`
+    serves every role. Alertmanager posts with the `alerts` secret; `GET /v1/containment` takes the `reader`
+    or `operator` one; lifting and the incidents API take the `operator` one, so an app holding the reader
+    secret can neither lift its own containment nor post alerts.
 
     Several receivers may share one inbox and one set of stores (PostgreSQL): each acts on what it claims.
     `/healthz` answers 503 when the worker is not running or the oldest unfinished notification has waited
@@ -132,16 +163,23 @@ def create_app(
         metrics.rejected.labels(error.reason).inc()
         return JSONResponse({"detail": error.detail}, status_code=error.status)
 
-    def authorized(request: Request) -> None:
-        if credentials is not None and not credentials.allows(request.headers.get("authorization")):
-            metrics.rejected.labels("unauthorized").inc()
-            raise HTTPException(
-                401, "missing or wrong credentials", headers={"WWW-Authenticate": 'Bearer realm="otel-ai-incident"'}
-            )
+    roles = RoleCredentials.single(credentials.token) if isinstance(credentials, Credentials) else credentials
 
-    guarded = [Depends(authorized)]
+    def allowed(*allowed_roles: Role) -> list[Any]:
+        """A dependency refusing requests without the secret of one of `allowed_roles` (401)."""
 
-    @app.post("/alertmanager", dependencies=guarded)
+        def authorized(request: Request) -> None:
+            if roles is not None and not roles.allows(request.headers.get("authorization"), allowed_roles):
+                metrics.rejected.labels("unauthorized").inc()
+                raise HTTPException(
+                    401,
+                    f"missing or wrong credentials (needs the {' or '.join(r.value for r in allowed_roles)} token)",
+                    headers={"WWW-Authenticate": 'Bearer realm="otel-ai-incident"'},
+                )
+
+        return [Depends(authorized)]
+
+    @app.post("/alertmanager", dependencies=allowed(Role.ALERTS))
     async def alertmanager(request: Request) -> dict[str, Any]:
         started = time.perf_counter()
         notification, body = await _read_model(request, Notification)
@@ -181,14 +219,15 @@ def create_app(
     def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/containment", dependencies=guarded)
+    @app.get("/v1/containment", dependencies=allowed(Role.READER, Role.OPERATOR))
     def containment(request: Request) -> Response:
-        if request.headers.get("if-none-match") == etag(state.revision()):
+        identity = state.identity()
+        if request.headers.get("if-none-match") == etag(state.revision(), identity):
             return Response(status_code=304)
         view = state.read()
-        return JSONResponse(view.to_json(), headers={"ETag": etag(view.revision)})
+        return JSONResponse(view.to_json(), headers={"ETag": etag(view.revision, identity)})
 
-    @app.post("/v1/containment/lift", dependencies=guarded)
+    @app.post("/v1/containment/lift", dependencies=allowed(Role.OPERATOR))
     async def lift(request: Request) -> dict[str, Any]:
         body, _ = await _read_model(request, LiftRequest)
         lifted = await run_in_threadpool(
@@ -198,13 +237,13 @@ def create_app(
             raise HTTPException(404, f"{body.action.value} on {body.target or 'the whole app'} is not in force")
         return {"lifted": True, "revision": state.revision()}
 
-    @app.get("/v1/incidents", dependencies=guarded)
+    @app.get("/v1/incidents", dependencies=allowed(Role.OPERATOR))
     def list_incidents(status: IncidentStatus | None = None, limit: int = 100) -> Mapping[str, Any]:
         if not 1 <= limit <= 1000:
             raise HTTPException(422, "limit must be between 1 and 1000")
         return {"incidents": [i.to_json() for i in incidents.list(status=status, limit=limit)]}
 
-    @app.get("/v1/incidents/{incident_id}", dependencies=guarded)
+    @app.get("/v1/incidents/{incident_id}", dependencies=allowed(Role.OPERATOR))
     def get_incident(incident_id: str) -> Mapping[str, Any]:
         incident = incidents.get(incident_id)
         if incident is None:

@@ -1,7 +1,8 @@
-"""Who may talk to the receiver: a shared secret sent as a bearer token or as a basic-auth password.
+"""Who may talk to the receiver: a secret per role, sent as a bearer token or as a basic-auth password.
 
 Alertmanager's `http_config` can send either (`authorization.credentials_file` or `basic_auth.password_file`),
-so both carry the same secret; the basic-auth user name is not checked. Comparisons are constant-time.
+so both carry the secret; the basic-auth user name is not checked. Comparisons are constant-time. Which role
+each endpoint needs is decided in `app`; the roles themselves are described in `containment.tokens`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
+from otel_ai_incident.containment.tokens import Role
+
 LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -21,22 +24,44 @@ class Credentials:
 
     def allows(self, authorization: str | None) -> bool:
         """Whether an Authorization header carries the secret."""
-        if not authorization:
-            return False
-        scheme, _, value = authorization.partition(" ")
-        scheme = scheme.lower()
-        if scheme == "bearer":
-            return self._matches(value.strip())
-        if scheme == "basic":
-            try:
-                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return False
-            return self._matches(decoded.partition(":")[2])
-        return False
+        presented = presented_secret(authorization)
+        return presented is not None and hmac.compare_digest(presented.encode("utf-8"), self.token.encode("utf-8"))
 
-    def _matches(self, presented: str) -> bool:
-        return hmac.compare_digest(presented.encode("utf-8"), self.token.encode("utf-8"))
+
+@dataclass(frozen=True)
+class RoleCredentials:
+    """One secret per role. `single(token)` gives every role the same secret: the set-up before roles."""
+
+    alerts: Credentials
+    reader: Credentials
+    operator: Credentials
+
+    @classmethod
+    def single(cls, token: str) -> RoleCredentials:
+        shared = Credentials(token)
+        return cls(alerts=shared, reader=shared, operator=shared)
+
+    def allows(self, authorization: str | None, roles: tuple[Role, ...]) -> bool:
+        """Whether an Authorization header carries the secret of one of `roles` (each one is compared)."""
+        by_role = {Role.ALERTS: self.alerts, Role.READER: self.reader, Role.OPERATOR: self.operator}
+        return any([by_role[role].allows(authorization) for role in roles])  # a list: no early exit
+
+
+def presented_secret(authorization: str | None) -> str | None:
+    """The secret an Authorization header carries (bearer token or basic-auth password), or None."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return value.strip()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -13,6 +13,14 @@ import sys
 from typing import Any
 
 from otel_ai_incident import names
+from otel_ai_incident.containment.tokens import Role, check_token, own_token, setting_name
+from otel_ai_incident.server.auth import Credentials, RoleCredentials
+from otel_ai_incident.server.connections import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_WAITING,
+    ConnectionLimits,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_LEASE_S = 10.0
@@ -24,12 +32,17 @@ def register(subparsers: Any) -> None:
         "serve",
         help="run the Alertmanager webhook receiver",
         description="Receive Alertmanager notifications (webhook payload v4), open incidents and apply the "
-        "containment playbooks. Credentials: --token-file, else AII_WEBHOOK_TOKEN_FILE, else "
-        "AII_WEBHOOK_TOKEN (sent as a bearer token or a basic-auth password).",
+        "containment playbooks. Credentials, sent as a bearer token or a basic-auth password, one per role: "
+        "Alertmanager's (--token-file, else AII_WEBHOOK_TOKEN_FILE, else AII_WEBHOOK_TOKEN), the apps' gates' "
+        "(--reader-token-file, AII_READER_TOKEN_FILE, AII_READER_TOKEN: read the containment state only) and "
+        "operators' (--operator-token-file, AII_OPERATOR_TOKEN_FILE, AII_OPERATOR_TOKEN: lift, incidents). "
+        "A role without its own token uses Alertmanager's. Each token: at least 16 visible ASCII characters.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--token-file", help="file holding the shared secret")
+    parser.add_argument("--token-file", help="file holding Alertmanager's secret (posting alerts)")
+    parser.add_argument("--reader-token-file", help="file holding the apps' secret (reading the containment state)")
+    parser.add_argument("--operator-token-file", help="file holding operators' secret (lifting, incidents)")
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
     parser.add_argument(
         "--signals",
@@ -61,6 +74,29 @@ def register(subparsers: Any) -> None:
         f"over work whose holder died after this (default {DEFAULT_LEASE_S:g})",
     )
     parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        metavar="SECONDS",
+        help="close a connection that has not sent its request headers within this time "
+        f"(default {DEFAULT_HEADER_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"close a connection whose request body is not in within this time (default {DEFAULT_BODY_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--max-waiting-connections",
+        type=int,
+        default=DEFAULT_MAX_WAITING,
+        metavar="N",
+        help="connections allowed to wait without a request in progress; beyond it the longest waiting is "
+        f"closed, so idle clients cannot crowd out Alertmanager (default {DEFAULT_MAX_WAITING})",
+    )
+    parser.add_argument(
         "--insecure-no-auth",
         action="store_true",
         help="accept requests without credentials (only with a loopback --host)",
@@ -73,7 +109,6 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, load_playbooks
-    from otel_ai_incident.containment.remote import load_token
     from otel_ai_incident.containment.state import open_containment_state
     from otel_ai_incident.containment.targets import PromptLogTargetFinder
     from otel_ai_incident.incidents.commands import open_prompt_log
@@ -81,17 +116,17 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.promptlog.backends import open_store
     from otel_ai_incident.promptlog.evidence import SignalEvidence
     from otel_ai_incident.server.app import create_app
-    from otel_ai_incident.server.auth import Credentials, is_loopback
+    from otel_ai_incident.server.auth import is_loopback
     from otel_ai_incident.server.inbox.sql_store import open_inbox
     from otel_ai_incident.signals.load import load_signals
     from otel_ai_incident.storage.errors import StoreError
 
     try:
-        token = load_token(args.token_file)
-    except OSError as error:
-        print(f"otel-ai-incident serve: cannot read the token: {error}", file=sys.stderr)
+        credentials = _credentials(args)
+    except (OSError, ValueError) as error:
+        print(f"otel-ai-incident serve: {error}", file=sys.stderr)
         return 2
-    if token is None and not (args.insecure_no_auth and is_loopback(args.host)):
+    if credentials is None and not (args.insecure_no_auth and is_loopback(args.host)):
         print(
             "otel-ai-incident serve: no credentials: set --token-file, "
             f"{names.ENV_WEBHOOK_TOKEN_FILE} or {names.ENV_WEBHOOK_TOKEN} "
@@ -111,6 +146,11 @@ def serve(args: argparse.Namespace) -> int:
         act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
         named = args.prompt_log or os.environ.get(names.ENV_PROMPT_LOG)
         prompt_log = open_store(named) if named else open_prompt_log(None)
+        limits = ConnectionLimits(
+            header_timeout_s=args.header_timeout,
+            body_timeout_s=args.body_timeout,
+            max_waiting=args.max_waiting_connections,
+        )
     except (
         OSError,
         ValueError,
@@ -129,11 +169,45 @@ def serve(args: argparse.Namespace) -> int:
         state=state,
         incidents=incidents,
         inbox=inbox,
-        credentials=Credentials(token) if token else None,
+        credentials=credentials,
         playbooks=playbooks,
         finder=PromptLogTargetFinder(prompt_log, evidence) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
         lease_s=args.claim_lease,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **limits.uvicorn_options())
     return 0
+
+
+def _credentials(args: argparse.Namespace) -> RoleCredentials | None:
+    """The secret of each role, checked; None without Alertmanager's. Raises OSError or ValueError."""
+    files = {Role.ALERTS: args.token_file, Role.READER: args.reader_token_file, Role.OPERATOR: args.operator_token_file}
+    tokens: dict[Role, str] = {}
+    for role, token_file in files.items():
+        try:
+            token = own_token(role, token_file)
+        except OSError as error:
+            raise OSError(f"cannot read the {role.value} token: {error}") from None
+        if token is not None:
+            check_token(token, setting_name(role, token_file))
+            tokens[role] = token
+    if Role.ALERTS not in tokens:
+        if len(tokens) > 0:
+            raise ValueError("reader or operator tokens are set but not Alertmanager's (--token-file)")
+        return None
+    if len(set(tokens.values())) < len(tokens):
+        raise ValueError("the alerts, reader and operator tokens must differ from each other")
+    alerts = tokens[Role.ALERTS]
+    if len(tokens) < len(files):
+        print(
+            "otel-ai-incident serve: warning: "
+            + ", ".join(r.value for r in files if r not in tokens)
+            + " requests use Alertmanager's token; an app holding it can also lift its containment and post "
+            "alerts (give apps --reader-token-file and operators --operator-token-file)",
+            file=sys.stderr,
+        )
+    return RoleCredentials(
+        alerts=Credentials(alerts),
+        reader=Credentials(tokens.get(Role.READER, alerts)),
+        operator=Credentials(tokens.get(Role.OPERATOR, alerts)),
+    )

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from otel_ai_incident.storage.errors import SchemaTooNewError
+from otel_ai_incident.storage.private import create_private
 from otel_ai_incident.storage.urls import SQLITE_SCHEME
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLITE_SCHEME", "connect", "migrate", "sqlite_path", "write_transaction"]
@@ -33,6 +34,7 @@ def connect(path: str | Path, *, durable: bool = True) -> sqlite3.Connection:
     `durable` commits survive power loss (an fsync each, ~2 ms); the others survive a crashed process, and
     since the WAL is one append-only file a power cut loses only the newest of them, in order.
     """
+    create_private(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")

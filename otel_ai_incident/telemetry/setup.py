@@ -235,7 +235,7 @@ def _prometheus(host: str | None, port: int | None) -> tuple[Any, Any, WorkerMet
 
     host = host or os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "localhost"
     if port is None:
-        port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT") or names.DEFAULT_PROMETHEUS_PORT)
+        port = _port_setting("OTEL_EXPORTER_PROMETHEUS_PORT", names.DEFAULT_PROMETHEUS_PORT)
     registry = CollectorRegistry(auto_describe=True)
     directory = metrics_dir()
     if directory is not None:
@@ -257,3 +257,18 @@ def _log_listening(host: str, port: int, who: str) -> None:
     hint = " (loopback only: set OTEL_EXPORTER_PROMETHEUS_HOST=0.0.0.0 to be scraped from another pod)"
     local = host in ("localhost", "127.0.0.1", "::1")
     logger.info("otel-ai-incident: serving /metrics on %s:%s (%s)%s", host, port, who, hint if local else "")
+
+
+def _port_setting(variable: str, default: int) -> int:
+    """A port from the environment; a value that is not a port is a warning and the default, not a crash."""
+    raw = (os.environ.get(variable) or "").strip()
+    if not raw:
+        return default
+    try:
+        port = int(raw)
+        if not 0 <= port <= 65535:
+            raise ValueError(raw)
+    except ValueError:
+        logger.warning("otel-ai-incident: %s=%r is not a port number; using %d", variable, raw, default)
+        return default
+    return port

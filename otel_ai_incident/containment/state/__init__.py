@@ -24,7 +24,7 @@ from otel_ai_incident.containment.state.interface import (
     StateView,
     TokenGrant,
 )
-from otel_ai_incident.containment.state.sqlite import SqliteContainmentState
+from otel_ai_incident.containment.state.sqlite import SqliteContainmentState, SqliteStateReader
 from otel_ai_incident.storage.sqlite import sqlite_path
 from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url, unsupported
 
@@ -39,6 +39,7 @@ __all__ = [
     "PendingAction",
     "PlannedAction",
     "SqliteContainmentState",
+    "SqliteStateReader",
     "StateView",
     "TokenGrant",
     "open_containment_state",

@@ -8,13 +8,15 @@ Standard library only: this runs inside apps.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from otel_ai_incident import names
 from otel_ai_incident.names import ContainmentActionName as Action
+
+T = TypeVar("T")
 
 #: How errors and messages name this store.
 STORE = "containment state"
@@ -106,17 +108,41 @@ class AuditRecord:
 
 @dataclass(frozen=True)
 class StateView:
-    """The entries in force at one revision."""
+    """The entries in force at one revision; `skipped` counts stored entries this version cannot use (an
+    unknown action from a newer version, malformed parameters), left out one by one so the rest still holds."""
 
     revision: int
     entries: tuple[ContainmentEntry, ...]
+    skipped: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "entries": [e.to_json() for e in self.entries]}
+        return {"revision": self.revision, "entries": [e.to_json() for e in self.entries], "skipped": self.skipped}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StateView:
-        return cls(int(data["revision"]), tuple(ContainmentEntry.from_json(e) for e in data["entries"]))
+        entries, skipped = usable_entries(data["entries"], ContainmentEntry.from_json)
+        return cls(int(data["revision"]), entries, skipped + int(data.get("skipped") or 0))
+
+
+#: Parameters an action cannot be enforced without, and must be numbers.
+_NUMERIC_PARAMS = {Action.RATE_LIMIT_USER: ("rate_per_s", "burst"), Action.TIGHTEN_GUARDRAIL: ("threshold",)}
+
+
+def usable_entries(
+    rows: Iterable[T], parse: Callable[[T], ContainmentEntry]
+) -> tuple[tuple[ContainmentEntry, ...], int]:
+    """The rows that parse into enforceable entries, and how many did not (each is skipped on its own)."""
+    entries, skipped = [], 0
+    for row in rows:
+        try:
+            entry = parse(row)
+            for name in _NUMERIC_PARAMS.get(entry.action, ()):
+                float(entry.params[name])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            skipped += 1
+            continue
+        entries.append(entry)
+    return tuple(entries), skipped
 
 
 class TokenGrant(NamedTuple):
@@ -193,6 +219,10 @@ class ContainmentState(Protocol):
     def changed_since(self, revision: int) -> StateView | None:
         """`read()` when the revision differs from `revision`, else None. The gate calls it every second
         or on a change notification, so a store answers an unchanged revision cheaply."""
+
+    def identity(self) -> int:
+        """A number drawn when the store was created: a store created afresh (a new file, a new database)
+        differs from the one it replaces even at the same revision (the HTTP endpoint's ETag carries both)."""
 
     def apply(self, planned: PlannedAction, *, actor: str, incident_id: str | None, key: str | None = None) -> bool:
         """Put an action in force, replacing the same action on the same target, and audit it (APPLIED).

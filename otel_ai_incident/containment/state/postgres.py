@@ -30,6 +30,7 @@ from otel_ai_incident.containment.state.interface import (
     PlannedAction,
     StateView,
     TokenGrant,
+    usable_entries,
     without_pseudonyms,
 )
 from otel_ai_incident.names import ContainmentActionName as Action
@@ -57,6 +58,7 @@ MIGRATIONS = (
         "CREATE TABLE buckets (target text PRIMARY KEY, tokens double precision NOT NULL,"
         " updated_at double precision NOT NULL, taken boolean NOT NULL)",
     ),
+    ("INSERT INTO meta VALUES ('identity', floor(random() * 4503599627370496)::bigint)",),
 )
 
 # As in SQLite, "no target" is stored as the empty string so the primary key tells entries apart.
@@ -106,6 +108,11 @@ class PostgresContainmentState:
     def revision(self) -> int:
         with self._db.connection() as conn:
             return _current_revision(conn)
+
+    def identity(self) -> int:
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE name = 'identity'").fetchone()
+        return int(row[0]) if row else 0
 
     def read(self, now: float | None = None) -> StateView:
         with self._db.connection() as conn:
@@ -339,12 +346,11 @@ def _read_view(conn: Connection, now: float, unless: int | None) -> StateView | 
     rows = conn.execute(_READ, {"now": now, "unless": unless}).fetchall()
     if not rows:
         return None
-    entries = tuple(
-        ContainmentEntry(Action(a), t or None, p, i, by, at, exp)
-        for _, a, t, p, i, by, at, exp in rows
-        if a is not None  # the row that only carries the revision
+    entries, skipped = usable_entries(
+        (row for row in rows if row[1] is not None),  # not the row that only carries the revision
+        lambda row: ContainmentEntry(Action(row[1]), row[2] or None, dict(row[3]), *row[4:]),
     )
-    return StateView(rows[0][0], entries)
+    return StateView(rows[0][0], entries, skipped)
 
 
 def _current_revision(conn: Connection) -> int:

@@ -7,11 +7,12 @@ serialise and an exactly-once key is claimed by one of them. Standard library on
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,16 @@ from otel_ai_incident.containment.state.interface import (
     TokenGrant,
     grant,
     refill,
+    usable_entries,
     without_pseudonyms,
 )
 from otel_ai_incident.names import ContainmentActionName as Action
-from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, connect, sqlite_path, write_transaction
+from otel_ai_incident.storage.sqlite import BUSY_TIMEOUT_S, SQLITE_SCHEME, connect, sqlite_path, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0);
+INSERT OR IGNORE INTO meta VALUES ('identity', abs(random() % 4503599627370496));
 CREATE TABLE IF NOT EXISTS active (
     action TEXT NOT NULL, target TEXT NOT NULL, params TEXT NOT NULL, incident_id TEXT,
     applied_by TEXT NOT NULL, applied_at REAL NOT NULL, expires_at REAL, PRIMARY KEY (action, target));
@@ -62,8 +65,17 @@ class SqliteContainmentState:
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()
-        self._conn = connect(path)
-        self._conn.executescript(_SCHEMA)  # idempotent, so racing processes may all run it
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = connect(self._path)
+        try:
+            conn.executescript(_SCHEMA)  # idempotent, so racing processes may all run it
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._file = _file_identity(self._path)
+        return conn
 
     @classmethod
     def from_url(cls, url: str) -> SqliteContainmentState:
@@ -79,31 +91,32 @@ class SqliteContainmentState:
 
     def revision(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
+            return _revision(self._conn)
+
+    def identity(self) -> int:
+        with self._lock:
+            return _identity(self._conn)
 
     def read(self, now: float | None = None) -> StateView:
-        now = time.time() if now is None else now
         with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN")  # one snapshot: the revision matches the rows
-            try:
-                revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
-                rows = cur.execute(
-                    "SELECT action, target, params, incident_id, applied_by, applied_at, expires_at FROM active"
-                    " WHERE expires_at IS NULL OR expires_at > ? ORDER BY applied_at, action, target",
-                    (now,),
-                ).fetchall()
-            finally:
-                cur.execute("COMMIT")
-        entries = tuple(
-            ContainmentEntry(Action(a), t or None, json.loads(p), i, by, at, exp) for a, t, p, i, by, at, exp in rows
-        )
-        return StateView(revision, entries)
+            return _read(self._conn, time.time() if now is None else now)
 
     def changed_since(self, revision: int) -> StateView | None:
+        if self._replaced():
+            return self.read()
         if self.revision() == revision:
             return None
         return self.read()
+
+    def _replaced(self) -> bool:
+        """Whether another file now has this path (a restore, a copy moved in place); if so, open that one."""
+        current = _file_identity(self._path)
+        if current is None or current == self._file:
+            return False
+        with self._lock:
+            self._conn.close()
+            self._conn = self._connect()
+        return True
 
     def pending(self) -> list[PendingAction]:
         with self._lock:
@@ -364,3 +377,112 @@ class SqliteContainmentState:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (time.time(), revision, change.value, action.value, target, incident_id, actor, json.dumps(detail)),
         )
+
+
+class SqliteStateReader:
+    """A read-only view of the state file, for an app allowed to read it but not to write it.
+
+    Each read opens the file afresh (read-only), so a file replaced by a restore or repaired after a
+    corruption is read as it is now. While
+    no writer has the file open, its WAL index may be missing and a read-only process cannot create it; the
+    file is then read as immutable, which is exact because nobody is writing it (with a WAL that holds
+    changes but cannot be read, the read fails instead: the gate reports it and follows its fail policy).
+    The database, its -wal and -shm must be readable by the app (they are created 0600: grant read
+    deliberately, e.g. to a group). No `take_token`: rate-limit buckets stay in the process.
+    """
+
+    remote = False
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path).resolve()
+        self._lock = threading.Lock()
+        self._last_identity: int | None = None  # opened lazily: a file unreadable now may be repaired later
+
+    def describe(self) -> str:
+        return f"{STORE} at {SQLITE_SCHEME}{self._path} (read-only)"
+
+    def revision(self) -> int:
+        with self._lock, self._open() as conn:
+            return _revision(conn)
+
+    def read(self, now: float | None = None) -> StateView:
+        with self._lock, self._open() as conn:
+            return _read(conn, time.time() if now is None else now)
+
+    def identity(self) -> int:
+        with self._lock, self._open() as conn:
+            return _identity(conn)
+
+    def changed_since(self, revision: int) -> StateView | None:
+        with self._lock, self._open() as conn:
+            identity, view = _identity(conn), _read(conn, time.time())
+        fresh, self._last_identity = identity != self._last_identity, identity
+        return view if fresh or view.revision != revision else None
+
+    def close(self) -> None:
+        """Nothing stays open between reads."""
+
+    @contextmanager
+    def _open(self) -> Iterator[sqlite3.Connection]:
+        uri = self._path.as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            _revision(conn)
+        except sqlite3.OperationalError:
+            conn.close()
+            if _has_log(self._path):
+                raise  # committed changes may wait in the WAL: reading without it could miss a kill switch
+            # No WAL (no writer has the file open) and this process may not create its index: nobody writes.
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def _revision(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
+
+
+def _read(conn: sqlite3.Connection, now: float) -> StateView:
+    cur = conn.cursor()
+    cur.execute("BEGIN")  # one snapshot: the revision matches the rows
+    try:
+        revision = _revision(conn)
+        rows = cur.execute(
+            "SELECT action, target, params, incident_id, applied_by, applied_at, expires_at FROM active"
+            " WHERE expires_at IS NULL OR expires_at > ? ORDER BY applied_at, action, target",
+            (now,),
+        ).fetchall()
+    finally:
+        cur.execute("COMMIT")
+    entries, skipped = usable_entries(rows, _entry)
+    return StateView(revision, entries, skipped)
+
+
+def _entry(row: tuple[Any, ...]) -> ContainmentEntry:
+    action, target, params, incident_id, applied_by, applied_at, expires_at = row
+    return ContainmentEntry(
+        Action(action), target or None, json.loads(params), incident_id, applied_by, applied_at, expires_at
+    )
+
+
+def _identity(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'identity'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _has_log(path: Path) -> bool:
+    """Whether the database's write-ahead log exists and holds anything."""
+    try:
+        return os.stat(f"{path}-wal").st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
