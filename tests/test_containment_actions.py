@@ -108,3 +108,36 @@ def test_running_twice_acts_once(state: SqliteContainmentState) -> None:
     again = _run(executor, "data_leakage", PlaybookMode.AUTO)
     assert {r.outcome for r in again} == {Outcome.DUPLICATE}
     assert state.revision() == revision
+
+
+class BrokenFinder(Finder):
+    """A prompt log that cannot be read (corrupt, newer schema, database down) until `fixed`."""
+
+    def __init__(self) -> None:
+        super().__init__(["p-a"])
+        self.fixed = False
+
+    def top_users(self, since: float, until: float, limit: int, signal: str | None = None) -> list[str]:
+        if not self.fixed:
+            raise OSError("prompt log unreadable")
+        return super().top_users(since, until, limit, signal)
+
+
+def test_a_failing_lookup_fails_its_action_only_and_a_rerun_finishes_it(state: SqliteContainmentState) -> None:
+    finder = BrokenFinder()
+    executor = Executor(state, finder)
+    first = _run(executor, "jailbreak_wave", PlaybookMode.AUTO)
+    assert [(r.action, r.outcome) for r in first] == [
+        (Action.RATE_LIMIT_USER, Outcome.FAILED),
+        (Action.TIGHTEN_GUARDRAIL, Outcome.PENDING),
+        (Action.ROLLBACK_PROMPT, Outcome.PENDING),
+    ]
+    assert "prompt log unreadable" in (first[0].error or "")
+    finder.fixed = True
+    again = _run(executor, "jailbreak_wave", PlaybookMode.AUTO)
+    assert [(r.action, r.target, r.outcome) for r in again] == [
+        (Action.RATE_LIMIT_USER, "p-a", Outcome.APPLIED),
+        (Action.TIGHTEN_GUARDRAIL, None, Outcome.DUPLICATE),
+        (Action.ROLLBACK_PROMPT, None, Outcome.DUPLICATE),
+    ]
+    assert [e.action for e in state.read().entries] == [Action.RATE_LIMIT_USER]

@@ -59,6 +59,7 @@ class Outcome(StrEnum):
     DRY_RUN = "dry_run"
     NO_TARGET = "no_target"
     DUPLICATE = "duplicate"
+    FAILED = "failed"  # the lookup or the write raised; the caller retries the alert
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ActionResult:
     action: Action
     target: str | None
     outcome: Outcome
+    error: str | None = None  # what failed, for FAILED
 
 
 _Planner = Callable[[AlertContext, TargetFinder | None, ActionSettings], list[PlannedAction]]
@@ -130,13 +132,22 @@ class Executor:
         incident_id: str | None,
         key: str,
     ) -> list[ActionResult]:
-        """`key` identifies the alert notification (fingerprint, startsAt, status)."""
+        """`key` identifies the alert notification (fingerprint, startsAt, status).
+
+        Each action runs on its own: one whose target lookup or write fails (an unreadable prompt log, a locked
+        state) is reported FAILED and the others still run. Running the alert again is safe (every write is
+        keyed), so a caller retries it until nothing fails: what was done is then DUPLICATE, what failed gets
+        another chance.
+        """
         results: list[ActionResult] = []
         for action in playbook.actions:
             step = mode
             if mode is PlaybookMode.AUTO and action is not playbook.primary_action and not playbook.auto_secondary:
                 step = PlaybookMode.APPROVE
-            results.extend(self._run_action(action, alert, step, incident_id, f"{key}|{action.value}"))
+            try:
+                results.extend(self._run_action(action, alert, step, incident_id, f"{key}|{action.value}"))
+            except Exception as error:
+                results.append(ActionResult(action, None, Outcome.FAILED, repr(error)))
         return results
 
     def _run_action(

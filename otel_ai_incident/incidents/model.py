@@ -47,6 +47,7 @@ class EventKind(StrEnum):
     CONTAINMENT_PENDING = "containment_pending"
     CONTAINMENT_DRY_RUN = "containment_dry_run"
     CONTAINMENT_NO_TARGET = "containment_no_target"
+    CONTAINMENT_FAILED = "containment_failed"  # an action failed and is being retried (the first failure)
     NO_PLAYBOOK = "no_playbook"
     RESOLVED = "resolved"  # at the alert's endsAt
     STATUS_CHANGED = "status_changed"

@@ -37,7 +37,12 @@ _EVENTS = {
     Outcome.PENDING: EventKind.CONTAINMENT_PENDING,
     Outcome.DRY_RUN: EventKind.CONTAINMENT_DRY_RUN,
     Outcome.NO_TARGET: EventKind.CONTAINMENT_NO_TARGET,
+    Outcome.FAILED: EventKind.CONTAINMENT_FAILED,
 }
+
+
+class ContainmentIncomplete(RuntimeError):
+    """Some actions of a playbook failed and must be retried; the others were applied."""
 
 
 class NotificationProcessor:
@@ -147,15 +152,19 @@ class NotificationProcessor:
             self.metrics.actions.labels(result.action.value, result.outcome.value).inc()
             kind = _EVENTS.get(result.outcome)
             if kind is not None:
+                detail = {"action": result.action.value, "target": result.target, "fingerprint": alert.fingerprint}
                 incidents.add_event(
                     incident.id,
                     kind,
                     time.time(),
-                    {"action": result.action.value, "target": result.target, "fingerprint": alert.fingerprint},
+                    detail if result.error is None else {**detail, "error": result.error},
                     key=f"{kind.value}|{alert.key}|{result.action.value}|{result.target or ''}",
                 )
         if any(r.outcome is Outcome.APPLIED for r in results):
             incidents.transition(incident.id, IncidentStatus.CONTAINED, time.time(), RECEIVER)
+        failed = [r for r in results if r.outcome is Outcome.FAILED]
+        if failed:  # the rest is done; the worker retries the notification for these (keyed, so nothing twice)
+            raise ContainmentIncomplete(", ".join(f"{r.action.value}: {r.error}" for r in failed))
 
 
 def _describe(alert: Alert) -> dict[str, str | None]:
