@@ -23,10 +23,8 @@ throwaway cluster of its own on this machine (PostgreSQL's default durability se
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +45,7 @@ from otel_ai_incident.containment.state import (
     open_containment_state,
 )
 from otel_ai_incident.demo.postgres import PostgresServer
+from otel_ai_incident.demo.services import Receiver
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.storage.sqlite import connect
 from otel_ai_incident.testing.replicas import GateProcess, time_to_every_replica
@@ -86,34 +85,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def start_receiver(root: Path, port: int) -> subprocess.Popen:
+def start_receiver(root: Path) -> Receiver:
+    """`otel-ai-incident serve` in its own process, as in production, on SQLite files under `root`."""
     (root / "token").write_text(TOKEN)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "otel_ai_incident.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--token-file",
-            str(root / "token"),
-            "--containment",
-            f"sqlite:///{root / 'c.db'}",
-            "--incidents",
-            f"sqlite:///{root / 'i.db'}",
-        ],
-        env=os.environ.copy(),
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("receiver did not start")
+    options = ["--token-file", str(root / "token"), "--containment", f"sqlite:///{root / 'c.db'}"]
+    return Receiver(root).start(*options, "--incidents", f"sqlite:///{root / 'i.db'}")
 
 
 def paced(rate: float, seconds: float, send: Callable[[int], None]) -> None:
@@ -211,8 +187,8 @@ def receiver_section(args: argparse.Namespace) -> bool:
     """Sections 1-3: one receiver, one gate."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        receiver = start_receiver(root, args.port)
-        url = f"http://127.0.0.1:{args.port}"
+        receiver = start_receiver(root)
+        url = receiver.url
         try:
             acks, floors = ack_latency(url, args.rate, args.seconds)
             drained = drain_time(url)
@@ -221,8 +197,7 @@ def receiver_section(args: argparse.Namespace) -> bool:
             check, floor = gate_cost(state)
             commits = commit_floor(root, args.rate)
         finally:
-            receiver.terminate()
-            receiver.wait(timeout=10)
+            receiver.stop()
 
     ack_p99, floor_p99 = percentile(acks, 0.99), percentile(floors, 0.99)
     gate_p99, state_p99 = percentile(to_gate, 0.99), percentile(to_state, 0.99)
@@ -365,8 +340,8 @@ def fleet_section(args: argparse.Namespace) -> bool:
     """Sections 4 and 5, every kind of state in the same run."""
     with tempfile.TemporaryDirectory() as tmp, PostgresServer(durable=True) as server:
         root = Path(tmp)
-        receiver = start_receiver(root, args.port + 1)
-        http = f"http://127.0.0.1:{args.port + 1}"
+        receiver = start_receiver(root)
+        http = receiver.url
         postgres, sqlite = server.create_database(), f"sqlite:///{root / 'fleet.db'}"
         served = f"sqlite:///{root / 'c.db'}"  # the file the receiver serves at /v1/containment
         kinds = [
@@ -393,8 +368,7 @@ def fleet_section(args: argparse.Namespace) -> bool:
         finally:
             for state in states.values():
                 state.close()
-            receiver.terminate()
-            receiver.wait(timeout=10)
+            receiver.stop()
 
     print(
         f"\nwrite -> every replica blocks ({IN_PROCESS_GATES} gates here + 1 process), {args.fleet_trials} trials each"
@@ -439,7 +413,6 @@ def main() -> int:
     parser.add_argument("--fleet-trials", type=int, default=30, help="write-to-every-replica trials per state")
     parser.add_argument("--limit-seconds", type=float, default=5.0, help="duration of the fleet rate-limit run")
     parser.add_argument("--fleet-only", action="store_true", help="sections 4 and 5 only")
-    parser.add_argument("--port", type=int, default=18080, help="the receiver's port (the fleet's uses the next)")
     args = parser.parse_args()
     met = True if args.fleet_only else receiver_section(args)
     met = fleet_section(args) and met
