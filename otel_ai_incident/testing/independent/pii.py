@@ -421,10 +421,16 @@ class PiiReport:
     pii_free: int = 0
     pii_free_flagged: int = 0
     seconds: float = 0.0
+    seconds_pii_free: float = 0.0
 
     @property
     def micro(self) -> Counts:
-        return Counts(*(sum(getattr(c, f) for c in self.per_type.values()) for f in ("tp", "fp", "fn")))
+        return self.micro_of(self.per_type)
+
+    def micro_of(self, types: Iterable[str]) -> Counts:
+        """Pooled counts over `types` (e.g. only those another scanner supports)."""
+        chosen = [self.per_type[t] for t in types]
+        return Counts(*(sum(getattr(c, f) for c in chosen) for f in ("tp", "fp", "fn")))
 
     @property
     def pii_free_flagged_share(self) -> float:
@@ -434,12 +440,17 @@ class PiiReport:
     def us_per_reply(self) -> float:
         return self.seconds / self.replies * 1e6 if self.replies else 0.0
 
+    @property
+    def us_per_pii_free_reply(self) -> float:
+        return self.seconds_pii_free / self.pii_free * 1e6 if self.pii_free else 0.0
+
     def text(self, types: Iterable[str] = ENTITY_TYPES) -> str:
         lines = [f"{'type':<12} {'precision':>9} {'recall':>7} {'tp':>5} {'fp':>5} {'fn':>5}"]
         for t in types:
             c = self.per_type[t]
             lines.append(f"{t:<12} {c.precision:9.3f} {c.recall:7.3f} {c.tp:5d} {c.fp:5d} {c.fn:5d}")
-        m = self.micro
+        types = list(types)
+        m = self.micro_of(types)
         lines.append(f"{'micro':<12} {m.precision:9.3f} {m.recall:7.3f} {m.tp:5d} {m.fp:5d} {m.fn:5d}")
         groups = ", ".join(f"{g} {c.recall:.3f}" for g, c in sorted(self.per_group.items()))
         layouts = ", ".join(f"{lay} {c.recall:.3f}" for lay, c in self.per_layout.items())
@@ -447,7 +458,7 @@ class PiiReport:
         lines.append(f"recall by layout: {layouts}")
         lines.append(
             f"PII-free replies flagged: {self.pii_free_flagged}/{self.pii_free} ({self.pii_free_flagged_share:.1%}); "
-            f"{self.us_per_reply:.1f} us per reply over {self.replies} replies"
+            f"{self.us_per_reply:.1f} us per reply, {self.us_per_pii_free_reply:.1f} us per PII-free reply"
         )
         return "\n".join(lines)
 
@@ -458,7 +469,8 @@ def measure(scan: Callable[[str], Sequence[Finding]], cases: Sequence[Case]) -> 
     for case in cases:
         began = time.perf_counter()
         findings = scan(case.text)
-        report.seconds += time.perf_counter() - began
+        spent = time.perf_counter() - began
+        report.seconds += spent
         found = {(f.entity_type, f.start, f.end) for f in findings}
         truth = {(lab.entity_type, lab.start, lab.end) for lab in case.labels}
         group = report.per_group.setdefault(case.group, Counts())
@@ -478,6 +490,7 @@ def measure(scan: Callable[[str], Sequence[Finding]], cases: Sequence[Case]) -> 
                 report.per_layout[case.layout].fn += 1
                 group.fn += 1
         if not case.labels:
+            report.seconds_pii_free += spent
             report.pii_free += 1
             report.pii_free_flagged += bool(found)
     return report

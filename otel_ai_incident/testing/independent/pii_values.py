@@ -360,14 +360,14 @@ def email_is_valid(text: str) -> bool:
 # ---------------------------------------------------------------- secrets
 
 
-def _github_classic(rng: random.Random) -> str:
-    """ghp_/gho_/ghu_/ghs_/ghr_ + 30 random base62 characters + their CRC32 in 6 base62 characters."""
+def _crc_token(rng: random.Random, prefix: str) -> str:
+    """GitHub's and npm's format: prefix + 30 random base62 characters + their CRC32 in 6 base62 characters."""
     body = _pick(rng, ALNUM, 30)
     crc, tail = zlib.crc32(body.encode()), ""
     while crc:
         crc, rem = divmod(crc, 62)
         tail = BASE62[rem] + tail
-    return rng.choice(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]) + body + tail.rjust(6, "0")
+    return prefix + body + tail.rjust(6, "0")
 
 
 def _openai(rng: random.Random) -> str:
@@ -388,7 +388,7 @@ def _slack(rng: random.Random) -> str:
 SECRET_FORMATS = {
     "aws_access_key_id": ("AWS_ACCESS_KEY_ID", lambda r: r.choice(["AKIA", "ASIA"]) + _pick(r, BASE32, 16)),
     "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY", lambda r: _pick(r, BASE64, 40)),
-    "github_classic": ("GITHUB_TOKEN", _github_classic),
+    "github_classic": ("GITHUB_TOKEN", lambda r: _crc_token(r, r.choice(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]))),
     "github_fine_grained": ("GH_TOKEN", lambda r: "github_pat_" + _pick(r, ALNUM, 22) + "_" + _pick(r, ALNUM, 59)),
     "gitlab": ("GITLAB_TOKEN", lambda r: "glpat-" + _pick(r, URLSAFE, 20)),
     "slack": ("SLACK_BOT_TOKEN", _slack),
@@ -397,8 +397,8 @@ SECRET_FORMATS = {
     "twilio": ("TWILIO_API_KEY", lambda r: "SK" + _pick(r, HEX, 32)),
     "sendgrid": ("SENDGRID_API_KEY", lambda r: "SG." + _pick(r, URLSAFE, 22) + "." + _pick(r, URLSAFE, 43)),
     "mailgun": ("MAILGUN_API_KEY", lambda r: "key-" + _pick(r, HEX, 32)),
-    "npm": ("NPM_TOKEN", lambda r: "npm_" + _pick(r, ALNUM, 36)),
-    "pypi": ("PYPI_TOKEN", lambda r: "pypi-AgEIcHlwaS5vcmc" + _pick(r, URLSAFE, r.randrange(60, 140))),
+    "npm": ("NPM_TOKEN", lambda r: _crc_token(r, "npm_")),
+    "pypi": ("PYPI_TOKEN", lambda r: "pypi-AgEIcHlwaS5vcmc" + _pick(r, URLSAFE, r.randrange(140, 200))),
     "huggingface": ("HF_TOKEN", lambda r: "hf_" + _pick(r, string.ascii_letters, 34)),
     "openai": ("OPENAI_API_KEY", _openai),
     "anthropic": ("ANTHROPIC_API_KEY", lambda r: "sk-ant-api03-" + _pick(r, URLSAFE, 93) + "AA"),

@@ -98,13 +98,16 @@ class ToolReport:
     per_drift: dict[str, float] = field(default_factory=dict)  # kind: settled share flagged
     attacks: int = 0
     benign: int = 0
+    alarms_normal: int = 0  # ordinary calls at or above the threshold
+    alarms_drift: int = 0  # drift calls (settled or not) at or above the threshold
 
     def text(self) -> str:
         lines = [
             f"ROC AUC overall {self.auc:.3f}, subtle {self.auc_subtle:.3f}, SSRF+exfiltration {self.auc_ssrf_exfil:.3f}"
             f" ({self.attacks} attacks, {self.benign} benign calls)",
             f"at {THRESHOLD}: precision {self.precision:.3f}, recall {self.recall:.3f}; settled drift calls flagged "
-            f"{self.drift_flagged:.1%} of {self.drift_settled_calls}; {self.us_per_call:.1f} us per call",
+            f"{self.drift_flagged:.1%} of {self.drift_settled_calls}; false alarms on ordinary calls "
+            f"{self.alarms_normal}, on drift calls {self.alarms_drift}; {self.us_per_call:.1f} us per call",
             "per family (AUC / recall at threshold): "
             + ", ".join(f"{name} {auc:.2f}/{rec:.2f}" for name, (auc, rec) in self.per_family.items()),
             "per drift (settled flagged): " + ", ".join(f"{k} {v:.1%}" for k, v in self.per_drift.items()),
@@ -156,4 +159,6 @@ def measure(
         per_drift=per_drift,
         attacks=len(attack),
         benign=len(benign),
+        alarms_normal=sum(s >= THRESHOLD for s, c in zip(scores, stream, strict=True) if c.kind == "normal"),
+        alarms_drift=sum(s >= THRESHOLD for s, c in zip(scores, stream, strict=True) if c.kind == "drift"),
     )
