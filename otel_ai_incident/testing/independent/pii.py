@@ -96,6 +96,8 @@ class Case:
     labels: tuple[Label, ...]
     locale: str
     layout: str
+    # Hard negatives in the reply: the negative's kind (pii_negatives) in place of an entity type.
+    decoys: tuple[Label, ...] = ()
 
     @property
     def group(self) -> str:
@@ -119,6 +121,7 @@ class _Writer:
         self.parts: list[str] = []
         self.size = 0
         self.labels: list[Label] = []
+        self.decoys: list[Label] = []
 
     def add(self, text: str) -> None:
         self.parts.append(text)
@@ -128,6 +131,8 @@ class _Writer:
         self.add(quote)
         if cell.entity_type:
             self.labels.append(Label(cell.entity_type, self.size, self.size + len(cell.text), cell.text))
+        elif cell.key != "name":
+            self.decoys.append(Label(cell.key, self.size, self.size + len(cell.text), cell.text))
         self.add(cell.text)
         self.add(quote)
 
@@ -139,7 +144,7 @@ class _Writer:
         self.add(tail.format(label=cell.label, name=name))
 
     def case(self, locale: Locale, layout: str) -> Case:
-        return Case("".join(self.parts), tuple(self.labels), locale.code, layout)
+        return Case("".join(self.parts), tuple(self.labels), locale.code, layout, tuple(self.decoys))
 
 
 class _Fields:
@@ -417,6 +422,7 @@ class PiiReport:
     per_type: dict[str, Counts] = field(default_factory=lambda: {t: Counts() for t in ENTITY_TYPES})
     per_layout: dict[str, Counts] = field(default_factory=lambda: {lay: Counts() for lay in LAYOUTS})
     per_group: dict[str, Counts] = field(default_factory=dict)
+    decoys: dict[str, list[int]] = field(default_factory=dict)  # negative kind: [flagged, seen]
     replies: int = 0
     pii_free: int = 0
     pii_free_flagged: int = 0
@@ -457,6 +463,10 @@ class PiiReport:
         lines.append(f"recall by group: {groups}")
         lines.append(f"recall by layout: {layouts}")
         lines.append(
+            "hard negatives flagged (any overlapping finding): "
+            + ", ".join(f"{kind} {n}/{seen}" for kind, (n, seen) in sorted(self.decoys.items()) if n)
+        )
+        lines.append(
             f"PII-free replies flagged: {self.pii_free_flagged}/{self.pii_free} ({self.pii_free_flagged_share:.1%}); "
             f"{self.us_per_reply:.1f} us per reply, {self.us_per_pii_free_reply:.1f} us per PII-free reply"
         )
@@ -493,4 +503,8 @@ def measure(scan: Callable[[str], Sequence[Finding]], cases: Sequence[Case]) -> 
             report.seconds_pii_free += spent
             report.pii_free += 1
             report.pii_free_flagged += bool(found)
+        for decoy in case.decoys:
+            tally = report.decoys.setdefault(decoy.entity_type, [0, 0])
+            tally[0] += any(start < decoy.end and decoy.start < end for _, start, end in found)
+            tally[1] += 1
     return report
