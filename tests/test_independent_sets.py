@@ -7,6 +7,7 @@ attack families it documents. Detector quality is deliberately not asserted here
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 
 import pytest
@@ -73,8 +74,6 @@ def test_pii_set_covers_locales_layouts_types_and_pii_free_replies(cases: list[p
 
 
 def test_hard_negatives_fail_the_rules_their_lookalikes_pass() -> None:
-    import random
-
     rng = random.Random(3)
     german = next(loc for loc in LOCALES if loc.code == "de-DE")
     for _ in range(200):

@@ -277,10 +277,12 @@ def _env(w: _Writer, records: Sequence[Record], rng: random.Random) -> None:
         for c in record:
             key = c.label if c.key == "token" else FIELD_NAMES[c.key].upper()
             if c.key == "token" and c.label == "AccountKey":
-                w.add("AZURE_STORAGE_CONNECTION_STRING=DefaultEndpointsProtocol=https;")
-                w.add(f"AccountName=st{rng.randrange(10**5)};AccountKey=")
+                head = {"dotenv": "AZURE_STORAGE_CONNECTION_STRING=", "yaml": "azure_storage_connection_string: "}
+                quote = "" if style == "dotenv" else '"'
+                w.add(head.get(style, "azure_storage_connection_string = ") + quote)
+                w.add(f"DefaultEndpointsProtocol=https;AccountName=st{rng.randrange(10**5)};AccountKey=")
                 w.cell(c)
-                w.add(";EndpointSuffix=core.windows.net\n")
+                w.add(f";EndpointSuffix=core.windows.net{quote}\n")
                 continue
             if style == "dotenv":
                 w.add(f"{key}=")

@@ -402,7 +402,7 @@ SECRET_FORMATS = {
     "huggingface": ("HF_TOKEN", lambda r: "hf_" + _pick(r, string.ascii_letters, 34)),
     "openai": ("OPENAI_API_KEY", _openai),
     "anthropic": ("ANTHROPIC_API_KEY", lambda r: "sk-ant-api03-" + _pick(r, URLSAFE, 93) + "AA"),
-    "azure_storage": ("AccountKey", lambda r: _pick(r, BASE64, 86) + "=="),
+    "azure_storage": ("AccountKey", lambda r: _pick(r, BASE64, 85) + r.choice("AQgw") + "=="),
     "datadog": ("DD_API_KEY", lambda r: _pick(r, HEX, 32)),
     "shopify": ("SHOPIFY_ACCESS_TOKEN", lambda r: r.choice(["shpat_", "shpss_", "shpca_"]) + _pick(r, HEX, 32)),
     "digitalocean": ("DIGITALOCEAN_TOKEN", lambda r: "dop_v1_" + _pick(r, HEX, 64)),
