@@ -164,10 +164,10 @@ def test_the_database_defaults_to_the_environment(tmp_path: Path, monkeypatch, c
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("sqlite:///{tmp}/no/such/dir.db", "error: FileNotFoundError: no prompt log at "),
-        ("postgresql://u@h:port/db", "error: ValueError: prompt log: malformed PostgreSQL URL"),
-        ("postgresql://u:pw@127.0.0.1:{port}/db", "error: StoreUnavailableError: prompt log at postgresql://u:***@"),
-        ("mysql://h/db", "error: ValueError: prompt log: unsupported URL"),
+        ("sqlite:///{tmp}/no/such/dir.db", "otel-ai-incident: error: no prompt log at "),
+        ("postgresql://u@h:port/db", "otel-ai-incident: error: prompt log: malformed PostgreSQL URL"),
+        ("postgresql://u:pw@127.0.0.1:{port}/db", "otel-ai-incident: error: StoreUnavailableError: prompt log at postgresql://u:***@"),
+        ("mysql://h/db", "otel-ai-incident: error: prompt log: unsupported URL"),
     ],
 )
 def test_a_database_that_cannot_be_used_is_one_line_and_exit_code_1(url: str, expected: str, tmp_path, capsys) -> None:
@@ -182,7 +182,7 @@ def test_a_refused_login_is_one_line_naming_the_log(postgres_url: str, capsys) -
     url = postgres_url.replace("postgres@", "nobody_here@", 1)
     assert main(["logs", "purge", "--db", url]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: StoreUnavailableError: prompt log at ") and err.count("\n") == 1
+    assert err.startswith("otel-ai-incident: error: StoreUnavailableError: prompt log at ") and err.count("\n") == 1
     assert 'role "nobody_here" does not exist' in err
 
 
