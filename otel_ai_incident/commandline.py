@@ -46,15 +46,18 @@ class CommandFailed(Exception):
         self.exit_code = exit_code
 
 
-def failure_of(error: BaseException, *, exit_code: int) -> CommandFailed:
-    """A store, file or value error as a failure (its first line; a store error also names its class, which
-    says more than its text: StoreUnavailableError, SchemaTooNewError, OperationalError...)."""
+def failure_of(error: BaseException, *, exit_code: int, where: str | None = None) -> CommandFailed:
+    """A store, file or value error as a failure: its first line; a store error also names its class, which
+    says more than its text (StoreUnavailableError, SchemaTooNewError, DatabaseError...). `where` names the
+    store for a database's own error, whose text does not ("file is not a database")."""
     lines = str(error).strip().splitlines()
     text = lines[0] if lines else type(error).__name__
     if isinstance(error, OSError):
         return CommandFailed(text, ErrorType.IO, exit_code=exit_code)
     if isinstance(error, ValueError):
         return CommandFailed(text, ErrorType.INVALID, exit_code=exit_code)
+    if where is not None and isinstance(error, sqlite3.Error):
+        text = f"{where}: {text}"
     return CommandFailed(f"{type(error).__name__}: {text}", ErrorType.STORE, exit_code=exit_code)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from otel_ai_incident import names
-from otel_ai_incident.commandline import CommandFailed, ErrorType, failure_of
+from otel_ai_incident.commandline import CommandFailed, ErrorType, failure_of, store_errors
 from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.state import (
     ContainmentEntry,
@@ -29,9 +29,8 @@ from otel_ai_incident.containment.state import (
 from otel_ai_incident.containment.tokens import Role, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.printable import for_terminal
-from otel_ai_incident.storage.errors import StoreError
 from otel_ai_incident.storage.sqlite import sqlite_path
-from otel_ai_incident.storage.urls import is_sqlite_url
+from otel_ai_incident.storage.urls import is_sqlite_url, redacted
 
 LIFT_PATH = "/v1/containment/lift"
 T = TypeVar("T")
@@ -99,10 +98,6 @@ def _remote(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
 
-#: What reading or changing the state raises when it cannot be used (reported as one line, exit code 1).
-_UNUSABLE = (OSError, ValueError, StoreError)
-
-
 def status_command(args: argparse.Namespace) -> int:
     url = _url(args)
     try:
@@ -111,8 +106,8 @@ def status_command(args: argparse.Namespace) -> int:
             pending: list[PendingAction] = []
         else:
             view, pending = _on_state(url, lambda state: (state.read(), state.pending()))
-    except _UNUSABLE as error:
-        raise failure_of(error, exit_code=1) from error
+    except store_errors() as error:
+        raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
     if args.json:
         print(
             json.dumps(
@@ -149,8 +144,8 @@ def lift_command(args: argparse.Namespace) -> int:
             if _remote(url)
             else _on_state(url, lambda state: state.lift(action, args.target, actor=args.by, reason=args.reason))
         )
-    except _UNUSABLE as error:
-        raise failure_of(error, exit_code=1) from error
+    except store_errors() as error:
+        raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
     if not lifted:
         raise CommandFailed(f"{action.value} on {args.target or 'the whole app'} is not in force", ErrorType.NOT_FOUND)
     print(for_terminal(f"lifted {action.value} on {args.target or 'the whole app'}"))
@@ -167,8 +162,8 @@ def approve_command(args: argparse.Namespace) -> int:
         entry = _on_state(url, lambda state: state.approve(args.id, actor=args.by))
     except KeyError as error:
         raise CommandFailed(str(error.args[0]), ErrorType.NOT_FOUND) from None
-    except _UNUSABLE as error:
-        raise failure_of(error, exit_code=1) from error
+    except store_errors() as error:
+        raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
     print(for_terminal("applied " + _describe_entry(entry)))
     return 0
 

@@ -35,12 +35,13 @@ from otel_ai_incident.incidents import blast_radius, postmortem, rca, regression
 from otel_ai_incident.incidents.blast_radius import BlastRadius
 from otel_ai_incident.incidents.disclosure import breach_clock, disclosure_lines
 from otel_ai_incident.incidents.model import MILESTONES, Incident, IncidentStatus, Replay, RootCauseCategory
-from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt_of_the_time, replay
+from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt_diff, prompt_of_the_time, replay
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
 from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.promptlog.backends import open_store
+from otel_ai_incident.promptlog.entry import system_prompt_hash
 from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import PromptLogStore
 from otel_ai_incident.signals.load import load_signals
@@ -139,7 +140,9 @@ def register(subparsers: Any) -> None:
         description="Replay a logged turn with the system prompt of the time and the current one, and re-run the "
         "PII guardrail on both answers. The model is a callable "
         "`def llm(*, model: str, system: str, messages: list[dict[str, str]]) -> str`, e.g. "
-        "otel_ai_incident.incidents.openai_llm:llm. Texts are shown redacted.",
+        "otel_ai_incident.incidents.openai_llm:llm. Both system prompts are printed in full, with a unified diff "
+        "when they differ: they are the app's instructions, not user messages. Answers are shown redacted. The "
+        "result is recorded in the incident unless --no-record.",
     )
     again.add_argument("log_id", metavar="LOG_ID")
     again.add_argument("--llm", required=True, metavar="MODULE:FUNCTION", help="the model callable")
@@ -151,10 +154,16 @@ def register(subparsers: Any) -> None:
         help="take the current prompt from the registry (filled by importing the --llm module); "
         "default: the turn's prompt name",
     )
-    again.add_argument(
+    record = again.add_mutually_exclusive_group()
+    record.add_argument(
         "--incident",
         metavar="ID",
         help="record the result in this incident (default: the incident the turn is held for)",
+    )
+    record.add_argument(
+        "--no-record",
+        action="store_true",
+        help="only show the result: record it in no incident (to try a prompt before changing it)",
     )
     again.set_defaults(handler=_run(replay_command))
 
@@ -388,15 +397,37 @@ def replay_command(args: argparse.Namespace) -> None:
         raise CommandFailed(f"no prompt-log entry {args.log_id}", ErrorType.NOT_FOUND)
     entry = stored.entry
     llm = load_callable(args.llm)  # first: importing the app's module may fill the prompt registry
-    result = replay(entry, prompt_of_the_time(log, entry), _current_prompt(args, entry.prompt_name), llm, now=clock())
-    incident_id = args.incident or stored.incident_id
+    old_prompt, new_prompt = prompt_of_the_time(log, entry), _current_prompt(args, entry.prompt_name)
+    result = replay(entry, old_prompt, new_prompt, llm, now=clock())
+    incident_id = None if args.no_record else args.incident or stored.incident_id
     if incident_id is not None and not _incidents(args).record_replay(incident_id, result):
         raise CommandFailed(f"no incident {incident_id} to record the replay in", ErrorType.NOT_FOUND)
+    diff = prompt_diff(old_prompt, new_prompt)
     if args.json:
-        print(json.dumps({**result.to_json(), "recorded_in": incident_id}, indent=2))
+        prompts = {"of_the_time": old_prompt, "current": new_prompt, "diff": diff}
+        print(json.dumps({**result.to_json(), "prompts": prompts, "recorded_in": incident_id}, indent=2))
         return
+    _print_prompts(old_prompt, new_prompt, diff)
     _print_side_by_side(result, entry.assistant_response)
-    print(f"recorded in {incident_id}" if incident_id else "not recorded in an incident (pass --incident ID)")
+    if incident_id is not None:
+        print(f"recorded in {incident_id}")
+    else:
+        print("not recorded (--no-record)" if args.no_record else "not recorded in an incident (pass --incident ID)")
+
+
+def _print_prompts(old_prompt: str, new_prompt: str, diff: list[str]) -> None:
+    """Both system prompts in full, then their diff: what changed is what the replay tests."""
+    for title, text in (("system prompt of the time", old_prompt), ("current system prompt", new_prompt)):
+        print(f"{title} {system_prompt_hash(text)[:12]}:")
+        for line in text.splitlines() or [""]:
+            _say(f"  {line}")
+    if diff:
+        print("diff:")
+        for line in diff:
+            _say(f"  {line}")
+    else:
+        print("diff: none (the current prompt is the prompt of the time)")
+    print()
 
 
 def _current_prompt(args: argparse.Namespace, logged_name: str | None) -> str:

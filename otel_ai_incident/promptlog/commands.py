@@ -41,7 +41,7 @@ from otel_ai_incident.promptlog.retention import Retention, retention_days
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
 from otel_ai_incident.storage.private import open_private
 from otel_ai_incident.storage.sqlite import sqlite_path
-from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url
+from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url, redacted
 
 DEFAULT_ERASE_REASON = "GDPR Art. 17 erasure request"
 
@@ -143,7 +143,7 @@ def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callab
         except BrokenPipeError:
             raise  # the reader went away: not a database error (the CLI ends quietly)
         except store_errors() as error:
-            raise failure_of(error, exit_code=1) from error
+            raise failure_of(error, exit_code=1, where=f"prompt log at {redacted(args.prompt_log)}") from error
         return 0
 
     return handler
