@@ -26,7 +26,7 @@ from otel_ai_incident.containment.state import (
     StateView,
     open_containment_state,
 )
-from otel_ai_incident.containment.tokens import Role, client_token
+from otel_ai_incident.containment.tokens import Role, client_setting, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.storage.sqlite import sqlite_path
@@ -102,7 +102,9 @@ def status_command(args: argparse.Namespace) -> int:
     url = _url(args)
     try:
         if _remote(url):
-            view = HttpStateReader(url, client_token(Role.OPERATOR, Role.READER)).changed_since(-1) or StateView(-1, ())
+            roles = (Role.OPERATOR, Role.READER)
+            reader = HttpStateReader(url, client_token(*roles), credential=client_setting(*roles))
+            view = reader.changed_since(-1) or StateView(-1, ())
             pending: list[PendingAction] = []
         else:
             view, pending = _on_state(url, lambda state: (state.read(), state.pending()))
