@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 import sys
-from typing import TextIO
 
 from otel_ai_incident import names
 from otel_ai_incident.storage.errors import StoreError
@@ -69,22 +68,19 @@ def store_errors() -> tuple[type[BaseException], ...]:
     return errors if psycopg is None else (*errors, psycopg.Error)
 
 
-def report(failure: CommandFailed, *, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def report(failure: CommandFailed, *, as_json: bool) -> int:
     """Print the failure the one way every command does; return its exit status."""
     if as_json:
-        error = {"type": failure.kind.value, "message": failure.message}
-        print(json.dumps({"error": error}), file=out or sys.stdout)
+        print(json.dumps({"error": {"type": failure.kind.value, "message": failure.message}}))
     else:
-        print(f"{PROG}: error: {failure.message}", file=err or sys.stderr)
+        print(f"{PROG}: error: {failure.message}", file=sys.stderr)
     return failure.exit_code
 
 
 def wants_json(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
     """Whether `argv` asks `parser` (the command that failed to parse) for JSON output: it has a --json flag
-    and it was given (demo's `--json FILE` names a file and is no such flag)."""
-    return "--json" in argv and any(
-        "--json" in action.option_strings and action.nargs == 0 for action in parser._actions
-    )
+    (off by default) and it was given; demo's `--json FILE` names a file and is no such flag."""
+    return "--json" in argv and parser.get_default("json") is False
 
 
 _DEFAULT_PROMPT_LOG = f"${names.ENV_PROMPT_LOG}, else {names.DEFAULT_PROMPT_LOG}"
