@@ -2,7 +2,8 @@
 
 Each area of the package contributes its sub-commands through a `commands` module with
 `register(subparsers)`; the handler it sets with `set_defaults(handler=...)` gets the parsed arguments and
-returns the exit code.
+returns the exit code, or raises `commandline.CommandFailed`, which is reported here, the one place every
+failure (a usage error too) is printed: one line on stderr, or a JSON object on stdout for `--json`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import NoReturn
+
+from otel_ai_incident.commandline import PROG, CommandFailed, ErrorType, report, wants_json
 
 #: The exit status of a command whose reader went away (`logs export | head`), as if killed by SIGPIPE.
 EXIT_CLOSED_PIPE = 141
@@ -28,9 +32,25 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _UsageError(Exception):
+    """argparse's error, raised instead of printed so `main` reports it (as JSON when --json was given)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and, inherited, every sub-command's) whose usage errors reach `main`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="otel-ai-incident",
+    parser = _Parser(
+        prog=PROG,
         description="Detect, contain and investigate AI incidents with OpenTelemetry and Prometheus.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -41,11 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(arguments)
+    except _UsageError as usage:
+        as_json = wants_json(usage.parser, arguments)
+        if not as_json:
+            usage.parser.print_usage(sys.stderr)
+        return report(CommandFailed(usage.message, ErrorType.USAGE, exit_code=2), as_json=as_json)
     try:
         status = int(args.handler(args) or 0)
         sys.stdout.flush()
+    except CommandFailed as failure:
+        status = report(failure, as_json=getattr(args, "json", None) is True)
     except BrokenPipeError:
         # The reader closed the pipe: stop quietly, and keep the interpreter's final flush from failing too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

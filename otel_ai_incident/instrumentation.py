@@ -77,14 +77,17 @@ class Instrumentation:
 
 
 def _open_gate(url: str | None, instruments: Instruments) -> ContainmentGate | UnusableGate:
-    """The containment gate; when its state cannot even be opened (a malformed URL), a gate that says so
-    loudly and follows AII_CONTAINMENT_FAIL_CLOSED (see `containment.gate`)."""
+    """The containment gate, its first load awaited (at most AII_CONTAINMENT_LOAD_TIMEOUT_S); when its state
+    cannot even be opened (a malformed URL), a gate that says so loudly and follows AII_CONTAINMENT_FAIL_CLOSED
+    (see `containment.gate`)."""
 
     def count_error() -> None:
         instruments.instrumentation_errors.add(1, {names.COMPONENT: "containment_gate"})
 
     try:
-        return open_gate(url, instruments=instruments, on_error=count_error)
+        gate = open_gate(url, instruments=instruments, on_error=count_error)
+        gate.await_first_load()  # a state that cannot be loaded is an ERROR now, while the app starts
+        return gate
     except Exception as error:
         count_error()
         logger.error("otel-ai-incident: cannot open the containment state: %s", error, exc_info=True)

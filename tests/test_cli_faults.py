@@ -27,9 +27,11 @@ def test_version() -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        ["logs", "export", "--db", "sqlite:///typo.db"],
-        ["logs", "erase", "--db", "sqlite:///typo.db", "--user", "alice"],
-        ["logs", "purge", "--db", "sqlite:///typo.db"],
+        ["logs", "export", "--prompt-log", "sqlite:///typo.db"],
+        ["logs", "export", "--db", "sqlite:///typo.db"],  # the option's old name
+        ["logs", "scrub", "--db", "sqlite:///typo.db"],
+        ["logs", "erase", "--prompt-log", "sqlite:///typo.db", "--user", "alice"],
+        ["logs", "purge", "--prompt-log", "sqlite:///typo.db"],
         ["containment", "status"],
         ["containment", "status", "--containment", "sqlite:///typo.db"],
         ["containment", "lift", "kill_switch", "--by", "me", "--reason", "x", "--containment", "sqlite:///typo.db"],
@@ -64,7 +66,7 @@ def test_export_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     )
     log.close()
     export = subprocess.Popen(
-        [*CLI, "logs", "export", "--db", f"sqlite:///{tmp_path / 'log.db'}"],
+        [*CLI, "logs", "export", "--prompt-log", f"sqlite:///{tmp_path / 'log.db'}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=clean_env(),

@@ -73,7 +73,7 @@ def key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_one_command_erases_the_user_from_every_store_of_a_fleet(postgres_url: str, capsys) -> None:
     pseudonym = _populate(postgres_url, postgres_url, postgres_url)
-    assert main(["logs", "erase", "--db", postgres_url, "--user", USER]) == 0
+    assert main(["logs", "erase", "--prompt-log", postgres_url, "--user", USER]) == 0
     report = capsys.readouterr().out
     assert report.startswith("erased 2 prompt-log entries; containment state: 1 rate limits lifted"), report
     assert "incidents: 1 timeline events" in report and pseudonym not in report
@@ -84,7 +84,7 @@ def test_sqlite_stores_are_found_where_they_are_configured(tmp_path: Path, monke
     log, state, incidents = (f"sqlite:///{tmp_path / name}" for name in ("log.db", "c.db", "i.db"))
     pseudonym = _populate(log, state, incidents)
     monkeypatch.setenv(names.ENV_CONTAINMENT, state)
-    assert main(["logs", "erase", "--db", log, "--user", USER, "--incidents", incidents]) == 0
+    assert main(["logs", "erase", "--prompt-log", log, "--user", USER, "--incidents", incidents]) == 0
     assert "1 rate limits lifted" in capsys.readouterr().out
     _check_erased(log, state, incidents, pseudonym)
 
@@ -94,6 +94,6 @@ def test_stores_that_do_not_exist_are_reported_not_created(tmp_path: Path, capsy
     store = open_store(log)
     store.write([make_entry(0, user_pseudonym=Pseudonymizer(NEW_KEY).pseudonymize(USER))])
     store.close()
-    assert main(["logs", "erase", "--db", log, "--user", USER]) == 0
+    assert main(["logs", "erase", "--prompt-log", log, "--user", USER]) == 0
     assert capsys.readouterr().out.strip() == "erased 1 prompt-log entries; no containment state; no incident store"
     assert not (tmp_path / "ai_containment.db").exists() and not (tmp_path / "ai_incidents.db").exists()

@@ -18,6 +18,7 @@ from otel_ai_incident.containment import gate as gate_module
 from otel_ai_incident.containment.gate import open_gate
 from otel_ai_incident.containment.registry import Registry
 from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState, StateView
+from otel_ai_incident.demo.services import Receiver
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.server.app import create_app
@@ -245,3 +246,75 @@ def test_a_malformed_containment_setting_is_loud_counted_and_honours_fail_closed
     errors = [message for level, message in result["records"] if level == "ERROR"]
     assert errors and all("sqlite:/typo.db" in message for message in errors)
     assert metric(result["metrics"], "ai_instrumentation_errors_total", component="containment_gate") >= 3
+
+
+_STARTING_APP = """
+import json, logging, time, urllib.request
+import otel_ai_incident as aii
+from otel_ai_incident.errors import ContainmentActive
+
+records = []
+class Remember(logging.Handler):
+    def emit(self, record):
+        records.append([record.levelname, record.getMessage()])
+logging.getLogger("otel_ai_incident").addHandler(Remember())
+started = time.monotonic()
+handle = aii.instrument(service_name="x", prometheus_host="127.0.0.1", prometheus_port=0, prompt_log=False)
+instrument_s = time.monotonic() - started
+at_start = list(records)
+refused = 0
+for i in range(3):
+    try:
+        with aii.llm_turn(model="m", user_id="u", session_id="s", user_message="hi") as turn:
+            turn.complete("ok")
+    except ContainmentActive:
+        refused += 1
+host, port = handle.prometheus_address
+metrics = urllib.request.urlopen(f"http://{host}:{port}/metrics").read().decode()
+handle.shutdown()
+print(json.dumps({"at_start": at_start, "instrument_s": instrument_s, "refused": refused, "metrics": metrics}))
+"""
+
+
+def test_a_wrong_reader_token_is_an_error_while_instrument_runs_against_a_real_receiver(tmp_path: Path) -> None:
+    """`otel-ai-incident serve` with a reader token; an app with another token logs an ERROR naming the variable
+    before instrument() returns (within the load timeout), counts it, and with fail-closed refuses every turn."""
+    (tmp_path / "alerts.token").write_text("alerts-token-0123456789")
+    (tmp_path / "reader.token").write_text("reader-token-0123456789")
+    SqliteContainmentState(tmp_path / "c.db").apply(KILL, actor="test", incident_id=None)
+    receiver = Receiver(tmp_path).start(
+        *("--token-file", str(tmp_path / "alerts.token"), "--reader-token-file", str(tmp_path / "reader.token")),
+        *("--containment", f"sqlite:///{tmp_path / 'c.db'}", "--incidents", f"sqlite:///{tmp_path / 'i.db'}"),
+    )
+    load_timeout_s = 1.0
+
+    def app(token: str, fail_closed: str) -> dict:
+        return run_script(
+            _STARTING_APP,
+            clean_env(
+                AII_CONTAINMENT=receiver.url,
+                AII_READER_TOKEN=token,
+                AII_CONTAINMENT_FAIL_CLOSED=fail_closed,
+                AII_CONTAINMENT_LOAD_TIMEOUT_S=str(load_timeout_s),
+            ),
+        )
+
+    try:
+        runs = {
+            (token, closed): app(token, closed)
+            for token, closed in [("wrong-token-0123456789", "true"), ("wrong-token-0123456789", "false")]
+        }
+        right = app("reader-token-0123456789", "false")  # the same app with the receiver's token
+    finally:
+        receiver.stop()
+    for (_, fail_closed), result in runs.items():
+        errors = [message for level, message in result["at_start"] if level == "ERROR"]
+        assert len(errors) == 1, result["at_start"]
+        assert "AII_READER_TOKEN" in errors[0] and "401" in errors[0] and receiver.url in errors[0]
+        assert "wrong-token" not in errors[0]  # the variable is named, its value never
+        assert load_timeout_s <= result["instrument_s"] < load_timeout_s + 5
+        assert metric(result["metrics"], "ai_instrumentation_errors_total", component="containment_gate") >= 2
+        # The kill switch in force is not seen: fail closed refuses every turn, fail open answers them all.
+        assert result["refused"] == (3 if fail_closed == "true" else 0)
+    assert not [record for record in right["at_start"] if record[0] == "ERROR"]
+    assert right["refused"] == 3 and right["instrument_s"] < load_timeout_s  # loaded: the kill switch holds

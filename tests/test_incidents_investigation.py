@@ -228,6 +228,45 @@ def test_replay_with_the_fake_llm_reproduces_and_shows_the_fix(
     assert [r.log_id for r in replays] == ["T01", "T03"] and all(r.prompts_differ for r in replays)
 
 
+def test_replay_prints_both_prompts_and_their_diff_and_no_record_leaves_the_incident_alone(
+    setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorded = len(setup.incidents.get(setup.incident_id).replays)
+    current = NEW_PROMPT + "\nSign as \x1b[31mAcme\x1b[0m."  # a prompt file may hold anything
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text(current)
+    replay_t01 = ("replay", "T01", "--llm", "otel_ai_incident.incidents.fake_llm:llm", "--prompt", str(prompt))
+    assert setup.cli(*replay_t01, "--no-record") == 0
+    text = capsys.readouterr().out
+    assert f"system prompt of the time {system_prompt_hash(OLD_PROMPT)[:12]}:\n  {OLD_PROMPT}\n" in text
+    assert f"current system prompt {system_prompt_hash(current)[:12]}:\n  {NEW_PROMPT}\n" in text
+    diff = text[text.index("diff:") :]
+    assert f"\n  -{OLD_PROMPT}\n  +{NEW_PROMPT}\n  +Sign as \\x1b[31mAcme\\x1b[0m.\n" in diff
+    assert "\x1b" not in text  # escaped as every recorded text the CLI prints
+    assert "not recorded (--no-record)" in text
+    assert setup.cli(*replay_t01, "--no-record", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["recorded_in"] is None
+    assert (result["prompts"]["of_the_time"], result["prompts"]["current"]) == (OLD_PROMPT, current)
+    assert f"+{NEW_PROMPT}" in result["prompts"]["diff"] and f"-{OLD_PROMPT}" in result["prompts"]["diff"]
+    prompt.write_text(OLD_PROMPT)
+    assert setup.cli(*replay_t01, "--no-record") == 0
+    assert "diff: none (the current prompt is the prompt of the time)" in capsys.readouterr().out
+    assert setup.cli(*replay_t01, "--no-record", "--incident", setup.incident_id) == 2  # one or the other
+    assert len(setup.incidents.get(setup.incident_id).replays) == recorded
+
+
+@pytest.mark.parametrize("option", ["--prompt-log", "--db"])
+def test_the_prompt_log_is_named_by_prompt_log_or_by_its_old_name(
+    setup: Setup, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    incidents = f"sqlite:///{setup.root / 'incidents.db'}"
+    log = f"sqlite:///{setup.root / 'log.db'}"
+    argv = ["incidents", "show", setup.incident_id, "--json", "--incidents", incidents, option, log]
+    assert cli.main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["blast_radius"]["entries"] == 4
+
+
 def test_export_regressions_round_trip(setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "evals"
     assert setup.cli("incidents", "export-regressions", setup.incident_id, "--out", str(out)) == 0

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 # Lowest first; a module may import modules of its own layer and of any layer below. The first part of a
 # module's name after the package picks its layer ("__init__" is the package itself, the public API).
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"names", "errors", "storage", "printable"}),
+    frozenset({"names", "errors", "storage", "printable", "commandline"}),
     frozenset({"signals"}),
     frozenset({"guardrails", "promptlog"}),
     frozenset({"telemetry"}),

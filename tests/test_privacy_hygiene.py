@@ -71,8 +71,9 @@ def test_exports_and_post_mortems_are_private(tmp_path: Path, capsys: pytest.Cap
     _log_with_a_turn(tmp_path / "log.db")
     assert _mode(tmp_path / "log.db") == 0o600
     (tmp_path / "existing.jsonl").write_text("old\n")  # a file left 0644 is narrowed when written again
+    log = f"sqlite:///{tmp_path / 'log.db'}"
     for out in ("export.jsonl", "existing.jsonl"):
-        assert main(["logs", "export", "--db", f"sqlite:///{tmp_path / 'log.db'}", "--out", str(tmp_path / out)]) == 0
+        assert main(["logs", "export", "--prompt-log", log, "--out", str(tmp_path / out)]) == 0
         assert _mode(tmp_path / out) == 0o600
     incidents = open_incident_store(f"sqlite:///{tmp_path / 'incidents.db'}")
     incident = incidents.open_for_group(

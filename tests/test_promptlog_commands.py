@@ -1,5 +1,5 @@
 """`otel-ai-incident logs purge|erase|scrub|export` through the CLI, against a SQLite file and a PostgreSQL
-database (`--db postgresql://...`), and the one-line errors of a database that cannot be used."""
+database (`--prompt-log postgresql://...`), and the one-line errors of a database that cannot be used."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def stored_ids(backend: Backend, query: LogQuery | None = None) -> list[str]:
 
 
 def test_erase_deletes_every_entry_of_the_user_and_audits_without_personal_data(db: Backend, capsys) -> None:
-    assert main(["logs", "erase", "--db", db.url, "--user", USER]) == 0
+    assert main(["logs", "erase", "--prompt-log", db.url, "--user", USER]) == 0
     assert capsys.readouterr().out.startswith("erased 2 prompt-log entries; ")
     assert stored_ids(db) == [make_entry(2).log_id]
     assert stored_ids(db, LogQuery(incident_id="INC-1")) == []
@@ -82,9 +82,9 @@ def test_erase_deletes_every_entry_of_the_user_and_audits_without_personal_data(
 
 
 def test_erase_refuses_without_a_key_or_with_the_id_in_the_reason(db: Backend, monkeypatch, capsys) -> None:
-    assert main(["logs", "erase", "--db", db.url, "--user", USER, "--reason", f"request from {USER}"]) == 2
+    assert main(["logs", "erase", "--prompt-log", db.url, "--user", USER, "--reason", f"request from {USER}"]) == 2
     monkeypatch.delenv("AII_PSEUDONYM_KEY")  # and the working directory has no ./ai_pseudonym.key
-    assert main(["logs", "erase", "--db", db.url, "--user", USER]) == 2
+    assert main(["logs", "erase", "--prompt-log", db.url, "--user", USER]) == 2
     assert "AII_PSEUDONYM_KEY or AII_PSEUDONYM_KEY_FILE" in capsys.readouterr().err.splitlines()[-1]
     assert len(stored_ids(db)) == 3
 
@@ -93,13 +93,13 @@ def test_a_shared_log_takes_the_key_only_from_the_environment(db: Backend, tmp_p
     """A key file left in the working directory is this host's, not the fleet's: a shared log ignores it."""
     monkeypatch.delenv("AII_PSEUDONYM_KEY")
     (tmp_path / "ai_pseudonym.key").write_text(NEW_KEY.decode() + "\n")
-    code = main(["logs", "erase", "--db", db.url, "--user", USER])
+    code = main(["logs", "erase", "--prompt-log", db.url, "--user", USER])
     err = capsys.readouterr().err
     if db.name == "postgresql":
         assert code == 2 and "AII_PSEUDONYM_KEY or AII_PSEUDONYM_KEY_FILE" in err and err.count("\n") == 1
         assert len(stored_ids(db)) == 3
         monkeypatch.setenv("AII_PSEUDONYM_KEY_FILE", str(tmp_path / "ai_pseudonym.key"))
-        assert main(["logs", "erase", "--db", db.url, "--user", USER]) == 0
+        assert main(["logs", "erase", "--prompt-log", db.url, "--user", USER]) == 0
     else:
         assert code == 0
     assert stored_ids(db) == [make_entry(0).log_id, make_entry(2).log_id]  # the new key's entry went
@@ -107,7 +107,7 @@ def test_a_shared_log_takes_the_key_only_from_the_environment(db: Backend, tmp_p
 
 def test_export_round_trips_and_filters(db: Backend, tmp_path: Path, capsys) -> None:
     out = tmp_path / "all.jsonl"
-    assert main(["logs", "export", "--db", db.url, "--out", str(out)]) == 0
+    assert main(["logs", "export", "--prompt-log", db.url, "--out", str(out)]) == 0
     lines = out.read_text("utf-8").splitlines()
     assert len(lines) == 3 and all("system_prompt" not in json.loads(line) for line in lines)
     exported = list(read_jsonl(lines))
@@ -117,7 +117,7 @@ def test_export_round_trips_and_filters(db: Backend, tmp_path: Path, capsys) -> 
     assert exported[1].incident_id == "INC-1"
 
     def exported_ids(*args: str) -> list[str]:
-        assert main(["logs", "export", "--db", db.url, *args]) == 0
+        assert main(["logs", "export", "--prompt-log", db.url, *args]) == 0
         return [s.entry.log_id for s in read_jsonl(capsys.readouterr().out.splitlines())]
 
     assert exported_ids("--user", USER) == [make_entry(0).log_id, make_entry(1).log_id]
@@ -131,7 +131,7 @@ def test_purge_command_honours_days_and_holds(db: Backend, capsys) -> None:
     store = db.open()
     store.write([make_entry(10, timestamp=T0 - 10 * SECONDS_PER_DAY, user_message="old marker")])
     store.close()
-    assert main(["logs", "purge", "--db", db.url, "--days", "1"]) == 0
+    assert main(["logs", "purge", "--prompt-log", db.url, "--days", "1"]) == 0
     assert capsys.readouterr().out.startswith("purged 3 entries")  # entry 1 is held by INC-1
     assert stored_ids(db) == [make_entry(1).log_id]
     assert not db.holds_text("old marker")
@@ -141,7 +141,7 @@ def test_scrub_command_redacts_pii_with_the_package_detector(db: Backend, capsys
     store = db.open()
     store.write([make_entry(20, user_message="write to jane.doe@example.com please")])
     store.close()
-    assert main(["logs", "scrub", "--db", db.url]) == 0
+    assert main(["logs", "scrub", "--prompt-log", db.url]) == 0
     assert "redacted PII in 1" in capsys.readouterr().out
     store = db.open()
     scrubbed = store.get(make_entry(20).log_id)
@@ -164,15 +164,18 @@ def test_the_database_defaults_to_the_environment(tmp_path: Path, monkeypatch, c
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("sqlite:///{tmp}/no/such/dir.db", "error: FileNotFoundError: no prompt log at "),
-        ("postgresql://u@h:port/db", "error: ValueError: prompt log: malformed PostgreSQL URL"),
-        ("postgresql://u:pw@127.0.0.1:{port}/db", "error: StoreUnavailableError: prompt log at postgresql://u:***@"),
-        ("mysql://h/db", "error: ValueError: prompt log: unsupported URL"),
+        ("sqlite:///{tmp}/no/such/dir.db", "otel-ai-incident: error: no prompt log at "),
+        ("postgresql://u@h:port/db", "otel-ai-incident: error: prompt log: malformed PostgreSQL URL"),
+        (
+            "postgresql://u:pw@127.0.0.1:{port}/db",
+            "otel-ai-incident: error: StoreUnavailableError: prompt log at postgresql://u:***@",
+        ),
+        ("mysql://h/db", "otel-ai-incident: error: prompt log: unsupported URL"),
     ],
 )
 def test_a_database_that_cannot_be_used_is_one_line_and_exit_code_1(url: str, expected: str, tmp_path, capsys) -> None:
     for command in (["purge"], ["scrub"], ["export"]):
-        assert main(["logs", *command, "--db", url.format(tmp=tmp_path, port=free_port())]) == 1
+        assert main(["logs", *command, "--prompt-log", url.format(tmp=tmp_path, port=free_port())]) == 1
         err = capsys.readouterr().err
         assert err.startswith(expected) and err.count("\n") == 1, err
         assert "pw" not in err
@@ -180,9 +183,9 @@ def test_a_database_that_cannot_be_used_is_one_line_and_exit_code_1(url: str, ex
 
 def test_a_refused_login_is_one_line_naming_the_log(postgres_url: str, capsys) -> None:
     url = postgres_url.replace("postgres@", "nobody_here@", 1)
-    assert main(["logs", "purge", "--db", url]) == 1
+    assert main(["logs", "purge", "--prompt-log", url]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: StoreUnavailableError: prompt log at ") and err.count("\n") == 1
+    assert err.startswith("otel-ai-incident: error: StoreUnavailableError: prompt log at ") and err.count("\n") == 1
     assert 'role "nobody_here" does not exist' in err
 
 
@@ -191,4 +194,13 @@ def test_every_logs_command_has_help(capsys) -> None:
         with pytest.raises(SystemExit) as exit_info:
             main(["logs", command, "--help"])
         assert exit_info.value.code == 0
-        assert "--db" in capsys.readouterr().out
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "--prompt-log URL, --db URL" in help_text and "--db is its old name" in help_text
+
+
+@pytest.mark.parametrize("option", ["--prompt-log", "--db"])
+def test_the_log_is_named_by_prompt_log_or_by_its_old_name_db(db: Backend, option: str, capsys) -> None:
+    assert main(["logs", "export", option, db.url]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["logs", "erase", option, db.url, "--user", USER]) == 0
+    assert stored_ids(db) == [make_entry(2).log_id]

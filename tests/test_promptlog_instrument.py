@@ -88,11 +88,11 @@ def test_key_rotation_across_replicas_keeps_every_entry_reachable(postgres_url: 
         run_app("alice", AII_PROMPT_LOG=postgres_url, AII_PSEUDONYM_KEY=keys)
     run_app("bob", AII_PROMPT_LOG=postgres_url, AII_PSEUDONYM_KEY=rotated)
     monkeypatch.setenv("AII_PSEUDONYM_KEY", rotated)
-    assert main(["logs", "export", "--db", postgres_url, "--user", "alice"]) == 0
+    assert main(["logs", "export", "--prompt-log", postgres_url, "--user", "alice"]) == 0
     exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(exported) == 10
     assert {e["pseudonym_key_id"] for e in exported} == {Pseudonymizer(OLD_KEY).key_id, Pseudonymizer(NEW_KEY).key_id}
-    assert main(["logs", "erase", "--db", postgres_url, "--user", "alice"]) == 0
+    assert main(["logs", "erase", "--prompt-log", postgres_url, "--user", "alice"]) == 0
     assert capsys.readouterr().out.startswith("erased 10 ")
-    assert main(["logs", "export", "--db", postgres_url]) == 0
+    assert main(["logs", "export", "--prompt-log", postgres_url]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5  # bob's

@@ -2,7 +2,7 @@
 
 They work on the state directly (the sqlite:/// or postgresql:// URL the receiver uses) or, for status and
 lift, through a receiver's HTTP API (an http(s):// URL, with the webhook token). Every change is audited
-under `--by`.
+under `--by`. A failure is raised as `CommandFailed` (exit code 1) for the CLI to report.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from otel_ai_incident import names
+from otel_ai_incident.commandline import CommandFailed, ErrorType, failure_of, store_errors
 from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.state import (
     ContainmentEntry,
@@ -26,12 +26,11 @@ from otel_ai_incident.containment.state import (
     StateView,
     open_containment_state,
 )
-from otel_ai_incident.containment.tokens import Role, client_token
+from otel_ai_incident.containment.tokens import Role, client_setting, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.printable import for_terminal
-from otel_ai_incident.storage.errors import StoreError
 from otel_ai_incident.storage.sqlite import sqlite_path
-from otel_ai_incident.storage.urls import is_sqlite_url
+from otel_ai_incident.storage.urls import is_sqlite_url, redacted
 
 LIFT_PATH = "/v1/containment/lift"
 T = TypeVar("T")
@@ -99,21 +98,18 @@ def _remote(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
 
-def _fail(message: str) -> int:
-    print(f"otel-ai-incident containment: {message}", file=sys.stderr)
-    return 1
-
-
 def status_command(args: argparse.Namespace) -> int:
     url = _url(args)
     try:
         if _remote(url):
-            view = HttpStateReader(url, client_token(Role.OPERATOR, Role.READER)).changed_since(-1) or StateView(-1, ())
+            roles = (Role.OPERATOR, Role.READER)
+            reader = HttpStateReader(url, client_token(*roles), credential=client_setting(*roles))
+            view = reader.changed_since(-1) or StateView(-1, ())
             pending: list[PendingAction] = []
         else:
             view, pending = _on_state(url, lambda state: (state.read(), state.pending()))
-    except (OSError, ValueError, StoreError) as error:
-        return _fail(str(error))
+    except store_errors() as error:
+        raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
     if args.json:
         print(
             json.dumps(
@@ -150,10 +146,10 @@ def lift_command(args: argparse.Namespace) -> int:
             if _remote(url)
             else _on_state(url, lambda state: state.lift(action, args.target, actor=args.by, reason=args.reason))
         )
-    except (OSError, ValueError, StoreError) as error:
-        return _fail(str(error))
+    except store_errors() as error:
+        raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
     if not lifted:
-        return _fail(f"{action.value} on {args.target or 'the whole app'} is not in force")
+        raise CommandFailed(f"{action.value} on {args.target or 'the whole app'} is not in force", ErrorType.NOT_FOUND)
     print(for_terminal(f"lifted {action.value} on {args.target or 'the whole app'}"))
     return 0
 
@@ -161,13 +157,15 @@ def lift_command(args: argparse.Namespace) -> int:
 def approve_command(args: argparse.Namespace) -> int:
     url = _url(args)
     if _remote(url):
-        return _fail("approve works on the state itself: pass its sqlite:/// or postgresql:// URL")
+        raise CommandFailed(
+            "approve works on the state itself: pass its sqlite:/// or postgresql:// URL", ErrorType.INVALID
+        )
     try:
         entry = _on_state(url, lambda state: state.approve(args.id, actor=args.by))
     except KeyError as error:
-        return _fail(str(error.args[0]))
-    except (OSError, ValueError, StoreError) as error:
-        return _fail(str(error))
+        raise CommandFailed(str(error.args[0]), ErrorType.NOT_FOUND) from None
+    except store_errors() as error:
+        raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
     print(for_terminal("applied " + _describe_entry(entry)))
     return 0
 
@@ -176,7 +174,7 @@ def _on_state(url: str, use: Callable[[ContainmentState], T]) -> T:
     """Run `use` on the state at `url`; a SQLite file that does not exist is refused, not created (a
     mistyped path, or a command run in the wrong directory, must not report an empty state as the truth)."""
     if is_sqlite_url(url) and not sqlite_path(url).is_file():
-        raise OSError(f"no containment state at {sqlite_path(url)} (nothing was created)")
+        raise CommandFailed(f"no containment state at {sqlite_path(url)} (nothing was created)", ErrorType.NO_STORE)
     state = open_containment_state(url, min_size=0, max_size=1)  # one command, one connection at a time
     try:
         return use(state)

@@ -11,14 +11,15 @@ depends on the source:
   again, so a change committed while it was cut off is not missed;
 - a receiver's URL is polled on a background thread every `refresh_interval_s` (ETag: unchanged is a 304).
 
-Until the state has been loaded once the gate knows nothing, so the first turn or tool call waits for the
-first load, at most `load_timeout_s`. If it has not loaded by then the gate logs an error, counts it, and
-fails open (nothing contained until it loads) or, with `fail_closed` (AII_CONTAINMENT_FAIL_CLOSED=true),
-refuses every turn and tool call as a kill switch would, until it loads. Whatever goes wrong after that,
-the last known state stays in force. Every error (a read, a 401, entries it cannot use, which are skipped
-one by one) is counted and logged as an ERROR, repeated at most once a minute while errors last; the reading
-thread never stops, and the gate never raises into the app. A SQLite file replaced (a restore) or repaired
-is read again as it is now. Rate limits use buckets shared through the state (see `limits`).
+Until the state has been loaded once the gate knows nothing, so `instrument()` (or else the first turn or
+tool call) waits for the first load, at most `load_timeout_s`. If it has not loaded by then the gate logs an
+error, counts it, and fails open (nothing contained until it loads) or, with `fail_closed`
+(AII_CONTAINMENT_FAIL_CLOSED=true), refuses every turn and tool call as a kill switch would, until it loads.
+Whatever goes wrong after that, the last known state stays in force. Every error (a read, a 401 naming the
+token's variable, entries it cannot use, which are skipped one by one) is counted and logged as an ERROR,
+repeated at most once a minute while errors last; the reading thread never stops, and the gate never raises
+into the app. A SQLite file replaced (a restore) or repaired is read again as it is now. Rate limits use
+buckets shared through the state (see `limits`).
 
 When the state cannot even be opened (a malformed AII_CONTAINMENT), `instrument()` installs an
 `UnusableGate` that follows the same policy: fail open or closed, an ERROR a minute, every turn counted.
@@ -43,7 +44,7 @@ from otel_ai_incident.containment.registry import REGISTRY, PromptVersion, Regis
 from otel_ai_incident.containment.remote import HttpStateReader
 from otel_ai_incident.containment.snapshot import NOT_LOADED, Snapshot
 from otel_ai_incident.containment.state import SqliteStateReader, StateView, open_containment_state
-from otel_ai_incident.containment.tokens import Role, client_token
+from otel_ai_incident.containment.tokens import Role, client_setting, client_token
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.storage.sqlite import sqlite_path
 from otel_ai_incident.storage.urls import is_sqlite_url
@@ -156,7 +157,7 @@ class ContainmentGate:
         if snapshot.turns_open:
             return None
         if not snapshot.loaded:
-            return self.turn_blocked(user_pseudonym) if self._await_first_load() else self._unloaded_answer()
+            return self.turn_blocked(user_pseudonym) if self.await_first_load() else self._unloaded_answer()
         if snapshot.kill_switch is not None:
             return _KILL, None
         if user_pseudonym is not None and user_pseudonym in snapshot.rate_limits:
@@ -170,7 +171,7 @@ class ContainmentGate:
         if snapshot.tools_open:
             return None
         if not snapshot.loaded:
-            return self.tool_blocked(tool, writes) if self._await_first_load() else self._unloaded_answer()
+            return self.tool_blocked(tool, writes) if self.await_first_load() else self._unloaded_answer()
         if tool in snapshot.disabled_tools:
             return _DISABLE, tool
         if writes and snapshot.read_only:
@@ -208,8 +209,12 @@ class ContainmentGate:
 
     # -- before the first load ----------------------------------------------------------------------------
 
-    def _await_first_load(self) -> bool:
-        """Whether the state is loaded, after waiting for it once (at most `load_timeout_s`, all told)."""
+    def await_first_load(self) -> bool:
+        """Whether the state is loaded, after waiting for it once (at most `load_timeout_s`, all told).
+
+        `instrument()` calls it, so a state that cannot be loaded (a wrong token, a receiver that is not
+        there) is an ERROR while the app starts, not at its first turn; from then on every error is logged
+        as it comes (at most once every ERROR_LOG_INTERVAL_S) and counted."""
         if not self._waited_for_load:
             if self._background:
                 self._loaded.wait(self._load_timeout_s)
@@ -437,7 +442,8 @@ def open_gate(url: str | None = None, *, token: str | None = None, **options: An
     options.setdefault("fail_closed", fail_closed_setting())
     source: StateSource
     if url.startswith(("http://", "https://")):
-        source = HttpStateReader(url, token or client_token(Role.READER))
+        credential = "the token given to open_gate" if token else client_setting(Role.READER)
+        source = HttpStateReader(url, token or client_token(Role.READER), credential=credential)
         options.setdefault("replicas", int(_env_number(names.ENV_CONTAINMENT_REPLICAS, 1)))
     else:
         source = _local_state(url)

@@ -27,8 +27,18 @@ class HttpStateReader:
 
     remote = True
 
-    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        *,
+        credential: str = "the token given",
+    ) -> None:
+        """`credential` says where `token` came from (AII_READER_TOKEN, a file...), so a refusal names what to
+        fix; it never holds the token."""
         self.url = base_url.rstrip("/") + CONTAINMENT_PATH
+        self._credential = credential
         self._headers = {"Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -52,4 +62,9 @@ class HttpStateReader:
         except urllib.error.HTTPError as error:
             if error.code == 304:
                 return None
+            if error.code in (401, 403):
+                raise PermissionError(
+                    f"{self.describe()} answered {error.code} {error.reason}: it does not accept the token "
+                    f"({self._credential}) for reading the containment state"
+                ) from None
             raise

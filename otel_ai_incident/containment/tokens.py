@@ -58,6 +58,15 @@ def client_token(*roles: Role) -> str | None:
     return None
 
 
+def client_setting(*roles: Role) -> str:
+    """Where `client_token(*roles)` comes from, for messages (never the token itself): the setting that gave
+    it, or, when none did, the settings of the first role that could."""
+    for role in (*roles, Role.ALERTS):
+        if own_token(role):
+            return setting_name(role)
+    return "none set: " + " or ".join(_SETTINGS[(*roles, Role.ALERTS)[0]])
+
+
 def check_token(token: str, setting: str) -> None:
     """Refuse a token too short to resist guessing, or one an HTTP header would mangle (ValueError)."""
     if len(token) < MIN_TOKEN_LENGTH:

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from otel_ai_incident.commandline import CommandFailed, ErrorType
+
 # Long enough for the demo profile's baselines to be trusted (2 minutes of history), so the incidents are
 # judged against real baselines rather than the absolute fallback of a brand-new service.
 DEFAULT_NORMAL_S = 150.0
@@ -57,8 +59,7 @@ def demo(args: argparse.Namespace) -> int:
     try:
         check_binaries()
     except MissingBinary as missing:
-        print(f"otel-ai-incident demo: {missing}", file=sys.stderr)
-        return 2
+        raise CommandFailed(str(missing), ErrorType.UNAVAILABLE, exit_code=2) from None
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="aii-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     stack = FleetStack(workdir=workdir) if args.fleet else DemoStack(workdir=workdir)
@@ -81,14 +82,12 @@ def demo(args: argparse.Namespace) -> int:
         print("\n" + summary_table(outcomes), flush=True)
         postmortems = write_postmortems(stack, outcomes)
     except MissingPostgres as missing:
-        print(f"otel-ai-incident demo: {missing}", file=sys.stderr)
-        return 2
+        raise CommandFailed(str(missing), ErrorType.UNAVAILABLE, exit_code=2) from None
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything", file=sys.stderr)
         return 130
     except Exception as error:
-        print(f"otel-ai-incident demo failed: {error}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"the demo failed: {error}", ErrorType.FAILED) from error
     finally:
         stack.stop()
     if args.json:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from otel_ai_incident.commandline import CommandFailed, ErrorType
 from otel_ai_incident.generate.kubernetes.options import DEFAULT_APP_SELECTOR, DEFAULT_RELEASE_LABELS, KubernetesOptions
 from otel_ai_incident.generate.links import DEFAULT_GRAFANA_BASE, DEFAULT_RUNBOOK_BASE, Links
 from otel_ai_incident.signals import PRODUCTION, PROFILES, SignalConfigError
@@ -119,8 +120,7 @@ def generate_command(args: argparse.Namespace) -> int:
         if profile is PRODUCTION:
             files |= artefacts.published_files(args.out, links)
     except SignalConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise CommandFailed(str(exc), ErrorType.INVALID, exit_code=2) from exc
     if args.check:
         stale = artefacts.stale(files, args.out)
         for path in stale:

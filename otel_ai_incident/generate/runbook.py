@@ -22,7 +22,9 @@ COMMON = f"""\
 ### INVESTIGATE
 1. Pull the prompt logs of the affected sessions: `{CLI} incidents show <id>` lists them, `{CLI} logs export`
    exports them (pseudonymised user ids only).
-2. Reproduce in staging from the logged inputs: `{CLI} replay <id>`.
+2. Reproduce in staging from the logged inputs: `{CLI} replay <log_id> --llm module:function` replays a held
+   turn with the prompt of the time and the current one, shows both prompts and their diff, and records the
+   result in the incident (`--no-record` to only try a prompt).
 3. Classify the root cause: model / prompt / data / config / infra (`{CLI} incidents rca <id>` suggests one).
 4. Identify the blast radius: how many users and sessions saw the behaviour (`{CLI} incidents show <id>`).
 

@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import json
 import os
-import sqlite3
 import sys
 import textwrap
 import time
@@ -22,33 +21,38 @@ from pathlib import Path
 from typing import Any
 
 from otel_ai_incident import names
+from otel_ai_incident.commandline import (
+    CommandFailed,
+    ErrorType,
+    add_prompt_log_option,
+    failure_of,
+    prompt_log_url,
+    store_errors,
+)
 from otel_ai_incident.containment.registry import REGISTRY
 from otel_ai_incident.guardrails.output import PiiOutputGuard
 from otel_ai_incident.incidents import blast_radius, postmortem, rca, regressions
 from otel_ai_incident.incidents.blast_radius import BlastRadius
 from otel_ai_incident.incidents.disclosure import breach_clock, disclosure_lines
 from otel_ai_incident.incidents.model import MILESTONES, Incident, IncidentStatus, Replay, RootCauseCategory
-from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt_of_the_time, replay
+from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt_diff, prompt_of_the_time, replay
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
 from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.promptlog.backends import open_store
+from otel_ai_incident.promptlog.entry import system_prompt_hash
 from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import PromptLogStore
 from otel_ai_incident.signals.load import load_signals
-from otel_ai_incident.storage.errors import StoreError
 from otel_ai_incident.storage.private import write_private_text
 from otel_ai_incident.storage.sqlite import SQLITE_SCHEME, sqlite_path
 
 #: The time every command works at; tests replace it with a fixed clock.
 clock: Callable[[], float] = time.time
-_ERRORS = (OSError, ValueError, sqlite3.Error, StoreError)
 _WIDTH = 120
-
-
-class CommandError(Exception):
-    """A problem to print as one line; exit code 1."""
+#: The exit status of a store, file or value that cannot be used (a refused or impossible request gives 1).
+EXIT_UNUSABLE = 2
 
 
 def register(subparsers: Any) -> None:
@@ -58,11 +62,7 @@ def register(subparsers: Any) -> None:
         metavar="URL",
         help=f"incident store (default ${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS})",
     )
-    stores.add_argument(
-        "--prompt-log",
-        metavar="URL",
-        help=f"prompt log (default ${names.ENV_PROMPT_LOG} or {names.DEFAULT_PROMPT_LOG})",
-    )
+    add_prompt_log_option(stores)
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON")
     catalogue = argparse.ArgumentParser(add_help=False)
@@ -140,7 +140,9 @@ def register(subparsers: Any) -> None:
         description="Replay a logged turn with the system prompt of the time and the current one, and re-run the "
         "PII guardrail on both answers. The model is a callable "
         "`def llm(*, model: str, system: str, messages: list[dict[str, str]]) -> str`, e.g. "
-        "otel_ai_incident.incidents.openai_llm:llm. Texts are shown redacted.",
+        "otel_ai_incident.incidents.openai_llm:llm. Both system prompts are printed in full, with a unified diff "
+        "when they differ: they are the app's instructions, not user messages. Answers are shown redacted. The "
+        "result is recorded in the incident unless --no-record.",
     )
     again.add_argument("log_id", metavar="LOG_ID")
     again.add_argument("--llm", required=True, metavar="MODULE:FUNCTION", help="the model callable")
@@ -152,10 +154,16 @@ def register(subparsers: Any) -> None:
         help="take the current prompt from the registry (filled by importing the --llm module); "
         "default: the turn's prompt name",
     )
-    again.add_argument(
+    record = again.add_mutually_exclusive_group()
+    record.add_argument(
         "--incident",
         metavar="ID",
         help="record the result in this incident (default: the incident the turn is held for)",
+    )
+    record.add_argument(
+        "--no-record",
+        action="store_true",
+        help="only show the result: record it in no incident (to try a prompt before changing it)",
     )
     again.set_defaults(handler=_run(replay_command))
 
@@ -171,20 +179,21 @@ def register(subparsers: Any) -> None:
 
 
 def _run(command: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], int]:
-    """The command with one-line errors; the stores it opened are closed when it ends (`args.closing`)."""
+    """The command, its failures reported by the CLI; the stores it opened are closed when it ends
+    (`args.closing`)."""
 
     def handler(args: argparse.Namespace) -> int:
         try:
             with contextlib.ExitStack() as args.closing:
                 command(args)
-        except (CommandError, rca.Refused, ReplayError) as error:
-            print(f"otel-ai-incident: {error}", file=sys.stderr)
-            return 1
+        except rca.Refused as error:
+            raise CommandFailed(str(error), ErrorType.REFUSED) from error
+        except ReplayError as error:
+            raise CommandFailed(str(error), ErrorType.INVALID) from error
         except BrokenPipeError:
             raise  # the reader went away: the CLI ends quietly
-        except _ERRORS as error:
-            print(f"otel-ai-incident: {error}", file=sys.stderr)
-            return 2
+        except store_errors() as error:
+            raise failure_of(error, exit_code=EXIT_UNUSABLE) from error
         return 0
 
     return handler
@@ -197,7 +206,7 @@ def _incidents(args: argparse.Namespace) -> IncidentStore:
     """The store named (a SQLite file must exist: opening would create an empty one and report nothing)."""
     url = args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS
     if url.startswith(SQLITE_SCHEME) and not sqlite_path(url).exists():
-        raise CommandError(f"no incident store at {sqlite_path(url)}")
+        raise CommandFailed(f"no incident store at {sqlite_path(url)}", ErrorType.NO_STORE)
     store = open_incident_store(url)
     args.closing.callback(store.close)
     return store
@@ -206,7 +215,7 @@ def _incidents(args: argparse.Namespace) -> IncidentStore:
 def open_prompt_log(url: str | None) -> PromptLogStore | None:
     """The prompt log at `url` (default: $AII_PROMPT_LOG, else the default file), or None when its file does not
     exist: opening would create an empty one, and an empty log would report "0 users affected"."""
-    url = url or os.environ.get(names.ENV_PROMPT_LOG) or names.DEFAULT_PROMPT_LOG
+    url = prompt_log_url(url)
     if url.startswith(SQLITE_SCHEME) and not sqlite_path(url).exists():
         return None
     return open_store(url)
@@ -222,7 +231,7 @@ def _prompt_log(args: argparse.Namespace) -> PromptLogStore | None:
 def _required_prompt_log(args: argparse.Namespace) -> PromptLogStore:
     log = _prompt_log(args)
     if log is None:
-        raise CommandError("no prompt log: pass --prompt-log URL or set " + names.ENV_PROMPT_LOG)
+        raise CommandFailed(f"no prompt log: pass --prompt-log URL or set {names.ENV_PROMPT_LOG}", ErrorType.NO_STORE)
     return log
 
 
@@ -233,7 +242,7 @@ def _evidence(args: argparse.Namespace) -> SignalEvidence:
 def _incident(store: IncidentStore, incident_id: str) -> Incident:
     incident = store.get(incident_id)
     if incident is None:
-        raise CommandError(f"no incident {incident_id}")
+        raise CommandFailed(f"no incident {incident_id}", ErrorType.NOT_FOUND)
     return incident
 
 
@@ -331,8 +340,10 @@ def _describe_rca(incident: Incident) -> list[str]:
 
 
 def rca_command(args: argparse.Namespace) -> None:
+    store = _incidents(args)
+    _incident(store, args.id)
     recorded = rca.record_rca(
-        _incidents(args),
+        store,
         args.id,
         category=RootCauseCategory(args.category),
         description=args.description,
@@ -346,7 +357,9 @@ def rca_command(args: argparse.Namespace) -> None:
 
 
 def close_command(args: argparse.Namespace) -> None:
-    released = rca.close(_incidents(args), _prompt_log(args), args.id, by=args.by, at=clock())
+    store = _incidents(args)
+    _incident(store, args.id)
+    released = rca.close(store, _prompt_log(args), args.id, by=args.by, at=clock())
     print(f"closed {args.id}; released the hold on {released} prompt-log turns")
 
 
@@ -381,18 +394,40 @@ def replay_command(args: argparse.Namespace) -> None:
     log = _required_prompt_log(args)
     stored = log.get(args.log_id)
     if stored is None:
-        raise CommandError(f"no prompt-log entry {args.log_id}")
+        raise CommandFailed(f"no prompt-log entry {args.log_id}", ErrorType.NOT_FOUND)
     entry = stored.entry
     llm = load_callable(args.llm)  # first: importing the app's module may fill the prompt registry
-    result = replay(entry, prompt_of_the_time(log, entry), _current_prompt(args, entry.prompt_name), llm, now=clock())
-    incident_id = args.incident or stored.incident_id
+    old_prompt, new_prompt = prompt_of_the_time(log, entry), _current_prompt(args, entry.prompt_name)
+    result = replay(entry, old_prompt, new_prompt, llm, now=clock())
+    incident_id = None if args.no_record else args.incident or stored.incident_id
     if incident_id is not None and not _incidents(args).record_replay(incident_id, result):
-        raise CommandError(f"no incident {incident_id} to record the replay in")
+        raise CommandFailed(f"no incident {incident_id} to record the replay in", ErrorType.NOT_FOUND)
+    diff = prompt_diff(old_prompt, new_prompt)
     if args.json:
-        print(json.dumps({**result.to_json(), "recorded_in": incident_id}, indent=2))
+        prompts = {"of_the_time": old_prompt, "current": new_prompt, "diff": diff}
+        print(json.dumps({**result.to_json(), "prompts": prompts, "recorded_in": incident_id}, indent=2))
         return
+    _print_prompts(old_prompt, new_prompt, diff)
     _print_side_by_side(result, entry.assistant_response)
-    print(f"recorded in {incident_id}" if incident_id else "not recorded in an incident (pass --incident ID)")
+    if incident_id is not None:
+        print(f"recorded in {incident_id}")
+    else:
+        print("not recorded (--no-record)" if args.no_record else "not recorded in an incident (pass --incident ID)")
+
+
+def _print_prompts(old_prompt: str, new_prompt: str, diff: list[str]) -> None:
+    """Both system prompts in full, then their diff: what changed is what the replay tests."""
+    for title, text in (("system prompt of the time", old_prompt), ("current system prompt", new_prompt)):
+        print(f"{title} {system_prompt_hash(text)[:12]}:")
+        for line in text.splitlines() or [""]:
+            _say(f"  {line}")
+    if diff:
+        print("diff:")
+        for line in diff:
+            _say(f"  {line}")
+    else:
+        print("diff: none (the current prompt is the prompt of the time)")
+    print()
 
 
 def _current_prompt(args: argparse.Namespace, logged_name: str | None) -> str:
@@ -400,11 +435,13 @@ def _current_prompt(args: argparse.Namespace, logged_name: str | None) -> str:
         return args.prompt.read_text(encoding="utf-8")
     name = args.prompt_name or logged_name
     if name is None:
-        raise CommandError("no current prompt: pass --prompt FILE or --prompt-name NAME")
+        raise CommandFailed("no current prompt: pass --prompt FILE or --prompt-name NAME", ErrorType.INVALID)
     try:
         return REGISTRY.active_prompt(name).text
     except KeyError:
-        raise CommandError(f"prompt {name!r} is not registered by the --llm module: pass --prompt FILE") from None
+        raise CommandFailed(
+            f"prompt {name!r} is not registered by the --llm module: pass --prompt FILE", ErrorType.INVALID
+        ) from None
 
 
 def _print_side_by_side(result: Replay, logged_output: str | None) -> None:

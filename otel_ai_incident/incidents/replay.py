@@ -14,6 +14,7 @@ reproduce: that is a logging gap, and the post-mortem's Reproduction section is 
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -68,6 +69,20 @@ def prompt_of_the_time(log: PromptLogStore, entry: PromptLogEntry) -> str:
     if text is None:
         raise ReplayError(f"system prompt {entry.system_prompt_hash[:12]} of entry {entry.log_id} is not stored")
     return text
+
+
+def prompt_diff(old_prompt: str, new_prompt: str) -> list[str]:
+    """The unified diff from the prompt of the time to the current one (no lines when they are the same),
+    each side labelled with the start of its hash, the name the prompt log and the incident give it."""
+    return [
+        line.rstrip("\n")
+        for line in difflib.unified_diff(
+            old_prompt.splitlines(keepends=True),
+            new_prompt.splitlines(keepends=True),
+            fromfile=f"prompt of the time {system_prompt_hash(old_prompt)[:12]}",
+            tofile=f"current prompt {system_prompt_hash(new_prompt)[:12]}",
+        )
+    ]
 
 
 def replay(entry: PromptLogEntry, old_prompt: str, new_prompt: str, llm: LLM, *, now: float) -> Replay:

@@ -1,17 +1,18 @@
 """`otel-ai-incident logs ...`: purge, erase, scrub and export the prompt log.
 
-The database is chosen by --db or AII_PROMPT_LOG: a sqlite:/// file or the fleet's postgresql:// database.
+The database is chosen by --prompt-log (--db, its old name) or AII_PROMPT_LOG: a sqlite:/// file or the
+fleet's postgresql:// database.
 Erasure and the --user filter pseudonymise the given id under every configured key (AII_PSEUDONYM_KEY /
 AII_PSEUDONYM_KEY_FILE) and refuse to run without one, since a random key would match nothing and report a
 misleading zero; for a shared log only those two variables count (no ./ai_pseudonym.key of this host).
-A store that cannot be reached or used is reported as one line naming it, with exit code 1.
+A store that cannot be reached or used is reported as one line naming it, with exit code 1; a refused or
+invalid request with exit code 2 (see `commandline`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +20,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otel_ai_incident import names
+from otel_ai_incident.commandline import (
+    CommandFailed,
+    ErrorType,
+    add_prompt_log_option,
+    failure_of,
+    prompt_log_url,
+    store_errors,
+)
 from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.export import write_jsonl
 from otel_ai_incident.promptlog.pseudonym import (
@@ -30,26 +39,20 @@ from otel_ai_incident.promptlog.pseudonym import (
 )
 from otel_ai_incident.promptlog.retention import Retention, retention_days
 from otel_ai_incident.promptlog.store import LogQuery, PromptLogStore
-from otel_ai_incident.storage.errors import StoreError
 from otel_ai_incident.storage.private import open_private
 from otel_ai_incident.storage.sqlite import sqlite_path
-from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url
+from otel_ai_incident.storage.urls import is_postgres_url, is_sqlite_url, redacted
 
 DEFAULT_ERASE_REASON = "GDPR Art. 17 erasure request"
 
 
-class CommandError(Exception):
-    """A problem to print as one line, with exit code 2."""
+#: The exit status of a request refused or not understood (a database that cannot be used gives 1).
+EXIT_REFUSED = 2
 
 
 def register(subparsers: Any) -> None:
     db = argparse.ArgumentParser(add_help=False)
-    db.add_argument(
-        "--db",
-        default=None,
-        metavar="URL",
-        help=f"prompt log URL (default: ${names.ENV_PROMPT_LOG} or {names.DEFAULT_PROMPT_LOG})",
-    )
+    add_prompt_log_option(db)
     logs = subparsers.add_parser(
         "logs", help="purge, erase, scrub or export the prompt log", description="Manage the prompt log."
     )
@@ -121,49 +124,39 @@ def register(subparsers: Any) -> None:
 
 
 def _run(action: Callable[[argparse.Namespace, PromptLogStore], None]) -> Callable[[argparse.Namespace], int]:
-    """Open the store, run the action, close it; report a failure as one line on stderr. A SQLite file that
-    does not exist is refused: opening would create an empty log, and an erasure or export of it would
-    report success having done nothing (a mistyped path)."""
+    """Open the store, run the action, close it; a store that cannot be used fails the command (exit code 1).
+    A SQLite file that does not exist is refused: opening would create an empty log, and an erasure or
+    export of it would report success having done nothing (a mistyped path)."""
 
     def handler(args: argparse.Namespace) -> int:
-        args.db = args.db or os.environ.get(names.ENV_PROMPT_LOG, names.DEFAULT_PROMPT_LOG)
+        args.prompt_log = prompt_log_url(args.prompt_log)
+        if is_sqlite_url(args.prompt_log) and not sqlite_path(args.prompt_log).is_file():
+            raise CommandFailed(
+                f"no prompt log at {sqlite_path(args.prompt_log)} (nothing was created)", ErrorType.NO_STORE
+            )
         try:
-            if is_sqlite_url(args.db) and not sqlite_path(args.db).is_file():
-                raise FileNotFoundError(f"no prompt log at {sqlite_path(args.db)} (nothing was created)")
-            store = open_store(args.db)
+            store = open_store(args.prompt_log)
             try:
                 action(args, store)
             finally:
                 store.close()
-        except CommandError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
         except BrokenPipeError:
             raise  # the reader went away: not a database error (the CLI ends quietly)
-        except _database_errors() as error:
-            print(f"error: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
-            return 1
+        except store_errors() as error:
+            raise failure_of(error, exit_code=1, where=f"prompt log at {redacted(args.prompt_log)}") from error
         return 0
 
     return handler
 
 
-def _database_errors() -> tuple[type[BaseException], ...]:
-    """What a failing store raises; psycopg's errors only if it was loaded (a postgresql:// URL)."""
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error, StoreError, ValueError, OSError)
-    psycopg = sys.modules.get("psycopg")
-    return errors if psycopg is None else (*errors, psycopg.Error)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
+def _refused(message: str) -> CommandFailed:
+    return CommandFailed(message, ErrorType.REFUSED, exit_code=EXIT_REFUSED)
 
 
 def _purge(args: argparse.Namespace, store: PromptLogStore) -> None:
     days = args.days if args.days is not None else retention_days()
     if days <= 0:
-        raise CommandError("--days must be positive")
+        raise CommandFailed("--days must be positive", ErrorType.INVALID, exit_code=EXIT_REFUSED)
     purged = Retention(days).purge(store)
     if purged:
         store.reclaim()
@@ -172,14 +165,16 @@ def _purge(args: argparse.Namespace, store: PromptLogStore) -> None:
 
 def _erase(args: argparse.Namespace, store: PromptLogStore) -> None:
     if args.user in args.reason:
-        raise CommandError("the reason must not contain the user id (the audit log holds no personal data)")
+        raise _refused("the reason must not contain the user id (the audit log holds no personal data)")
     from otel_ai_incident.containment.state import open_containment_state
     from otel_ai_incident.incidents.erasure import erase_user
     from otel_ai_incident.incidents.sql_store import open_incident_store
 
-    pseudonyms = pseudonyms_of(args.user, _configured_pseudonymizers(args.db))
-    containment_url = _companion_store(args.containment, names.ENV_CONTAINMENT, names.DEFAULT_CONTAINMENT, args.db)
-    incidents_url = _companion_store(args.incidents, names.ENV_INCIDENTS, names.DEFAULT_INCIDENTS, args.db)
+    pseudonyms = pseudonyms_of(args.user, _configured_pseudonymizers(args.prompt_log))
+    containment_url = _companion_store(
+        args.containment, names.ENV_CONTAINMENT, names.DEFAULT_CONTAINMENT, args.prompt_log
+    )
+    incidents_url = _companion_store(args.incidents, names.ENV_INCIDENTS, names.DEFAULT_INCIDENTS, args.prompt_log)
     containment = None if containment_url is None else open_containment_state(containment_url)
     incidents = None if incidents_url is None else open_incident_store(incidents_url)
     try:
@@ -224,7 +219,7 @@ def _export(args: argparse.Namespace, store: PromptLogStore) -> None:
         "model": args.model,
     }
     query = (
-        LogQuery.for_user(args.user, _configured_pseudonymizers(args.db), **filters)
+        LogQuery.for_user(args.user, _configured_pseudonymizers(args.prompt_log), **filters)
         if args.user
         else LogQuery(**filters)
     )
@@ -240,9 +235,9 @@ def _configured_pseudonymizers(url: str) -> list[Pseudonymizer]:
     try:
         pseudonymizers = load_pseudonymizers(create=False, shared=is_shared_log(url))
     except PseudonymKeyError as error:
-        raise CommandError(str(error)) from None
+        raise _refused(str(error)) from None
     if not pseudonymizers:
-        raise CommandError(
+        raise _refused(
             f"no pseudonym key configured ({names.ENV_PSEUDONYM_KEY} or "
             f"{names.ENV_PSEUDONYM_KEY_FILE}): a user id cannot be matched"
         )

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from otel_ai_incident import names
+from otel_ai_incident.commandline import CommandFailed, ErrorType, add_prompt_log_option, failure_of
 from otel_ai_incident.containment.tokens import Role, check_token, own_token, setting_name
 from otel_ai_incident.server.auth import Credentials, RoleCredentials
 from otel_ai_incident.server.connections import (
@@ -58,12 +59,11 @@ def register(subparsers: Any) -> None:
         help=f"incident store URL, also holding the inbox (default "
         f"${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS})",
     )
-    parser.add_argument(
-        "--prompt-log",
-        metavar="URL",
-        help=f"prompt log for containment targets and incident blast radius (default "
-        f"${names.ENV_PROMPT_LOG}, else {names.DEFAULT_PROMPT_LOG} if that file exists); "
-        "a log named explicitly is used even before the app has created it",
+    add_prompt_log_option(
+        parser,
+        purpose="prompt log for containment targets and incident blast radius (a log named here or in "
+        f"${names.ENV_PROMPT_LOG} is used even before the app has created it)",
+        default=f"${names.ENV_PROMPT_LOG}, else {names.DEFAULT_PROMPT_LOG} if that file exists",
     )
     parser.add_argument(
         "--claim-lease",
@@ -124,16 +124,14 @@ def serve(args: argparse.Namespace) -> int:
     try:
         credentials = _credentials(args)
     except (OSError, ValueError) as error:
-        print(f"otel-ai-incident serve: {error}", file=sys.stderr)
-        return 2
+        raise failure_of(error, exit_code=2) from error
     if credentials is None and not (args.insecure_no_auth and is_loopback(args.host)):
-        print(
-            "otel-ai-incident serve: no credentials: set --token-file, "
-            f"{names.ENV_WEBHOOK_TOKEN_FILE} or {names.ENV_WEBHOOK_TOKEN} "
+        raise CommandFailed(
+            f"no credentials: set --token-file, {names.ENV_WEBHOOK_TOKEN_FILE} or {names.ENV_WEBHOOK_TOKEN} "
             "(or --insecure-no-auth with a loopback --host)",
-            file=sys.stderr,
+            ErrorType.REFUSED,
+            exit_code=2,
         )
-        return 2
     try:
         playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
         evidence = SignalEvidence(load_signals(args.signals))
@@ -157,8 +155,7 @@ def serve(args: argparse.Namespace) -> int:
         sqlite3.Error,
         StoreError,
     ) as error:  # PlaybookError and SignalConfigError are ValueErrors
-        print(f"otel-ai-incident serve: {error}", file=sys.stderr)
-        return 2
+        raise failure_of(error, exit_code=2) from error
     if prompt_log is None:
         print(
             "otel-ai-incident serve: no prompt log file: containment targets come from alert labels only and "
