@@ -1,12 +1,13 @@
 """The incident console in a real browser: Debian's Chromium driven by Playwright against a real `serve`.
 
 The flow an on-call person takes: an alert comes in, the incident appears, they open it, approve the pending
-kill switch (the app's gate sees it in force), read one held turn (which the timeline records), lift the
-kill switch, record the root cause and close. Every page is checked with axe-core (no serious or critical
-violation) and photographed on a laptop and a phone screen into $AII_TEST_ARTIFACTS (default
-test-artifacts/ in the repository). The refusals are checked from the browser's own session: a page without
-a session goes to the login, a form posted without (or with a wrong) CSRF token changes nothing, a viewer sees
-no action and cannot post, and the apps' and Alertmanager's tokens do not log in.
+kill switch (an app's gate, reading the receiver with the reader token, then refuses turns), read one held
+turn (which the timeline records), lift the kill switch, record the root cause and close. Every page is
+checked with axe-core (no serious or critical violation), must fit the screen's width, and is photographed on
+a laptop and a phone screen into $AII_TEST_ARTIFACTS (default test-artifacts/ in the repository). The
+refusals are checked from the browser's own session: a page without a session goes to the login, a form
+posted without (or with a wrong) CSRF token changes nothing, a viewer sees no action and cannot post, and the
+apps' and Alertmanager's tokens do not log in.
 
 Skipped with the reason when Chromium, Playwright or axe-core is missing; failed instead under AII_REQUIRE_E2E=1.
 """
@@ -27,10 +28,12 @@ import yaml
 from conftest import missing
 from npm_packages import npm_package
 from otel_ai_incident import names
+from otel_ai_incident.containment.gate import open_gate
 from otel_ai_incident.demo.services import Receiver
 from otel_ai_incident.incidents.model import EventKind
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.promptlog.sqlite import SqliteStore
+from processes import wait_until
 from test_incidents_investigation import MIX
 from test_server import notification
 
@@ -183,9 +186,12 @@ def test_alert_to_close_in_the_browser(browser: Any, console: Console) -> None:
     expect(page.locator(".milestones li.reached")).to_have_count(3)  # first occurrence, fired, notified
     _check(console, page, "03-incident-pending")
 
+    gate = open_gate(console.url, token=READER, load_timeout_s=5)  # as the app reads its containment
+    assert gate.turn_blocked(None) is None
     page.get_by_role("button", name="Approve kill_switch").click()
     expect(page.get_by_role("status")).to_contain_text("Approved")
     assert [e["action"] for e in console.containment()] == ["kill_switch"]
+    assert wait_until(lambda: gate.turn_blocked(None), timeout=10) == ("kill_switch", None)
     expect(page.locator(".milestones li.reached")).to_have_count(4)  # containment in force
     _check(console, page, "04-incident-contained")
 
@@ -199,6 +205,8 @@ def test_alert_to_close_in_the_browser(browser: Any, console: Console) -> None:
     page.get_by_role("button", name="Lift kill_switch").click()
     expect(page.get_by_role("status")).to_contain_text("Lifted")
     assert console.containment() == []
+    assert wait_until(lambda: gate.turn_blocked(None) is None, timeout=10)
+    gate.close()
 
     page.get_by_label("Category").select_option("data_failure")
     page.get_by_label("What caused it").fill("The CRM tool returned whole customer records.")
