@@ -19,9 +19,11 @@ from otel_ai_incident.containment.state import ContainmentState
 from otel_ai_incident.containment.targets import PromptLogTargetFinder
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.server.auth import RoleCredentials
+from otel_ai_incident.server.console.actions import action_routes
+from otel_ai_incident.server.console.context import PREFIX, Console
 from otel_ai_incident.server.console.forms import ConsoleError, LoginRequired
 from otel_ai_incident.server.console.pages import Pages
-from otel_ai_incident.server.console.routes import PREFIX, Console, console_router
+from otel_ai_incident.server.console.routes import page_routes
 from otel_ai_incident.server.console.session import Sessions
 
 STATIC = Path(__file__).parent / "static"
@@ -66,5 +68,6 @@ def mount_console(
 
     app.add_exception_handler(ConsoleError, refused)
     app.add_exception_handler(LoginRequired, to_login)
-    app.include_router(console_router(console, pages))
+    app.include_router(page_routes(console, pages))
+    app.include_router(action_routes(console, pages))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
