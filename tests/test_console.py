@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from otel_ai_incident.containment.state import SqliteContainmentState
 from otel_ai_incident.containment.targets import PromptLogTargetFinder
+from otel_ai_incident.containment.tokens import Role
 from otel_ai_incident.incidents.model import EventKind, IncidentStatus
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
@@ -28,7 +29,7 @@ from otel_ai_incident.promptlog.sqlite import SqliteStore
 from otel_ai_incident.server.app import create_app
 from otel_ai_incident.server.auth import Credentials, RoleCredentials
 from otel_ai_incident.server.console import ConsoleSettings
-from otel_ai_incident.server.console.session import SESSION_COOKIE
+from otel_ai_incident.server.console.session import SESSION_COOKIE, SESSION_TTL_S, Sessions
 from otel_ai_incident.server.inbox.sql_store import open_inbox
 from otel_ai_incident.signals.load import load_signals
 from test_server import notification
@@ -291,3 +292,29 @@ def test_the_postmortem_downloads_as_markdown(receiver: Receiver) -> None:
     assert response.text.startswith("# Post-mortem: PII in output")
     assert "## Timeline" in response.text
     assert "<h2>Timeline</h2>" in receiver.client.get(f"/ui/incidents/{incident_id}").text  # rendered on the page
+
+
+def test_lifting_needs_a_reason_and_is_on_the_timeline(receiver: Receiver) -> None:
+    incident_id = pending_incident(receiver)
+    csrf = login(receiver.client, OPERATOR, name="Ann")
+    [pending] = receiver.state.pending()
+    receiver.client.post(f"/ui/incidents/{incident_id}/approve", data={"csrf": csrf, "pending_id": str(pending.id)})
+    lift = {"csrf": csrf, "action": "kill_switch", "target": ""}
+    assert receiver.client.post(f"/ui/incidents/{incident_id}/lift", data=lift).status_code == 422
+    assert [e.action.value for e in receiver.state.read().entries] == ["kill_switch"]
+    lifted = receiver.client.post(f"/ui/incidents/{incident_id}/lift", data={**lift, "reason": "tool disabled"})
+    assert lifted.status_code == 200 and "Lifted" in lifted.text
+    assert receiver.state.read().entries == ()
+    [event] = [e for e in receiver.incidents.get(incident_id).timeline if e.kind is EventKind.CONTAINMENT_LIFTED]
+    assert event.detail == {"action": "kill_switch", "target": None, "by": "Ann", "reason": "tool disabled"}
+    [audit] = [a for a in receiver.state.audit() if a.change.value == "lifted"]
+    assert audit.actor == "Ann (console)"
+
+
+def test_a_session_ends_with_its_expiry_or_when_the_role_secret_changes() -> None:
+    sessions = Sessions(b"s" * 32)
+    cookie, issued = sessions.issue(Role.OPERATOR, "Ann", OPERATOR, now=1000.0)
+    assert sessions.read(cookie, {Role.OPERATOR: OPERATOR}, now=1001.0) == issued
+    assert sessions.read(cookie, {Role.OPERATOR: "rotated-token-0123456789"}, now=1001.0) is None
+    assert sessions.read(cookie, {Role.OPERATOR: OPERATOR}, now=1000.0 + SESSION_TTL_S) is None
+    assert Sessions(b"t" * 32).read(cookie, {Role.OPERATOR: OPERATOR}, now=1001.0) is None  # another secret
