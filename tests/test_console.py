@@ -318,3 +318,19 @@ def test_a_session_ends_with_its_expiry_or_when_the_role_secret_changes() -> Non
     assert sessions.read(cookie, {Role.OPERATOR: "rotated-token-0123456789"}, now=1001.0) is None
     assert sessions.read(cookie, {Role.OPERATOR: OPERATOR}, now=1000.0 + SESSION_TTL_S) is None
     assert Sessions(b"t" * 32).read(cookie, {Role.OPERATOR: OPERATOR}, now=1001.0) is None  # another secret
+
+
+def test_without_auth_the_console_still_needs_a_session_and_csrf(tmp_path: Path) -> None:
+    """`serve --insecure-no-auth` (loopback only): anyone may log in, as operator, but forms keep their CSRF check."""
+    app = create_app(
+        state=SqliteContainmentState(tmp_path / "c.db"),
+        incidents=open_incident_store(f"sqlite:///{tmp_path / 'i.db'}"),
+        inbox=open_inbox(f"sqlite:///{tmp_path / 'i.db'}"),
+        credentials=None,
+    )
+    with TestClient(app) as client:
+        assert client.get("/ui/incidents", follow_redirects=False).status_code == 303
+        csrf = login(client, "anything")
+        assert csrf and "operator" in client.get("/ui/incidents").text
+        assert client.post("/ui/logout", data={"csrf": "wrong"}).status_code == 403
+        assert client.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
