@@ -319,6 +319,8 @@ ENV_PSEUDONYM_KEY = "AII_PSEUDONYM_KEY"
 ENV_PSEUDONYM_KEY_FILE = "AII_PSEUDONYM_KEY_FILE"
 ENV_CONTAINMENT = "AII_CONTAINMENT"
 ENV_REQUIRE_E2E = "AII_REQUIRE_E2E"
+# Where the browser tests leave their screenshots (default: test-artifacts/ in the repository).
+ENV_TEST_ARTIFACTS = "AII_TEST_ARTIFACTS"
 DEFAULT_PROMPT_LOG = "sqlite:///ai_prompt_log.db"
 DEFAULT_PSEUDONYM_KEY_FILE = "ai_pseudonym.key"
 DEFAULT_CONTAINMENT = "sqlite:///ai_containment.db"
@@ -356,3 +358,12 @@ ENV_READER_TOKEN = "AII_READER_TOKEN"
 ENV_READER_TOKEN_FILE = "AII_READER_TOKEN_FILE"
 ENV_OPERATOR_TOKEN = "AII_OPERATOR_TOKEN"
 ENV_OPERATOR_TOKEN_FILE = "AII_OPERATOR_TOKEN_FILE"
+# Read-only people in the incident console: they log in with this token, see the pages and change nothing. Unlike
+# the other roles it never falls back to Alertmanager's token: without its own, nobody logs in as a viewer.
+ENV_VIEWER_TOKEN = "AII_VIEWER_TOKEN"
+ENV_VIEWER_TOKEN_FILE = "AII_VIEWER_TOKEN_FILE"
+# The incident console's session signing secret (a file), so sessions survive a restart and hold on every
+# receiver sharing it; without it each process draws its own. AII_CONSOLE_SECURE_COOKIES=1 marks the session
+# cookie `Secure` when a TLS proxy in front of the receiver speaks plain HTTP to it.
+ENV_CONSOLE_SECRET_FILE = "AII_CONSOLE_SECRET_FILE"
+ENV_CONSOLE_SECURE_COOKIES = "AII_CONSOLE_SECURE_COOKIES"

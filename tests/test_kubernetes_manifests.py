@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from conftest import find_binary, missing
+from npm_packages import npm_package
 from otel_ai_incident import cli, names
 from otel_ai_incident.generate import artefacts
 from otel_ai_incident.generate.kubernetes import files, operator, receiver
@@ -31,9 +32,7 @@ from otel_ai_incident.generate.kubernetes.options import KubernetesOptions
 from otel_ai_incident.signals import PRODUCTION
 
 REPO = Path(__file__).resolve().parent.parent
-NPM_PACKAGE = Path(__file__).parent / "npm" / "package.json"
 VALIDATOR = Path(__file__).parent / "operator_crds.mjs"
-MODELS_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "otel-ai-incident" / "npm"
 # The oldest Kubernetes minor still supported upstream when this was written, and the newest the package knows.
 KUBERNETES_VERSIONS = ("1.32.0", kubernetes_validate.latest_version())
 OPERATOR_KINDS = {"PrometheusRule", "ServiceMonitor", "PodMonitor", "AlertmanagerConfig"}
@@ -75,17 +74,10 @@ def test_core_objects_pass_the_kubernetes_schemas_strictly(version: str) -> None
 @pytest.fixture(scope="session")
 def operator_models() -> Path:
     """node_modules holding @kubernetes-models/prometheus-operator: the cache, installed there if needed."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        missing("node and npm are needed to validate the operator's custom resources")
-    modules = MODELS_CACHE / "node_modules"
-    if not (modules / "@kubernetes-models" / "prometheus-operator").is_dir():
-        MODELS_CACHE.mkdir(parents=True, exist_ok=True)
-        shutil.copy(NPM_PACKAGE, MODELS_CACHE / "package.json")
-        done = _run(npm, "install", "--no-audit", "--no-fund", "--prefix", MODELS_CACHE)
-        if done.returncode != 0:
-            missing(f"npm could not install the operator's CRD models (registry unreachable?): {done.stderr[-300:]}")
-    return modules
+    if shutil.which("node") is None:
+        missing("node is needed to validate the operator's custom resources")
+    purpose = "validating the operator's custom resources"
+    return npm_package("@kubernetes-models/prometheus-operator", purpose).parent.parent
 
 
 def _validate_crs(modules: Path, objects: list[dict[str, Any]]) -> list[list[str]]:

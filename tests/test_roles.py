@@ -125,6 +125,9 @@ def _serve_exit(tmp_path: Path, env: dict[str, str], *extra: str) -> subprocess.
         ({"AII_WEBHOOK_TOKEN": ALERTS, "AII_READER_TOKEN": ALERTS}, "must differ"),
         ({"AII_READER_TOKEN": READER}, "not Alertmanager's"),
         ({"AII_WEBHOOK_TOKEN": ALERTS, "AII_OPERATOR_TOKEN_FILE": "/nonexistent/token"}, "operator token"),
+        ({"AII_WEBHOOK_TOKEN": ALERTS, "AII_OPERATOR_TOKEN": OPERATOR, "AII_VIEWER_TOKEN": OPERATOR}, "must differ"),
+        ({"AII_VIEWER_TOKEN": "viewer-token-0123456789"}, "not Alertmanager's"),
+        ({"AII_WEBHOOK_TOKEN": ALERTS, "AII_CONSOLE_SECRET_FILE": "/nonexistent/secret"}, "/nonexistent/secret"),
     ],
 )
 def test_tokens_are_checked_at_start(tmp_path: Path, settings: dict[str, str], message: str) -> None:

@@ -4,11 +4,14 @@
 - `reader`: an app's gate reading the containment state (`--reader-token-file`, AII_READER_TOKEN_FILE,
   AII_READER_TOKEN);
 - `operator`: lifting containment and reading incidents (`--operator-token-file`, AII_OPERATOR_TOKEN_FILE,
-  AII_OPERATOR_TOKEN).
+  AII_OPERATOR_TOKEN), and acting in the incident console;
+- `viewer`: reading the incident console without acting (`--viewer-token-file`, AII_VIEWER_TOKEN_FILE,
+  AII_VIEWER_TOKEN).
 
-A role without a token of its own uses the webhook token, which is how a single AII_WEBHOOK_TOKEN kept working
-for everything before roles existed: a deployment that sets only that token behaves as before. Files are
-preferred to variables so the secrets stay out of process listings and shell history.
+A role without a token of its own uses the webhook token (except `viewer`: then nobody is a viewer), which
+is how a single AII_WEBHOOK_TOKEN kept working for everything before roles existed: a deployment that sets
+only that token behaves as before. Files are preferred to variables so the secrets stay out of process
+listings and shell history.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ class Role(enum.Enum):
     ALERTS = "alerts"
     READER = "reader"
     OPERATOR = "operator"
+    VIEWER = "viewer"
 
 
 _SETTINGS = {
     Role.ALERTS: (names.ENV_WEBHOOK_TOKEN_FILE, names.ENV_WEBHOOK_TOKEN),
     Role.READER: (names.ENV_READER_TOKEN_FILE, names.ENV_READER_TOKEN),
     Role.OPERATOR: (names.ENV_OPERATOR_TOKEN_FILE, names.ENV_OPERATOR_TOKEN),
+    Role.VIEWER: (names.ENV_VIEWER_TOKEN_FILE, names.ENV_VIEWER_TOKEN),
 }
 
 

@@ -74,7 +74,8 @@ def demo(args: argparse.Namespace) -> int:
             assert stack.receiver and stack.prometheus and stack.alertmanager
             print(
                 f"  receiver {stack.receiver.url}   Prometheus {stack.prometheus.url}   "
-                f"Alertmanager {stack.alertmanager.url}",
+                f"Alertmanager {stack.alertmanager.url}\n"
+                f"  incident console {stack.receiver.url}/ui (log in with the token in {workdir}/webhook.token)",
                 flush=True,
             )
             outcomes = Demo(stack).run(args.normal_seconds)

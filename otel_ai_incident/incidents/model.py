@@ -54,6 +54,8 @@ class EventKind(StrEnum):
     FIRST_OCCURRED = "first_occurred"  # at the earliest prompt-log entry showing the signal, before it fired
     RCA_RECORDED = "rca_recorded"
     REPLAYED = "replayed"
+    CONTAINMENT_LIFTED = "containment_lifted"  # a human ended an action in force (the console records who, why)
+    TURN_OPENED = "turn_opened"  # an operator read a held turn's text in the console: who and which turn
 
 
 class RootCauseCategory(StrEnum):

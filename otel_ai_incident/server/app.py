@@ -26,13 +26,14 @@ from otel_ai_incident.containment.actions import ActionSettings, Executor
 from otel_ai_incident.containment.playbooks import DEFAULT_PLAYBOOKS, ContainmentPlaybook, playbooks_by_incident_type
 from otel_ai_incident.containment.remote import etag
 from otel_ai_incident.containment.state import ContainmentState
-from otel_ai_incident.containment.targets import TargetFinder
+from otel_ai_incident.containment.targets import PromptLogTargetFinder, TargetFinder
 from otel_ai_incident.containment.tokens import Role
 from otel_ai_incident.incidents.model import IncidentStatus
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.server.alertmanager import Notification
 from otel_ai_incident.server.auth import Credentials, RoleCredentials
+from otel_ai_incident.server.console import ConsoleSettings, mount_console
 from otel_ai_incident.server.inbox.group_commit import GroupCommit
 from otel_ai_incident.server.inbox.store import InboxStore
 from otel_ai_incident.server.metrics import ReceiverMetrics
@@ -123,6 +124,7 @@ def create_app(
     act_delay_s: float = 0.0,
     lease_s: float = DEFAULT_LEASE_S,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
+    console: ConsoleSettings | None = None,
 ) -> FastAPI:
     """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback); one `Credentials`
     serves every role. Alertmanager posts with the `alerts` secret; `GET /v1/containment` takes the `reader`
@@ -132,6 +134,9 @@ def create_app(
     Several receivers may share one inbox and one set of stores (PostgreSQL): each acts on what it claims.
     `/healthz` answers 503 when the worker is not running or the oldest unfinished notification has waited
     longer than `stale_after_s` (the stores are failing, or no receiver is working).
+
+    The incident console is served at /ui (`server.console`): operators and viewers log in there with their
+    token; its pages read the prompt log through `finder` when that is a `PromptLogTargetFinder`.
     """
     metrics = ReceiverMetrics(state, inbox)
     processor = NotificationProcessor(
@@ -250,4 +255,12 @@ def create_app(
             raise HTTPException(404, f"no incident {incident_id}")
         return incident.to_json()
 
+    mount_console(
+        app,
+        state=state,
+        incidents=incidents,
+        roles=roles,
+        finder=finder if isinstance(finder, PromptLogTargetFinder) else None,
+        settings=console or ConsoleSettings(),
+    )
     return app

@@ -30,11 +30,16 @@ class Credentials:
 
 @dataclass(frozen=True)
 class RoleCredentials:
-    """One secret per role. `single(token)` gives every role the same secret: the set-up before roles."""
+    """One secret per role. `single(token)` gives every role the same secret: the set-up before roles.
+
+    `viewer` (the console's read-only people) is None when nobody may log in as one: it never borrows another
+    role's secret, or whoever holds that one could read every incident.
+    """
 
     alerts: Credentials
     reader: Credentials
     operator: Credentials
+    viewer: Credentials | None = None
 
     @classmethod
     def single(cls, token: str) -> RoleCredentials:
@@ -44,7 +49,21 @@ class RoleCredentials:
     def allows(self, authorization: str | None, roles: tuple[Role, ...]) -> bool:
         """Whether an Authorization header carries the secret of one of `roles` (each one is compared)."""
         by_role = {Role.ALERTS: self.alerts, Role.READER: self.reader, Role.OPERATOR: self.operator}
-        return any([by_role[role].allows(authorization) for role in roles])  # a list: no early exit
+        by_role |= {Role.VIEWER: self.viewer} if self.viewer is not None else {}
+        return any([by_role[role].allows(authorization) for role in roles if role in by_role])  # no early exit
+
+    def console_role(self, secret: str) -> Role | None:
+        """Who a secret typed into the console's login form belongs to: operator, viewer, or nobody (None).
+
+        The apps' and Alertmanager's secrets open nothing here, unless the operator shares one of them (a
+        single-token set-up), in which case that secret is the operator's.
+        """
+        header = f"Bearer {secret}"
+        if self.allows(header, (Role.OPERATOR,)):
+            return Role.OPERATOR
+        if self.allows(header, (Role.VIEWER,)):
+            return Role.VIEWER
+        return None
 
 
 def presented_secret(authorization: str | None) -> str | None:

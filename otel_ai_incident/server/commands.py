@@ -36,14 +36,33 @@ def register(subparsers: Any) -> None:
         "containment playbooks. Credentials, sent as a bearer token or a basic-auth password, one per role: "
         "Alertmanager's (--token-file, else AII_WEBHOOK_TOKEN_FILE, else AII_WEBHOOK_TOKEN), the apps' gates' "
         "(--reader-token-file, AII_READER_TOKEN_FILE, AII_READER_TOKEN: read the containment state only) and "
-        "operators' (--operator-token-file, AII_OPERATOR_TOKEN_FILE, AII_OPERATOR_TOKEN: lift, incidents). "
-        "A role without its own token uses Alertmanager's. Each token: at least 16 visible ASCII characters.",
+        "operators' (--operator-token-file, AII_OPERATOR_TOKEN_FILE, AII_OPERATOR_TOKEN: lift, incidents, "
+        "acting in the incident console at /ui) and read-only viewers' (--viewer-token-file, "
+        "AII_VIEWER_TOKEN_FILE, AII_VIEWER_TOKEN: the console's pages only). A role without its own token "
+        "uses Alertmanager's, except viewers. Each token: at least 16 visible ASCII characters.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--token-file", help="file holding Alertmanager's secret (posting alerts)")
     parser.add_argument("--reader-token-file", help="file holding the apps' secret (reading the containment state)")
-    parser.add_argument("--operator-token-file", help="file holding operators' secret (lifting, incidents)")
+    parser.add_argument(
+        "--operator-token-file", help="file holding operators' secret (lifting, incidents, the console)"
+    )
+    parser.add_argument(
+        "--viewer-token-file", help="file holding the secret of read-only console users (no viewers without it)"
+    )
+    parser.add_argument(
+        "--console-secret-file",
+        metavar="FILE",
+        help=f"secret signing the console's sessions (default ${names.ENV_CONSOLE_SECRET_FILE}, else one drawn "
+        "at start, so sessions end with the process)",
+    )
+    parser.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help=f"mark the console's cookies Secure even on plain HTTP (behind a TLS proxy; also "
+        f"{names.ENV_CONSOLE_SECURE_COOKIES}=1); requests over https always get them",
+    )
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
     parser.add_argument(
         "--signals",
@@ -117,6 +136,8 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.promptlog.evidence import SignalEvidence
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import is_loopback
+    from otel_ai_incident.server.console import ConsoleSettings
+    from otel_ai_incident.server.console.session import read_secret
     from otel_ai_incident.server.inbox.sql_store import open_inbox
     from otel_ai_incident.signals.load import load_signals
     from otel_ai_incident.storage.errors import StoreError
@@ -144,6 +165,11 @@ def serve(args: argparse.Namespace) -> int:
         act_delay_s = float(os.environ.get(names.ENV_RECEIVER_ACT_DELAY) or 0)
         named = args.prompt_log or os.environ.get(names.ENV_PROMPT_LOG)
         prompt_log = open_store(named) if named else open_prompt_log(None)
+        secret_file = args.console_secret_file or os.environ.get(names.ENV_CONSOLE_SECRET_FILE)
+        console = ConsoleSettings(
+            secret=read_secret(secret_file) if secret_file else None,
+            secure_cookies=args.secure_cookies or os.environ.get(names.ENV_CONSOLE_SECURE_COOKIES) == "1",
+        )
         limits = ConnectionLimits(
             header_timeout_s=args.header_timeout,
             body_timeout_s=args.body_timeout,
@@ -171,6 +197,7 @@ def serve(args: argparse.Namespace) -> int:
         finder=PromptLogTargetFinder(prompt_log, evidence) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
         lease_s=args.claim_lease,
+        console=console,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **limits.uvicorn_options())
     return 0
@@ -178,7 +205,12 @@ def serve(args: argparse.Namespace) -> int:
 
 def _credentials(args: argparse.Namespace) -> RoleCredentials | None:
     """The secret of each role, checked; None without Alertmanager's. Raises OSError or ValueError."""
-    files = {Role.ALERTS: args.token_file, Role.READER: args.reader_token_file, Role.OPERATOR: args.operator_token_file}
+    files = {
+        Role.ALERTS: args.token_file,
+        Role.READER: args.reader_token_file,
+        Role.OPERATOR: args.operator_token_file,
+        Role.VIEWER: args.viewer_token_file,
+    }
     tokens: dict[Role, str] = {}
     for role, token_file in files.items():
         try:
@@ -190,15 +222,16 @@ def _credentials(args: argparse.Namespace) -> RoleCredentials | None:
             tokens[role] = token
     if Role.ALERTS not in tokens:
         if len(tokens) > 0:
-            raise ValueError("reader or operator tokens are set but not Alertmanager's (--token-file)")
+            raise ValueError("reader, operator or viewer tokens are set but not Alertmanager's (--token-file)")
         return None
     if len(set(tokens.values())) < len(tokens):
-        raise ValueError("the alerts, reader and operator tokens must differ from each other")
+        raise ValueError("the alerts, reader, operator and viewer tokens must differ from each other")
     alerts = tokens[Role.ALERTS]
-    if len(tokens) < len(files):
+    borrowing = [r for r in (Role.READER, Role.OPERATOR) if r not in tokens]
+    if borrowing:
         print(
             "otel-ai-incident serve: warning: "
-            + ", ".join(r.value for r in files if r not in tokens)
+            + ", ".join(r.value for r in borrowing)
             + " requests use Alertmanager's token; an app holding it can also lift its containment and post "
             "alerts (give apps --reader-token-file and operators --operator-token-file)",
             file=sys.stderr,
@@ -207,4 +240,5 @@ def _credentials(args: argparse.Namespace) -> RoleCredentials | None:
         alerts=Credentials(alerts),
         reader=Credentials(tokens.get(Role.READER, alerts)),
         operator=Credentials(tokens.get(Role.OPERATOR, alerts)),
+        viewer=Credentials(tokens[Role.VIEWER]) if Role.VIEWER in tokens else None,
     )
