@@ -18,6 +18,7 @@ from otel_ai_incident.generate.links import Links
 from otel_ai_incident.signals import DEMO, PRODUCTION
 
 REPO = Path(__file__).resolve().parent.parent
+PROMETHEUS_ALERTS = "ALERTS"  # the series Prometheus itself keeps of every pending and firing alert
 PROMQL_WORDS = {
     "sum",
     "by",
@@ -49,7 +50,7 @@ def _rules(text: str) -> list[dict]:
 
 def metric_names(expr: str) -> set[str]:
     """Series names an expression reads: identifiers left after removing strings, matchers, ranges, by()."""
-    stripped = re.sub(r'"[^"]*"', "", expr)
+    stripped = re.sub(r'"[^"]*"|\$\w+', "", expr)
     stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|on)\s*\([^)]*\)", " ", stripped)
     words = {m.group(1) for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()", stripped)}
     return words - PROMQL_WORDS
@@ -77,13 +78,15 @@ def test_check_names_each_stale_file(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_every_queried_series_is_emitted_or_recorded() -> None:
     files = _production()
     rules = _rules(files[artefacts.RULES])
-    known = names.prometheus_series_names() | {r["record"] for r in rules if "record" in r}
+    known = names.prometheus_series_names() | {r["record"] for r in rules if "record" in r} | {PROMETHEUS_ALERTS}
     signals = artefacts.catalogue(None, PRODUCTION)
     exprs = [r["expr"] for r in rules] + dashboard.panel_queries(signals, Links())
+    exprs += dashboard.annotation_queries(signals)
     unknown = {name for expr in exprs for name in metric_names(expr)} - known
     assert not unknown
     # ...and the check itself sees the series (it would pass vacuously if it saw none).
-    assert names.TURNS.prometheus in {name for expr in exprs for name in metric_names(expr)}
+    seen = {name for expr in exprs for name in metric_names(expr)}
+    assert {names.TURNS.prometheus, names.CONTAINMENT_ACTIVE.prometheus, PROMETHEUS_ALERTS} <= seen
 
 
 def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
