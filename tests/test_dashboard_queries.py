@@ -69,13 +69,20 @@ def test_a_broken_query_is_reported(prometheus: Prometheus) -> None:
 
 JOB = "support-bot"
 LEAK_ALERT = "PiiDetectionInOutput"  # what one PII leak in an answer fires
-STEP = "1s"  # of the range queries, as Grafana's step ($__interval) would be
+STEP = "1s"  # of the range queries, as Grafana's step ($__interval) would be for a short time range
+COARSE_STEP_S = 10  # ... and for a longer one: the kill switch is applied and lifted within about one step
 
 
-def _range(prometheus: Prometheus, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+def _range(prometheus: Prometheus, expr: str, start: float, end: float, step: str = STEP) -> list[dict[str, Any]]:
     """The query as a Grafana panel or annotation sends it: a range query, one point per step."""
-    query = dashboard.as_grafana_sends(expr, rate_interval="1m", interval=STEP)
-    return prometheus.api("query_range", query=query, start=str(start), end=str(end), step=STEP)["result"]
+    query = dashboard.as_grafana_sends(expr, rate_interval="1m", interval=step)
+    return prometheus.query_range(query, start, end, step)
+
+
+def _events(series: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """An annotation query's events: (action, time) of each point, which must be 1."""
+    assert all(value == "1" for s in series for _, value in s["values"])
+    return [(s["metric"][names.ACTION], t) for s in series for t, _ in s["values"]]
 
 
 def _by(series: list[dict[str, Any]], label: str) -> dict[str, list[str]]:
@@ -114,6 +121,8 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
             wait_until(lambda: prometheus.query(f'ALERTS{{alertname="{LEAK_ALERT}",alertstate="firing"}}'), timeout=30)
 
             in_force = f'{names.CONTAINMENT_ACTIVE.prometheus}{{job="{JOB}",action="{kill_switch}"}}'
+            # Two coarse steps of history first: each step compares with the one before.
+            time.sleep(max(0.0, start + 2 * COARSE_STEP_S - time.time()))
             state.apply(PlannedAction(kill_switch), actor="test", incident_id=None)
             assert post_turn(url, "chat")["contained_by"] == kill_switch
             wait_until(lambda: prometheus.query(f"{in_force} == 1"), timeout=20)
@@ -121,7 +130,7 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
             assert state.lift(kill_switch, None, actor="test", reason="contained long enough")
             wait_until(lambda: post_turn(url, "chat")["contained_by"] is None, timeout=10)
             wait_until(lambda: prometheus.query(f"{in_force} == 0"), timeout=20)
-            time.sleep(2)  # a step of the range queries falls after the lift
+            time.sleep(COARSE_STEP_S + 1)  # a step of the range queries, coarse ones too, falls after the lift
             end = time.time()
 
             panels = {p.id: p.queries[0].expr for p in incident_views.incident_panels(signals)}
@@ -131,6 +140,11 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
             fired, applied, lifted = (
                 _range(prometheus, annotations[name].expr, start, end)
                 for name in ("AI alert firing", "Containment applied", "Containment lifted")
+            )
+            coarse = f"{COARSE_STEP_S}s"
+            applied_coarse, lifted_coarse = (
+                _events(_range(prometheus, annotations[name].expr, start, end, coarse))
+                for name in ("Containment applied", "Containment lifted")
             )
     finally:
         state.close()
@@ -151,8 +165,9 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
     assert all(value == "1" for s in fired for _, value in s["values"])
     used = set(re.findall(r"{{(\w+)}}", annotation.title + annotation.text)) | set(annotation.tags)
     assert all(used - set(s["metric"]) <= {NAMESPACE_LABEL} for s in fired)
-    # Applied and lifted: one point each (one annotation), for the kill switch, lifted after it was applied.
-    assert [(s["metric"], len(s["values"])) for s in applied] == [({"action": kill_switch}, 1)]
-    assert [(s["metric"], len(s["values"])) for s in lifted] == [({"action": kill_switch}, 1)]
-    assert applied[0]["values"][0][1] == lifted[0]["values"][0][1] == "1"
-    assert lifted[0]["values"][0][0] > applied[0]["values"][0][0]
+    # Applied and lifted: one event each, for the kill switch, lifted after it was applied; at a coarse step
+    # too, where both may fall within one step.
+    [(action, applied_at)], [(lifted_action, lifted_at)] = _events(applied), _events(lifted)
+    assert action == lifted_action == kill_switch and lifted_at > applied_at
+    [(action, applied_at)], [(lifted_action, lifted_at)] = applied_coarse, lifted_coarse
+    assert action == lifted_action == kill_switch and lifted_at >= applied_at

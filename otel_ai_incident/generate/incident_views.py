@@ -29,7 +29,7 @@ ALERT_NAME = "alertname"
 ALERT_STATE = "alertstate"
 PENDING, FIRING = "pending", "firing"
 PENDING_VALUE, FIRING_VALUE = 1, 2
-#: Grafana's step of the query; comparing with the value one step before sees each change exactly once.
+#: Grafana's step of the query: each step of an annotation says whether containment changed in it.
 STEP = "$__interval"
 ALERTS_PANEL_ID = 907
 CONTAINMENT_PANEL_ID = 904
@@ -73,9 +73,29 @@ def in_force() -> str:
     return f"max by ({names.ACTION}) ({_active()})"
 
 
-def changed(direction: str) -> str:
-    """1 at the step where the number in force of an action went up (`>`) or down (`<`), else nothing."""
-    return f"(\n  {in_force()}\n  {direction} bool\n  max by ({names.ACTION}) ({_active()} offset {STEP})\n) == 1"
+def _each_step(function: str) -> str:
+    return f"max by ({names.ACTION}) ({function}({_active()}[{STEP}]))"
+
+
+def _changed(compare: str, toward: str, away: str) -> str:
+    """1 at each step in which the number in force of an action moved in the direction of `compare`.
+
+    Either the step's extreme passed the value a step before (a change across the step's start, or in it),
+    or the step ends away from its other extreme (a change and its reversal in one step: a kill switch
+    applied and lifted within a minute still marks both). Each change of a sample is seen in exactly one
+    step, so each is one event; sums of the two tests are clamped to the 1 that every Grafana marks.
+    """
+    across = f"{_each_step(toward)} {compare} bool max by ({names.ACTION}) ({_active()} offset {STEP})"
+    within = f"{in_force()} {compare} bool {_each_step(away)}"
+    return f"clamp_max(\n  ({across})\n  + ({within}),\n  1\n) == 1"
+
+
+def applied() -> str:
+    return _changed(">", "max_over_time", "min_over_time")
+
+
+def lifted() -> str:
+    return _changed("<", "min_over_time", "max_over_time")
 
 
 def incident_panels(signals: list[MonitoringSignal]) -> list[PanelSpec]:
@@ -121,7 +141,7 @@ def annotations(signals: list[MonitoringSignal]) -> list[AnnotationSpec]:
         ),
         AnnotationSpec(
             "Containment applied",
-            changed(">"),
+            applied(),
             f"Containment applied: {action}",
             f"More {action} entries in force than a step before (applied by a playbook or approved).",
             (names.ACTION,),
@@ -129,7 +149,7 @@ def annotations(signals: list[MonitoringSignal]) -> list[AnnotationSpec]:
         ),
         AnnotationSpec(
             "Containment lifted",
-            changed("<"),
+            lifted(),
             f"Containment lifted: {action}",
             f"Fewer {action} entries in force than a step before (lifted, or a rate limit lapsed).",
             (names.ACTION,),
