@@ -118,7 +118,8 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
             outputs = f'{names.PII_DETECTIONS.prometheus}{{job="{JOB}",stage="{names.Stage.OUTPUT}"}}'
             wait_until(lambda: prometheus.query(outputs), timeout=20)
             post_turn(url, "leak")
-            wait_until(lambda: prometheus.query(f'ALERTS{{alertname="{LEAK_ALERT}",alertstate="firing"}}'), timeout=30)
+            firing = dashboard.as_grafana_sends(incident_views.alerts(signals, incident_views.FIRING))
+            wait_until(lambda: prometheus.query(firing), timeout=30)
 
             in_force = f'{names.CONTAINMENT_ACTIVE.prometheus}{{job="{JOB}",action="{kill_switch}"}}'
             # Two coarse steps of history first: each step compares with the one before.
@@ -134,7 +135,9 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
             end = time.time()
 
             panels = {p.id: p.queries[0].expr for p in incident_views.incident_panels(signals)}
-            alert_rows = _by(_range(prometheus, panels[incident_views.ALERTS_PANEL_ID], start, end), "alertname")
+            alert_rows = _by(
+                _range(prometheus, panels[incident_views.ALERTS_PANEL_ID], start, end), names.ALERT_LABEL_NAME
+            )
             in_force_rows = _by(_range(prometheus, panels[incident_views.CONTAINMENT_PANEL_ID], start, end), "action")
             annotations = {a.name: a for a in incident_views.annotations(signals)}
             fired, applied, lifted = (
@@ -161,7 +164,7 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
     # The firing annotation: ours only, value 1 (what every Grafana version marks), with every label its
     # title, text and tags name (the test's scrape has no namespace label, so that one renders empty).
     annotation = annotations["AI alert firing"]
-    assert {s["metric"]["alertname"] for s in fired} == {LEAK_ALERT}
+    assert {s["metric"][names.ALERT_LABEL_NAME] for s in fired} == {LEAK_ALERT}
     assert all(value == "1" for s in fired for _, value in s["values"])
     used = set(re.findall(r"{{(\w+)}}", annotation.title + annotation.text)) | set(annotation.tags)
     assert all(used - set(s["metric"]) <= {NAMESPACE_LABEL} for s in fired)

@@ -19,7 +19,6 @@ from otel_ai_incident.generate.links import Links
 from otel_ai_incident.signals import DEMO, PRODUCTION
 
 REPO = Path(__file__).resolve().parent.parent
-PROMETHEUS_ALERTS = "ALERTS"  # the series Prometheus itself keeps of every pending and firing alert
 PROMQL_WORDS = {
     "sum",
     "by",
@@ -79,7 +78,7 @@ def test_check_names_each_stale_file(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_every_queried_series_is_emitted_or_recorded() -> None:
     files = _production()
     rules = _rules(files[artefacts.RULES])
-    known = names.prometheus_series_names() | {r["record"] for r in rules if "record" in r} | {PROMETHEUS_ALERTS}
+    known = names.prometheus_series_names() | {r["record"] for r in rules if "record" in r} | {names.PROMETHEUS_ALERTS}
     signals = artefacts.catalogue(None, PRODUCTION)
     exprs = [r["expr"] for r in rules] + dashboard.panel_queries(signals, Links())
     exprs += dashboard.annotation_queries(signals)
@@ -87,7 +86,7 @@ def test_every_queried_series_is_emitted_or_recorded() -> None:
     assert not unknown
     # ...and the check itself sees the series (it would pass vacuously if it saw none).
     seen = {name for expr in exprs for name in metric_names(expr)}
-    assert {names.TURNS.prometheus, names.CONTAINMENT_ACTIVE.prometheus, PROMETHEUS_ALERTS} <= seen
+    assert {names.TURNS.prometheus, names.CONTAINMENT_ACTIVE.prometheus, names.PROMETHEUS_ALERTS} <= seen
 
 
 def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
@@ -128,7 +127,7 @@ def test_dashboard_opens_with_alerts_and_containment_and_annotates_incidents() -
     }
 
     rules = _rules(_production()[artefacts.RULES])
-    alert_labels = {"alertname", *(label for r in rules if "alert" in r for label in r["labels"])}
+    alert_labels = {names.ALERT_LABEL_NAME, *(label for r in rules if "alert" in r for label in r["labels"])}
     signals = artefacts.catalogue(None, PRODUCTION)
     targets = {label for s in signals for label in s.target_labels}
     alertnames = {r["alert"] for r in rules if "alert" in r}

@@ -24,13 +24,13 @@ from otel_ai_incident.generate.panel_spec import (
 )
 from otel_ai_incident.signals import MonitoringSignal
 
-ALERTS = "ALERTS"  # Prometheus' own series of pending and firing alerts
-ALERT_NAME = "alertname"
-ALERT_STATE = "alertstate"
+ALERTS, ALERT_NAME, ALERT_STATE = names.PROMETHEUS_ALERTS, names.ALERT_LABEL_NAME, names.ALERT_LABEL_STATE
 PENDING, FIRING = "pending", "firing"
 PENDING_VALUE, FIRING_VALUE = 1, 2
 #: Grafana's step of the query: each step of an annotation says whether containment changed in it.
 STEP = "$__interval"
+# Among the dashboard's fixed panels (900 and up); 904 is the id the in-force panel had in the containment row
+# before it moved up, so links to it (viewPanel=904) keep working.
 ALERTS_PANEL_ID = 907
 CONTAINMENT_PANEL_ID = 904
 
