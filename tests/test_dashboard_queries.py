@@ -138,7 +138,9 @@ def test_incident_views_show_an_alert_firing_and_containment_applied_then_lifted
             alert_rows = _by(
                 _range(prometheus, panels[incident_views.ALERTS_PANEL_ID], start, end), names.ALERT_LABEL_NAME
             )
-            in_force_rows = _by(_range(prometheus, panels[incident_views.CONTAINMENT_PANEL_ID], start, end), "action")
+            in_force_rows = _by(
+                _range(prometheus, panels[incident_views.CONTAINMENT_PANEL_ID], start, end), names.ACTION
+            )
             annotations = {a.name: a for a in incident_views.annotations(signals)}
             fired, applied, lifted = (
                 _range(prometheus, annotations[name].expr, start, end)
