@@ -303,6 +303,10 @@ ALERT_LABEL_PRIORITY = "priority"  # the catalogue's p1/p2/p3: what the receiver
 ALERT_LABEL_SEVERITY = "severity"  # critical/warning/info, what Alertmanager routes and silences expect
 ALERT_LABEL_INCIDENT_TYPE = "incident_type"
 ALERT_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
+# Prometheus' own series of every pending and firing alert, and the labels it adds (the dashboard reads them).
+PROMETHEUS_ALERTS = "ALERTS"
+ALERT_LABEL_NAME = "alertname"
+ALERT_LABEL_STATE = "alertstate"
 
 
 class IncidentType(StrEnum):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from conftest import free_port, missing
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_BOT = ROOT / "examples" / "support_bot.py"
@@ -53,6 +57,56 @@ def support_bot(*args: str, env: dict[str, str] | None = None) -> Iterator[dict[
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def support_bot_server(
+    env: dict[str, str], log: Path, workers: int = 1
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`uvicorn support_bot_server:app --workers N` (the example web app); yields the process and its base URL."""
+    for module in ("uvicorn", "fastapi"):
+        if importlib.util.find_spec(module) is None:
+            missing(f"{module} is not installed (install the server extra: pip install -e '.[server]')")
+    port = free_port()
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "support_bot_server:app",
+                "--app-dir",
+                str(ROOT / "examples"),
+                "--workers",
+                str(workers),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=log.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def post_turn(base_url: str, kind: str) -> dict[str, Any]:
+    """One turn of `kind` to the example web app; its reply (text, contained_by, worker_pid)."""
+    request = urllib.request.Request(
+        f"{base_url}/turns", data=json.dumps({"kind": kind}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
 
 
 def run_script(code: str, env: dict[str, str], timeout: float = 60) -> dict[str, Any]:

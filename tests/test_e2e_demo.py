@@ -73,6 +73,7 @@ def test_demo_detects_and_contains_every_signal(tmp_path: Path) -> None:
         assert scenario["incident_id"], scenario
     checks = result["checks"]
     assert checks["panels_without_data"] == []
+    assert checks["annotations_without_data"] == []
     assert checks["agree"] and set(checks["enforced_by_app"]) >= set(EXPECTED_ACTION.values())
     assert _processes_using(workdir) == []
 

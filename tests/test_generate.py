@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from conftest import find_binary
 from otel_ai_incident import names
@@ -49,7 +50,7 @@ def _rules(text: str) -> list[dict]:
 
 def metric_names(expr: str) -> set[str]:
     """Series names an expression reads: identifiers left after removing strings, matchers, ranges, by()."""
-    stripped = re.sub(r'"[^"]*"', "", expr)
+    stripped = re.sub(r'"[^"]*"|\$\w+', "", expr)
     stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|on)\s*\([^)]*\)", " ", stripped)
     words = {m.group(1) for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()", stripped)}
     return words - PROMQL_WORDS
@@ -77,13 +78,15 @@ def test_check_names_each_stale_file(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_every_queried_series_is_emitted_or_recorded() -> None:
     files = _production()
     rules = _rules(files[artefacts.RULES])
-    known = names.prometheus_series_names() | {r["record"] for r in rules if "record" in r}
+    known = names.prometheus_series_names() | {r["record"] for r in rules if "record" in r} | {names.PROMETHEUS_ALERTS}
     signals = artefacts.catalogue(None, PRODUCTION)
     exprs = [r["expr"] for r in rules] + dashboard.panel_queries(signals, Links())
+    exprs += dashboard.annotation_queries(signals)
     unknown = {name for expr in exprs for name in metric_names(expr)} - known
     assert not unknown
     # ...and the check itself sees the series (it would pass vacuously if it saw none).
-    assert names.TURNS.prometheus in {name for expr in exprs for name in metric_names(expr)}
+    seen = {name for expr in exprs for name in metric_names(expr)}
+    assert {names.TURNS.prometheus, names.CONTAINMENT_ACTIVE.prometheus, names.PROMETHEUS_ALERTS} <= seen
 
 
 def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
@@ -105,6 +108,38 @@ def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
         anchor = alert["annotations"]["runbook_url"].split("#")[1]
         assert f'<a id="{anchor}"></a>' in runbook
         assert int(alert["annotations"]["dashboard_url"].split("viewPanel=")[1]) in panel_ids
+
+
+def test_dashboard_opens_with_alerts_and_containment_and_annotates_incidents() -> None:
+    """The SDK's model reads the dashboard back; the first row is the two state timelines, and each annotation
+    names its events only with labels its query's series carry."""
+    model = json.loads(_production()[artefacts.DASHBOARD])
+    board = Dashboard.from_json(model)
+    assert len(board.panels or []) == len(model["panels"])
+    first_row, alerts, in_force = model["panels"][:3]
+    assert first_row["type"] == "row" and first_row["gridPos"]["y"] == 0
+    assert [p["type"] for p in (alerts, in_force)] == ["state-timeline", "state-timeline"]
+    assert (alerts["title"], in_force["title"]) == ("AI alerts", "Containment actions in force")
+    assert {p["gridPos"]["y"] for p in (alerts, in_force)} == {1}
+    assert {m["options"]["result"]["text"] for m in alerts["fieldConfig"]["defaults"]["mappings"]} == {
+        "pending",
+        "firing",
+    }
+
+    rules = _rules(_production()[artefacts.RULES])
+    alert_labels = {names.ALERT_LABEL_NAME, *(label for r in rules if "alert" in r for label in r["labels"])}
+    signals = artefacts.catalogue(None, PRODUCTION)
+    targets = {label for s in signals for label in s.target_labels}
+    alertnames = {r["alert"] for r in rules if "alert" in r}
+    queries = board.annotations.list_val if board.annotations else []
+    assert [q.expr for q in queries] == dashboard.annotation_queries(signals)
+    firing, applied, lifted = model["annotations"]["list"]
+    for annotation, labels in ((firing, alert_labels | targets), (applied, {names.ACTION}), (lifted, {names.ACTION})):
+        used = set(re.findall(r"{{(\w+)}}", annotation["titleFormat"] + annotation["textFormat"]))
+        assert used | set(annotation["tagKeys"].split(",")) <= labels, annotation["name"]
+        assert annotation["datasource"]["uid"] == "${datasource}" and annotation["enable"]
+    listed = re.search(r'alertname=~"([^"]+)"', firing["expr"])
+    assert listed is not None and set(listed.group(1).split("|")) == alertnames
 
 
 def test_link_bases_are_configurable(tmp_path: Path) -> None:

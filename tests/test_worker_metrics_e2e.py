@@ -8,27 +8,20 @@ going backwards.
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from conftest import find_binary, free_port, missing
+from conftest import find_binary, free_port
 from otel_ai_incident import names
 from otel_ai_incident.containment.state import PlannedAction, SqliteContainmentState
 from otel_ai_incident.demo.services import Prometheus
 from otel_ai_incident.telemetry.merge import decode
 from otel_ai_incident.telemetry.metrics_dir import WORKER_PREFIX
-from processes import ROOT, clean_env, wait_until
+from processes import ROOT, clean_env, post_turn, support_bot_server, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,58 +30,10 @@ JOB = "support-bot"
 TAKEOVER_WITHIN_S = 5.0
 
 
-@contextmanager
-def multi_worker_server(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`uvicorn support_bot_server:app --workers 3`; yields the process and the app's base URL."""
-    for module in ("uvicorn", "fastapi"):
-        if importlib.util.find_spec(module) is None:
-            missing(f"{module} is not installed (install the server extra: pip install -e '.[server]')")
-    port = free_port()
-    with open(log, "wb") as output:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "support_bot_server:app",
-                "--app-dir",
-                str(ROOT / "examples"),
-                "--workers",
-                str(WORKERS),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            cwd=log.parent,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield server, f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def post_turn(base_url: str, kind: str) -> int:
-    """One turn of `kind`; the pid of the worker that answered."""
-    request = urllib.request.Request(
-        f"{base_url}/turns", data=json.dumps({"kind": kind}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["worker_pid"]
-
-
 def send(base_url: str, kinds: list[str]) -> set[int]:
     """Send the turns concurrently, so that they spread over the workers; the pids that answered."""
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        return set(pool.map(lambda kind: post_turn(base_url, kind), kinds))
+        return set(pool.map(lambda kind: post_turn(base_url, kind)["worker_pid"], kinds))
 
 
 def children(pid: int) -> set[int]:
@@ -146,7 +91,7 @@ def test_every_workers_turns_reach_prometheus_through_one_target(tmp_path: Path)
     turns = ["leak"] * 6 + ["chat"] * 18 + ["lookup"] * 6
     more = ["leak"] * 3 + ["chat"] * 6
 
-    with multi_worker_server(env, tmp_path / "uvicorn.log") as (server, url), Prometheus() as prometheus:
+    with support_bot_server(env, tmp_path / "uvicorn.log", WORKERS) as (server, url), Prometheus() as prometheus:
         prometheus.start({JOB: [f"127.0.0.1:{metrics_port}"]})
         wait_until(lambda: len(list(metrics_dir.glob(f"{WORKER_PREFIX}*"))) == WORKERS, timeout=20)
         answered = send(url, turns)

@@ -31,6 +31,9 @@ NORMAL_RATE_PER_S = 5.0
 HISTORY_TURNS = 1200  # before the paced traffic: enough calls for the tool-argument baseline to warm up
 SCENARIO_TIMEOUT_S = 90.0
 POLL_S = 0.25
+# The dashboard checks look back over the whole demo, one point per step, as Grafana shows an hour.
+VERIFY_RANGE_S = 3600.0
+VERIFY_STEP = "15s"
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,7 @@ class Verification:
 
     panel_queries: int
     panels_without_data: tuple[str, ...]
+    annotations_without_data: tuple[str, ...]
     applied_by_receiver: tuple[str, ...]
     enforced_by_app: tuple[str, ...]
 
@@ -300,6 +304,7 @@ class Verification:
         return {
             "panel_queries": self.panel_queries,
             "panels_without_data": list(self.panels_without_data),
+            "annotations_without_data": list(self.annotations_without_data),
             "applied_by_receiver": list(self.applied_by_receiver),
             "enforced_by_app": list(self.enforced_by_app),
             "agree": self.agree,
@@ -307,12 +312,25 @@ class Verification:
 
 
 def verify(stack: Stack, say: Callable[[str], None] = say_now) -> Verification:
-    """Run every dashboard panel query against the live Prometheus, and compare the receiver's and the app's
-    /metrics on which containment actions were applied and enforced."""
+    """Run every dashboard panel and annotation query against the live Prometheus over the last hour, as
+    Grafana would, and compare the receiver's and the app's /metrics on which containment actions were
+    applied and enforced.
+
+    Over a range, not at the last instant: the alerts panel and the annotations show what happened during
+    the demo (an alert that fired and has since stopped), which a query at the end alone would not see.
+    """
     assert stack.prometheus is not None
     prometheus = stack.prometheus
-    queries = dashboard.panel_queries(artefacts.catalogue(None, DEMO), Links())
-    empty = tuple(q for q in queries if not prometheus.query(dashboard.as_grafana_sends(q, rate_interval="1m")))
+    signals = artefacts.catalogue(None, DEMO)
+    queries = dashboard.panel_queries(signals, Links())
+    end = time.time()
+
+    def shows_nothing(expr: str) -> bool:
+        sent = dashboard.as_grafana_sends(expr, rate_interval="1m", interval=VERIFY_STEP)
+        return not prometheus.query_range(sent, end - VERIFY_RANGE_S, end, VERIFY_STEP)
+
+    empty = tuple(filter(shows_nothing, queries))
+    quiet = tuple(filter(shows_nothing, dashboard.annotation_queries(signals)))
     # Over the last hour, so a receiver that died after acting (the fleet demo kills one) still counts.
     applied = prometheus.query(
         f'sum by (action) (max_over_time(aii_containment_actions_total{{job="{RECEIVER_JOB}",outcome="applied"}}[1h]))'
@@ -324,12 +342,14 @@ def verify(stack: Stack, say: Callable[[str], None] = say_now) -> Verification:
     result = Verification(
         len(queries),
         empty,
+        quiet,
         tuple(sorted(r["metric"]["action"] for r in applied)),
         tuple(sorted(r["metric"]["action"] for r in enforced)),
     )
     say(
         f"\nDashboard: {len(queries) - len(empty)} of {len(queries)} panel queries return data"
         + (f" (no data: {', '.join(empty)})" if empty else "")
+        + (f"; annotations without data: {', '.join(quiet)}" if quiet else "; every annotation marks an event")
     )
     say(
         f"Receiver applied {', '.join(result.applied_by_receiver) or 'nothing'}; the app enforced "

@@ -192,6 +192,10 @@ class Prometheus(Service):
     def query(self, expr: str) -> list[dict[str, Any]]:
         return self.api("query", query=expr)["result"]
 
+    def query_range(self, expr: str, start: float, end: float, step: str) -> list[dict[str, Any]]:
+        """What a dashboard panel asks: one point per `step` from `start` to `end` (Unix seconds)."""
+        return self.api("query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=step)["result"]
+
 
 class Alertmanager(Service):
     def __init__(self, workdir: Path | None = None, name: str = "alertmanager") -> None:

@@ -1,71 +1,46 @@
 """The Grafana overview dashboard, built with grafana-foundation-sdk from the same catalogue as the rules.
 
-One row per signal shows the current ratio, its 7-day baseline and the alert threshold (all recording rules,
-so the panel shows exactly what the alert compares), then rows for traffic (turns, latency, tokens) and for
-containment and prompt-log health. `panel_queries()` lists every query so a test can run each one against a
-real Prometheus.
+At the top, what fires and what is contained now (see `incident_views`, which also annotates every panel with
+alerts firing and containment applied or lifted). Then one row per signal shows the current ratio, its 7-day
+baseline and the alert threshold (all recording rules, so the panel shows exactly what the alert compares),
+then rows for traffic (turns, latency, tokens) and for containment and prompt-log health. `panel_queries()`
+and `annotation_queries()` list every query so a test can run each one against a real Prometheus.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as gdash
-from grafana_foundation_sdk.builders import prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DashboardLinkType, DataSourceRef, VariableRefresh
+from grafana_foundation_sdk.models.dashboard import DashboardLinkType, VariableRefresh
 
 from otel_ai_incident import names
+from otel_ai_incident.generate import grafana_panels as grafana
+from otel_ai_incident.generate import incident_views
 from otel_ai_incident.generate.links import DASHBOARD_UID, Links
 from otel_ai_incident.generate.output import HEADER
+from otel_ai_incident.generate.panel_spec import (
+    JOB_VAR,
+    MODEL_LABEL,
+    MODEL_VAR,
+    NAMESPACE_VAR,
+    PanelSpec,
+    Query,
+    legend,
+    scoped,
+)
 from otel_ai_incident.generate.promql import AnyIncreaseQueries, SpikeQueries
 from otel_ai_incident.signals import JOB_LABEL, NAMESPACE_LABEL, MonitoringSignal
 
-DATASOURCE_VAR = "datasource"
-NAMESPACE_VAR = "namespace"
-JOB_VAR = "job"
-MODEL_VAR = "model"
-MODEL_LABEL = names.GEN_AI_REQUEST_MODEL.replace(".", "_")
 TOKEN_TYPE_LABEL = names.GEN_AI_TOKEN_TYPE.replace(".", "_")
 RATE_INTERVAL = "$__rate_interval"
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
-DATASOURCE = DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VAR}}}")
 ROW_ID_OFFSET = 1000  # row ids, clear of the signals' panel ids (multiples of 10)
 FIXED_PANEL_IDS = 900  # traffic and containment panels, after every signal's
-
-
-@dataclass(frozen=True)
-class Query:
-    expr: str
-    legend: str
-
-
-@dataclass(frozen=True)
-class PanelSpec:
-    """What a panel shows, independent of Grafana's JSON, so tests can run its queries."""
-
-    id: int
-    title: str
-    description: str
-    unit: str
-    queries: tuple[Query, ...]
-    link: tuple[str, str] | None = None  # (title, url)
-
-
-def scoped(metric: str, labels: Iterable[str], extra: str = "") -> str:
-    """`metric` narrowed to the dashboard's namespace and job variables, and model variable where the series
-    has the label."""
-    matchers = [f'{NAMESPACE_LABEL}=~"${NAMESPACE_VAR}"', f'{JOB_LABEL}=~"${JOB_VAR}"']
-    if MODEL_LABEL in labels:
-        matchers.append(f'{MODEL_LABEL}=~"${MODEL_VAR}"')
-    return f"{metric}{{{','.join([*matchers, *filter(None, [extra])])}}}"
-
-
-def _legend(labels: Iterable[str], what: str) -> str:
-    return " ".join(f"{{{{{label}}}}}" for label in labels) + f" {what}"
+INCIDENTS_ROW = "Now: AI alerts and containment in force"
 
 
 def signal_panels(signal: MonitoringSignal, links: Links) -> list[PanelSpec]:
@@ -73,7 +48,7 @@ def signal_panels(signal: MonitoringSignal, links: Links) -> list[PanelSpec]:
     panels = []
     if signal.spike is not None:
         q = SpikeQueries(signal, signal.spike)
-        ratios = [Query(scoped(q.ratio(w), q.labels), _legend(q.labels, f"ratio {w}")) for w in signal.spike.windows]
+        ratios = [Query(scoped(q.ratio(w), q.labels), legend(q.labels, f"ratio {w}")) for w in signal.spike.windows]
         panels.append(
             PanelSpec(
                 signal.dashboard_panel,
@@ -82,8 +57,8 @@ def signal_panels(signal: MonitoringSignal, links: Links) -> list[PanelSpec]:
                 "percentunit",
                 (
                     *ratios,
-                    Query(scoped(q.baseline, q.labels), _legend(q.labels, "baseline")),
-                    Query(scoped(q.threshold, q.labels), _legend(q.labels, "threshold")),
+                    Query(scoped(q.baseline, q.labels), legend(q.labels, "baseline")),
+                    Query(scoped(q.threshold, q.labels), legend(q.labels, "threshold")),
                 ),
                 runbook,
             )
@@ -96,7 +71,7 @@ def signal_panels(signal: MonitoringSignal, links: Links) -> list[PanelSpec]:
                 f"{signal.any_increase.alertname}: events (any is an alert)",
                 f"{signal.description}. Events of {signal.any_increase.selector} per {signal.any_increase.window}.",
                 "short",
-                (Query(scoped(a.events, a.labels), _legend(a.labels, "events")),),
+                (Query(scoped(a.events, a.labels), legend(a.labels, "events")),),
                 runbook,
             )
         )
@@ -136,19 +111,8 @@ def traffic_panels() -> list[PanelSpec]:
 
 
 def containment_panels() -> list[PanelSpec]:
-    active, enforced, dropped = names.CONTAINMENT_ACTIVE, names.CONTAINMENT_ENFORCED, names.PROMPT_LOG_DROPPED
+    enforced, dropped = names.CONTAINMENT_ENFORCED, names.PROMPT_LOG_DROPPED
     return [
-        PanelSpec(
-            FIXED_PANEL_IDS + 4,
-            "Containment actions in force",
-            "ai.containment.active by action.",
-            "short",
-            (
-                Query(
-                    f"max by ({names.ACTION}) ({scoped(active.prometheus, active.labels)})", f"{{{{{names.ACTION}}}}}"
-                ),
-            ),
-        ),
         PanelSpec(
             FIXED_PANEL_IDS + 5,
             "Containment enforcements per second",
@@ -167,51 +131,49 @@ def containment_panels() -> list[PanelSpec]:
 
 
 def sections(signals: list[MonitoringSignal], links: Links) -> list[tuple[str, list[PanelSpec]]]:
-    """Rows in display order: one per signal, then traffic, then containment."""
+    """Rows in display order: what fires and what is contained now, one per signal, traffic, containment."""
     rows = [(f"{s.name} ({s.severity.value}, {s.incident_type})", signal_panels(s, links)) for s in signals]
-    return [*rows, ("Traffic", traffic_panels()), ("Containment and prompt log", containment_panels())]
+    return [
+        (INCIDENTS_ROW, incident_views.incident_panels(signals)),
+        *rows,
+        ("Traffic", traffic_panels()),
+        ("Containment and prompt log", containment_panels()),
+    ]
 
 
 def panel_queries(signals: list[MonitoringSignal], links: Links) -> list[str]:
     return [q.expr for _, panels in sections(signals, links) for p in panels for q in p.queries]
 
 
+def annotation_queries(signals: list[MonitoringSignal]) -> list[str]:
+    return [a.expr for a in incident_views.annotations(signals)]
+
+
 def as_grafana_sends(
-    expr: str, *, namespace: str = ".*", job: str = ".*", model: str = ".*", rate_interval: str = "5m"
+    expr: str,
+    *,
+    namespace: str = ".*",
+    job: str = ".*",
+    model: str = ".*",
+    rate_interval: str = "5m",
+    interval: str = "1m",
 ) -> str:
-    """A panel's query with the dashboard's variables filled in, as Grafana would send it to Prometheus."""
-    variables = ((RATE_INTERVAL, rate_interval), (f"${NAMESPACE_VAR}", namespace), (f"${JOB_VAR}", job))
-    for variable, value in (*variables, (f"${MODEL_VAR}", model)):
+    """A panel's or annotation's query with the dashboard's variables filled in, as Grafana would send it to
+    Prometheus; `interval` is the step of the query (Grafana's `$__interval`)."""
+    variables = ((RATE_INTERVAL, rate_interval), (incident_views.STEP, interval), (f"${NAMESPACE_VAR}", namespace))
+    for variable, value in (*variables, (f"${JOB_VAR}", job), (f"${MODEL_VAR}", model)):
         expr = expr.replace(variable, value)
     return expr
-
-
-def _panel(spec: PanelSpec, width: int) -> timeseries.Panel:
-    panel = (
-        timeseries.Panel()
-        .id(spec.id)
-        .title(spec.title)
-        .description(spec.description)
-        .unit(spec.unit)
-        .datasource(DATASOURCE)
-        .height(8)
-        .span(width)
-    )
-    for ref, query in zip("ABCDEFGH", spec.queries, strict=False):
-        panel.with_target(prometheus.Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref))
-    if spec.link is not None:
-        panel.links([gdash.DashboardLink(spec.link[0]).type(DashboardLinkType.LINK).url(spec.link[1])])
-    return panel
 
 
 def _variables() -> list[Any]:
     turns = names.TURNS.prometheus
     return [
-        gdash.DatasourceVariable(DATASOURCE_VAR).label("Data source").type("prometheus"),
+        gdash.DatasourceVariable(grafana.DATASOURCE_VAR).label("Data source").type("prometheus"),
         # "All" is any value, the empty one included: series scraped without a namespace still show.
         gdash.QueryVariable(NAMESPACE_VAR)
         .label("Namespace")
-        .datasource(DATASOURCE)
+        .datasource(grafana.DATASOURCE)
         .query(f"label_values({turns}, {NAMESPACE_LABEL})")
         .multi(True)
         .include_all(True)
@@ -219,14 +181,14 @@ def _variables() -> list[Any]:
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
         gdash.QueryVariable(JOB_VAR)
         .label("Job")
-        .datasource(DATASOURCE)
+        .datasource(grafana.DATASOURCE)
         .query(f'label_values({turns}{{{NAMESPACE_LABEL}=~"${NAMESPACE_VAR}"}}, {JOB_LABEL})')
         .multi(True)
         .include_all(True)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
         gdash.QueryVariable(MODEL_VAR)
         .label("Model")
-        .datasource(DATASOURCE)
+        .datasource(grafana.DATASOURCE)
         .query(
             f'label_values({turns}{{{NAMESPACE_LABEL}=~"${NAMESPACE_VAR}",{JOB_LABEL}=~"${JOB_VAR}"}}, {MODEL_LABEL})'
         )
@@ -252,8 +214,14 @@ def build(signals: list[MonitoringSignal], links: Links) -> dict[str, Any]:
     for title, panels in sections(signals, links):
         board.with_row(gdash.Row(title).id(ROW_ID_OFFSET + panels[0].id))
         for spec in panels:
-            board.with_panel(_panel(spec, 24 // len(panels) if len(panels) < 4 else 8))
-    return json.loads(json.dumps(board.build(), cls=JSONEncoder))
+            board.with_panel(grafana.panel(spec, 24 // len(panels) if len(panels) < 4 else 8))
+    specs = incident_views.annotations(signals)
+    for spec in specs:
+        board.annotation(grafana.annotation(spec))
+    model = json.loads(json.dumps(board.build(), cls=JSONEncoder))
+    for query, spec in zip(model["annotations"]["list"], specs, strict=True):
+        query.update(grafana.annotation_formats(spec))
+    return model
 
 
 def render(signals: list[MonitoringSignal], links: Links) -> str:

@@ -127,6 +127,10 @@ def render(signals: list[MonitoringSignal], links: Links) -> str:
         "Every alert of otel-ai-incident links here (`runbook_url`). Containment comes before investigation: "
         "a P1 is contained within 15 minutes of the alert.",
         "",
+        f"Start on the [dashboard]({links.dashboard()}): its top row shows which AI alerts are pending or firing "
+        "and which containment actions are in force, by action; on every panel, annotations mark when an AI alert "
+        "fired and when containment was applied or lifted (toggle them at the top of the dashboard).",
+        "",
         "| signal | alerts | priority | incident type |",
         "|---|---|---|---|",
         *rows,
