@@ -64,6 +64,9 @@ class Worker:
         self.owner = owner or new_owner()
         self._wake = asyncio.Event()
         self._wake.set()  # the first round finishes what a previous run left pending
+        #: Whether the last round failed to read or write the inbox (a full disk, a database down): work
+        #: may then wait unseen by `pending_errors`, so `/healthz` reports it until a round succeeds.
+        self.failing = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -76,9 +79,9 @@ class Worker:
             self._wake.clear()
             try:
                 await asyncio.to_thread(self.drain)
-                failures = 0
+                failures, self.failing = 0, False
             except Exception:
-                failures += 1
+                failures, self.failing = failures + 1, True
                 self.metrics.worker_errors.inc()
                 logger.warning("the inbox cannot be worked on (attempt %d); retrying", failures, exc_info=True)
                 await asyncio.sleep(retry_delay(failures))

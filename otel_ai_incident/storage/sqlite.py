@@ -89,11 +89,16 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Seque
 
 @contextmanager
 def immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction on `conn` (BEGIN IMMEDIATE), for a caller already holding its connection's lock."""
+    """A write transaction on `conn` (BEGIN IMMEDIATE), for a caller already holding its connection's lock.
+
+    A COMMIT that fails (a full disk) may leave the transaction open, and every later BEGIN would then
+    fail: whatever fails, the transaction is rolled back if SQLite has not already done so.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
