@@ -132,7 +132,7 @@ def create_app(
     Several receivers may share one inbox and one set of stores (PostgreSQL): each acts on what it claims.
     `/healthz` answers 503 when the worker is not running, the oldest unfinished notification has waited
     longer than `stale_after_s` (the stores are failing, or no receiver is working), the inbox cannot be
-    written or read, or accepted notifications failed and wait for a retry.
+    written or read, or this receiver's last attempt to act on a notification failed.
     """
     metrics = ReceiverMetrics(state, inbox)
     processor = NotificationProcessor(
@@ -201,24 +201,20 @@ def create_app(
             problems.append("worker not running")
         if group_commit.failing:
             problems.append("the inbox cannot be written: notifications are refused with 503")
-        if worker.failing:
-            problems.append("the worker cannot read or update the inbox")
+        if worker.failing is not None:
+            problems.append(worker.failing)
         try:
             pending = inbox.count(pending=True)
             oldest = inbox.oldest_pending()
-            retrying = len(inbox.pending_errors())
         except Exception as error:
             return JSONResponse({"status": "failing", "problems": [f"inbox unreadable: {error}"]}, status_code=503)
         waited = 0.0 if oldest is None else max(0.0, time.time() - oldest)
         if waited > stale_after_s:
             problems.append(f"oldest pending notification waited {waited:.0f}s")
-        if retrying:
-            problems.append("accepted notifications failed and wait for a retry")
         body = {
             "status": "failing" if problems else "ok",
             "pending_notifications": pending,
             "oldest_pending_age_s": round(waited, 3),
-            "retrying_notifications": retrying,  # at most 20 counted
             "problems": problems,
             "worker": worker.owner,
         }
