@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from test_server import notification, wait_for
 
 TOKEN = "state-restore-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NOTIFICATIONS = 100
 
 
 @pytest.fixture
@@ -57,7 +59,8 @@ def _post_alert(url: str) -> str:
 
 
 def _incident_ids(url: str) -> set[str]:
-    return {i["id"] for i in httpx.get(f"{url}/v1/incidents", headers=AUTH, timeout=10).json()["incidents"]}
+    listed = httpx.get(f"{url}/v1/incidents", headers=AUTH, params={"limit": 1000}, timeout=10).json()
+    return {i["id"] for i in listed["incidents"]}
 
 
 def _kill_switch_incidents(url: str) -> set[str]:
@@ -116,3 +119,28 @@ def test_a_restored_state_file_takes_the_alerts_the_lifts_and_the_gates(receiver
     assert _audit(state) == [("applied", first), ("lifted", None), ("applied", second)]
     assert _audit(tmp_path / "replaced.db") == [("applied", first), ("lifted", None)]  # nothing more went there
     assert receiver.process is not None and receiver.process.poll() is None
+
+
+def test_notifications_arriving_as_the_file_is_restored_are_acted_on_once_in_it(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    state, url = tmp_path / "c.db", receiver.url
+    first = _post_alert(url)
+    _backup(state, tmp_path / "restore.db")
+    os.link(state, tmp_path / "replaced.db")
+    known = _incident_ids(url)
+    os.replace(tmp_path / "restore.db", state)
+    answers = [
+        httpx.post(f"{url}/alertmanager", json=notification("data_leakage"), headers=AUTH, timeout=10).status_code
+        for _ in range(NOTIFICATIONS)
+    ]
+    wait_for(lambda: httpx.get(f"{url}/healthz").json()["pending_notifications"] == 0, timeout=60)
+    opened = _incident_ids(url) - known
+    applied = Counter(incident for change, incident in _audit(state) if change == "applied")
+    runs = [applied[incident] for incident in opened]
+    acknowledged, acted_on = answers.count(200), sum(r >= 1 for r in runs)
+    lost, twice = acknowledged - acted_on, sum(r > 1 for r in runs)
+    print(f"restored state file: acknowledged {acknowledged}, acted on {acted_on}, lost {lost}, twice {twice}")
+    assert (acknowledged, acted_on, lost, twice) == (NOTIFICATIONS, NOTIFICATIONS, 0, 0)
+    assert len(opened) == NOTIFICATIONS and applied[first] == 1  # the restored file's own history stays
+    assert not opened & {incident for _, incident in _audit(tmp_path / "replaced.db")}
