@@ -97,6 +97,7 @@ class SqliteContainmentState:
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection to the file now at the path, under the lock."""
         self._follow_path()
         with self._lock:
             yield self._conn
@@ -107,12 +108,12 @@ class SqliteContainmentState:
 
         Checked before every read and write (one stat), so what the receiver serves, lifts and applies
         goes to the file an operator restored, never to the one it replaced. The old file is checkpointed
-        (it keeps every write made to it), but SQLite does not do that for a moved file when its connection
-        closes, so the old file's write-ahead log and index stay at the
-        path's `-wal` and `-shm`, where SQLite would read them as the new file's: they are removed first
-        (only those this connection opened: a log restored with the file is kept). The restored file gets
-        a new identity because it is an older history, whose revisions repeat numbers readers have seen
-        with other contents.
+        here (it keeps every write made to it): SQLite does not do that when a moved file's connection
+        closes, and leaves its write-ahead log and index at the path's `-wal` and `-shm`, where SQLite
+        would read them as the new file's. So they are removed before the new file is opened (only those
+        this connection opened: a log restored with the file is kept). The restored file gets a new
+        identity because it is an older history, whose revisions repeat numbers readers have seen with
+        other contents.
         """
         current = _file_identity(self._path)
         if current is None or current == self._file:
