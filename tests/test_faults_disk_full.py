@@ -36,7 +36,7 @@ import pytest
 from conftest import missing
 from otel_ai_incident.demo.services import Receiver
 from otel_ai_incident.server.worker import ACTING_FAILS
-from processes import clean_env, run_script
+from processes import clean_env, run_script, wait_until
 from promptlog_support import NEW_KEY
 from test_promptlog_instrument import metric
 from test_server import notification
@@ -112,7 +112,7 @@ def full(disk: Path) -> Iterator[None]:
 
 
 @dataclass
-class Alertmanager:
+class Deliveries:
     """Posts notifications as Alertmanager does: one that got no 2xx is delivered again later."""
 
     url: str
@@ -148,14 +148,6 @@ def health(url: str) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.json()
 
 
-def wait_until(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
-        time.sleep(0.1)
-    return result
-
-
 def settled(url: str) -> bool:
     status, body = health(url)
     return status == 200 and body["pending_notifications"] == 0
@@ -183,13 +175,13 @@ class Figures:
     twice: int
 
 
-def figures(url: str, state: Path, alertmanager: Alertmanager) -> Figures:
+def figures(url: str, state: Path, deliveries: Deliveries) -> Figures:
     """Per notification the test posted: acknowledged (a 2xx), acted on (its incident's kill switch applied
-    once), lost (acknowledged, never acted on), twice (applied more than once)."""
+    at least once), lost (acknowledged, never acted on), twice (applied more than once)."""
     listed = httpx.get(f"{url}/v1/incidents", headers=AUTH, params={"limit": 1000}, timeout=10).json()
     incident_of = {i["group_key"]: i["id"] for i in listed["incidents"]}
     applied = kill_switches_applied(state)
-    acknowledged = alertmanager.acknowledged()
+    acknowledged = deliveries.acknowledged()
     runs = [applied[incident_of[key]] if key in incident_of else 0 for key in acknowledged]
     return Figures(len(acknowledged), sum(r >= 1 for r in runs), sum(r == 0 for r in runs), sum(r > 1 for r in runs))
 
@@ -220,43 +212,43 @@ def test_a_full_disk_refuses_what_it_cannot_store_and_acts_once_on_all_it_acknow
     inbox_disk, state_disk = disks
     state = state_disk / "containment.db"
     url = receiver.url
-    alertmanager = Alertmanager(url)
+    deliveries = Deliveries(url)
     for _ in range(3):
-        assert alertmanager.post() == 200
-    wait_until(lambda: settled(url), 20, "the first notifications acted on")
+        assert deliveries.post() == 200
+    wait_until(lambda: settled(url), 20)
 
     # The containment state's disk is full: acknowledged, not acted on, retried, reported.
     with full(state_disk):
-        held = [alertmanager.post() for _ in range(20)]
+        held = [deliveries.post() for _ in range(20)]
         assert held == [200] * 20  # the inbox has room: every one is acknowledged
-        _, body = wait_until(lambda: (answer := health(url))[0] == 503 and answer, 20, "/healthz answering 503")
+        _, body = wait_until(lambda: (answer := health(url))[0] == 503 and answer, 20)
         assert ACTING_FAILS in body["problems"]
         first_age = oldest_pending_age(url)
         time.sleep(1.5)
         assert oldest_pending_age(url) >= first_age + 1.0  # the oldest pending age grows
-        assert figures(url, state, alertmanager).acted_on == 3  # nothing could be applied meanwhile
+        assert figures(url, state, deliveries).acted_on == 3  # nothing could be applied meanwhile
     freed = time.monotonic()
-    wait_until(lambda: settled(url), 90, "every held notification acted on after space was freed")
+    wait_until(lambda: settled(url), 90)
     print(f"state disk full: 20 acknowledged, all acted on {time.monotonic() - freed:.1f}s after space was freed")
-    assert figures(url, state, alertmanager) == Figures(acknowledged=23, acted_on=23, lost=0, twice=0)
+    assert figures(url, state, deliveries) == Figures(acknowledged=23, acted_on=23, lost=0, twice=0)
 
     # The inbox's disk is full: a notification that cannot be stored gets a 5xx and comes again. SQLite
     # reuses the log space it has, so some are still acknowledged before the first refusal.
-    before = len(alertmanager.payloads)
+    before = len(deliveries.payloads)
     with full(inbox_disk):
         refused = 0
         for _ in range(200):
-            if alertmanager.post() >= 500:
+            if deliveries.post() >= 500:
                 refused += 1
                 if refused == 5:
                     break
-        assert refused == 5, f"no refusal in {len(alertmanager.payloads) - before} posts"
+        assert refused == 5, f"no refusal in {len(deliveries.payloads) - before} posts"
         status, body = health(url)
         assert status == 503 and any("inbox" in problem for problem in body["problems"])
-    alertmanager.redeliver()
-    wait_until(lambda: settled(url), 90, "every notification acted on after space was freed")
-    final = figures(url, state, alertmanager)
-    posted = len(alertmanager.payloads)
+    deliveries.redeliver()
+    wait_until(lambda: settled(url), 90)
+    final = figures(url, state, deliveries)
+    posted = len(deliveries.payloads)
     print(
         f"inbox disk full: {posted - before - refused} acknowledged, {refused} refused with a 5xx and "
         f"acknowledged when delivered again; overall {final}"
