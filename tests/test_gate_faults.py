@@ -76,12 +76,18 @@ def test_a_restored_file_is_read_even_at_the_same_revision(tmp_path: Path) -> No
     gate = _local_gate(tmp_path / "c.db")
     try:
         assert gate.turn_blocked(None) == ("kill_switch", None)
-        os.replace(tmp_path / "restore.db", tmp_path / "c.db")
-        for suffix in ("-wal", "-shm"):
-            (tmp_path / f"c.db{suffix}").unlink(missing_ok=True)
+        os.replace(tmp_path / "restore.db", tmp_path / "c.db")  # the live store still holds the old file
         gate.refresh()
         assert gate.turn_blocked(None) is None
         assert gate.tool_blocked("search", writes=False) == ("disable_tool", "search")
+        # The other holder of the old file follows too: its next write goes to the restored file.
+        assert [e.action for e in live.read().entries] == [Action.DISABLE_TOOL]
+        live.apply(KILL, actor="test", incident_id=None)
+        gate.refresh()
+        assert gate.turn_blocked(None) == ("kill_switch", None)
+        with sqlite3.connect(tmp_path / "c.db") as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        conn.close()
     finally:
         gate.close()
         live.close()

@@ -96,6 +96,7 @@ class Setup:
     log: SqliteStore
     state: SqliteContainmentState
     incident_id: str
+    url: str  # the receiver's
 
     def cli(self, *argv: str) -> int:
         return cli.main(
@@ -135,7 +136,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     assert httpx.post(f"http://127.0.0.1:{port}/alertmanager", json=payload, headers=AUTH).status_code == 200
     wait_for(lambda: inbox.count(pending=True) == 0)
     [incident] = incidents.list()
-    yield Setup(root, incidents, log, state, incident.id)
+    yield Setup(root, incidents, log, state, incident.id, f"http://127.0.0.1:{port}")
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -338,6 +339,17 @@ def test_close_needs_a_root_cause_then_releases_the_hold(
     assert "released the hold on 4" in capsys.readouterr().out
     assert setup.incidents.get(setup.incident_id).status is IncidentStatus.CLOSED
     assert setup.log.purge(far_future) == 4
+    # Retention deleted the turns; the blast radius counted at the close stays, in every report.
+    radius = _show(setup, capsys)["blast_radius"]
+    assert (radius["users"], radius["sessions"], radius["entries"]) == (3, 4, 4)
+    assert radius["since"] == FIRED - 240
+    api = httpx.get(f"{setup.url}/v1/incidents/{setup.incident_id}", headers=AUTH).json()
+    assert api["blast_radius"] == radius
+    assert setup.cli("incidents", "show", setup.incident_id) == 0
+    assert "3 users, 4 sessions, 4 turns" in capsys.readouterr().out
+    assert setup.cli("postmortem", setup.incident_id, "--out", str(tmp_path / "closed.md")) == 0
+    assert "3 users and 4 sessions affected, in 4 turns" in (tmp_path / "closed.md").read_text()
+    assert setup.log.purge(far_future) == 0  # and reading the closed incident held nothing again
     assert setup.cli("incidents", "rca", setup.incident_id, "--category", "model_failure", "--description", "x") == 1
 
 

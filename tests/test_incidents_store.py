@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from otel_ai_incident.incidents import sql_store
+from otel_ai_incident.incidents import schema, sql_store
 from otel_ai_incident.incidents.model import (
+    BlastRadius,
     EventKind,
     IncidentRCA,
     IncidentStatus,
@@ -21,6 +22,7 @@ from otel_ai_incident.incidents.model import (
 )
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import ERASED, IncidentStore, episode_key
+from otel_ai_incident.storage.sqlite import migrate
 
 
 @pytest.fixture
@@ -114,6 +116,32 @@ def test_closing_needs_a_root_cause_and_a_closed_one_is_final(store: IncidentSto
     assert stored.rca == _rca(incident.id)
     assert [e.kind for e in stored.timeline] == [EventKind.RCA_RECORDED, EventKind.STATUS_CHANGED]
     assert stored.to_json()["rca"]["root_cause_category"] == "prompt_failure"
+
+
+def test_a_closed_incident_keeps_the_blast_radius_counted_at_the_close(store: IncidentStore) -> None:
+    incident = _open(store)
+    radius = BlastRadius(1000.0, 1900.0, users=3, sessions=4, entries=5, signals_without_evidence=("user_report",))
+    assert store.transition(incident.id, IncidentStatus.CONTAINED, 1.0, "receiver", blast_radius=radius)
+    assert store.get(incident.id).blast_radius is None  # only a close keeps it
+    assert not store.transition(incident.id, IncidentStatus.CLOSED, 2.0, "alice", blast_radius=radius)  # no RCA
+    assert store.get(incident.id).blast_radius is None
+    store.record_rca(_rca(incident.id), 3.0)
+    assert store.transition(incident.id, IncidentStatus.CLOSED, 4.0, "alice", blast_radius=radius)
+    closed = store.get(incident.id)
+    assert (closed.status, closed.blast_radius) == (IncidentStatus.CLOSED, radius)
+    assert [i.blast_radius for i in store.list()] == [radius]
+    assert closed.to_json()["blast_radius"] == {
+        "since": 1000.0,
+        "until": 1900.0,
+        "users": 3,
+        "sessions": 4,
+        "entries": 5,
+        "signals_without_evidence": ["user_report"],
+    }
+    other = _open(store, group="other")
+    store.record_rca(_rca(other.id), 5.0)
+    assert store.transition(other.id, IncidentStatus.CLOSED, 6.0, "bob")  # closed without a prompt log
+    assert store.get(other.id).blast_radius is None and store.get(other.id).to_json()["blast_radius"] is None
 
 
 def test_replays_round_trip(store: IncidentStore) -> None:
@@ -211,6 +239,20 @@ def test_a_file_from_before_versioning_is_adopted(tmp_path) -> None:
     conn.close()
     store = open_incident_store(f"sqlite:///{path}")
     assert _open(store, group="g", episodes=(episode_key("f", 1.0),)).id == "INC-old"
+    store.close()
+
+
+def test_a_file_of_the_previous_version_gains_the_blast_radius(tmp_path) -> None:
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, schema.COMPONENT, schema.SQLITE_MIGRATIONS[:2])
+    conn.execute("INSERT INTO incidents VALUES ('INC-v2', 'g', 't', 'data_leakage', 'p1', '[\"a\"]', 'open', 1, 1)")
+    conn.close()
+    store = open_incident_store(f"sqlite:///{path}")
+    store.record_rca(_rca("INC-v2"), 2.0)
+    radius = BlastRadius(1.0, 3.0, users=1, sessions=1, entries=2)
+    assert store.transition("INC-v2", IncidentStatus.CLOSED, 3.0, "alice", blast_radius=radius)
+    assert store.get("INC-v2").blast_radius == radius
     store.close()
 
 

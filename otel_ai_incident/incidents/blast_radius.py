@@ -6,13 +6,12 @@ those turns for the incident, so retention keeps every turn the report counts un
 
 The window runs from the first occurrence (the earliest matching turn in the detection window before
 monitoring fired, recorded once on the timeline) to the resolution, or to now while the incident is live.
+Closing keeps the count on the incident (`recorded`), since retention may delete the turns afterwards.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus
+from otel_ai_incident.incidents.model import BlastRadius, EventKind, Incident, IncidentStatus
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 from otel_ai_incident.promptlog.evidence import SignalEvidence
@@ -20,27 +19,6 @@ from otel_ai_incident.promptlog.store import PromptLogStore
 
 # How far before monitoring fired a signal's first occurrence is looked for when the catalogue does not say.
 DEFAULT_LOOKBACK_S = 1800.0
-
-
-@dataclass(frozen=True)
-class BlastRadius:
-    since: float
-    until: float
-    users: int
-    sessions: int
-    entries: int
-    #: The incident's signals the prompt log holds no evidence of (user reports are not tied to turns).
-    signals_without_evidence: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "since": self.since,
-            "until": self.until,
-            "users": self.users,
-            "sessions": self.sessions,
-            "entries": self.entries,
-            "signals_without_evidence": list(self.signals_without_evidence),
-        }
 
 
 def monitoring_fired_at(incident: Incident) -> float:
@@ -65,6 +43,12 @@ def window(incident: Incident, now: float) -> tuple[float, float]:
         ended = incident.last(EventKind.RESOLVED) or incident.last(EventKind.STATUS_CHANGED)
         until = ended.at if ended is not None else now
     return since, until
+
+
+def recorded(incident: Incident) -> BlastRadius | None:
+    """The count kept when the incident closed; None while it is live (or when it closed without a prompt
+    log), when the caller assesses it instead."""
+    return incident.blast_radius if incident.status is IncidentStatus.CLOSED else None
 
 
 def assess(

@@ -32,9 +32,15 @@ from otel_ai_incident.commandline import (
 from otel_ai_incident.containment.registry import REGISTRY
 from otel_ai_incident.guardrails.output import PiiOutputGuard
 from otel_ai_incident.incidents import blast_radius, postmortem, rca, regressions
-from otel_ai_incident.incidents.blast_radius import BlastRadius
 from otel_ai_incident.incidents.disclosure import breach_clock, disclosure_lines
-from otel_ai_incident.incidents.model import MILESTONES, Incident, IncidentStatus, Replay, RootCauseCategory
+from otel_ai_incident.incidents.model import (
+    MILESTONES,
+    BlastRadius,
+    Incident,
+    IncidentStatus,
+    Replay,
+    RootCauseCategory,
+)
 from otel_ai_incident.incidents.replay import ReplayError, load_callable, prompt_diff, prompt_of_the_time, replay
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
@@ -112,10 +118,10 @@ def register(subparsers: Any) -> None:
 
     close = commands.add_parser(
         "close",
-        parents=[stores],
+        parents=[stores, catalogue],
         help="close an incident (needs a root cause)",
-        description="Close an incident that has a root cause, and release its hold on "
-        "the prompt log so retention applies again.",
+        description="Close an incident that has a root cause, keeping its blast radius as counted now, and "
+        "release its hold on the prompt log so retention applies again.",
     )
     close.add_argument("id", metavar="ID")
     close.add_argument("--by", required=True, help="who closes it (goes on the timeline)")
@@ -263,9 +269,9 @@ def list_command(args: argparse.Namespace) -> None:
 
 def show_command(args: argparse.Namespace) -> None:
     store, now = _incidents(args), clock()
-    _incident(store, args.id)
-    log = _prompt_log(args)
-    radius = blast_radius.assess(store, log, _evidence(args), args.id, now) if log is not None else None
+    radius = blast_radius.recorded(_incident(store, args.id))
+    if radius is None and (log := _prompt_log(args)) is not None:
+        radius = blast_radius.assess(store, log, _evidence(args), args.id, now)
     incident = _incident(store, args.id)  # with the first occurrence the assessment may have added
     clock_state = breach_clock(incident, now)
     if args.json:
@@ -292,7 +298,7 @@ def show_command(args: argparse.Namespace) -> None:
     for event in incident.timeline:
         _say(f"  {utc(event.at)}  {event.kind.value:<22} {details(event.detail)}")
     print("\nBlast radius")
-    _say("  " + _describe_radius(radius))
+    _say("  " + _describe_radius(radius, kept=incident.blast_radius is not None))
     print("\nRoot cause")
     for line in _describe_rca(incident):
         _say("  " + line)
@@ -314,12 +320,12 @@ def _say(line: str) -> None:
     print(for_terminal(line))
 
 
-def _describe_radius(radius: BlastRadius | None) -> str:
+def _describe_radius(radius: BlastRadius | None, *, kept: bool) -> str:
     if radius is None:
         return "unknown: no prompt log (pass --prompt-log URL)"
     text = (
         f"{radius.users} users, {radius.sessions} sessions, {radius.entries} turns between {utc(radius.since)} "
-        f"and {utc(radius.until)} (turns held for this incident)"
+        f"and {utc(radius.until)} ({'counted when it closed' if kept else 'turns held for this incident'})"
     )
     if radius.signals_without_evidence:
         text += f"; not in the prompt log: {', '.join(radius.signals_without_evidence)}"
@@ -359,7 +365,7 @@ def rca_command(args: argparse.Namespace) -> None:
 def close_command(args: argparse.Namespace) -> None:
     store = _incidents(args)
     _incident(store, args.id)
-    released = rca.close(store, _prompt_log(args), args.id, by=args.by, at=clock())
+    released = rca.close(store, _prompt_log(args), _evidence(args), args.id, by=args.by, at=clock())
     print(f"closed {args.id}; released the hold on {released} prompt-log turns")
 
 

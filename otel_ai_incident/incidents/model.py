@@ -155,6 +155,28 @@ class Replay:
 
 
 @dataclass(frozen=True)
+class BlastRadius:
+    """Who an incident reached (`blast_radius.assess` counts it from the prompt log), over [since, until]."""
+
+    since: float
+    until: float
+    users: int
+    sessions: int
+    entries: int
+    #: The incident's signals the prompt log holds no evidence of (user reports are not tied to turns).
+    signals_without_evidence: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["signals_without_evidence"] = list(self.signals_without_evidence)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BlastRadius:
+        return cls(**{**data, "signals_without_evidence": tuple(data["signals_without_evidence"])})
+
+
+@dataclass(frozen=True)
 class TimelineEvent:
     kind: EventKind
     at: float  # Unix time of the event itself, not of its recording
@@ -175,6 +197,8 @@ class Incident:
     timeline: tuple[TimelineEvent, ...] = ()
     rca: IncidentRCA | None = None
     replays: tuple[Replay, ...] = ()
+    #: Counted when the incident closed, and kept: retention deletes the turns once it no longer holds them.
+    blast_radius: BlastRadius | None = None
 
     def first(self, kind: EventKind) -> TimelineEvent | None:
         return next((e for e in self.timeline if e.kind is kind), None)
@@ -208,4 +232,5 @@ class Incident:
         data["timeline"] = [{"kind": e.kind.value, "at": e.at, "detail": dict(e.detail)} for e in self.timeline]
         data["rca"] = self.rca.to_json() if self.rca is not None else None
         data["replays"] = [r.to_json() for r in self.replays]
+        data["blast_radius"] = self.blast_radius.to_json() if self.blast_radius is not None else None
         return data

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from otel_ai_incident import names
 from otel_ai_incident.incidents import blast_radius
-from otel_ai_incident.incidents.blast_radius import BlastRadius
 from otel_ai_incident.incidents.disclosure import disclosure_lines
-from otel_ai_incident.incidents.model import MILESTONES, Incident, ReplayRun
+from otel_ai_incident.incidents.model import MILESTONES, BlastRadius, Incident, ReplayRun
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.incidents.text import details, utc, yes_no
 from otel_ai_incident.printable import for_markdown
@@ -50,8 +49,11 @@ class LogFindings:
 def gather(
     incidents: IncidentStore, log: PromptLogStore, evidence: SignalEvidence, incident_id: str, now: float
 ) -> LogFindings:
-    """Assess the blast radius (which holds the turns) and read what the sections need from the log."""
-    radius = blast_radius.assess(incidents, log, evidence, incident_id, now)
+    """Assess the blast radius (which holds the turns; a closed incident's is the one kept at the close)
+    and read what the sections need from the log."""
+    incident = incidents.get(incident_id)
+    kept = blast_radius.recorded(incident) if incident is not None else None
+    radius = kept or blast_radius.assess(incidents, log, evidence, incident_id, now)
     held = tuple(log.query(LogQuery(incident_id=incident_id)))
     prompts = {e.entry.system_prompt_hash for e in held if e.entry.system_prompt_hash}
     stored = {h for h in prompts if log.get_system_prompt(h) is not None}
@@ -213,14 +215,18 @@ def _guardrails(findings: LogFindings | None) -> list[str]:
 
 def _scope(incident: Incident, findings: LogFindings | None, now: float) -> list[str]:
     lines = ["## Scope", ""]
-    if findings is None:
+    radius = findings.radius if findings is not None else blast_radius.recorded(incident)
+    if radius is None:
         lines.append("Users affected: unknown, no prompt log was available.")
     else:
-        radius = findings.radius
+        held = (
+            "counted when the incident closed"
+            if blast_radius.recorded(incident) is not None
+            else "the turns are held for this incident until it closes"
+        )
         lines.append(
             f"Between {utc(radius.since)} and {utc(radius.until)}: {radius.users} users and "
-            f"{radius.sessions} sessions affected, in {radius.entries} turns (pseudonymised; the turns are "
-            "held for this incident until it closes)."
+            f"{radius.sessions} sessions affected, in {radius.entries} turns (pseudonymised; {held})."
         )
         if radius.signals_without_evidence:
             lines.append(

@@ -30,6 +30,7 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             episode TEXT NOT NULL, incident_id TEXT NOT NULL REFERENCES incidents (id),
             PRIMARY KEY (episode, incident_id))""",
     ),
+    ("ALTER TABLE incidents ADD COLUMN blast_radius TEXT",),  # JSON, counted at the close
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -51,4 +52,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             episode text NOT NULL, incident_id text NOT NULL REFERENCES incidents (id),
             PRIMARY KEY (episode, incident_id))""",
     ),
+    ("ALTER TABLE incidents ADD COLUMN blast_radius text",),
 )

@@ -18,6 +18,7 @@ from typing import Any
 from otel_ai_incident.incidents import schema
 from otel_ai_incident.incidents.model import (
     TRANSITIONS,
+    BlastRadius,
     EventKind,
     Incident,
     IncidentRCA,
@@ -28,7 +29,7 @@ from otel_ai_incident.incidents.model import (
 from otel_ai_incident.incidents.store import ERASED, IncidentStore, new_incident_id
 from otel_ai_incident.storage.sql import Cursor, SqlDatabase, open_sql_database
 
-_COLUMNS = "id, group_key, title, incident_type, severity, signals, status, opened_at, updated_at"
+_COLUMNS = "id, group_key, title, incident_type, severity, signals, status, opened_at, updated_at, blast_radius"
 _LIVE = "status <> 'closed'"
 _ID_ATTEMPTS = 5
 
@@ -112,7 +113,9 @@ class SqlIncidentStore:
                 _touch(cur, incident_id)
         return added
 
-    def transition(self, incident_id: str, status: IncidentStatus, at: float, by: str) -> bool:
+    def transition(
+        self, incident_id: str, status: IncidentStatus, at: float, by: str, *, blast_radius: BlastRadius | None = None
+    ) -> bool:
         with self._db.transaction() as cur:
             row = cur.execute("SELECT status FROM incidents WHERE id = %s", (incident_id,)).fetchone()
             if row is None or status not in TRANSITIONS[IncidentStatus(row[0])]:
@@ -122,7 +125,14 @@ class SqlIncidentStore:
                 and cur.execute("SELECT 1 FROM rca WHERE incident_id = %s", (incident_id,)).fetchone() is None
             ):
                 return False
-            cur.execute("UPDATE incidents SET status = %s WHERE id = %s", (status.value, incident_id))
+            kept = (
+                json.dumps(blast_radius.to_json())
+                if status is IncidentStatus.CLOSED and blast_radius is not None
+                else None
+            )
+            cur.execute(
+                "UPDATE incidents SET status = %s, blast_radius = %s WHERE id = %s", (status.value, kept, incident_id)
+            )
             _append(cur, incident_id, EventKind.STATUS_CHANGED, at, {"from": row[0], "to": status.value, "by": by})
         return True
 
@@ -228,7 +238,7 @@ def _insert_incident(
             time.time(),
         )
         cur.execute(
-            f"INSERT INTO incidents ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO incidents ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (id) DO NOTHING",
             _row(incident),
         )
@@ -260,11 +270,12 @@ def _row(incident: Incident) -> tuple[Any, ...]:
         incident.status.value,
         incident.opened_at,
         incident.updated_at,
+        json.dumps(incident.blast_radius.to_json()) if incident.blast_radius is not None else None,
     )
 
 
 def _incident(row: tuple[Any, ...], timeline: tuple[TimelineEvent, ...] = ()) -> Incident:
-    iid, group_key, title, incident_type, severity, signals, status, opened_at, updated_at = row
+    iid, group_key, title, incident_type, severity, signals, status, opened_at, updated_at, radius = row
     return Incident(
         iid,
         group_key,
@@ -276,4 +287,5 @@ def _incident(row: tuple[Any, ...], timeline: tuple[TimelineEvent, ...] = ()) ->
         opened_at,
         updated_at,
         timeline,
+        blast_radius=BlastRadius.from_json(json.loads(radius)) if radius is not None else None,
     )

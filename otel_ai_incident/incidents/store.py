@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 from otel_ai_incident import names
-from otel_ai_incident.incidents.model import EventKind, Incident, IncidentRCA, IncidentStatus, Replay
+from otel_ai_incident.incidents.model import BlastRadius, EventKind, Incident, IncidentRCA, IncidentStatus, Replay
 
 #: What an erased pseudonym is replaced with in the timeline (as in every store).
 ERASED = names.ERASED_MARKER
@@ -62,10 +62,15 @@ class IncidentStore(Protocol):
         """Append to the timeline (`at` is when it happened); False, changing nothing, when `key` was
         recorded before, so a notification processed twice leaves one event."""
 
-    def transition(self, incident_id: str, status: IncidentStatus, at: float, by: str) -> bool:
+    def transition(
+        self, incident_id: str, status: IncidentStatus, at: float, by: str, *, blast_radius: BlastRadius | None = None
+    ) -> bool:
         """Move to `status` when `model.TRANSITIONS` allows it from the current one, with the change on the
         timeline; False otherwise. Closing also needs a recorded root cause: a closed incident is final,
-        and one closed without knowing why it happened teaches nothing and prevents nothing."""
+        and one closed without knowing why it happened teaches nothing and prevents nothing.
+
+        `blast_radius` (the count at the close) is kept on a closed incident, in the same transaction, and
+        `get` and `list` return it from then on; other transitions ignore it."""
 
     def record_rca(self, rca: IncidentRCA, at: float) -> bool:
         """Record (or replace) the root cause; False when the incident is missing or closed."""
@@ -74,10 +79,12 @@ class IncidentStore(Protocol):
         """Keep a replay's result and put it on the timeline; False when there is no such incident."""
 
     def get(self, incident_id: str) -> Incident | None:
-        """The incident with its timeline (ordered by event time), root cause and replays."""
+        """The incident with its timeline (ordered by event time), root cause, replays and, once closed,
+        the blast radius counted at the close."""
 
     def list(self, *, status: IncidentStatus | None = None, limit: int = 100) -> list[Incident]:
-        """Newest first, without timelines (use `get` for one incident's)."""
+        """Newest first, without timelines (use `get` for one incident's); with the blast radius kept at the
+        close."""
 
     def forget_pseudonyms(self, pseudonyms: Collection[str]) -> int:
         """Replace these user pseudonyms wherever the incidents mention them (containment targets on the

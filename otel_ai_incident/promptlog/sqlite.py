@@ -221,14 +221,15 @@ class SqliteStore:
     # -- writing --------------------------------------------------------------------------------------
 
     def write(self, entries: Sequence[PromptLogEntry], *, scrubbed_at: float | None = None) -> None:
-        """A lock held past the busy timeout raises StoreUnavailableError (the writer retries the batch)."""
+        """A lock held past the busy timeout, or a full disk, raises StoreUnavailableError: both pass, so the
+        writer keeps the batch and retries it (its bounded queue counts what does not fit meanwhile)."""
         try:
             try:
                 prompts = self._insert(entries, scrubbed_at)
             except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form
                 prompts = self._insert([sanitized(entry) for entry in entries], scrubbed_at)
         except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
+            if "locked" in str(error) or "busy" in str(error) or error.sqlite_errorcode == sqlite3.SQLITE_FULL:
                 raise StoreUnavailableError(f"prompt log at {self.path}: {error}") from error
             raise
         self._prompts.written(prompts)
@@ -424,10 +425,12 @@ class _Transaction:
         return self._conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc_type is None:
-            self._conn.execute("COMMIT")
-        elif self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+        try:
+            if exc_type is None:
+                self._conn.execute("COMMIT")
+        finally:  # a COMMIT that failed (a full disk) may leave the transaction open: end it
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
 
 
 def _stored(row: Sequence[Any]) -> StoredEntry:

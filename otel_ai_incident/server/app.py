@@ -132,8 +132,9 @@ def create_app(
     secret can neither lift its own containment nor post alerts.
 
     Several receivers may share one inbox and one set of stores (PostgreSQL): each acts on what it claims.
-    `/healthz` answers 503 when the worker is not running or the oldest unfinished notification has waited
-    longer than `stale_after_s` (the stores are failing, or no receiver is working).
+    `/healthz` answers 503 when the worker is not running, the oldest unfinished notification has waited
+    longer than `stale_after_s` (the stores are failing, or no receiver is working), the inbox cannot be
+    written or read, or this receiver's last attempt to act on a notification failed.
 
     The incident console is served at /ui (`server.console`): operators and viewers log in there with their
     token; its pages read the prompt log through `finder` when that is a `PromptLogTargetFinder`.
@@ -203,6 +204,10 @@ def create_app(
         problems = []
         if not tasks or tasks[0].done():
             problems.append("worker not running")
+        if group_commit.failing:
+            problems.append("the inbox cannot be written: notifications are refused with 503")
+        if worker.failing is not None:
+            problems.append(worker.failing)
         try:
             pending = inbox.count(pending=True)
             oldest = inbox.oldest_pending()

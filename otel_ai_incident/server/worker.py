@@ -30,6 +30,8 @@ DEFAULT_LEASE_S = 10.0  # the same default as `serve --claim-lease`
 DEFAULT_POLL_S = 1.0
 CLAIM_BATCH = 8
 MAX_RETRY_DELAY_S = 60.0
+INBOX_FAILING = "the worker cannot read or update the inbox"
+ACTING_FAILS = "acting on a notification failed; it waits for a retry"
 
 
 def retry_delay(attempts: int) -> float:
@@ -64,6 +66,11 @@ class Worker:
         self.owner = owner or new_owner()
         self._wake = asyncio.Event()
         self._wake.set()  # the first round finishes what a previous run left pending
+        #: What keeps this receiver from acting right now, for `/healthz`: the inbox could not be read or
+        #: updated in the last round, or the last notification it tried failed (a store full or down).
+        #: None once a round, or a notification, succeeds again. Only this receiver's own attempts count:
+        #: a shared inbox's failing notification must not take every receiver out of service.
+        self.failing: str | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -78,7 +85,7 @@ class Worker:
                 await asyncio.to_thread(self.drain)
                 failures = 0
             except Exception:
-                failures += 1
+                failures, self.failing = failures + 1, INBOX_FAILING
                 self.metrics.worker_errors.inc()
                 logger.warning("the inbox cannot be worked on (attempt %d); retrying", failures, exc_info=True)
                 await asyncio.sleep(retry_delay(failures))
@@ -102,8 +109,12 @@ class Worker:
                         error,
                     )
                     self.metrics.failures.inc()
+                    self.failing = ACTING_FAILS
                     self.inbox.retry_later(stored.id, error=repr(error), not_before=time.time() + delay)
                     continue
                 self.inbox.finish(stored.id)
+                self.failing = None
                 done += 1
+        if self.failing == INBOX_FAILING:  # the inbox answered this round
+            self.failing = None
         return done

@@ -16,7 +16,15 @@ from otel_ai_incident.storage.errors import SchemaTooNewError
 from otel_ai_incident.storage.private import create_private
 from otel_ai_incident.storage.urls import SQLITE_SCHEME
 
-__all__ = ["BUSY_TIMEOUT_S", "SQLITE_SCHEME", "connect", "migrate", "sqlite_path", "write_transaction"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "SQLITE_SCHEME",
+    "connect",
+    "immediate_transaction",
+    "migrate",
+    "sqlite_path",
+    "write_transaction",
+]
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -45,7 +53,7 @@ def connect(path: str | Path, *, durable: bool = True) -> sqlite3.Connection:
 def write_transaction(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Cursor]:
     """One write transaction, holding SQLite's write lock from the start (BEGIN IMMEDIATE), so two writers
     never deadlock upgrading a read lock; rolled back if the block raises."""
-    with lock, _connection_transaction(conn):
+    with lock, immediate_transaction(conn):
         yield conn.cursor()
 
 
@@ -57,7 +65,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Seque
     before versioning uses IF NOT EXISTS, so files made then are adopted as they are. One write transaction:
     processes opening the file together migrate once.
     """
-    with _connection_transaction(conn):
+    with immediate_transaction(conn):
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
@@ -80,11 +88,17 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Seque
 
 
 @contextmanager
-def _connection_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction on `conn` (BEGIN IMMEDIATE), for a caller already holding its connection's lock.
+
+    A COMMIT that fails (a full disk) may leave the transaction open, and every later BEGIN would then
+    fail: whatever fails, the transaction is rolled back if SQLite has not already done so.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")

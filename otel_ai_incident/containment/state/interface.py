@@ -222,7 +222,9 @@ class ContainmentState(Protocol):
 
     def identity(self) -> int:
         """A number drawn when the store was created: a store created afresh (a new file, a new database)
-        differs from the one it replaces even at the same revision (the HTTP endpoint's ETag carries both)."""
+        differs from the one it replaces even at the same revision (the HTTP endpoint's ETag carries both).
+        A file store whose file is replaced while open (a restore) works on the new file from its next call
+        and draws a new identity for it, since the restored revisions repeat numbers already served."""
 
     def apply(self, planned: PlannedAction, *, actor: str, incident_id: str | None, key: str | None = None) -> bool:
         """Put an action in force, replacing the same action on the same target, and audit it (APPLIED).

@@ -6,13 +6,14 @@ serialise and an exactly-once key is claimed by one of them. Standard library on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,15 @@ from otel_ai_incident.containment.state.interface import (
     without_pseudonyms,
 )
 from otel_ai_incident.names import ContainmentActionName as Action
-from otel_ai_incident.storage.sqlite import BUSY_TIMEOUT_S, SQLITE_SCHEME, connect, sqlite_path, write_transaction
+from otel_ai_incident.storage.sqlite import BUSY_TIMEOUT_S, SQLITE_SCHEME, connect, immediate_transaction, sqlite_path
 
-_SCHEMA = """
+# A store's identity: drawn when it is created, and again when a restored file takes its place.
+_RANDOM_IDENTITY = "abs(random() % 4503599627370496)"
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0);
-INSERT OR IGNORE INTO meta VALUES ('identity', abs(random() % 4503599627370496));
+INSERT OR IGNORE INTO meta VALUES ('identity', {_RANDOM_IDENTITY});
 CREATE TABLE IF NOT EXISTS active (
     action TEXT NOT NULL, target TEXT NOT NULL, params TEXT NOT NULL, incident_id TEXT,
     applied_by TEXT NOT NULL, applied_at REAL NOT NULL, expires_at REAL, PRIMARY KEY (action, target));
@@ -66,6 +70,7 @@ class SqliteContainmentState:
         self._path = Path(path)
         self._lock = threading.Lock()
         self._conn = self._connect()
+        self._file, self._logs = _file_identity(self._path), _log_identities(self._path)
 
     def _connect(self) -> sqlite3.Connection:
         conn = connect(self._path)
@@ -74,7 +79,6 @@ class SqliteContainmentState:
         except sqlite3.Error:
             conn.close()
             raise
-        self._file = _file_identity(self._path)
         return conn
 
     @classmethod
@@ -84,43 +88,75 @@ class SqliteContainmentState:
     def describe(self) -> str:
         return f"{STORE} at {SQLITE_SCHEME}{self._path}"
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
-        return write_transaction(self._conn, self._lock)
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction on the file now at the path (the connection is read under the lock)."""
+        self._follow_path()
+        with self._lock, immediate_transaction(self._conn):
+            yield self._conn.cursor()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection to the file now at the path, under the lock."""
+        self._follow_path()
+        with self._lock:
+            yield self._conn
+
+    def _follow_path(self) -> bool:
+        """Whether another file now has this path (a restore moved over it, or it was deleted and made
+        again); if so, work on that one from now on, under a new identity.
+
+        Checked before every read and write (one stat), so what the receiver serves, lifts and applies
+        goes to the file an operator restored, never to the one it replaced. The old file is checkpointed
+        here (it keeps every write made to it): SQLite does not do that when a moved file's connection
+        closes, and leaves its write-ahead log and index at the path's `-wal` and `-shm`, where SQLite
+        would read them as the new file's. So they are removed before the new file is opened (only those
+        this connection opened: a log restored with the file is kept). The restored file gets a new
+        identity because it is an older history, whose revisions repeat numbers readers have seen with
+        other contents.
+        """
+        current = _file_identity(self._path)
+        if current is None or current == self._file:
+            return False
+        with self._lock:
+            if current == self._file:  # another thread followed it meanwhile
+                return False
+            with contextlib.suppress(sqlite3.Error):  # the old file keeps its last writes (nothing else does)
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.close()
+            for suffix, opened in zip(_LOGS, self._logs, strict=True):
+                log = Path(f"{self._path}{suffix}")
+                if opened is not None and _file_identity(log) == opened:
+                    log.unlink(missing_ok=True)
+            self._conn = self._connect()
+            self._conn.execute(f"UPDATE meta SET value = {_RANDOM_IDENTITY} WHERE name = 'identity'")
+            self._file, self._logs = current, _log_identities(self._path)
+        return True
 
     # -- reading ------------------------------------------------------------------------------------------
 
     def revision(self) -> int:
-        with self._lock:
-            return _revision(self._conn)
+        with self._reading() as conn:
+            return _revision(conn)
 
     def identity(self) -> int:
-        with self._lock:
-            return _identity(self._conn)
+        with self._reading() as conn:
+            return _identity(conn)
 
     def read(self, now: float | None = None) -> StateView:
-        with self._lock:
-            return _read(self._conn, time.time() if now is None else now)
+        with self._reading() as conn:
+            return _read(conn, time.time() if now is None else now)
 
     def changed_since(self, revision: int) -> StateView | None:
-        if self._replaced():
+        if self._follow_path():
             return self.read()
         if self.revision() == revision:
             return None
         return self.read()
 
-    def _replaced(self) -> bool:
-        """Whether another file now has this path (a restore, a copy moved in place); if so, open that one."""
-        current = _file_identity(self._path)
-        if current is None or current == self._file:
-            return False
-        with self._lock:
-            self._conn.close()
-            self._conn = self._connect()
-        return True
-
     def pending(self) -> list[PendingAction]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._reading() as conn:
+            rows = conn.execute(
                 "SELECT id, action, target, params, ttl_s, incident_id, requested_by, requested_at FROM pending"
                 " WHERE decided_at IS NULL ORDER BY id"
             ).fetchall()
@@ -130,8 +166,8 @@ class SqliteContainmentState:
         ]
 
     def audit(self, limit: int = 100) -> list[AuditRecord]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._reading() as conn:
+            rows = conn.execute(
                 "SELECT at, revision, change, action, target, incident_id, actor, detail FROM audit"
                 " ORDER BY id DESC LIMIT ?",
                 (limit,),
@@ -478,6 +514,14 @@ def _has_log(path: Path) -> bool:
         return os.stat(f"{path}-wal").st_size > 0
     except FileNotFoundError:
         return False
+
+
+_LOGS = ("-wal", "-shm")
+
+
+def _log_identities(path: Path) -> tuple[tuple[int, int] | None, ...]:
+    """The files holding the database's write-ahead log and its index, as this connection opened them."""
+    return tuple(_file_identity(Path(f"{path}{suffix}")) for suffix in _LOGS)
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -135,7 +135,9 @@ def action_routes(console: Console, pages: Pages) -> APIRouter:
             existing(incident_id)
             now = console.clock()
             if wanted == IncidentStatus.CLOSED:
-                rca.close(console.incidents, console.prompt_log, incident_id, by=_actor(session), at=now)
+                rca.close(
+                    console.incidents, console.prompt_log, console.evidence, incident_id, by=_actor(session), at=now
+                )
             elif wanted == IncidentStatus.RESOLVED:
                 if not console.incidents.transition(incident_id, IncidentStatus.RESOLVED, now, _actor(session)):
                     raise ConsoleError(409, "The incident cannot be resolved from its current status.")

@@ -19,6 +19,7 @@ from otel_ai_incident.containment.state import ContainmentState
 from otel_ai_incident.containment.targets import PromptLogTargetFinder
 from otel_ai_incident.containment.tokens import Role
 from otel_ai_incident.incidents.store import IncidentStore
+from otel_ai_incident.promptlog.evidence import SignalEvidence
 from otel_ai_incident.promptlog.store import PromptLogStore
 from otel_ai_incident.server.auth import RoleCredentials
 from otel_ai_incident.server.console.forms import ConsoleError, LoginRequired, read_form
@@ -42,6 +43,10 @@ class Console:
     @property
     def prompt_log(self) -> PromptLogStore | None:
         return self.finder.store if self.finder is not None else None
+
+    @property
+    def evidence(self) -> SignalEvidence | None:
+        return self.finder.evidence if self.finder is not None else None
 
     def role_secrets(self) -> dict[Role, str]:
         """Each console role's current secret (a session opened under another one is void)."""

@@ -24,6 +24,8 @@ class GroupCommit:
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_batches, name="aii-inbox-writer", daemon=True)
         self._thread.start()
+        #: Whether the latest commit failed (its requests got a 5xx), until one succeeds: for `/healthz`.
+        self.failing = False
 
     def submit(self, body: str, received_at: float) -> Future[int]:
         """Queue a notification; the future gives its id once it is stored (or the storing error)."""
@@ -46,9 +48,11 @@ class GroupCommit:
             try:
                 ids = self._inbox.add([(body, received_at) for body, received_at, _ in batch])
             except Exception as error:
+                self.failing = True
                 for _, _, future in batch:
                     future.set_exception(error)
                 continue
+            self.failing = False
             for (_, _, future), notification_id in zip(batch, ids, strict=True):
                 future.set_result(notification_id)
 
