@@ -218,7 +218,9 @@ class Demo:
         return outcome
 
     def _contained(self, outcome: Outcome) -> bool:
-        if "enforced" not in outcome.marks:
+        """Enforced by the app (by every replica in a fleet) and on the incident's timeline: the gate can see
+        the state change a moment before the receiver records it on the incident, so wait for both."""
+        if "enforced" not in outcome.marks or "applied" not in outcome.marks:
             return False
         seen = self.driver.enforcing_replicas(outcome.action, outcome.started_at)
         outcome.enforcing = tuple(sorted(r for r in seen if r is not None))
