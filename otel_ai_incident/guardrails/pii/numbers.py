@@ -21,16 +21,26 @@ from otel_ai_incident.guardrails.pii.digit_runs import (
     Window,
 )
 from otel_ai_incident.guardrails.pii.findings import CREDIT_CARD, IP_ADDRESS, PHONE, US_SSN, Finding
+from otel_ai_incident.guardrails.pii.labels import label_of
 from otel_ai_incident.guardrails.pii.phones import DEFAULT_PHONE_REGIONS, PhoneClassifier
 from otel_ai_incident.guardrails.pii.text import TextView
 
 _MAX_LEAD_DIGITS = 3  # a short number before a value in the same run: an age, a count, a list index
-_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security)\b")
-# Dotted quads that number versions or parts of a document: "version 1.2.3.4", "section 3.7.5.9", "§ 4.1.2.3".
-_VERSION_CONTEXT = re.compile(
-    r"(?:\b(?:version|ver|release|build|firmware|v|section|sec|clause|chapter|ch|article|art|paragraph|para|"
-    r"step|item|rule|figure|fig|table|appendix|annex|requirement|req|oid)|§)\.?\s*\Z"
+_SSN_CONTEXT = re.compile(r"(?<![a-z])(?:ssn|social security)(?![a-z])")
+# Words that number versions or parts of a document, in the languages the scanner reads: a dotted quad they
+# name is no IPv4 address ("version 1.2.3.4", "Abschnitt 3.7.5.9", "§ 4.1.2.3", "v1.2.3.4", "バージョン").
+_VERSION_WORDS = (
+    r"versions?|ver|release|build|firmware|revision|rev|v|sections?|sec|clauses?|chapters?|ch|articles?|art|"
+    r"paragraphs?|para|step|items?|rules?|figures?|fig|tables?|appendix|annex|requirements?|req|oid|"
+    r"versión|versione|versie|wersja|versão|abschnitt|kapitel|artikel|absatz|paragraphe|chapitre|sección|"
+    r"apartado|capítulo|artículo|sezione|capitolo|articolo|paragrafo|sectie|hoofdstuk|sekcja|rozdział|punkt|"
+    r"artykuł|seção|secção|artigo|avsnitt|バージョン|セクション|節|章|条|項"
 )
+# The word right before the quad, or before a list of such numbers ("sections 5.1.2.3 and 5.1.2.4").
+_VERSION_CONTEXT = re.compile(
+    rf"(?:(?<![^\W\d_])(?:{_VERSION_WORDS})|§)\.?\s*(?:\d+(?:\.\d+)*\s*(?:,|and|or|to|und|oder|et|ou|y|o|e|en|of|i|och|lub)\s+)*\Z"
+)
+_VERSION_LABEL = re.compile(rf"(?:{_VERSION_WORDS})\Z")
 
 
 class NumberRecognizer:
@@ -140,16 +150,17 @@ def _card_grouped(run: DigitRun) -> bool:
 
 
 def _classify_ipv4(window: Window) -> str | None:
-    """A dotted quad `ipaddress` accepts, unless it follows a version word.
+    """A dotted quad `ipaddress` accepts, unless a version or section word names it.
 
-    "version 1.2.3.4" and "build 10.0.0.1" are release numbers far more often than hosts, so a dotted
-    quad right after version, ver, v, release, build or firmware is not reported.
+    "version 1.2.3.4", "Build: 10.0.0.1", `"version": "1.2.3.4"` and a quad in a table column headed
+    "Version" are release or document numbers far more often than hosts.
     """
     if len(window.lengths) != 4 or window.separators != "...":
         return None
     if _VERSION_CONTEXT.search(window.run.before) or validators.ip_version(window.value) != 4:
         return None
-    return "v4"
+    label = label_of(window.run.text, window.start)
+    return None if label and _VERSION_LABEL.match(label[-1]) else "v4"
 
 
 _CARD_GROUPINGS = ((4, 6, 5), (4, 6, 4))

@@ -47,7 +47,8 @@ _DATE = re.compile(
 _NEGATIVE_CONTEXT = re.compile(
     r"(?:\b(?:order|invoice|tracking|track|ticket|ref|reference|account|acct|case|confirmation|booking|"
     r"reservation|sku|serial|part|po|transaction|txn|id|isbn|fedex|ups|usps|dhl|shipment|parcel|package|"
-    r"room|ext|extension|pin|zip|postcode|ein|tin|tax|vat)|#)[^a-z]{0,12}"
+    r"room|ext|extension|pin|zip|postcode|ein|tin|tax|vat|commit|sha|hash|digest|checksum|revision|rev|build|"
+    r"version|changeset|lat|latitude|lon|lng|longitude|coordinates|coords|gps)|#)[^a-z]{0,12}"
     r"(?:(?:no|nr|number|num|id|code)\b[^a-z]{0,6}(?:is\b[^a-z]{0,6})?){0,2}\Z"
 )
 _PHONE_CONTEXT = re.compile(
@@ -60,6 +61,9 @@ _UNIT_AFTER = re.compile(
     r"\s?(?:[$€£¥₹%]|(?i:eur|euros?|usd|dollars?|gbp|pounds|chf|inr|rupees|people|inhabitants|residents|users|"
     r"visitors|customers|items|units|rows|records|bytes|km|kg|miles|tons|votes|views|downloads|points|pts)\b)"
 )
+# A decimal fraction: a whole part of one to three digits (no leading zero, which trunk prefixes and area
+# codes have), a dot and four or more decimals, as coordinates are written ("151.209290", "35.6895 139.6917").
+_DECIMAL = re.compile(r"(?<![\d.])[1-9]\d{0,2}\.\d{4,}(?![\d.])")
 _NANP_SHAPES = ((3, 3, 4), (1, 3, 3, 4))
 _EIN_SHAPE = (2, 7)  # a US employer identification number, 12-3456789; no numbering plan groups a phone so
 # 555-0100 to 555-0199 are reserved by the NANP for fiction and examples: never a real line.
@@ -217,15 +221,15 @@ def _nanp_fictional(digits: str, international: bool) -> bool:
 def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
     """Whether the window may be written as a phone number is, before any numbering plan is asked.
 
-    Rejects, cheapest first: wrong digit counts, times, numbers after "order"-like words, dates, dotted
-    quads, single groups nobody calls a phone, the SSN grouping, and national numbers that open with a lone
+    Rejects, cheapest first: wrong digit counts, times, numbers after "order"-like, digest or coordinate
+    words, dates, dotted quads, decimal fractions, single groups nobody calls a phone, the SSN grouping, and national numbers that open with a lone
     digit other than a trunk prefix ("7 14 21 33 42"), that are written in pairs without the trunk "0" that
     pairs follow ("20 27 35 47 49"), or that are amounts ("EUR 912 345 678", "67 750 000 people").
     """
     digits, lengths, run = window.digits, window.lengths, window.run
     if not 7 <= len(digits) <= 15 or window.time_follows or _NEGATIVE_CONTEXT.search(run.before):
         return False
-    if _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value):
+    if _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value) or _DECIMAL.search(window.value):
         return False
     if (len(lengths) == 1 and not (international or context)) or lengths in (SSN_SHAPE, _EIN_SHAPE):
         return False

@@ -1,0 +1,150 @@
+"""SECRET values with no prefix of their own, found by what the text calls them.
+
+An AWS secret access key (40 base64 characters), an Azure storage account key (88), a Datadog API or
+application key (32 or 40 hex digits), a Mailgun `key-...` or a Twilio `SK...` key look like any digest,
+UUID or random id. Such a value counts as a secret only when its label (the key before it, the header of its
+table column or the words of a sentence, see `labels`) names a secret, and names nothing that is public by
+design: a hash, a checksum, an id, a path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from otel_ai_incident.guardrails.pii import validators
+from otel_ai_incident.guardrails.pii.findings import SECRET, Finding
+from otel_ai_incident.guardrails.pii.labels import label_of
+from otel_ai_incident.guardrails.pii.text import TextView, any_of
+
+# A run of base64, base64url and token characters, at least 16 long; an inner "." joins parts, a final "."
+# ends the sentence. The bounds are ASCII: a value glued to Japanese text ("キーは8f3a...") is still one.
+_VALUE = re.compile(
+    r"(?<![A-Za-z0-9_\-+/~.])(?:[A-Za-z0-9_\-+/~]|\.(?=[A-Za-z0-9_\-+/~])){16,}+=*(?![A-Za-z0-9_\-+/~=])"
+)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# Words that name a secret on their own, in the languages the scanner reads.
+_SECRET_WORDS = frozenset(
+    (
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "credential",
+        "credentials",
+        "apikey",
+        "apitoken",
+        "accesskey",
+        "secretkey",
+        "privatekey",
+        "accesstoken",
+        "authtoken",
+        "jeton",
+        "secreto",
+        "segreto",
+        "segredo",
+        "sekret",
+        "hemlighet",
+        "geheimnis",
+        "トークン",
+        "シークレット",
+    )
+)
+# "key" in those languages names a secret only beside a word saying whose or what for: "API key", "clé API".
+_KEY_WORDS = frozenset(
+    ("key", "keys", "schlüssel", "clé", "cle", "clave", "chiave", "sleutel", "klucz", "chave", "nyckel", "キー", "鍵")
+)
+_KEY_QUALIFIERS = frozenset(
+    (
+        "api",
+        "app",
+        "application",
+        "access",
+        "account",
+        "storage",
+        "private",
+        "signing",
+        "master",
+        "client",
+        "auth",
+        "aws",
+        "azure",
+        "datadog",
+        "dd",
+        "mailgun",
+        "twilio",
+        "sendgrid",
+        "stripe",
+        "openai",
+        "anthropic",
+    )
+)
+# Words that say the value is public by design, or no key at all, whatever else the label says.
+_PUBLIC_WORDS = frozenset(
+    (
+        "id",
+        "ids",
+        "uuid",
+        "guid",
+        "hash",
+        "hashed",
+        "digest",
+        "checksum",
+        "sha",
+        "sha1",
+        "sha256",
+        "sha512",
+        "md5",
+        "crc",
+        "fingerprint",
+        "etag",
+        "commit",
+        "public",
+        "path",
+        "file",
+        "url",
+        "uri",
+        "name",
+        "tracking",
+        "order",
+        "invoice",
+    )
+)
+
+
+_NOUN_REACH = 3  # the noun of a label is among its last words: "AWS secret access key", "the API key (is)"
+
+
+def names_secret(label: list[str]) -> bool:
+    """Whether the words of a label name a secret: a secret word, or a key word with a qualifier, among the
+    last words, and no word of something public."""
+    if not label or not _PUBLIC_WORDS.isdisjoint(label):
+        return False
+    nouns = label[-_NOUN_REACH:]
+    if not _SECRET_WORDS.isdisjoint(nouns):
+        return True
+    return not _KEY_WORDS.isdisjoint(nouns) and not _KEY_QUALIFIERS.isdisjoint(label)
+
+
+# Every secret or key word holds one of these; a text without any has no label naming a secret.
+_GATE = any_of(
+    "secret", "token", "key", "credential", "jeton", "sekret", "segre", "geheimnis", "hemlighet", "schlüssel",
+    "clé", "cle", "clave", "chiave", "sleutel", "klucz", "chave", "nyckel", "キー", "鍵", "トークン", "シークレット",
+)
+
+
+class LabelledSecretRecognizer:
+    """Random-looking token values whose label names a secret."""
+
+    entity_type = SECRET
+
+    def find(self, view: TextView) -> Iterator[Finding]:
+        if not _GATE(view):
+            return
+        text = view.text
+        for match in _VALUE.finditer(text):
+            value = match.group()
+            if not validators.looks_random(value) or not validators.not_placeholder(value) or _UUID.fullmatch(value):
+                continue
+            if names_secret(label_of(text, match.start())):
+                yield Finding(SECRET, match.start(), match.end(), "labelled_secret")

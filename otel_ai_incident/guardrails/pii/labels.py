@@ -1,0 +1,101 @@
+"""The words that name a value in a text: its key or label on the same line, else the header of its column.
+
+A value's format alone cannot tell an API key from a digest, or a version number from an IPv4 address; what
+the text calls the value can. Labels take the forms replies write them in: `key: value`, `key=value`,
+`"key": "value"`, prose ("the Datadog API key is ..."), and a CSV, TSV, semicolon or markdown table whose
+header names the column. Only candidates a recogniser already holds are looked up, so this runs rarely.
+"""
+
+from __future__ import annotations
+
+import re
+
+from otel_ai_incident.guardrails.pii.text import UNSPACED
+
+_REACH = 80  # characters before a value searched for its label
+_MAX_WORDS = 5
+_MAX_TABLE_ROWS = 200  # rows walked up to a table's header
+# Between a label and its value: spaces, separators, quotes and the copulas of prose in the languages the
+# scanner reads ("the key is", "der Schlüssel lautet", "la clé est", "キーは").
+_BETWEEN = re.compile(
+    r"""(?:[\s"'`:=：>]|(?<![^\W\d_])(?:is|was|are|now|lautet|ist|est|es|è|é|är|jest|to|wynosi)(?![^\W\d_])|は|が)*+\Z"""
+)
+# Characters that end a label: brackets, quotes, field separators, "=" of the pair before, sentence ends.
+_LABEL_STARTS_AFTER = re.compile(r"""[\s\S]*(?:[\"'{}\[\]()<>,;|\t=&?。、！？]|[.!?]\s)""")
+_CELL_SEPARATORS = "\t|;,"
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SCRIPT_CHANGE = re.compile(f"(?<=[A-Za-z0-9])(?=[{UNSPACED}])|(?<=[{UNSPACED}])(?=[A-Za-z0-9])")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def label_of(text: str, start: int) -> list[str]:
+    """The words naming the value at `text[start]`, lower case, at most five, the nearest last; [] if none.
+    A value opening a cell of a table row is named by its column's header, else by the words before it.
+
+    Camel case and the `_`, `-` and `.` of keys part words: "DD_API_KEY" and "ddApiKey" both give
+    ["dd", "api", "key"].
+    """
+    line_start = text.rfind("\n", max(0, start - _REACH), start) + 1
+    before = text[max(line_start, start - _REACH) : start]
+    opened = before.rstrip(" \"'`")
+    if not opened or opened[-1] in _CELL_SEPARATORS:
+        header = _column_header(text, line_start, start)
+        if header:
+            return words(header)[-_MAX_WORDS:]
+    before = before[: _BETWEEN.search(before).start()]
+    cut = _LABEL_STARTS_AFTER.match(before)
+    return words(before[cut.end() if cut else 0 :])[-_MAX_WORDS:]
+
+
+def words(label: str) -> list[str]:
+    """`label` split into lower-case words at case changes, script changes and non-letters."""
+    spaced = _SCRIPT_CHANGE.sub(" ", _CAMEL.sub(" ", label))
+    return [word for word in _NOT_WORD.split(spaced.lower()) if word]
+
+
+def _column_header(text: str, line_start: int, start: int) -> str:
+    """The header cell above the cell holding `start`, when its line is a row of a table: the top line of the
+    block of lines around it with as many fields, split by the same separator."""
+    line_end = text.find("\n", start)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    for separator in _CELL_SEPARATORS:
+        if separator not in line:
+            continue
+        fields = _field_starts(line, separator)
+        header = _header_line(text, line_start, separator, len(fields))
+        if header is None:
+            continue
+        column = sum(1 for field_start in fields if field_start <= start - line_start) - 1
+        header_fields = _field_starts(header, separator)
+        end = header_fields[column + 1] - 1 if column + 1 < len(header_fields) else len(header)
+        return header[header_fields[column] : end]
+    return ""
+
+
+def _header_line(text: str, line_start: int, separator: str, field_count: int) -> str | None:
+    """The first line of the block of lines ending at the one at `line_start` that each have `field_count`
+    fields; None when the line above has another count (the line is no table row)."""
+    header = None
+    end = line_start - 1
+    for _ in range(_MAX_TABLE_ROWS):
+        if end < 0:
+            break
+        begin = text.rfind("\n", 0, end) + 1
+        line = text[begin:end]
+        if separator not in line or len(_field_starts(line, separator)) != field_count:
+            break
+        header = line
+        end = begin - 1
+    return header
+
+
+def _field_starts(line: str, separator: str) -> list[int]:
+    """Where each field of `line` starts; a separator inside double quotes (CSV quoting) splits nothing."""
+    starts = [0]
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            starts.append(index + 1)
+    return starts
