@@ -17,11 +17,11 @@ from otel_ai_incident.guardrails.pii.findings import SECRET, Finding
 from otel_ai_incident.guardrails.pii.labels import label_of
 from otel_ai_incident.guardrails.pii.text import TextView, any_of
 
-# A run of base64, base64url and token characters, at least 16 long; an inner "." joins parts, a final "."
-# ends the sentence. The bounds are ASCII: a value glued to Japanese text ("キーは8f3a...") is still one.
-_VALUE = re.compile(
-    r"(?<![A-Za-z0-9_\-+/~.])(?:[A-Za-z0-9_\-+/~]|\.(?=[A-Za-z0-9_\-+/~])){16,}+=*(?![A-Za-z0-9_\-+/~=])"
-)
+# A run of base64, base64url and token characters with its "=" padding; dots that open or end it are the
+# text's, not the value's. The run is ASCII: a value glued to Japanese text ("キーは8f3a...") is still one.
+_RUN = re.compile(r"[A-Za-z0-9_\-+/~.]{16,}+=*")
+_MIN_VALUE = 16
+_DIGIT = re.compile(r"\d")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Words that name a secret on their own, in the languages the scanner reads.
 _SECRET_WORDS = frozenset(
@@ -128,8 +128,28 @@ def names_secret(label: list[str]) -> bool:
 
 # Every secret or key word holds one of these; a text without any has no label naming a secret.
 _GATE = any_of(
-    "secret", "token", "key", "credential", "jeton", "sekret", "segre", "geheimnis", "hemlighet", "schlüssel",
-    "clé", "cle", "clave", "chiave", "sleutel", "klucz", "chave", "nyckel", "キー", "鍵", "トークン", "シークレット",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "jeton",
+    "sekret",
+    "segre",
+    "geheimnis",
+    "hemlighet",
+    "schlüssel",
+    "clé",
+    "cle",
+    "clave",
+    "chiave",
+    "sleutel",
+    "klucz",
+    "chave",
+    "nyckel",
+    "キー",
+    "鍵",
+    "トークン",
+    "シークレット",
 )
 
 
@@ -142,9 +162,16 @@ class LabelledSecretRecognizer:
         if not _GATE(view):
             return
         text = view.text
-        for match in _VALUE.finditer(text):
-            value = match.group()
+        for match in _RUN.finditer(text):
+            run = match.group()
+            value = run.lstrip(".")
+            start = match.start() + len(run) - len(value)
+            value = value.rstrip(".")
+            if len(value) < _MIN_VALUE:
+                continue
+            if "." in value and not _DIGIT.search(value):
+                continue  # words run together at a sentence end ("configuration.Sure"), not a key
             if not validators.looks_random(value) or not validators.not_placeholder(value) or _UUID.fullmatch(value):
                 continue
-            if names_secret(label_of(text, match.start())):
-                yield Finding(SECRET, match.start(), match.end(), "labelled_secret")
+            if names_secret(label_of(text, start)):
+                yield Finding(SECRET, start, start + len(value), "labelled_secret")

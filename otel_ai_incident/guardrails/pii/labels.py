@@ -17,11 +17,12 @@ _MAX_WORDS = 5
 _MAX_TABLE_ROWS = 200  # rows walked up to a table's header
 # Between a label and its value: spaces, separators, quotes and the copulas of prose in the languages the
 # scanner reads ("the key is", "der Schlüssel lautet", "la clé est", "キーは").
-_BETWEEN = re.compile(
-    r"""(?:[\s"'`:=：>]|(?<![^\W\d_])(?:is|was|are|now|lautet|ist|est|es|è|é|är|jest|to|wynosi)(?![^\W\d_])|は|が)*+\Z"""
-)
-# Characters that end a label: brackets, quotes, field separators, "=" of the pair before, sentence ends.
-_LABEL_STARTS_AFTER = re.compile(r"""[\s\S]*(?:[\"'{}\[\]()<>,;|\t=&?。、！？]|[.!?]\s)""")
+_BETWEEN_CHARS = " \t\"'`:=\uff1a>"  # with the full-width colon
+_COPULAS = frozenset(("is", "was", "are", "now", "lautet", "ist", "est", "es", "è", "é", "är", "jest", "to", "wynosi"))
+_PARTICLES = "はが"
+# What ends a label, searched in the reversed text: brackets, quotes, field separators, the "=" of the pair
+# before, "&" and "?" of a query, sentence ends ("." and a space, reversed).
+_LABEL_START = re.compile(r"""[\"'{}\[\]()<>,;|\t=&?。、\uff01\uff1f]|\s[.!?]""")
 _CELL_SEPARATORS = "\t|;,"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SCRIPT_CHANGE = re.compile(f"(?<=[A-Za-z0-9])(?=[{UNSPACED}])|(?<=[{UNSPACED}])(?=[A-Za-z0-9])")
@@ -42,15 +43,31 @@ def label_of(text: str, start: int) -> list[str]:
         header = _column_header(text, line_start, start)
         if header:
             return words(header)[-_MAX_WORDS:]
-    before = before[: _BETWEEN.search(before).start()]
-    cut = _LABEL_STARTS_AFTER.match(before)
-    return words(before[cut.end() if cut else 0 :])[-_MAX_WORDS:]
+    before = _strip_between(before)
+    cut = _LABEL_START.search(before[::-1])
+    return words(before[len(before) - cut.start() if cut else 0 :])[-_MAX_WORDS:]
+
+
+def _strip_between(before: str) -> str:
+    """`before` without what stands between a label and its value."""
+    while True:
+        before = before.rstrip(_BETWEEN_CHARS)
+        if before[-1:] in _PARTICLES and before:
+            before = before[:-1]
+            continue
+        head, _, last = before.rpartition(" ")
+        if last.lower() not in _COPULAS:
+            return before
+        before = head
 
 
 def words(label: str) -> list[str]:
     """`label` split into lower-case words at case changes, script changes and non-letters."""
-    spaced = _SCRIPT_CHANGE.sub(" ", _CAMEL.sub(" ", label))
-    return [word for word in _NOT_WORD.split(spaced.lower()) if word]
+    if not label.islower():
+        label = _CAMEL.sub(" ", label)
+    if not label.isascii():
+        label = _SCRIPT_CHANGE.sub(" ", label)
+    return [word for word in _NOT_WORD.split(label.lower()) if word]
 
 
 def _column_header(text: str, line_start: int, start: int) -> str:
@@ -82,11 +99,15 @@ def _header_line(text: str, line_start: int, separator: str, field_count: int) -
             break
         begin = text.rfind("\n", 0, end) + 1
         line = text[begin:end]
-        if separator not in line or len(_field_starts(line, separator)) != field_count:
+        if separator not in line or _field_count(line, separator) != field_count:
             break
         header = line
         end = begin - 1
     return header
+
+
+def _field_count(line: str, separator: str) -> int:
+    return line.count(separator) + 1 if '"' not in line else len(_field_starts(line, separator))
 
 
 def _field_starts(line: str, separator: str) -> list[int]:

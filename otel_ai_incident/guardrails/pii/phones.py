@@ -222,9 +222,10 @@ def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
     """Whether the window may be written as a phone number is, before any numbering plan is asked.
 
     Rejects, cheapest first: wrong digit counts, times, numbers after "order"-like, digest or coordinate
-    words, dates, dotted quads, decimal fractions, single groups nobody calls a phone, the SSN grouping, and national numbers that open with a lone
-    digit other than a trunk prefix ("7 14 21 33 42"), that are written in pairs without the trunk "0" that
-    pairs follow ("20 27 35 47 49"), or that are amounts ("EUR 912 345 678", "67 750 000 people").
+    words, dates, dotted quads, decimal fractions ("151.209290"), single groups nobody calls a phone, the
+    SSN grouping, and national numbers that open with a lone digit other than a trunk prefix
+    ("7 14 21 33 42"), that are written in pairs without the trunk "0" that pairs follow
+    ("20 27 35 47 49"), or that are amounts ("EUR 912 345 678", "67 750 000 people").
     """
     digits, lengths, run = window.digits, window.lengths, window.run
     if not 7 <= len(digits) <= 15 or window.time_follows or _NEGATIVE_CONTEXT.search(run.before):

@@ -61,9 +61,7 @@ def any_of(*hints: str) -> Gate:
 # Scripts written without spaces between words (Japanese kana, CJK ideographs, Hangul, whose particles attach
 # to the word before, Thai, Lao, Myanmar, Khmer, full-width forms): a letter of one next to a value does not
 # make the value part of a word. "メールはtaro@example.jpです", "電話は03-1234-5678です".
-UNSPACED = (
-    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
-)
+UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
 _UNSPACED_CHAR = re.compile(f"[{UNSPACED}]")
 
 
