@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from otel_ai_incident.guardrails.pii.text import UNSPACED
+from otel_ai_incident.guardrails.pii.text import UNSPACED, TextView
 
 # One run of digit groups: "+44 (0)20 7946 0958", "4111-1111-1111-1111", "10.0.0.1", "123 45 6789".
 _GROUP = r"(?:\(\d{1,5}\)|\d++)"
@@ -45,10 +45,11 @@ _CONTEXT_CHARS = 40
 class DigitRun:
     """A run of digit groups and what surrounds it, shared by every window cut from it."""
 
-    __slots__ = ("before", "digits", "glued", "plain", "separators", "spans", "text", "time_follows")
+    __slots__ = ("before", "digits", "glued", "plain", "separators", "spans", "text", "time_follows", "view")
 
-    def __init__(self, text: str, start: int, end: int) -> None:
-        self.text = text
+    def __init__(self, view: TextView, start: int, end: int) -> None:
+        self.view = view
+        self.text = text = view.text
         matches = list(_GROUP_SPANS.finditer(text, start, end))
         self.spans = [m.span() for m in matches]
         self.digits = [m.group("digits") for m in matches]

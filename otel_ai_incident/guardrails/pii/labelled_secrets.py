@@ -173,5 +173,5 @@ class LabelledSecretRecognizer:
                 continue  # words run together at a sentence end ("configuration.Sure"), not a key
             if not validators.looks_random(value) or not validators.not_placeholder(value) or _UUID.fullmatch(value):
                 continue
-            if names_secret(label_of(text, start)):
+            if names_secret(label_of(text, start, view.table_tops)):
                 yield Finding(SECRET, start, start + len(value), "labelled_secret")

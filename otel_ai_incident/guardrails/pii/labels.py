@@ -14,7 +14,6 @@ from otel_ai_incident.guardrails.pii.text import UNSPACED
 
 _REACH = 80  # characters before a value searched for its label
 _MAX_WORDS = 5
-_MAX_TABLE_ROWS = 200  # rows walked up to a table's header
 # Between a label and its value: spaces, separators, quotes and the copulas of prose in the languages the
 # scanner reads ("the key is", "der Schlüssel lautet", "la clé est", "キーは").
 _BETWEEN_CHARS = " \t\"'`:=\uff1a>"  # with the full-width colon
@@ -29,18 +28,23 @@ _SCRIPT_CHANGE = re.compile(f"(?<=[A-Za-z0-9])(?=[{UNSPACED}])|(?<=[{UNSPACED}])
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-def label_of(text: str, start: int) -> list[str]:
+# Where the table holding a line starts, per (line start, separator, field count); one per scanned text, so
+# the rows of a long table are walked once, not once per value.
+TableTops = dict[tuple[int, str, int], int]
+
+
+def label_of(text: str, start: int, tops: TableTops | None = None) -> list[str]:
     """The words naming the value at `text[start]`, lower case, at most five, the nearest last; [] if none.
     A value opening a cell of a table row is named by its column's header, else by the words before it.
 
     Camel case and the `_`, `-` and `.` of keys part words: "DD_API_KEY" and "ddApiKey" both give
-    ["dd", "api", "key"].
+    ["dd", "api", "key"]. `tops` remembers tables across calls on the same text.
     """
     line_start = text.rfind("\n", max(0, start - _REACH), start) + 1
     before = text[max(line_start, start - _REACH) : start]
     opened = before.rstrip(" \"'`")
     if not opened or opened[-1] in _CELL_SEPARATORS:
-        header = _column_header(text, line_start, start)
+        header = _column_header(text, line_start, start, {} if tops is None else tops)
         if header:
             return words(header)[-_MAX_WORDS:]
     before = _strip_between(before)
@@ -70,7 +74,7 @@ def words(label: str) -> list[str]:
     return [word for word in _NOT_WORD.split(label.lower()) if word]
 
 
-def _column_header(text: str, line_start: int, start: int) -> str:
+def _column_header(text: str, line_start: int, start: int, tops: TableTops) -> str:
     """The header cell above the cell holding `start`, when its line is a row of a table: the top line of the
     block of lines around it with as many fields, split by the same separator."""
     line_end = text.find("\n", start)
@@ -78,45 +82,48 @@ def _column_header(text: str, line_start: int, start: int) -> str:
     for separator in _CELL_SEPARATORS:
         if separator not in line:
             continue
-        fields = _field_starts(line, separator)
-        header = _header_line(text, line_start, separator, len(fields))
-        if header is None:
+        top = _table_top(text, line_start, separator, _field_count(line, separator), tops)
+        if top == line_start:
             continue
-        column = sum(1 for field_start in fields if field_start <= start - line_start) - 1
-        header_fields = _field_starts(header, separator)
-        end = header_fields[column + 1] - 1 if column + 1 < len(header_fields) else len(header)
-        return header[header_fields[column] : end]
+        header = _fields(text[top : text.find("\n", top)], separator)
+        return header[_field_count(line[: start - line_start], separator) - 1]
     return ""
 
 
-def _header_line(text: str, line_start: int, separator: str, field_count: int) -> str | None:
-    """The first line of the block of lines ending at the one at `line_start` that each have `field_count`
-    fields; None when the line above has another count (the line is no table row)."""
-    header = None
-    end = line_start - 1
-    for _ in range(_MAX_TABLE_ROWS):
-        if end < 0:
-            break
-        begin = text.rfind("\n", 0, end) + 1
-        line = text[begin:end]
+def _table_top(text: str, line_start: int, separator: str, field_count: int, tops: TableTops) -> int:
+    """Where the first line of the block of lines ending at the one at `line_start` starts, every line of it
+    having `field_count` fields split by `separator`; `line_start` itself when the line above differs."""
+    walked = []
+    top = line_start
+    while (top, separator, field_count) not in tops and top > 0:
+        begin = text.rfind("\n", 0, top - 1) + 1
+        line = text[begin : top - 1]
         if separator not in line or _field_count(line, separator) != field_count:
             break
-        header = line
-        end = begin - 1
-    return header
+        walked.append(top)
+        top = begin
+    resolved = tops.get((top, separator, field_count), top)
+    for line in (*walked, top):
+        tops[line, separator, field_count] = resolved
+    return resolved
 
 
 def _field_count(line: str, separator: str) -> int:
-    return line.count(separator) + 1 if '"' not in line else len(_field_starts(line, separator))
+    return line.count(separator) + 1 if '"' not in line else len(_fields(line, separator))
 
 
-def _field_starts(line: str, separator: str) -> list[int]:
-    """Where each field of `line` starts; a separator inside double quotes (CSV quoting) splits nothing."""
-    starts = [0]
+def _fields(line: str, separator: str) -> list[str]:
+    """The fields of `line`; a separator inside double quotes (CSV quoting) splits nothing."""
+    if '"' not in line:
+        return line.split(separator)
+    fields = []
+    field_start = 0
     quoted = False
     for index, char in enumerate(line):
         if char == '"':
             quoted = not quoted
         elif char == separator and not quoted:
-            starts.append(index + 1)
-    return starts
+            fields.append(line[field_start:index])
+            field_start = index + 1
+    fields.append(line[field_start:])
+    return fields

@@ -67,7 +67,7 @@ class NumberRecognizer:
                 continue
             if view.inside_iban_shape(start):
                 continue  # the digits of an IBAN-shaped code whose checksum failed
-            yield from self._classify_run(DigitRun(text, start, end))
+            yield from self._classify_run(DigitRun(view, start, end))
 
     def _classify_run(self, run: DigitRun) -> Iterator[Finding]:
         """Values left to right. A value starts the run, follows a value, or follows one short number.
@@ -159,7 +159,7 @@ def _classify_ipv4(window: Window) -> str | None:
         return None
     if _VERSION_CONTEXT.search(window.run.before) or validators.ip_version(window.value) != 4:
         return None
-    label = label_of(window.run.text, window.start)
+    label = label_of(window.run.text, window.start, window.run.view.table_tops)
     return None if label and _VERSION_LABEL.match(label[-1]) else "v4"
 
 

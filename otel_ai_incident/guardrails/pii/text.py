@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from otel_ai_incident.guardrails.pii import validators
 
@@ -27,6 +27,7 @@ class TextView:
     lowered: str
     digits: int
     _iban_shapes: list[tuple[int, int]] | None = None
+    table_tops: dict[tuple[int, str, int], int] = field(default_factory=dict)  # see `labels.label_of`
 
     @classmethod
     def of(cls, text: str) -> TextView:
