@@ -55,6 +55,9 @@ def test_label_of_reads_keys_headers_and_prose(text: str, value: str, label: lis
         "| Component | Version |\n|---|---|\n| gateway | 8.0.2.14 |",
         "component;version\nscheduler;11.4.0.3\n",
         "component\tbuild\nscheduler\t11.4.0.3\n",
+        "| Version number | Notes |\n|---|---|\n| 2.4.7.1 | first |",
+        "Sections 3.7.5.9\u20133.7.5.12 were rewritten.",
+        "バージョンは2.4.7.1です。規約の第3.7.5.9項を参照。",
     ],
 )
 def test_dotted_quads_named_as_versions_or_sections_are_no_ip(text: str) -> None:
@@ -69,6 +72,8 @@ def test_dotted_quads_named_as_versions_or_sections_are_no_ip(text: str) -> None
         ("| Version | Host |\n|---|---|\n| 1.4.2.8 | 10.1.2.3 |", ["10.1.2.3"]),
         ("name,version,host\napp,2.3.4.5,172.16.4.20\n", ["172.16.4.20"]),
         ("The release server is 198.51.100.7.", ["198.51.100.7"]),
+        ("IP address of the build server: 10.1.2.3", ["10.1.2.3"]),
+        ("See 10.44.2.9 for the section editor.", ["10.44.2.9"]),
     ],
 )
 def test_dotted_quads_elsewhere_stay_ip_addresses(text: str, ips: list[str]) -> None:
@@ -175,11 +180,30 @@ def test_secrets_named_by_their_label_are_found_in_every_layout(layout: str, lab
     [
         f"Der Datadog-API-Schlüssel lautet {DD_API}.",
         f"La clé API Datadog est {DD_API}.",
+        f"La clave de API de Datadog es {DD_API}.",
+        f"La chiave API di Datadog è {DD_API}",
+        f"A chave de API do Datadog é {DD_API}.",
+        f"Klucz API Datadog to {DD_API}",
+        f"Datadog API-nyckel: {DD_API}",
         f"DatadogのAPIキーは{DD_API}です。",
     ],
 )
 def test_labelled_secrets_in_other_languages(text: str) -> None:
     assert found(text) == [("SECRET", DD_API)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"| Key | Value |\n|---|---|\n| region | eu-west-1 |\n| AWS_SECRET_ACCESS_KEY | {AWS_SECRET} |",
+        f"name,value\nregion,eu-west-1\naws_secret_access_key,{AWS_SECRET}\n",
+        f"AWS secret access key (production): {AWS_SECRET}",
+        f"• AWS secret access key → {AWS_SECRET}",
+        f"Der geheime Zugriffsschlüssel lautet {AWS_SECRET}.",
+    ],
+)
+def test_secrets_named_in_key_value_tables_remarks_and_compounds(text: str) -> None:
+    assert found(text) == [("SECRET", AWS_SECRET)]
 
 
 @pytest.mark.parametrize(
@@ -250,6 +274,8 @@ def test_addresses_glued_to_spaced_letters_are_not_addresses(text: str) -> None:
         "The office is at -33.868820, 151.209290.",
         "Coordinates (35.689487, 139.691706) and 48.8566 2.3522.",
         "lat,lon\n52.520008,13.404954\n",
+        "The depot is at -0.1276474, 51.5073509.",
+        "| commit | author |\n|---|---|\n| 5513208 | ana |",
     ],
 )
 def test_digests_and_coordinates_are_no_phone_numbers(text: str) -> None:
@@ -259,3 +285,7 @@ def test_digests_and_coordinates_are_no_phone_numbers(text: str) -> None:
 @pytest.mark.parametrize("phone", ["415.555.2671", "01.23.45.67.89", "+1 415.555.2671", "030.1234567"])
 def test_phones_written_with_dots_stay_phones(phone: str) -> None:
     assert found(f"Call {phone} today.") == [("PHONE", phone)]
+
+
+def test_phones_beside_a_digest_column_stay_phones() -> None:
+    assert found("commit,phone\n5513208,+44 20 7946 0958\n") == [("PHONE", "+44 20 7946 0958")]

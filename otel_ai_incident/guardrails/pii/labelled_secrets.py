@@ -23,15 +23,11 @@ _RUN = re.compile(r"[A-Za-z0-9_\-+/~.]{16,}+=*")
 _MIN_VALUE = 16
 _DIGIT = re.compile(r"\d")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-# Words that name a secret on their own, in the languages the scanner reads.
+# Words that name a secret on their own, in the languages the scanner reads ("geheimer", "tajny klucz").
 _SECRET_WORDS = frozenset(
-    (
+    [
         "secret",
         "secrets",
-        "token",
-        "tokens",
-        "credential",
-        "credentials",
         "apikey",
         "apitoken",
         "accesskey",
@@ -39,23 +35,41 @@ _SECRET_WORDS = frozenset(
         "privatekey",
         "accesstoken",
         "authtoken",
+        "token",
+        "tokens",
+        "credential",
+        "credentials",
         "jeton",
+        "secreta",
         "secreto",
+        "secrète",
+        "secrete",
+        "segreta",
         "segreto",
         "segredo",
-        "sekret",
-        "hemlighet",
+        "geheim",
+        "geheimer",
+        "geheime",
+        "geheimes",
         "geheimnis",
+        "hemlig",
+        "hemliga",
+        "hemlighet",
+        "tajny",
+        "tajna",
+        "tajne",
+        "sekret",
         "トークン",
         "シークレット",
-    )
+        "秘密",
+    ]
 )
 # "key" in those languages names a secret only beside a word saying whose or what for: "API key", "clé API".
-_KEY_WORDS = frozenset(
-    ("key", "keys", "schlüssel", "clé", "cle", "clave", "chiave", "sleutel", "klucz", "chave", "nyckel", "キー", "鍵")
-)
+_KEY_WORDS = frozenset(["key", "keys", "clé", "cle", "clave", "chiave", "klucz", "chave", "キー", "鍵"])
+# Languages that compound write the qualifier into the word: "Zugriffsschlüssel", "åtkomstnyckel".
+_COMPOUND_KEY_ENDINGS = ("schlüssel", "nyckel", "sleutel", "nøgle", "nøkkel")
 _KEY_QUALIFIERS = frozenset(
-    (
+    [
         "api",
         "app",
         "application",
@@ -77,11 +91,11 @@ _KEY_QUALIFIERS = frozenset(
         "stripe",
         "openai",
         "anthropic",
-    )
+    ]
 )
 # Words that say the value is public by design, or no key at all, whatever else the label says.
 _PUBLIC_WORDS = frozenset(
-    (
+    [
         "id",
         "ids",
         "uuid",
@@ -108,22 +122,23 @@ _PUBLIC_WORDS = frozenset(
         "tracking",
         "order",
         "invoice",
-    )
+    ]
 )
 
 
-_NOUN_REACH = 3  # the noun of a label is among its last words: "AWS secret access key", "the API key (is)"
-
-
 def names_secret(label: list[str]) -> bool:
-    """Whether the words of a label name a secret: a secret word, or a key word with a qualifier, among the
-    last words, and no word of something public."""
+    """Whether the words of a label name a secret (a secret word, or a key word with a qualifier) and no
+    word of the label names something public."""
     if not label or not _PUBLIC_WORDS.isdisjoint(label):
         return False
-    nouns = label[-_NOUN_REACH:]
-    if not _SECRET_WORDS.isdisjoint(nouns):
+    if not _SECRET_WORDS.isdisjoint(label):
         return True
-    return not _KEY_WORDS.isdisjoint(nouns) and not _KEY_QUALIFIERS.isdisjoint(label)
+    qualified = not _KEY_QUALIFIERS.isdisjoint(label)
+    for word in label:
+        ending = next((ending for ending in _COMPOUND_KEY_ENDINGS if word.endswith(ending)), None)
+        if ending is not None and (qualified or len(word) > len(ending)):
+            return True
+    return qualified and not _KEY_WORDS.isdisjoint(label)
 
 
 # Every secret or key word holds one of these; a text without any has no label naming a secret.
@@ -133,23 +148,28 @@ _GATE = any_of(
     "key",
     "credential",
     "jeton",
-    "sekret",
+    "secre",
     "segre",
-    "geheimnis",
-    "hemlighet",
+    "sekret",
+    "geheim",
+    "hemlig",
+    "tajn",
     "schlüssel",
+    "nyckel",
+    "sleutel",
+    "nøgle",
+    "nøkkel",
     "clé",
     "cle",
     "clave",
     "chiave",
-    "sleutel",
     "klucz",
     "chave",
-    "nyckel",
     "キー",
     "鍵",
     "トークン",
     "シークレット",
+    "秘密",
 )
 
 

@@ -16,13 +16,17 @@ _REACH = 80  # characters before a value searched for its label
 _MAX_WORDS = 5
 # Between a label and its value: spaces, separators, quotes and the copulas of prose in the languages the
 # scanner reads ("the key is", "der Schlüssel lautet", "la clé est", "キーは").
-_BETWEEN_CHARS = " \t\"'`:=\uff1a>"  # with the full-width colon
+_BETWEEN_CHARS = " \t\"'`:=\uff1a>-\u2013\u2014\u2192"  # with the full-width colon, dashes and an arrow
 _COPULAS = frozenset(("is", "was", "are", "now", "lautet", "ist", "est", "es", "è", "é", "är", "jest", "to", "wynosi"))
 _PARTICLES = "はが"
 # What ends a label, searched in the reversed text: brackets, quotes, field separators, the "=" of the pair
 # before, "&" and "?" of a query, sentence ends ("." and a space, reversed).
 _LABEL_START = re.compile(r"""[\"'{}\[\]()<>,;|\t=&?。、\uff01\uff1f]|\s[.!?]""")
 _CELL_SEPARATORS = "\t|;,"
+# Headers of the value column of a key/value table, where the cell before names each value.
+_GENERIC_HEADERS = frozenset(
+    ["value", "values", "wert", "valeur", "valor", "valore", "waarde", "wartość", "värde", "値"]
+)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SCRIPT_CHANGE = re.compile(f"(?<=[A-Za-z0-9])(?=[{UNSPACED}])|(?<=[{UNSPACED}])(?=[A-Za-z0-9])")
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -53,11 +57,15 @@ def label_of(text: str, start: int, tops: TableTops | None = None) -> list[str]:
 
 
 def _strip_between(before: str) -> str:
-    """`before` without what stands between a label and its value."""
+    """`before` without what stands between a label and its value, a remark in parentheses included
+    ("Datadog API key (production): ...")."""
     while True:
         before = before.rstrip(_BETWEEN_CHARS)
         if before[-1:] in _PARTICLES and before:
             before = before[:-1]
+            continue
+        if before.endswith(")") and "(" in before:
+            before = before[: before.rindex("(")]
             continue
         head, _, last = before.rpartition(" ")
         if last.lower() not in _COPULAS:
@@ -86,7 +94,10 @@ def _column_header(text: str, line_start: int, start: int, tops: TableTops) -> s
         if top == line_start:
             continue
         header = _fields(text[top : text.find("\n", top)], separator)
-        return header[_field_count(line[: start - line_start], separator) - 1]
+        column = _field_count(line[: start - line_start], separator) - 1
+        if column and _GENERIC_HEADERS.issuperset(words(header[column]) or ["-"]):
+            return _fields(line, separator)[column - 1]  # a key/value table: the key names the value
+        return header[column]
     return ""
 
 

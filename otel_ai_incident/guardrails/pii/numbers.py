@@ -23,7 +23,7 @@ from otel_ai_incident.guardrails.pii.digit_runs import (
 from otel_ai_incident.guardrails.pii.findings import CREDIT_CARD, IP_ADDRESS, PHONE, US_SSN, Finding
 from otel_ai_incident.guardrails.pii.labels import label_of
 from otel_ai_incident.guardrails.pii.phones import DEFAULT_PHONE_REGIONS, PhoneClassifier
-from otel_ai_incident.guardrails.pii.text import TextView
+from otel_ai_incident.guardrails.pii.text import UNSPACED, TextView
 
 _MAX_LEAD_DIGITS = 3  # a short number before a value in the same run: an age, a count, a list index
 _SSN_CONTEXT = re.compile(r"(?<![a-z])(?:ssn|social security)(?![a-z])")
@@ -32,13 +32,19 @@ _SSN_CONTEXT = re.compile(r"(?<![a-z])(?:ssn|social security)(?![a-z])")
 _VERSION_WORDS = (
     r"versions?|ver|release|build|firmware|revision|rev|v|sections?|sec|clauses?|chapters?|ch|articles?|art|"
     r"paragraphs?|para|step|items?|rules?|figures?|fig|tables?|appendix|annex|requirements?|req|oid|"
-    r"versión|versione|versie|wersja|versão|abschnitt|kapitel|artikel|absatz|paragraphe|chapitre|sección|"
-    r"apartado|capítulo|artículo|sezione|capitolo|articolo|paragrafo|sectie|hoofdstuk|sekcja|rozdział|punkt|"
-    r"artykuł|seção|secção|artigo|avsnitt|バージョン|セクション|節|章|条|項"
+    r"versión|versione|versie|wersja|wersji|versão|abschnitt|kapitel|artikel|absatz|ziffer|klausel|paragraphe|"
+    r"chapitre|point|sección|apartado|capítulo|artículo|cláusula|punto|sezione|capitolo|articolo|paragrafo|"
+    r"clausola|sectie|hoofdstuk|paragraaf|punt|clausule|sekcja|rozdział|punkt|artykuł|ustęp|klauzula|seção|"
+    r"secção|artigo|avsnitt|klausul|バージョン|セクション|第|節|章|条|項"
 )
-# The word right before the quad, or before a list of such numbers ("sections 5.1.2.3 and 5.1.2.4").
+# The word right before the quad, or before a list or range of such numbers ("sections 5.1.2.3 and 5.1.2.4").
 _VERSION_CONTEXT = re.compile(
-    rf"(?:(?<![^\W\d_])(?:{_VERSION_WORDS})|§)\.?\s*(?:\d+(?:\.\d+)*\s*(?:,|and|or|to|und|oder|et|ou|y|o|e|en|of|i|och|lub)\s+)*\Z"
+    rf"(?:(?<!(?![{UNSPACED}])[^\W\d_])(?:{_VERSION_WORDS})|§)\.?\s*"
+    r"(?:\d+(?:\.\d+)*\s*(?:,|-|\u2013|and|or|to|through|und|oder|bis|et|ou|à|y|o|a|e|en|of|tot|i|och|lub|do)\s*)*\Z"
+)
+# Words after the name in a label that say nothing more: "Version number", "Section no.".
+_NUMBER_WORDS = frozenset(
+    ["number", "no", "nr", "num", "nummer", "numéro", "número", "numero", "numer", "番号", "string"]
 )
 _VERSION_LABEL = re.compile(rf"(?:{_VERSION_WORDS})\Z")
 
@@ -160,6 +166,8 @@ def _classify_ipv4(window: Window) -> str | None:
     if _VERSION_CONTEXT.search(window.run.before) or validators.ip_version(window.value) != 4:
         return None
     label = label_of(window.run.text, window.start, window.run.view.table_tops)
+    while label and label[-1] in _NUMBER_WORDS:
+        label.pop()
     return None if label and _VERSION_LABEL.match(label[-1]) else "v4"
 
 

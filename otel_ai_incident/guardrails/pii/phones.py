@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from otel_ai_incident.guardrails.pii.digit_runs import IPV4_SHAPE, SSN_SHAPE, Window
+from otel_ai_incident.guardrails.pii.labels import label_of
 
 # National numbers (no "+" or "00") are read as numbers of these regions, each written its own way (see
 # `NationalPlan`), and always as NANP numbers (US, Canada, ...).
@@ -61,9 +62,31 @@ _UNIT_AFTER = re.compile(
     r"\s?(?:[$€£¥₹%]|(?i:eur|euros?|usd|dollars?|gbp|pounds|chf|inr|rupees|people|inhabitants|residents|users|"
     r"visitors|customers|items|units|rows|records|bytes|km|kg|miles|tons|votes|views|downloads|points|pts)\b)"
 )
+_NOT_PHONE_LABELS = frozenset(
+    [
+        "commit",
+        "sha",
+        "hash",
+        "digest",
+        "checksum",
+        "revision",
+        "rev",
+        "build",
+        "version",
+        "changeset",
+        "lat",
+        "latitude",
+        "lon",
+        "lng",
+        "longitude",
+        "coordinates",
+        "coords",
+        "gps",
+    ]
+)
 # A decimal fraction: a whole part of one to three digits (no leading zero, which trunk prefixes and area
 # codes have), a dot and four or more decimals, as coordinates are written ("151.209290", "35.6895 139.6917").
-_DECIMAL = re.compile(r"(?<![\d.])[1-9]\d{0,2}\.\d{4,}(?![\d.])")
+_DECIMAL = re.compile(r"(?<![\d.])(?:0|[1-9]\d{0,2})\.\d{4,}(?![\d.])")
 _NANP_SHAPES = ((3, 3, 4), (1, 3, 3, 4))
 _EIN_SHAPE = (2, 7)  # a US employer identification number, 12-3456789; no numbering plan groups a phone so
 # 555-0100 to 555-0199 are reserved by the NANP for fiction and examples: never a real line.
@@ -164,7 +187,7 @@ class PhoneClassifier:
             return None
         for number, region in self._readings(window.value, window.digits):
             if phonenumbers.is_possible_number(number) and (lenient or _valid(number, region)):
-                return "international" if international else "national"
+                return None if _named_otherwise(window) else "international" if international else "national"
         return None
 
     def _readings(self, value: str, digits: str) -> Iterator[tuple[phonenumbers.PhoneNumber, str | None]]:
@@ -210,6 +233,14 @@ def _valid(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
     if region is None or number.country_code == 1:
         return phonenumbers.is_valid_number(number)
     return phonenumbers.is_valid_number_for_region(number, region)
+
+
+def _named_otherwise(window: Window) -> bool:
+    """Whether a number in one group or with dots, the shapes digests and coordinates share with phone
+    numbers, sits under a key or table column naming a digest or a coordinate ("commit,lat\n8412097,...")."""
+    if len(window.lengths) > 1 and "." not in window.separators:
+        return False
+    return not _NOT_PHONE_LABELS.isdisjoint(label_of(window.run.text, window.start, window.run.view.table_tops))
 
 
 def _nanp_fictional(digits: str, international: bool) -> bool:
