@@ -206,6 +206,15 @@ def test_secrets_named_in_key_value_tables_remarks_and_compounds(text: str) -> N
     assert found(text) == [("SECRET", AWS_SECRET)]
 
 
+def test_a_label_on_the_line_above_and_headers_of_wide_rows() -> None:
+    assert found(f"Datadog API key:\n  - `{DD_API}`\n") == [("SECRET", DD_API)]
+    assert found(f"Checksum:\n{DD_API}\n") == []
+    assert found(f"Notes\n{DD_API}\n") == []
+    wide = f"account,region,storage_account_key,owner\n{'billingprod' * 8},westeurope,{AZURE_KEY},ops\n"
+    assert found(wide) == [("SECRET", AZURE_KEY)]
+    assert found(f"name,notes,version\n{'n' * 90},x,2.4.7.1\n") == []
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -23,6 +23,7 @@ _PARTICLES = "はが"
 # before, "&" and "?" of a query, sentence ends ("." and a space, reversed).
 _LABEL_START = re.compile(r"""[\"'{}\[\]()<>,;|\t=&?。、\uff01\uff1f]|\s[.!?]""")
 _CELL_SEPARATORS = "\t|;,"
+_LINE_OPENERS = " \t\"'`*->\u2022"  # indentation, quotes and bullets before a value alone on its line
 # Headers of the value column of a key/value table, where the cell before names each value.
 _GENERIC_HEADERS = frozenset(
     ["value", "values", "wert", "valeur", "valor", "valore", "waarde", "wartość", "värde", "値"]
@@ -42,15 +43,19 @@ def label_of(text: str, start: int, tops: TableTops | None = None) -> list[str]:
     A value opening a cell of a table row is named by its column's header, else by the words before it.
 
     Camel case and the `_`, `-` and `.` of keys part words: "DD_API_KEY" and "ddApiKey" both give
-    ["dd", "api", "key"]. `tops` remembers tables across calls on the same text.
+    ["dd", "api", "key"]. `tops` remembers tables across calls on the same text. A value alone on its line
+    is named by the line above when that ends with a colon ("Datadog API key:\n<value>").
     """
-    line_start = text.rfind("\n", max(0, start - _REACH), start) + 1
+    line_start = text.rfind("\n", 0, start) + 1
     before = text[max(line_start, start - _REACH) : start]
     opened = before.rstrip(" \"'`")
     if not opened or opened[-1] in _CELL_SEPARATORS:
         header = _column_header(text, line_start, start, {} if tops is None else tops)
         if header:
             return words(header)[-_MAX_WORDS:]
+    if line_start and not before.strip(_LINE_OPENERS):
+        above = text[max(text.rfind("\n", 0, line_start - 1) + 1, line_start - 1 - _REACH) : line_start - 1].rstrip()
+        before = above if above.endswith((":", "\uff1a")) else before
     before = _strip_between(before)
     cut = _LABEL_START.search(before[::-1])
     return words(before[len(before) - cut.start() if cut else 0 :])[-_MAX_WORDS:]
