@@ -260,6 +260,10 @@ def test_scan_never_crashes_and_redaction_touches_only_findings(text: str) -> No
         "1." * 100_000,
         ("1 2 3 4 5 6 7 8 9 " * 3 + "x ") * 20_000,
         ("0 1 2 3 4 5 6 7 8 9 " * 3 + "a") * 20_000,
+        "10.0.0.1," * 50_000,
+        "api_key,a1b2c3d4e5f6g7h8i9," * 30_000,
+        "a,b\n" * 100_000 + "x,10.0.0.1\n" * 20_000,
+        "token:\n" * 100_000,
     ],
     ids=lambda text: f"{text[:6]!r}x{len(text)}",
 )

@@ -14,6 +14,7 @@ from otel_ai_incident.guardrails.pii.text import UNSPACED
 
 _REACH = 80  # characters before a value searched for its label
 _MAX_WORDS = 5
+_MAX_ROW = 4096  # a longer line is read as no table row, so no text costs a walk over one huge line per value
 # Between a label and its value: spaces, separators, quotes and the copulas of prose in the languages the
 # scanner reads ("the key is", "der Schlüssel lautet", "la clé est", "キーは").
 _BETWEEN_CHARS = " \t\"'`:=\uff1a>-\u2013\u2014\u2192"  # with the full-width colon, dashes and an arrow
@@ -46,16 +47,16 @@ def label_of(text: str, start: int, tops: TableTops | None = None) -> list[str]:
     ["dd", "api", "key"]. `tops` remembers tables across calls on the same text. A value alone on its line
     is named by the line above when that ends with a colon ("Datadog API key:\n<value>").
     """
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = text.rfind("\n", max(0, start - _MAX_ROW), start) + 1
     before = text[max(line_start, start - _REACH) : start]
     opened = before.rstrip(" \"'`")
-    if not opened or opened[-1] in _CELL_SEPARATORS:
+    if (not opened or opened[-1] in _CELL_SEPARATORS) and (line_start or start <= _MAX_ROW):
         header = _column_header(text, line_start, start, {} if tops is None else tops)
         if header:
             return words(header)[-_MAX_WORDS:]
     if line_start and not before.strip(_LINE_OPENERS):
-        above = text[max(text.rfind("\n", 0, line_start - 1) + 1, line_start - 1 - _REACH) : line_start - 1].rstrip()
-        before = above if above.endswith((":", "\uff1a")) else before
+        above = text[text.rfind("\n", max(0, line_start - 1 - _REACH), line_start - 1) + 1 : line_start - 1]
+        before = above if above.rstrip().endswith((":", "\uff1a")) else before
     before = _strip_between(before)
     cut = _LABEL_START.search(before[::-1])
     return words(before[len(before) - cut.start() if cut else 0 :])[-_MAX_WORDS:]
@@ -90,7 +91,9 @@ def words(label: str) -> list[str]:
 def _column_header(text: str, line_start: int, start: int, tops: TableTops) -> str:
     """The header cell above the cell holding `start`, when its line is a row of a table: the top line of the
     block of lines around it with as many fields, split by the same separator."""
-    line_end = text.find("\n", start)
+    line_end = text.find("\n", start, line_start + _MAX_ROW)
+    if line_end < 0 and len(text) > line_start + _MAX_ROW:
+        return ""
     line = text[line_start : line_end if line_end >= 0 else len(text)]
     for separator in _CELL_SEPARATORS:
         if separator not in line:
