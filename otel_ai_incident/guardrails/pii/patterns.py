@@ -59,12 +59,16 @@ def _run_start(text: str, end: int, allowed: frozenset[str], limit: int, letters
 
 
 def _after_unspaced_words(text: str, start: int, end: int) -> int:
-    """Where a run opening with words of a script written without spaces turns to another script
-    ("メールはtaro"): the words are the sentence around the value, the value starts there."""
+    """Where a run opening with words of a script written without spaces turns to Latin letters
+    ("メールはtaro"): the words are the sentence around the value, the value starts there. Digits, dots and
+    underscores continue a local part in that script ("山田.太郎", "さくら_2024")."""
     for index in range(end - 1, start, -1):
-        if unspaced(text[index - 1]) and not unspaced(text[index]):
+        if text[index] in _ASCII_LETTERS and unspaced(text[index - 1]):
             return index
     return start
+
+
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 
 
 def _letter_or_mark(char: str) -> bool:
