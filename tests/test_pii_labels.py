@@ -206,6 +206,11 @@ def test_secrets_named_in_key_value_tables_remarks_and_compounds(text: str) -> N
     assert found(text) == [("SECRET", AWS_SECRET)]
 
 
+def test_a_key_opening_with_a_slash_is_no_path() -> None:
+    key = "/" + AWS_SECRET[1:]
+    assert found(f"aws_secret_access_key = {key}") == [("SECRET", key)]
+
+
 def test_a_label_on_the_line_above_and_headers_of_wide_rows() -> None:
     assert found(f"Datadog API key:\n  - `{DD_API}`\n") == [("SECRET", DD_API)]
     assert found(f"Checksum:\n{DD_API}\n") == []
@@ -231,6 +236,8 @@ def test_a_label_on_the_line_above_and_headers_of_wide_rows() -> None:
         f"{DD_API} {AWS_SECRET} {TWILIO}",
         "api_key: ${DATADOG_API_KEY}, token: <YOUR_TOKEN_HERE>, secret: your-secret-here-1234",
         "token_path: /var/run/secrets/tokens/api-token-2026",
+        "Get a new token at https://auth.example.com/v2/tokens/new2026 and paste it below.",
+        "secret stored in /etc/app2026/secrets/db_password",
     ],
 )
 def test_random_looking_values_not_named_as_secrets_stay_unreported(text: str) -> None:

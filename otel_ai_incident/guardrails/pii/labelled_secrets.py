@@ -22,6 +22,7 @@ from otel_ai_incident.guardrails.pii.text import TextView, any_of
 _RUN = re.compile(r"[A-Za-z0-9_\-+/~.]{16,}+=*")
 _MIN_VALUE = 16
 _DIGIT = re.compile(r"\d")
+_PATH = re.compile(r"/[a-z0-9_\-/]+")  # keys in base64 may open with "/" too, but then hold capitals or "+"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Words that name a secret on their own, in the languages the scanner reads ("geheimer", "tajny klucz").
 _SECRET_WORDS = frozenset(
@@ -189,8 +190,8 @@ class LabelledSecretRecognizer:
             value = value.rstrip(".")
             if len(value) < _MIN_VALUE:
                 continue
-            if "." in value and not _DIGIT.search(value):
-                continue  # words run together at a sentence end ("configuration.Sure"), not a key
+            if ("." in value and (not _DIGIT.search(value) or "/" in value)) or _PATH.fullmatch(value):
+                continue  # words run together at a sentence end ("configuration.Sure"), a path or URL
             if not validators.looks_random(value) or not validators.not_placeholder(value) or _UUID.fullmatch(value):
                 continue
             if names_secret(label_of(text, start, view.table_tops)):

@@ -1,4 +1,4 @@
-"""The words that name a value in a text: its key or label on the same line, else the header of its column.
+"""The words that name a value in a text: the header of its table column, else its key or label.
 
 A value's format alone cannot tell an API key from a digest, or a version number from an IPv4 address; what
 the text calls the value can. Labels take the forms replies write them in: `key: value`, `key=value`,

@@ -46,7 +46,7 @@ _VERSION_CONTEXT = re.compile(
 _NUMBER_WORDS = frozenset(
     ["number", "no", "nr", "num", "nummer", "numéro", "número", "numero", "numer", "番号", "string"]
 )
-_VERSION_LABEL = re.compile(rf"(?:{_VERSION_WORDS})\Z")
+_VERSION_LABEL = re.compile(_VERSION_WORDS)
 
 
 class NumberRecognizer:
@@ -168,7 +168,7 @@ def _classify_ipv4(window: Window) -> str | None:
     label = label_of(window.run.text, window.start, window.run.view.table_tops)
     while label and label[-1] in _NUMBER_WORDS:
         label.pop()
-    return None if label and _VERSION_LABEL.match(label[-1]) else "v4"
+    return None if label and _VERSION_LABEL.fullmatch(label[-1]) else "v4"
 
 
 _CARD_GROUPINGS = ((4, 6, 5), (4, 6, 4))

@@ -84,8 +84,9 @@ _NOT_PHONE_LABELS = frozenset(
         "gps",
     ]
 )
-# A decimal fraction: a whole part of one to three digits (no leading zero, which trunk prefixes and area
-# codes have), a dot and four or more decimals, as coordinates are written ("151.209290", "35.6895 139.6917").
+# A decimal fraction as coordinates are written ("151.209290", "-0.1276474", "35.6895 139.6917"): a whole part
+# of 0 or of one to three digits without a leading zero (trunk prefixes and area codes open with "0"), a dot
+# and four or more decimals.
 _DECIMAL = re.compile(r"(?<![\d.])(?:0|[1-9]\d{0,2})\.\d{4,}(?![\d.])")
 _NANP_SHAPES = ((3, 3, 4), (1, 3, 3, 4))
 _EIN_SHAPE = (2, 7)  # a US employer identification number, 12-3456789; no numbering plan groups a phone so
