@@ -4,9 +4,10 @@
     text = detector.redact(reply)  # "Mail [EMAIL] or call [PHONE]."
 
 Modules, each with one job: `detector` (the public type, overlaps, redaction), `text` (what every recogniser
-reads from a text), `patterns` (e-mail, IPv6, IBAN and the regex type user patterns use), `secret_patterns`,
-`digit_runs`, `numbers` and `phones` (everything written in digits), `validators` (checksums), `custom`
-(user patterns from YAML), `findings` (what a scan reports).
+reads from a text), `labels` (the key, column header or words that name a value), `patterns` (e-mail, IPv6,
+IBAN and the regex type user patterns use), `secret_patterns` and `labelled_secrets`, `digit_runs`, `numbers`
+and `phones` (everything written in digits), `validators` (checksums), `custom` (user patterns from YAML),
+`findings` (what a scan reports).
 """
 
 from otel_ai_incident.guardrails.pii.custom import CustomPattern, PatternFileError, load_custom_patterns

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from otel_ai_incident.guardrails.pii.text import UNSPACED, TextView
+
 # One run of digit groups: "+44 (0)20 7946 0958", "4111-1111-1111-1111", "10.0.0.1", "123 45 6789".
 _GROUP = r"(?:\(\d{1,5}\)|\d++)"
 # The lookahead skips, in C, runs too short to hold any entity (most numbers in prose: "3 steps", "2024").
@@ -20,8 +22,7 @@ _GROUP_SPANS = re.compile(r"\+?\(?(?P<digits>\d+)\)?")
 # A run glued to a word, path or another number is part of an identifier, not an entity of its own. Letters of
 # scripts written without spaces between words (Japanese, Chinese, Korean, full-width forms) do not glue:
 # "電話は03-1234-5678です". Nor does the dot ending an abbreviated label ("Card no.5444 ...", "Ph.+39 ...").
-_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
-_WORD = rf"(?![{_UNSPACED}])[\w@]"
+_WORD = rf"(?![{UNSPACED}])[\w@]"
 LEFT_GLUE = re.compile(rf"(?:{_WORD}|(?<!/)/|[\d_][.\-]|[^\W\d_]-)\Z")  # "//" starts a URL's host: no glue
 _RIGHT_GLUE = re.compile(rf"(?!x\d)(?:{_WORD}|[.\-/]\w)")  # "x12" is an extension, not part of the number
 # A comma then more is a decimal or thousands separator ("12 345 678,90"), except after a value that opens a
@@ -44,10 +45,11 @@ _CONTEXT_CHARS = 40
 class DigitRun:
     """A run of digit groups and what surrounds it, shared by every window cut from it."""
 
-    __slots__ = ("before", "digits", "glued", "plain", "separators", "spans", "text", "time_follows")
+    __slots__ = ("before", "digits", "glued", "plain", "separators", "spans", "text", "time_follows", "view")
 
-    def __init__(self, text: str, start: int, end: int) -> None:
-        self.text = text
+    def __init__(self, view: TextView, start: int, end: int) -> None:
+        self.view = view
+        self.text = text = view.text
         matches = list(_GROUP_SPANS.finditer(text, start, end))
         self.spans = [m.span() for m in matches]
         self.digits = [m.group("digits") for m in matches]

@@ -21,16 +21,32 @@ from otel_ai_incident.guardrails.pii.digit_runs import (
     Window,
 )
 from otel_ai_incident.guardrails.pii.findings import CREDIT_CARD, IP_ADDRESS, PHONE, US_SSN, Finding
+from otel_ai_incident.guardrails.pii.labels import label_of
 from otel_ai_incident.guardrails.pii.phones import DEFAULT_PHONE_REGIONS, PhoneClassifier
-from otel_ai_incident.guardrails.pii.text import TextView
+from otel_ai_incident.guardrails.pii.text import UNSPACED, TextView
 
 _MAX_LEAD_DIGITS = 3  # a short number before a value in the same run: an age, a count, a list index
-_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security)\b")
-# Dotted quads that number versions or parts of a document: "version 1.2.3.4", "section 3.7.5.9", "§ 4.1.2.3".
-_VERSION_CONTEXT = re.compile(
-    r"(?:\b(?:version|ver|release|build|firmware|v|section|sec|clause|chapter|ch|article|art|paragraph|para|"
-    r"step|item|rule|figure|fig|table|appendix|annex|requirement|req|oid)|§)\.?\s*\Z"
+_SSN_CONTEXT = re.compile(r"(?<![a-z])(?:ssn|social security)(?![a-z])")
+# Words that number versions or parts of a document, in the languages the scanner reads: a dotted quad they
+# name is no IPv4 address ("version 1.2.3.4", "Abschnitt 3.7.5.9", "§ 4.1.2.3", "v1.2.3.4", "バージョン").
+_VERSION_WORDS = (
+    r"versions?|ver|release|build|firmware|revision|rev|v|sections?|sec|clauses?|chapters?|ch|articles?|art|"
+    r"paragraphs?|para|step|items?|rules?|figures?|fig|tables?|appendix|annex|requirements?|req|oid|"
+    r"versión|versione|versie|wersja|wersji|versão|abschnitt|kapitel|artikel|absatz|ziffer|klausel|paragraphe|"
+    r"chapitre|point|sección|apartado|capítulo|artículo|cláusula|punto|sezione|capitolo|articolo|paragrafo|"
+    r"clausola|sectie|hoofdstuk|paragraaf|punt|clausule|sekcja|rozdział|punkt|artykuł|ustęp|klauzula|seção|"
+    r"secção|artigo|avsnitt|klausul|バージョン|セクション|第|節|章|条|項"
 )
+# The word right before the quad, or before a list or range of such numbers ("sections 5.1.2.3 and 5.1.2.4").
+_VERSION_CONTEXT = re.compile(
+    rf"(?:(?<!(?![{UNSPACED}])[^\W\d_])(?:{_VERSION_WORDS})|§)\.?\s*"
+    r"(?:\d+(?:\.\d+)*\s*(?:,|-|\u2013|and|or|to|through|und|oder|bis|et|ou|à|y|o|a|e|en|of|tot|i|och|lub|do)\s*)*\Z"
+)
+# Words after the name in a label that say nothing more: "Version number", "Section no.".
+_NUMBER_WORDS = frozenset(
+    ["number", "no", "nr", "num", "nummer", "numéro", "número", "numero", "numer", "番号", "string"]
+)
+_VERSION_LABEL = re.compile(_VERSION_WORDS)
 
 
 class NumberRecognizer:
@@ -57,7 +73,7 @@ class NumberRecognizer:
                 continue
             if view.inside_iban_shape(start):
                 continue  # the digits of an IBAN-shaped code whose checksum failed
-            yield from self._classify_run(DigitRun(text, start, end))
+            yield from self._classify_run(DigitRun(view, start, end))
 
     def _classify_run(self, run: DigitRun) -> Iterator[Finding]:
         """Values left to right. A value starts the run, follows a value, or follows one short number.
@@ -140,16 +156,19 @@ def _card_grouped(run: DigitRun) -> bool:
 
 
 def _classify_ipv4(window: Window) -> str | None:
-    """A dotted quad `ipaddress` accepts, unless it follows a version word.
+    """A dotted quad `ipaddress` accepts, unless a version or section word names it.
 
-    "version 1.2.3.4" and "build 10.0.0.1" are release numbers far more often than hosts, so a dotted
-    quad right after version, ver, v, release, build or firmware is not reported.
+    "version 1.2.3.4", "Build: 10.0.0.1", `"version": "1.2.3.4"` and a quad in a table column headed
+    "Version" are release or document numbers far more often than hosts.
     """
     if len(window.lengths) != 4 or window.separators != "...":
         return None
     if _VERSION_CONTEXT.search(window.run.before) or validators.ip_version(window.value) != 4:
         return None
-    return "v4"
+    label = label_of(window.run.text, window.start, window.run.view.table_tops)
+    while label and label[-1] in _NUMBER_WORDS:
+        label.pop()
+    return None if label and _VERSION_LABEL.fullmatch(label[-1]) else "v4"
 
 
 _CARD_GROUPINGS = ((4, 6, 5), (4, 6, 4))

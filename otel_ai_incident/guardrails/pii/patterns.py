@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from otel_ai_incident.guardrails.pii import validators
 from otel_ai_incident.guardrails.pii.findings import EMAIL, IBAN, IP_ADDRESS, Finding
-from otel_ai_incident.guardrails.pii.text import Gate, TextView, alnum_at
+from otel_ai_incident.guardrails.pii.text import UNSPACED, Gate, TextView, alnum_at, unspaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,19 @@ def _run_start(text: str, end: int, allowed: frozenset[str], limit: int, letters
     while start > floor and (text[start - 1] in allowed or (letters and _letter_or_mark(text[start - 1]))):
         start -= 1
     return start
+
+
+def _after_unspaced_words(text: str, start: int, end: int) -> int:
+    """Where a run opening with words of a script written without spaces turns to Latin letters
+    ("メールはtaro"): the words are the sentence around the value, the value starts there. Digits, dots and
+    underscores continue a local part in that script ("山田.太郎", "さくら_2024")."""
+    for index in range(end - 1, start, -1):
+        if text[index] in _ASCII_LETTERS and unspaced(text[index - 1]):
+            return index
+    return start
+
+
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 
 
 def _letter_or_mark(char: str) -> bool:
@@ -116,6 +129,8 @@ class AnchoredRecognizer:
         position = 0
         while (hit := self._anchor.search(text, position)) is not None:
             start = _run_start(text, hit.start(), self._run_chars, self._reach, self._letters)
+            if self._letters and not text[start].isascii():
+                start = _after_unspaced_words(text, start, hit.start())
             match = self._pattern.match(text, start, min(len(text), start + self._span_limit))
             if match is None or match.end() <= hit.start() or not self._check(match.group(self._group)):
                 skipped = self._skip.match(text, hit.start())
@@ -127,13 +142,17 @@ class AnchoredRecognizer:
 
 _EMAIL_LOCAL_CHARS = string.ascii_letters + string.digits + "._%+-"
 # Local part and domain labels in any script (RFC 6531 and IDNA: "jürgen@bücher.de", "山田@例え.jp"), the
-# top-level domain in letters of any script or as punycode ("xn--p1ai"). Combining marks (the vowel signs
-# of Indic scripts, "डाकघर.भारत") are no word characters to `re`, so they are named.
+# top-level domain in ASCII letters, in letters of another script or as punycode ("xn--p1ai"): no top-level
+# domain mixes scripts, so "taro@example.jpです" ends at "jp". Combining marks (the vowel signs of Indic
+# scripts, "डाकघर.भारत") are no word characters to `re`, so they are named. A letter of a script written
+# without spaces does not continue the address (`_WORD`).
 _MARKS = "\u0300-\u036f\u0900-\u0dff"
+_WORD = f"[^\\W{UNSPACED}]"
 _EMAIL = (
-    rf"(?<![\w{_MARKS}.%+\-])[\w%+\-][\w{_MARKS}.%+\-]{{0,63}}+"
-    rf"@(?:[^\W_](?:[\w{_MARKS}\-]{{0,61}}[^\W_])?\.)+(?:(?:[^\W\d_]|[{_MARKS}]){{2,24}}|xn--[a-z0-9\-]{{2,59}})"
-    rf"(?![\w{_MARKS}\-]|\.[^\W_])"
+    rf"(?<!{_WORD}|[{_MARKS}.%+\-])[\w%+\-][\w{_MARKS}.%+\-]{{0,63}}+"
+    rf"@(?:[^\W_](?:[\w{_MARKS}\-]{{0,61}}[^\W_])?\.)+"
+    rf"(?:[A-Za-z]{{2,24}}+|(?:[^\W\d_A-Za-z]|[{_MARKS}]){{2,24}}|xn--[a-z0-9\-]{{2,59}})"
+    rf"(?!{_WORD}|[{_MARKS}\-]|\.[^\W_])"
 )
 # Names of files written as retina assets ("icon@2x.png") end like an address; no such top-level domain exists.
 _FILE_SUFFIXES = frozenset(("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "pdf", "tif", "tiff", "heic"))
@@ -187,8 +206,8 @@ _HEX = "0123456789abcdefABCDEF"
 # to it ("IP:2001:db8::1"), which stays outside the value.
 _IPV6 = (
     r"(?:(?<=[A-Za-z])(:)(?=[0-9A-Fa-f]{1,4}:))?"
-    r"(?P<value>[0-9A-Fa-f:](?(1)|(?<![\w:.][0-9A-Fa-f:]))[0-9A-Fa-f:]{1,38}+"
-    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]{1,15}+)?)(?![\w:])"
+    rf"(?P<value>[0-9A-Fa-f:](?(1)|(?<!{_WORD}[0-9A-Fa-f:]|[:.][0-9A-Fa-f:]))[0-9A-Fa-f:]{{1,38}}+"
+    rf"(?:(?<=:)(?:\d{{1,3}}\.){{3}}\d{{1,3}})?(?:%[\w.]{{1,15}}+)?)(?!{_WORD}|:)"
 )
 
 

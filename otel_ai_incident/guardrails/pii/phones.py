@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from otel_ai_incident.guardrails.pii.digit_runs import IPV4_SHAPE, SSN_SHAPE, Window
+from otel_ai_incident.guardrails.pii.labels import label_of
 
 # National numbers (no "+" or "00") are read as numbers of these regions, each written its own way (see
 # `NationalPlan`), and always as NANP numbers (US, Canada, ...).
@@ -47,7 +48,8 @@ _DATE = re.compile(
 _NEGATIVE_CONTEXT = re.compile(
     r"(?:\b(?:order|invoice|tracking|track|ticket|ref|reference|account|acct|case|confirmation|booking|"
     r"reservation|sku|serial|part|po|transaction|txn|id|isbn|fedex|ups|usps|dhl|shipment|parcel|package|"
-    r"room|ext|extension|pin|zip|postcode|ein|tin|tax|vat)|#)[^a-z]{0,12}"
+    r"room|ext|extension|pin|zip|postcode|ein|tin|tax|vat|commit|sha|hash|digest|checksum|revision|rev|build|"
+    r"version|changeset|lat|latitude|lon|lng|longitude|coordinates|coords|gps)|#)[^a-z]{0,12}"
     r"(?:(?:no|nr|number|num|id|code)\b[^a-z]{0,6}(?:is\b[^a-z]{0,6})?){0,2}\Z"
 )
 _PHONE_CONTEXT = re.compile(
@@ -60,6 +62,32 @@ _UNIT_AFTER = re.compile(
     r"\s?(?:[$€£¥₹%]|(?i:eur|euros?|usd|dollars?|gbp|pounds|chf|inr|rupees|people|inhabitants|residents|users|"
     r"visitors|customers|items|units|rows|records|bytes|km|kg|miles|tons|votes|views|downloads|points|pts)\b)"
 )
+_NOT_PHONE_LABELS = frozenset(
+    [
+        "commit",
+        "sha",
+        "hash",
+        "digest",
+        "checksum",
+        "revision",
+        "rev",
+        "build",
+        "version",
+        "changeset",
+        "lat",
+        "latitude",
+        "lon",
+        "lng",
+        "longitude",
+        "coordinates",
+        "coords",
+        "gps",
+    ]
+)
+# A decimal fraction as coordinates are written ("151.209290", "-0.1276474", "35.6895 139.6917"): a whole part
+# of 0 or of one to three digits without a leading zero (trunk prefixes and area codes open with "0"), a dot
+# and four or more decimals.
+_DECIMAL = re.compile(r"(?<![\d.])(?:0|[1-9]\d{0,2})\.\d{4,}(?![\d.])")
 _NANP_SHAPES = ((3, 3, 4), (1, 3, 3, 4))
 _EIN_SHAPE = (2, 7)  # a US employer identification number, 12-3456789; no numbering plan groups a phone so
 # 555-0100 to 555-0199 are reserved by the NANP for fiction and examples: never a real line.
@@ -160,7 +188,7 @@ class PhoneClassifier:
             return None
         for number, region in self._readings(window.value, window.digits):
             if phonenumbers.is_possible_number(number) and (lenient or _valid(number, region)):
-                return "international" if international else "national"
+                return None if _named_otherwise(window) else "international" if international else "national"
         return None
 
     def _readings(self, value: str, digits: str) -> Iterator[tuple[phonenumbers.PhoneNumber, str | None]]:
@@ -208,6 +236,14 @@ def _valid(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
     return phonenumbers.is_valid_number_for_region(number, region)
 
 
+def _named_otherwise(window: Window) -> bool:
+    """Whether a number in one group or with dots, the shapes digests and coordinates share with phone
+    numbers, sits under a key or table column naming a digest or a coordinate ("commit,lat\n8412097,...")."""
+    if len(window.lengths) > 1 and "." not in window.separators:
+        return False
+    return not _NOT_PHONE_LABELS.isdisjoint(label_of(window.run.text, window.start, window.run.view.table_tops))
+
+
 def _nanp_fictional(digits: str, international: bool) -> bool:
     """A NANP number (no trunk "0"; "+1" when international) on a line reserved for fiction."""
     nanp = digits.startswith("1") if international else digits[0] != "0"
@@ -217,15 +253,16 @@ def _nanp_fictional(digits: str, international: bool) -> bool:
 def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
     """Whether the window may be written as a phone number is, before any numbering plan is asked.
 
-    Rejects, cheapest first: wrong digit counts, times, numbers after "order"-like words, dates, dotted
-    quads, single groups nobody calls a phone, the SSN grouping, and national numbers that open with a lone
-    digit other than a trunk prefix ("7 14 21 33 42"), that are written in pairs without the trunk "0" that
-    pairs follow ("20 27 35 47 49"), or that are amounts ("EUR 912 345 678", "67 750 000 people").
+    Rejects, cheapest first: wrong digit counts, times, numbers after "order"-like, digest or coordinate
+    words, dates, dotted quads, decimal fractions ("151.209290"), single groups nobody calls a phone, the
+    SSN grouping, and national numbers that open with a lone digit other than a trunk prefix
+    ("7 14 21 33 42"), that are written in pairs without the trunk "0" that pairs follow
+    ("20 27 35 47 49"), or that are amounts ("EUR 912 345 678", "67 750 000 people").
     """
     digits, lengths, run = window.digits, window.lengths, window.run
     if not 7 <= len(digits) <= 15 or window.time_follows or _NEGATIVE_CONTEXT.search(run.before):
         return False
-    if _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value):
+    if _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value) or _DECIMAL.search(window.value):
         return False
     if (len(lengths) == 1 and not (international or context)) or lengths in (SSN_SHAPE, _EIN_SHAPE):
         return False

@@ -1,7 +1,8 @@
-"""The SECRET recogniser: API keys, tokens and private keys of the common providers, one regex each.
+"""The SECRET recogniser: API keys, tokens and private keys of the common providers, one regex each, and
+values without a prefix of their own named by their label (`labelled_secrets`).
 
-Each pattern has its own gate (a token prefix or key name that must occur), and all of them sit behind one
-shared gate, a run of token characters long enough for any secret.
+Each pattern has its own gate (a token prefix that must occur), and all of them sit behind one shared gate,
+a run of token characters long enough for any secret.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 from otel_ai_incident.guardrails.pii import validators
 from otel_ai_incident.guardrails.pii.findings import SECRET, Finding
+from otel_ai_incident.guardrails.pii.labelled_secrets import LabelledSecretRecognizer
 from otel_ai_incident.guardrails.pii.patterns import RegexRecognizer
 from otel_ai_incident.guardrails.pii.text import TextView, any_of
 
@@ -21,19 +23,10 @@ _PEM = (
     rf"(?:{_PEM_SEP}(?:{_B64}{{16,}}+|{_B64}++(?={_PEM_SEP}-----END)|(?:Proc-Type|DEK-Info):[^\r\n\\]*+))*+"
     rf"(?:{_PEM_SEP}-----END [A-Z0-9 ]{{0,40}}PRIVATE KEY(?: BLOCK)?-----)?"
 )
-_KV = r"""["']?\s*+[:=]\s*+["']?"""  # between a key name and its value: key=v, "key": "v", key: v
 # Each secret: subtype, regex, gate hints (lower case), check on the value, bounded (see RegexRecognizer).
 _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | None, bool], ...] = (
     ("pem_private_key", _PEM, ("private key-----", "private key block-----"), None, False),
     ("aws_access_key_id", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}", ("akia", "asia", "abia", "acca"), None, True),
-    (
-        "aws_secret_access_key",
-        rf"[AaSs](?i:ws[_ ]?secret[_ ]?(?:access[_ ]?)?key|ecret[_ ]?access[_ ]?key){_KV}"
-        r"(?P<value>[A-Za-z0-9/+]{40})",
-        ("secret",),
-        validators.looks_random,
-        True,
-    ),
     ("gcp_api_key", r"AIza[0-9A-Za-z_\-]{35}", ("aiza",), None, True),
     ("gcp_oauth_token", r"ya29\.[0-9A-Za-z_\-]{20,}+", ("ya29.",), None, True),
     ("azure_storage_key", r"AccountKey=(?P<value>[A-Za-z0-9+/]{86}==)", ("accountkey=",), None, False),
@@ -69,27 +62,8 @@ _SECRET_SPECS: tuple[tuple[str, str, tuple[str, ...], Callable[[str], bool] | No
     ("digitalocean_token", r"do[opr]_v1_[a-f0-9]{64}", ("_v1_",), None, True),
     ("sendgrid_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}", ("sg.",), None, True),
     ("google_oauth_client_secret", r"GOCSPX-[A-Za-z0-9_\-]{28}", ("gocspx-",), None, True),
+    ("pypi_token", r"pypi-AgE[A-Za-z0-9_\-]{50,}+", ("pypi-",), validators.pypi_token_valid, True),
     ("llm_api_key", r"sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{32,}+", ("sk-",), validators.looks_random, True),
-    (
-        "assigned_secret",
-        rf"[AaCcSsRr](?i:pi[_\-]?key|lient[_\- ]?secret|ecret[_\-]?key|ccess[_\-]?token|uth[_\-]?token"
-        rf"|efresh[_\-]?token){_KV}(?P<value>(?:[A-Za-z0-9_\-+/~]|\.(?=[A-Za-z0-9_\-+/~])){{16,}}+=*)",
-        (
-            "api_key",
-            "apikey",
-            "api-key",
-            "client_secret",
-            "client-secret",
-            "client secret",
-            "secret_key",
-            "secret-key",
-            "access_token",
-            "auth_token",
-            "refresh_token",
-        ),
-        validators.looks_random,
-        False,
-    ),
 )
 
 
@@ -120,6 +94,7 @@ class SecretRecognizer:
     entity_type = SECRET
 
     def __init__(self) -> None:
+        self._labelled = LabelledSecretRecognizer()
         self._members = tuple(
             RegexRecognizer(SECRET, subtype, re.compile(regex), any_of(*hints), _rejecting_placeholders(check), bounded)
             if subtype not in _STRUCTURED
@@ -132,3 +107,4 @@ class SecretRecognizer:
             return
         for member in self._members:
             yield from member.find(view)
+        yield from self._labelled.find(view)

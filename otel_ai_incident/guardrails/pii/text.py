@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from otel_ai_incident.guardrails.pii import validators
 
@@ -27,6 +27,7 @@ class TextView:
     lowered: str
     digits: int
     _iban_shapes: list[tuple[int, int]] | None = None
+    table_tops: dict[tuple[int, str, int], int] = field(default_factory=dict)  # see `labels.label_of`
 
     @classmethod
     def of(cls, text: str) -> TextView:
@@ -58,6 +59,19 @@ def any_of(*hints: str) -> Gate:
     return lambda view: any(hint in view.lowered for hint in hints)
 
 
+# Scripts written without spaces between words (Japanese kana, CJK ideographs, Hangul, whose particles attach
+# to the word before, Thai, Lao, Myanmar, Khmer, full-width forms): a letter of one next to a value does not
+# make the value part of a word. "メールはtaro@example.jpです", "電話は03-1234-5678です".
+UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
+_UNSPACED_CHAR = re.compile(f"[{UNSPACED}]")
+
+
+def unspaced(char: str) -> bool:
+    """Whether `char` belongs to a script written without spaces between words."""
+    return _UNSPACED_CHAR.match(char) is not None
+
+
 def alnum_at(text: str, index: int) -> bool:
-    """Whether `text[index]` exists and is a letter or digit: a match touching one is glued to a word."""
-    return 0 <= index < len(text) and text[index].isalnum()
+    """Whether `text[index]` exists and is a letter or digit of a spaced script: a match touching one is
+    glued to a word."""
+    return 0 <= index < len(text) and text[index].isalnum() and not unspaced(text[index])

@@ -96,10 +96,16 @@ def iban_valid(text: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
+# Numbers the SSA has voided or never issued although the area, group and serial rules allow them: the
+# Woolworth wallet insert's 078-05-1120, 219-09-9999 printed on an SSA pamphlet, and 123-45-6789. The SSA's
+# other advertising numbers, 987-65-4320 to 987-65-4329, fall in the 900-999 areas it never assigns.
+_SSN_VOIDED = frozenset(("078051120", "219099999", "123456789"))
+
+
 def ssn_valid(text: str) -> bool:
-    """SSA rules: 9 digits, area not 000, 666 or 900-999, group not 00, serial not 0000."""
+    """SSA rules: 9 digits, area not 000, 666 or 900-999, group not 00, serial not 0000, not a voided number."""
     digits = digits_of(text)
-    if len(digits) != 9:
+    if len(digits) != 9 or digits in _SSN_VOIDED:
         return False
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
@@ -124,6 +130,23 @@ def jwt_valid(text: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return isinstance(decoded, dict) and "alg" in decoded
+
+
+# A PyPI API token is "pypi-" and a base64url macaroon (version 2 binary format): the version byte 2, then
+# the optional location field (type 1, one length byte), which PyPI sets to the index that issued the token.
+_MACAROON_HEAD_CHARS = 32  # base64 of 24 bytes: version, field type, length and a location of up to 21 bytes
+
+
+def pypi_token_valid(text: str) -> bool:
+    """Whether the macaroon after "pypi-" is a version 2 macaroon located at pypi.org or test.pypi.org."""
+    head = text.removeprefix("pypi-")[:_MACAROON_HEAD_CHARS]
+    try:
+        decoded = base64.urlsafe_b64decode(head[: len(head) // 4 * 4])
+    except (binascii.Error, ValueError):
+        return False
+    if len(decoded) < 3 or decoded[0] != 2 or decoded[1] != 1:
+        return False
+    return decoded[3 : 3 + decoded[2]] in (b"pypi.org", b"test.pypi.org")
 
 
 def looks_random(text: str) -> bool:
