@@ -54,6 +54,8 @@ class EventKind(StrEnum):
     FIRST_OCCURRED = "first_occurred"  # at the earliest prompt-log entry showing the signal, before it fired
     RCA_RECORDED = "rca_recorded"
     REPLAYED = "replayed"
+    NOTIFICATION_DELIVERED = "notification_delivered"  # an update reached every target that wanted it
+    NOTIFICATION_FAILED = "notification_failed"  # an update given up on for some target, after N attempts
 
 
 class RootCauseCategory(StrEnum):

@@ -30,6 +30,14 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             episode TEXT NOT NULL, incident_id TEXT NOT NULL REFERENCES incidents (id),
             PRIMARY KEY (episode, incident_id))""",
     ),
+    (
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL REFERENCES incidents (id),
+            event TEXT NOT NULL, at REAL NOT NULL, detail TEXT NOT NULL, key TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, lease_until REAL,
+            delivered_to TEXT NOT NULL DEFAULT '[]', error TEXT, finished_at REAL)""",
+        "CREATE INDEX outbox_unfinished ON outbox (id) WHERE finished_at IS NULL",
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -50,5 +58,14 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE episodes (
             episode text NOT NULL, incident_id text NOT NULL REFERENCES incidents (id),
             PRIMARY KEY (episode, incident_id))""",
+    ),
+    (
+        """CREATE TABLE outbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, incident_id text NOT NULL REFERENCES incidents (id),
+            event text NOT NULL, at double precision NOT NULL, detail text NOT NULL, key text NOT NULL UNIQUE,
+            created_at double precision NOT NULL, attempts integer NOT NULL DEFAULT 0, claimed_by text,
+            lease_until double precision, delivered_to text NOT NULL DEFAULT '[]', error text,
+            finished_at double precision)""",
+        "CREATE INDEX outbox_unfinished ON outbox (id) WHERE finished_at IS NULL",
     ),
 )

@@ -4,7 +4,8 @@ Timeline events take an idempotency key so a notification delivered twice (Alert
 by design) leaves one event. Opening an incident locks its alert episodes and its group first (an advisory
 lock in PostgreSQL; SQLite's write transaction excludes every other writer anyway), so receivers racing on
 the same alert agree on one incident. The rule "no close without a root cause" is checked in the same
-transaction as the close.
+transaction as the close, and each update for the team goes into the outbox in the transaction of the
+change that causes it. The outbox is claimed like the receiver's inbox (`storage.sql.claim_rows`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from otel_ai_incident.incidents import schema
+from otel_ai_incident.incidents import notifications, schema
 from otel_ai_incident.incidents.model import (
     TRANSITIONS,
     EventKind,
@@ -25,11 +26,13 @@ from otel_ai_incident.incidents.model import (
     Replay,
     TimelineEvent,
 )
+from otel_ai_incident.incidents.notifications import NotificationEvent, OutboxMessage
 from otel_ai_incident.incidents.store import ERASED, IncidentStore, new_incident_id
-from otel_ai_incident.storage.sql import Cursor, SqlDatabase, open_sql_database
+from otel_ai_incident.storage.sql import Cursor, SqlDatabase, claim_rows, open_sql_database
 
 _COLUMNS = "id, group_key, title, incident_type, severity, signals, status, opened_at, updated_at"
 _LIVE = "status <> 'closed'"
+_UNSENT = "finished_at IS NULL"
 _ID_ATTEMPTS = 5
 
 
@@ -76,6 +79,7 @@ class SqlIncidentStore:
             row = _live_incident_of(cur, group_key, episodes)
             if row is None:
                 incident = _insert_incident(cur, group_key, title, incident_type, severity, signals, at)
+                _enqueue(cur, incident.id, NotificationEvent.OPENED, at, {}, f"opened|{incident.id}")
             else:
                 current = _incident(row)
                 merged = tuple(sorted({*current.signals, *signals}))
@@ -102,15 +106,18 @@ class SqlIncidentStore:
         key: str | None = None,
     ) -> bool:
         with self._db.transaction() as cur:
-            cur.execute(
+            row = cur.execute(
                 "INSERT INTO timeline (incident_id, kind, at, detail, key) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
+                "ON CONFLICT DO NOTHING RETURNING id",
                 (incident_id, kind.value, at, json.dumps(dict(detail or {})), key),
-            )
-            added = cur.rowcount == 1
-            if added:
-                _touch(cur, incident_id)
-        return added
+            ).fetchone()
+            if row is None:
+                return False
+            _touch(cur, incident_id)
+            event = notifications.FOR_EVENT.get(kind)
+            if event is not None:
+                _enqueue(cur, incident_id, event, at, notifications.shared_detail(detail or {}), f"timeline|{row[0]}")
+        return True
 
     def transition(self, incident_id: str, status: IncidentStatus, at: float, by: str) -> bool:
         with self._db.transaction() as cur:
@@ -123,7 +130,11 @@ class SqlIncidentStore:
             ):
                 return False
             cur.execute("UPDATE incidents SET status = %s WHERE id = %s", (status.value, incident_id))
-            _append(cur, incident_id, EventKind.STATUS_CHANGED, at, {"from": row[0], "to": status.value, "by": by})
+            detail = {"from": row[0], "to": status.value, "by": by}
+            event_id = _append(cur, incident_id, EventKind.STATUS_CHANGED, at, detail)
+            event = notifications.FOR_STATUS.get(status)
+            if event is not None:
+                _enqueue(cur, incident_id, event, at, notifications.shared_detail(detail), f"timeline|{event_id}")
         return True
 
     def record_rca(self, rca: IncidentRCA, at: float) -> bool:
@@ -192,6 +203,84 @@ class SqlIncidentStore:
                 changed += len(rows)
         return changed
 
+    def enqueue_reminder(
+        self, incident_id: str, event: NotificationEvent, n: int, at: float, detail: Mapping[str, Any]
+    ) -> bool:
+        with self._db.transaction() as cur:
+            row = cur.execute("SELECT status FROM incidents WHERE id = %s", (incident_id,)).fetchone()
+            if row is None or row[0] == IncidentStatus.CLOSED:
+                return False
+            return _enqueue(cur, incident_id, event, at, detail, f"{event.value}|{incident_id}|{n}")
+
+    def claim_notifications(self, owner: str, *, limit: int, lease_s: float, now: float) -> list[OutboxMessage]:
+        db = self._db
+        with db.transaction() as cur:
+            rows = claim_rows(
+                db,
+                cur,
+                "outbox",
+                unfinished=_UNSENT,
+                owner=owner,
+                lease_s=lease_s,
+                now=now,
+                limit=limit,
+                returning="id, incident_id, event, at, detail, created_at, attempts, delivered_to",
+            )
+        messages = [
+            OutboxMessage(
+                int(mid),
+                iid,
+                NotificationEvent(event),
+                float(at),
+                json.loads(detail),
+                float(created),
+                int(attempts),
+                frozenset(json.loads(delivered)),
+            )
+            for mid, iid, event, at, detail, created, attempts, delivered in rows
+        ]
+        return sorted(messages, key=lambda m: m.id)
+
+    def retry_notification(
+        self, message_id: int, *, delivered_to: Collection[str], error: str, not_before: float
+    ) -> None:
+        with self._db.transaction() as cur:
+            sent = _delivered_to(cur, message_id)
+            if sent is None:
+                return
+            cur.execute(
+                f"UPDATE outbox SET claimed_by = NULL, lease_until = %s, error = %s, delivered_to = %s "
+                f"WHERE id = %s AND {_UNSENT}",
+                (not_before, error, json.dumps(sorted(sent | set(delivered_to))), message_id),
+            )
+
+    def finish_notification(
+        self, message_id: int, *, delivered_to: Collection[str], failed: Mapping[str, str], at: float
+    ) -> None:
+        with self._db.transaction() as cur:
+            sent = _delivered_to(cur, message_id)
+            if sent is None:
+                return
+            sent |= set(delivered_to)
+            error = "; ".join(f"{target}: {reason}" for target, reason in sorted(failed.items())) or None
+            row = cur.execute(
+                "UPDATE outbox SET finished_at = %s, claimed_by = NULL, lease_until = NULL, delivered_to = %s, "
+                "error = %s WHERE id = %s RETURNING incident_id, event, attempts",
+                (at, json.dumps(sorted(sent)), error, message_id),
+            ).fetchone()
+            incident_id, event, attempts = row
+            detail: dict[str, Any] = {"event": event, "attempts": int(attempts), "delivered_to": sorted(sent)}
+            if failed:
+                detail |= {"failed": sorted(failed), "error": error}
+                _append(cur, incident_id, EventKind.NOTIFICATION_FAILED, at, detail)
+            elif sent:
+                _append(cur, incident_id, EventKind.NOTIFICATION_DELIVERED, at, detail)
+
+    def notification_backlog(self) -> tuple[int, float | None]:
+        with self._db.read() as cur:
+            count, oldest = cur.execute(f"SELECT count(*), min(created_at) FROM outbox WHERE {_UNSENT}").fetchone()
+        return int(count), None if oldest is None else float(oldest)
+
     def close(self) -> None:
         self._db.close()
 
@@ -237,12 +326,32 @@ def _insert_incident(
     raise RuntimeError(f"no free incident id after {_ID_ATTEMPTS} attempts")
 
 
-def _append(cur: Cursor, incident_id: str, kind: EventKind, at: float, detail: Mapping[str, Any]) -> None:
-    cur.execute(
-        "INSERT INTO timeline (incident_id, kind, at, detail) VALUES (%s, %s, %s, %s)",
+def _append(cur: Cursor, incident_id: str, kind: EventKind, at: float, detail: Mapping[str, Any]) -> int:
+    """Add a timeline event; its row id."""
+    row = cur.execute(
+        "INSERT INTO timeline (incident_id, kind, at, detail) VALUES (%s, %s, %s, %s) RETURNING id",
         (incident_id, kind.value, at, json.dumps(dict(detail))),
-    )
+    ).fetchone()
     _touch(cur, incident_id)
+    return int(row[0])
+
+
+def _enqueue(
+    cur: Cursor, incident_id: str, event: NotificationEvent, at: float, detail: Mapping[str, Any], key: str
+) -> bool:
+    """Queue an update unless one with `key` was queued before; whether it was queued now."""
+    cur.execute(
+        "INSERT INTO outbox (incident_id, event, at, detail, key, created_at) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (key) DO NOTHING",
+        (incident_id, event.value, at, json.dumps(dict(detail)), key, time.time()),
+    )
+    return cur.rowcount == 1
+
+
+def _delivered_to(cur: Cursor, message_id: int) -> set[str] | None:
+    """The targets an unfinished message has reached; None when it is finished or missing."""
+    row = cur.execute(f"SELECT delivered_to FROM outbox WHERE id = %s AND {_UNSENT}", (message_id,)).fetchone()
+    return None if row is None else set(json.loads(row[0]))
 
 
 def _touch(cur: Cursor, incident_id: str) -> None:

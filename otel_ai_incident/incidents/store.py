@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from otel_ai_incident import names
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentRCA, IncidentStatus, Replay
+from otel_ai_incident.incidents.notifications import NotificationEvent, OutboxMessage
 
 #: What an erased pseudonym is replaced with in the timeline (as in every store).
 ERASED = names.ERASED_MARKER
@@ -82,5 +83,39 @@ class IncidentStore(Protocol):
     def forget_pseudonyms(self, pseudonyms: Collection[str]) -> int:
         """Replace these user pseudonyms wherever the incidents mention them (containment targets on the
         timeline) with `ERASED`, for an erasure request; how many timeline events changed."""
+
+    # -- the outbox: updates for the team, queued with the changes that cause them (incidents.notifications) --
+    #
+    # `open_for_group` (a new incident), `add_event` (an event in `notifications.FOR_EVENT`, when added) and
+    # `transition` (to a status in `notifications.FOR_STATUS`) queue a message in their own transaction, so a
+    # change is never made without its update nor an update queued for a change that was rolled back.
+
+    def enqueue_reminder(
+        self, incident_id: str, event: NotificationEvent, n: int, at: float, detail: Mapping[str, Any]
+    ) -> bool:
+        """Queue reminder `n` of kind `event` for a live incident; False, changing nothing, when that
+        (incident, event, n) was queued before, by any process, or the incident is missing or closed."""
+
+    def claim_notifications(self, owner: str, *, limit: int, lease_s: float, now: float) -> list[OutboxMessage]:
+        """Up to `limit` unfinished messages, oldest first, held for `owner` until `now + lease_s` with their
+        attempt counted: ones never claimed, ones whose retry came due, and ones whose holder's lease ran out.
+        Concurrent claimers (threads, processes) never get the same message while its lease holds."""
+
+    def retry_notification(
+        self, message_id: int, *, delivered_to: Collection[str], error: str, not_before: float
+    ) -> None:
+        """Give a claimed message back, to be claimed again from `not_before`, remembering the targets that
+        have it (`delivered_to`, added to those recorded before) and why the others failed."""
+
+    def finish_notification(
+        self, message_id: int, *, delivered_to: Collection[str], failed: Mapping[str, str], at: float
+    ) -> None:
+        """Done with a message: sent to `delivered_to` (with those recorded before), given up on for the
+        targets in `failed` (target -> last error). In the same transaction the incident's timeline gets a
+        `NOTIFICATION_FAILED` event when something failed, else `NOTIFICATION_DELIVERED` when anything was
+        sent (nothing when no target wanted the message). Finishing a finished message changes nothing."""
+
+    def notification_backlog(self) -> tuple[int, float | None]:
+        """How many messages are unfinished, and when the oldest of them was queued (None: none)."""
 
     def close(self) -> None: ...

@@ -45,6 +45,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--operator-token-file", help="file holding operators' secret (lifting, incidents)")
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
     parser.add_argument(
+        "--notify",
+        metavar="FILE",
+        help=f"YAML file of the targets incident updates are pushed to (Slack-compatible or JSON webhooks; "
+        f"default ${names.ENV_NOTIFY_FILE}); without one, updates are not sent",
+    )
+    parser.add_argument(
         "--signals",
         metavar="FILE",
         help="signals file the rules were generated with (generate --signals), so its signals get "
@@ -118,6 +124,7 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.server.app import create_app
     from otel_ai_incident.server.auth import is_loopback
     from otel_ai_incident.server.inbox.sql_store import open_inbox
+    from otel_ai_incident.server.notify.config import NotifyConfig, load_notify_config
     from otel_ai_incident.signals.load import load_signals
     from otel_ai_incident.storage.errors import StoreError
 
@@ -136,6 +143,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     try:
         playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
+        notify_file = args.notify or os.environ.get(names.ENV_NOTIFY_FILE)
+        notify = load_notify_config(notify_file) if notify_file else NotifyConfig()
         evidence = SignalEvidence(load_signals(args.signals))
         state = open_containment_state(
             args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
@@ -156,7 +165,7 @@ def serve(args: argparse.Namespace) -> int:
         ValueError,
         sqlite3.Error,
         StoreError,
-    ) as error:  # PlaybookError and SignalConfigError are ValueErrors
+    ) as error:  # PlaybookError, SignalConfigError and NotifyConfigError are ValueErrors
         print(f"otel-ai-incident serve: {error}", file=sys.stderr)
         return 2
     if prompt_log is None:
@@ -174,6 +183,7 @@ def serve(args: argparse.Namespace) -> int:
         finder=PromptLogTargetFinder(prompt_log, evidence) if prompt_log is not None else None,
         act_delay_s=act_delay_s,
         lease_s=args.claim_lease,
+        notify=notify,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **limits.uvicorn_options())
     return 0
