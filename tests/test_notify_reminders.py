@@ -1,0 +1,93 @@
+"""Reminders on an injected clock: every interval while a P1 is live, at 48 h and 66 h of the GDPR clock
+while the incident is not closed, only the latest one due after a gap, and once across receivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from otel_ai_incident.incidents import reminders
+from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus, TimelineEvent
+from otel_ai_incident.incidents.notifications import NotificationEvent
+from otel_ai_incident.incidents.sql_store import open_incident_store
+from otel_ai_incident.incidents.store import IncidentStore
+
+T = 1_700_000_000.0  # when the receiver was notified (the team's awareness)
+H = 3600.0
+P1_EVERY = reminders.DEFAULT_P1_INTERVAL_S
+
+
+def _incident(severity: str = "p1", incident_type: str = "data_leakage", status=IncidentStatus.OPEN) -> Incident:
+    notified = TimelineEvent(EventKind.NOTIFIED, T, {})
+    return Incident("INC-1", "g", "t", incident_type, severity, (), status, T - 60, T, (notified,))
+
+
+def _due(incident: Incident, now: float) -> list[tuple[NotificationEvent, int]]:
+    return [(r.event, r.n) for r in reminders.due(incident, now)]
+
+
+def test_p1_reminders_every_interval_while_live() -> None:
+    leak = _incident(incident_type="jailbreak_wave")
+    assert _due(leak, T + P1_EVERY - 1) == []
+    assert _due(leak, T + P1_EVERY) == [(NotificationEvent.P1_REMINDER, 1)]
+    assert _due(leak, T + 2.5 * P1_EVERY) == [(NotificationEvent.P1_REMINDER, 2)]  # the latest, not a burst
+    contained = _incident(incident_type="jailbreak_wave", status=IncidentStatus.CONTAINED)
+    assert _due(contained, T + P1_EVERY) == [(NotificationEvent.P1_REMINDER, 1)]
+    for quiet in (
+        _incident(incident_type="jailbreak_wave", status=IncidentStatus.RESOLVED),
+        _incident(severity="p2", incident_type="jailbreak_wave"),
+    ):
+        assert _due(quiet, T + 3 * P1_EVERY) == []
+    [reminder] = reminders.due(leak, T + 2 * P1_EVERY + 5, p1_interval_s=P1_EVERY)
+    assert reminder.at == T + 2 * P1_EVERY
+
+
+def test_gdpr_reminders_at_48_and_66_hours_until_closed() -> None:
+    leak = _incident(severity="p2")
+    assert _due(leak, T + 47.9 * H) == []
+    assert _due(leak, T + 48 * H) == [(NotificationEvent.GDPR_REMINDER, 48)]
+    assert _due(leak, T + 65 * H) == [(NotificationEvent.GDPR_REMINDER, 48)]
+    [at_66] = reminders.due(leak, T + 66 * H)
+    assert (at_66.n, at_66.at, at_66.detail) == (66, T + 66 * H, {"hours": 66, "deadline": T + 72 * H})
+    assert _due(leak, T + 72.1 * H) == []  # overdue: the reminders are over, `incidents show` says it
+    resolved = _incident(severity="p2", status=IncidentStatus.RESOLVED)
+    assert _due(resolved, T + 48 * H) == [(NotificationEvent.GDPR_REMINDER, 48)]  # the clock runs on
+    assert _due(_incident(severity="p2", status=IncidentStatus.CLOSED), T + 48 * H) == []
+    assert _due(_incident(severity="p2", incident_type="safety_violation"), T + 48 * H) == []
+
+
+@pytest.fixture
+def stores(store_url: str) -> Iterator[tuple[IncidentStore, IncidentStore]]:
+    """Two receivers' views of one store."""
+    first, second = open_incident_store(store_url), open_incident_store(store_url)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_each_reminder_is_queued_once_across_receivers(stores: tuple[IncidentStore, IncidentStore]) -> None:
+    first, second = stores
+    incident = first.open_for_group(
+        "g", title="leak", incident_type="data_leakage", severity="p1", signals=("pii",), at=T - 60
+    )
+    first.add_event(incident.id, EventKind.NOTIFIED, T, {}, key="notified|1")
+    other = first.open_for_group("h", title="other", incident_type="safety_violation", severity="p3", signals=(), at=T)
+    first.add_event(other.id, EventKind.NOTIFIED, T, {}, key="notified|2")
+    first.claim_notifications("drain", limit=10, lease_s=1e9, now=T)  # the "opened" updates, out of the way
+
+    queued = []
+    for now in (T + 10 * 60, T + P1_EVERY, T + P1_EVERY + 1, T + 2 * P1_EVERY, T + 48 * H, T + 66 * H):
+        queued.append(reminders.enqueue_due(first, now) + reminders.enqueue_due(second, now))
+    # 30 min: P1 #1; again: nothing; 60 min: P1 #2; 48 h: P1 #96 and GDPR 48; 66 h: P1 #132 and GDPR 66
+    assert queued == [0, 1, 0, 1, 2, 2]
+    messages = first.claim_notifications("a", limit=100, lease_s=60, now=T + 67 * H)
+    assert {m.incident_id for m in messages} == {incident.id}
+    assert [(m.event, m.detail.get("n", m.detail.get("hours"))) for m in messages] == [
+        (NotificationEvent.P1_REMINDER, 1),
+        (NotificationEvent.P1_REMINDER, 2),
+        (NotificationEvent.P1_REMINDER, 96),
+        (NotificationEvent.GDPR_REMINDER, 48),
+        (NotificationEvent.P1_REMINDER, 132),
+        (NotificationEvent.GDPR_REMINDER, 66),
+    ]
