@@ -22,9 +22,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_ai_incident.demo.services import Receiver
+from otel_ai_incident.testing.webhook_endpoint import Endpoint
 from processes import clean_env, scratch_dir, wait_until
 from test_server import notification
-from webhook_endpoint import Endpoint
 
 TOKEN = "notify-e2e-token-0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,5 +1,5 @@
-"""A webhook endpoint for tests: a tiny HTTP server on a free loopback port recording what it is sent,
-which can fail its first N requests or hang past the sender's timeout."""
+"""A webhook endpoint for tests and benchmarks: a tiny HTTP server on a free loopback port recording what
+it is sent, which can fail its first N requests or hang past the sender's timeout."""
 
 from __future__ import annotations
 
@@ -66,4 +66,3 @@ class Endpoint:
         with self._lock:
             bodies = list(self.received)
         return [b["event"] if "event" in b else b["blocks"][-1]["elements"][0]["text"].split(" · ")[-1] for b in bodies]
-
