@@ -102,7 +102,7 @@ def _leak() -> Incident:
 
 
 def _message(event: NotificationEvent = NotificationEvent.CONTAINMENT_APPLIED, **detail: object) -> OutboxMessage:
-    return OutboxMessage(7, "INC-20250101-abc", event, 1001.0, detail or {"action": "kill_switch"}, 1001.5, 1)
+    return OutboxMessage(7, "INC-20250101-abc", event, 1001.0, detail or {"action": "kill_switch"}, 1001.5)
 
 
 def test_the_generic_payload_is_versioned_and_complete() -> None:

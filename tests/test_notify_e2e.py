@@ -155,13 +155,23 @@ def test_updates_reach_the_team_through_failures_hangs_and_the_cli(
                 return [e for e in timeline if e["kind"] == "notification_failed"]
 
             [gave_up] = wait_until(failed, 60)
-            assert gave_up["detail"]["failed"] == ["slow"] and gave_up["detail"]["attempts"] == 3
-            assert set(gave_up["detail"]["delivered_to"]) == {"chat", "pager"}
-            delivered = [
-                e for e in _incident(receiver, leak["id"])["timeline"] if e["kind"] == "notification_delivered"
-            ]
-            kinds = [e["kind"] for e in _incident(receiver, leak["id"])["timeline"]]
-            assert {e["detail"]["event"] for e in delivered} >= {"containment_applied", "p1_reminder"}, kinds
+            assert gave_up["detail"] | {"error": None} == {
+                "event": "incident_opened",
+                "target": "slow",
+                "attempts": 3,
+                "error": None,
+            }
+            assert "no answer within 2s" in gave_up["detail"]["error"]
+            timeline = _incident(receiver, leak["id"])["timeline"]
+            delivered = {
+                (e["detail"]["event"], e["detail"]["target"]) for e in timeline if e["kind"] == "notification_delivered"
+            }
+            assert {
+                ("incident_opened", "chat"),
+                ("incident_opened", "pager"),
+                ("containment_applied", "pager"),
+            } <= delivered
+            assert ("p1_reminder", "chat") in delivered
             slow_opened = {"target": "slow", "event": "incident_opened"}  # the leak's and the p3 incident's
             wait_until(lambda: _metric(receiver, "aii_notifications_total", **slow_opened, outcome="gave_up") == 2, 60)
             assert _metric(receiver, "aii_notifications_total", **slow_opened, outcome="retrying") == 4
@@ -195,12 +205,16 @@ def test_receivers_sharing_a_store_deliver_each_update_once(tmp_path: Path, stor
         try:
             for n in range(12):
                 _post(fleet[n % receivers], _alert("safety_violation", "p2"))  # approve mode: pending actions
-            incidents = httpx.get(f"{fleet[0].url}/v1/incidents", headers=AUTH).json()["incidents"]
-            assert len(incidents) == 12
+
+            def opened() -> bool:  # the workers act after the acknowledgement
+                return len(httpx.get(f"{fleet[0].url}/v1/incidents", headers=AUTH).json()["incidents"]) == 12
+
+            wait_until(opened, 60)
 
             def settled() -> bool:
                 return all(_metric(r, "aii_notification_outbox_pending") == 0 for r in fleet)
 
+            wait_until(lambda: len(hook.received) >= 36, 60)  # per incident: opened, two actions to approve
             wait_until(settled, 60)
             time.sleep(1.5)  # a duplicate, were there one, would arrive within a poll
             ids = Counter(b["id"] for b in hook.received)

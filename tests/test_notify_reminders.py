@@ -74,14 +74,15 @@ def test_each_reminder_is_queued_once_across_receivers(stores: tuple[IncidentSto
     first.add_event(incident.id, EventKind.NOTIFIED, T, {}, key="notified|1")
     other = first.open_for_group("h", title="other", incident_type="safety_violation", severity="p3", signals=(), at=T)
     first.add_event(other.id, EventKind.NOTIFIED, T, {}, key="notified|2")
-    first.claim_notifications("drain", limit=10, lease_s=1e9, now=T)  # the "opened" updates, out of the way
+    first.route_notifications({}, limit=10, at=T)  # the "opened" updates, to nobody: out of the way
 
     queued = []
     for now in (T + 10 * 60, T + P1_EVERY, T + P1_EVERY + 1, T + 2 * P1_EVERY, T + 48 * H, T + 66 * H):
         queued.append(reminders.enqueue_due(first, now) + reminders.enqueue_due(second, now))
     # 30 min: P1 #1; again: nothing; 60 min: P1 #2; 48 h: P1 #96 and GDPR 48; 66 h: P1 #132 and GDPR 66
     assert queued == [0, 1, 0, 1, 2, 2]
-    messages = first.claim_notifications("a", limit=100, lease_s=60, now=T + 67 * H)
+    first.route_notifications({event: ["chat"] for event in NotificationEvent}, limit=100, at=T + 67 * H)
+    messages = [d.message for d in first.claim_deliveries("chat", "a", limit=100, lease_s=60, now=T + 67 * H)]
     assert {m.incident_id for m in messages} == {incident.id}
     assert [(m.event, m.detail.get("n", m.detail.get("hours"))) for m in messages] == [
         (NotificationEvent.P1_REMINDER, 1),

@@ -4,13 +4,14 @@ The store writes an outbox message in the same transaction as the change that ca
 opened, containment applied or waiting for approval, resolved, closed), whoever makes the change: the
 receiver's worker or the CLI writing to the store directly. Reminders are queued by the receiver's scheduler
 (`incidents.reminders`), keyed (incident, kind, n) so receivers sharing a store queue each one once. The
-receiver delivers the messages to the configured targets; this module is only the data and the mapping.
+receiver routes each message to the targets that want it, one `Delivery` per target, retried on its own so
+a target that is down or hangs delays no other; this module is only the data and the mapping.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -49,8 +50,7 @@ def shared_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class OutboxMessage:
-    """One queued update, as a deliverer claims it. `delivered_to` names the targets that already have it,
-    so a retry after a partial failure sends only to the others."""
+    """One queued update, the same for every target (its `id` lets receivers of the updates deduplicate)."""
 
     id: int
     incident_id: str
@@ -58,5 +58,13 @@ class OutboxMessage:
     at: float  # when the event happened
     detail: Mapping[str, Any]
     created_at: float  # when it was queued: the age that bounds the retries
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message for one target, as a deliverer claims it."""
+
+    id: int
+    target: str
     attempts: int  # including the current one
-    delivered_to: frozenset[str] = field(default_factory=frozenset)
+    message: OutboxMessage

@@ -34,11 +34,16 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL REFERENCES incidents (id),
             event TEXT NOT NULL, at REAL NOT NULL, detail TEXT NOT NULL, key TEXT NOT NULL UNIQUE,
-            created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, lease_until REAL,
-            delivered_to TEXT NOT NULL DEFAULT '[]', error TEXT, finished_at REAL)""",
-        "CREATE INDEX outbox_unfinished ON outbox (id) WHERE finished_at IS NULL",
+            created_at REAL NOT NULL, routed_at REAL)""",
+        "CREATE INDEX outbox_unrouted ON outbox (id) WHERE routed_at IS NULL",
+        """CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, message_id INTEGER NOT NULL REFERENCES outbox (id),
+            target TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, lease_until REAL,
+            error TEXT, finished_at REAL, UNIQUE (message_id, target))""",
+        "CREATE INDEX deliveries_unfinished ON deliveries (target, id) WHERE finished_at IS NULL",
     ),
 )
+
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -63,9 +68,12 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE outbox (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, incident_id text NOT NULL REFERENCES incidents (id),
             event text NOT NULL, at double precision NOT NULL, detail text NOT NULL, key text NOT NULL UNIQUE,
-            created_at double precision NOT NULL, attempts integer NOT NULL DEFAULT 0, claimed_by text,
-            lease_until double precision, delivered_to text NOT NULL DEFAULT '[]', error text,
-            finished_at double precision)""",
-        "CREATE INDEX outbox_unfinished ON outbox (id) WHERE finished_at IS NULL",
+            created_at double precision NOT NULL, routed_at double precision)""",
+        "CREATE INDEX outbox_unrouted ON outbox (id) WHERE routed_at IS NULL",
+        """CREATE TABLE deliveries (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id bigint NOT NULL REFERENCES outbox (id),
+            target text NOT NULL, attempts integer NOT NULL DEFAULT 0, claimed_by text,
+            lease_until double precision, error text, finished_at double precision, UNIQUE (message_id, target))""",
+        "CREATE INDEX deliveries_unfinished ON deliveries (target, id) WHERE finished_at IS NULL",
     ),
 )

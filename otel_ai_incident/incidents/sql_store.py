@@ -26,13 +26,13 @@ from otel_ai_incident.incidents.model import (
     Replay,
     TimelineEvent,
 )
-from otel_ai_incident.incidents.notifications import NotificationEvent, OutboxMessage
+from otel_ai_incident.incidents.notifications import Delivery, NotificationEvent, OutboxMessage
 from otel_ai_incident.incidents.store import ERASED, IncidentStore, new_incident_id
 from otel_ai_incident.storage.sql import Cursor, SqlDatabase, claim_rows, open_sql_database
 
 _COLUMNS = "id, group_key, title, incident_type, severity, signals, status, opened_at, updated_at"
 _LIVE = "status <> 'closed'"
-_UNSENT = "finished_at IS NULL"
+_UNFINISHED = "finished_at IS NULL"
 _ID_ATTEMPTS = 5
 
 
@@ -212,73 +212,76 @@ class SqlIncidentStore:
                 return False
             return _enqueue(cur, incident_id, event, at, detail, f"{event.value}|{incident_id}|{n}")
 
-    def claim_notifications(self, owner: str, *, limit: int, lease_s: float, now: float) -> list[OutboxMessage]:
+    def route_notifications(self, routes: Mapping[NotificationEvent, Collection[str]], *, limit: int, at: float) -> int:
         db = self._db
         with db.transaction() as cur:
-            rows = claim_rows(
+            rows = cur.execute(
+                f"SELECT id, event FROM outbox WHERE routed_at IS NULL ORDER BY id LIMIT %s{db.skip_locked}", (limit,)
+            ).fetchall()
+            for message_id, event in rows:
+                for target in sorted(set(routes.get(NotificationEvent(event), ()))):
+                    cur.execute(
+                        "INSERT INTO deliveries (message_id, target) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (message_id, target),
+                    )
+                cur.execute("UPDATE outbox SET routed_at = %s WHERE id = %s", (at, message_id))
+        return len(rows)
+
+    def claim_deliveries(self, target: str, owner: str, *, limit: int, lease_s: float, now: float) -> list[Delivery]:
+        db = self._db
+        with db.transaction() as cur:
+            claimed = claim_rows(
                 db,
                 cur,
-                "outbox",
-                unfinished=_UNSENT,
+                "deliveries",
+                unfinished=f"{_UNFINISHED} AND target = %s",
+                params=(target,),
                 owner=owner,
                 lease_s=lease_s,
                 now=now,
                 limit=limit,
-                returning="id, incident_id, event, at, detail, created_at, attempts, delivered_to",
+                returning="id, message_id, attempts",
             )
-        messages = [
-            OutboxMessage(
-                int(mid),
-                iid,
-                NotificationEvent(event),
-                float(at),
-                json.loads(detail),
-                float(created),
-                int(attempts),
-                frozenset(json.loads(delivered)),
-            )
-            for mid, iid, event, at, detail, created, attempts, delivered in rows
-        ]
-        return sorted(messages, key=lambda m: m.id)
+            deliveries = []
+            for delivery_id, message_id, attempts in claimed:
+                row = cur.execute(
+                    "SELECT id, incident_id, event, at, detail, created_at FROM outbox WHERE id = %s", (message_id,)
+                ).fetchone()
+                deliveries.append(Delivery(int(delivery_id), target, int(attempts), _message(row)))
+        return sorted(deliveries, key=lambda d: d.id)
 
-    def retry_notification(
-        self, message_id: int, *, delivered_to: Collection[str], error: str, not_before: float
-    ) -> None:
+    def retry_delivery(self, delivery_id: int, *, error: str, not_before: float) -> None:
         with self._db.transaction() as cur:
-            sent = _delivered_to(cur, message_id)
-            if sent is None:
-                return
             cur.execute(
-                f"UPDATE outbox SET claimed_by = NULL, lease_until = %s, error = %s, delivered_to = %s "
-                f"WHERE id = %s AND {_UNSENT}",
-                (not_before, error, json.dumps(sorted(sent | set(delivered_to))), message_id),
+                f"UPDATE deliveries SET claimed_by = NULL, lease_until = %s, error = %s WHERE id = %s AND {_UNFINISHED}",
+                (not_before, error, delivery_id),
             )
 
-    def finish_notification(
-        self, message_id: int, *, delivered_to: Collection[str], failed: Mapping[str, str], at: float
-    ) -> None:
+    def finish_delivery(self, delivery_id: int, *, error: str | None, at: float) -> None:
         with self._db.transaction() as cur:
-            sent = _delivered_to(cur, message_id)
-            if sent is None:
-                return
-            sent |= set(delivered_to)
-            error = "; ".join(f"{target}: {reason}" for target, reason in sorted(failed.items())) or None
             row = cur.execute(
-                "UPDATE outbox SET finished_at = %s, claimed_by = NULL, lease_until = NULL, delivered_to = %s, "
-                "error = %s WHERE id = %s RETURNING incident_id, event, attempts",
-                (at, json.dumps(sorted(sent)), error, message_id),
+                "UPDATE deliveries SET finished_at = %s, claimed_by = NULL, lease_until = NULL, error = %s "
+                f"WHERE id = %s AND {_UNFINISHED} RETURNING message_id, target, attempts",
+                (at, error, delivery_id),
             ).fetchone()
-            incident_id, event, attempts = row
-            detail: dict[str, Any] = {"event": event, "attempts": int(attempts), "delivered_to": sorted(sent)}
-            if failed:
-                detail |= {"failed": sorted(failed), "error": error}
-                _append(cur, incident_id, EventKind.NOTIFICATION_FAILED, at, detail)
-            elif sent:
+            if row is None:
+                return
+            message_id, target, attempts = row
+            incident_id, event = cur.execute(
+                "SELECT incident_id, event FROM outbox WHERE id = %s", (message_id,)
+            ).fetchone()
+            detail: dict[str, Any] = {"event": event, "target": target, "attempts": int(attempts)}
+            if error is None:
                 _append(cur, incident_id, EventKind.NOTIFICATION_DELIVERED, at, detail)
+            else:
+                _append(cur, incident_id, EventKind.NOTIFICATION_FAILED, at, {**detail, "error": error})
 
     def notification_backlog(self) -> tuple[int, float | None]:
         with self._db.read() as cur:
-            count, oldest = cur.execute(f"SELECT count(*), min(created_at) FROM outbox WHERE {_UNSENT}").fetchone()
+            count, oldest = cur.execute(
+                "SELECT count(*), min(created_at) FROM outbox WHERE routed_at IS NULL OR id IN "
+                f"(SELECT message_id FROM deliveries WHERE {_UNFINISHED})"
+            ).fetchone()
         return int(count), None if oldest is None else float(oldest)
 
     def close(self) -> None:
@@ -348,10 +351,11 @@ def _enqueue(
     return cur.rowcount == 1
 
 
-def _delivered_to(cur: Cursor, message_id: int) -> set[str] | None:
-    """The targets an unfinished message has reached; None when it is finished or missing."""
-    row = cur.execute(f"SELECT delivered_to FROM outbox WHERE id = %s AND {_UNSENT}", (message_id,)).fetchone()
-    return None if row is None else set(json.loads(row[0]))
+def _message(row: tuple[Any, ...]) -> OutboxMessage:
+    message_id, incident_id, event, at, detail, created_at = row
+    return OutboxMessage(
+        int(message_id), incident_id, NotificationEvent(event), float(at), json.loads(detail), float(created_at)
+    )
 
 
 def _touch(cur: Cursor, incident_id: str) -> None:

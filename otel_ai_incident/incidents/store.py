@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from otel_ai_incident import names
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentRCA, IncidentStatus, Replay
-from otel_ai_incident.incidents.notifications import NotificationEvent, OutboxMessage
+from otel_ai_incident.incidents.notifications import Delivery, NotificationEvent
 
 #: What an erased pseudonym is replaced with in the timeline (as in every store).
 ERASED = names.ERASED_MARKER
@@ -96,26 +96,26 @@ class IncidentStore(Protocol):
         """Queue reminder `n` of kind `event` for a live incident; False, changing nothing, when that
         (incident, event, n) was queued before, by any process, or the incident is missing or closed."""
 
-    def claim_notifications(self, owner: str, *, limit: int, lease_s: float, now: float) -> list[OutboxMessage]:
-        """Up to `limit` unfinished messages, oldest first, held for `owner` until `now + lease_s` with their
-        attempt counted: ones never claimed, ones whose retry came due, and ones whose holder's lease ran out.
-        Concurrent claimers (threads, processes) never get the same message while its lease holds."""
+    def route_notifications(self, routes: Mapping[NotificationEvent, Collection[str]], *, limit: int, at: float) -> int:
+        """Take up to `limit` messages not routed yet (oldest first) and give each one delivery per target
+        that `routes` names for its event (none: the message is done); how many messages were routed.
+        Concurrent routers take different messages, and a message is routed once."""
 
-    def retry_notification(
-        self, message_id: int, *, delivered_to: Collection[str], error: str, not_before: float
-    ) -> None:
-        """Give a claimed message back, to be claimed again from `not_before`, remembering the targets that
-        have it (`delivered_to`, added to those recorded before) and why the others failed."""
+    def claim_deliveries(self, target: str, owner: str, *, limit: int, lease_s: float, now: float) -> list[Delivery]:
+        """Up to `limit` unfinished deliveries to `target`, oldest first, held for `owner` until
+        `now + lease_s` with their attempt counted: ones never claimed, ones whose retry came due, and ones
+        whose holder's lease ran out. Concurrent claimers never get the same delivery while its lease holds."""
 
-    def finish_notification(
-        self, message_id: int, *, delivered_to: Collection[str], failed: Mapping[str, str], at: float
-    ) -> None:
-        """Done with a message: sent to `delivered_to` (with those recorded before), given up on for the
-        targets in `failed` (target -> last error). In the same transaction the incident's timeline gets a
-        `NOTIFICATION_FAILED` event when something failed, else `NOTIFICATION_DELIVERED` when anything was
-        sent (nothing when no target wanted the message). Finishing a finished message changes nothing."""
+    def retry_delivery(self, delivery_id: int, *, error: str, not_before: float) -> None:
+        """Give a claimed delivery back, to be claimed again from `not_before`, with why it failed."""
+
+    def finish_delivery(self, delivery_id: int, *, error: str | None, at: float) -> None:
+        """Done with a delivery: sent (`error` None) or given up on. In the same transaction the incident's
+        timeline gets `NOTIFICATION_DELIVERED` or `NOTIFICATION_FAILED` (event, target, attempts, error).
+        Finishing a finished delivery changes nothing."""
 
     def notification_backlog(self) -> tuple[int, float | None]:
-        """How many messages are unfinished, and when the oldest of them was queued (None: none)."""
+        """How many messages are not routed yet or have a delivery unfinished, and when the oldest of them
+        was queued (None: none)."""
 
     def close(self) -> None: ...

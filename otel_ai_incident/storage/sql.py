@@ -148,6 +148,7 @@ def claim_rows(
     table: str,
     *,
     unfinished: str,
+    params: Params = (),
     owner: str,
     lease_s: float,
     now: float,
@@ -159,7 +160,8 @@ def claim_rows(
 
     The table has `id`, `claimed_by`, `lease_until` and `attempts` columns; a row can be claimed when it
     matches `unfinished` and its lease ran out (a holder that died, or a retry whose `lease_until` was set to
-    when it comes due). With PostgreSQL, concurrent claimers skip each other's rows instead of waiting.
+    when it comes due); `params` fill the placeholders of `unfinished`. With PostgreSQL, concurrent claimers
+    skip each other's rows instead of waiting.
     """
     return cur.execute(
         f"UPDATE {table} SET claimed_by = %s, lease_until = %s, attempts = attempts + 1 "
@@ -167,7 +169,7 @@ def claim_rows(
         f"WHERE {unfinished} AND (lease_until IS NULL OR lease_until <= %s) "
         f"ORDER BY id LIMIT %s{db.skip_locked}) "
         f"RETURNING {returning}",
-        (owner, now + lease_s, now, limit),
+        (owner, now + lease_s, *params, now, limit),
     ).fetchall()
 
 
