@@ -253,7 +253,8 @@ class SqlIncidentStore:
     def retry_delivery(self, delivery_id: int, *, error: str, not_before: float) -> None:
         with self._db.transaction() as cur:
             cur.execute(
-                f"UPDATE deliveries SET claimed_by = NULL, lease_until = %s, error = %s WHERE id = %s AND {_UNFINISHED}",
+                "UPDATE deliveries SET claimed_by = NULL, lease_until = %s, error = %s "
+                f"WHERE id = %s AND {_UNFINISHED}",
                 (not_before, error, delivery_id),
             )
 
