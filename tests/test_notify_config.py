@@ -4,15 +4,20 @@ nothing a chat channel should not hold."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import free_port
+from otel_ai_incident import names
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus, TimelineEvent
 from otel_ai_incident.incidents.notifications import NotificationEvent, OutboxMessage
 from otel_ai_incident.server.notify import payload
 from otel_ai_incident.server.notify.config import NotifyConfigError, TargetKind, load_notify_config
+from processes import clean_env, scratch_dir
 
 SECRET = "https://hooks.example.com/services/T000/B000/very-secret-part"
 
@@ -135,3 +140,18 @@ def test_the_slack_message_escapes_what_could_forge_mentions_or_links() -> None:
     assert "<@channel>" not in blocks and "GDPR Art. 33 deadline" in blocks
     reminder = payload.slack(_message(NotificationEvent.GDPR_REMINDER, hours=66), _leak(), None, 2000.0)
     assert reminder["text"].startswith("GDPR Art. 33 deadline approaching (66 h of 72 h passed)")
+
+
+def test_serve_refuses_a_bad_notify_file_without_showing_the_url(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"version": 1, "targets": [{"name": "chat", "kind": "slack", "url": SECRET, "x": 1}]})
+    done = subprocess.run(
+        [sys.executable, "-m", "otel_ai_incident.cli", "serve", "--insecure-no-auth", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env=clean_env(**{names.ENV_NOTIFY_FILE: str(path), names.ENV_INCIDENTS: f"sqlite:///{tmp_path / 'i.db'}"}),
+        cwd=scratch_dir(),
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert str(path) in done.stderr and "targets.0.x" in done.stderr
+    assert "very-secret-part" not in done.stderr + done.stdout
