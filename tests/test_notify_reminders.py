@@ -4,14 +4,23 @@ while the incident is not closed, only the latest one due after a gap, and once 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from otel_ai_incident.containment.state import open_containment_state
 from otel_ai_incident.incidents import reminders
 from otel_ai_incident.incidents.model import EventKind, Incident, IncidentStatus, TimelineEvent
 from otel_ai_incident.incidents.notifications import NotificationEvent
 from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.incidents.store import IncidentStore
+from otel_ai_incident.server.inbox.sql_store import open_inbox
+from otel_ai_incident.server.metrics import ReceiverMetrics
+from otel_ai_incident.server.notify.config import NotifyConfig, Target, TargetKind
+from otel_ai_incident.server.notify.deliver import Notifier
+from otel_ai_incident.testing.webhook_endpoint import Endpoint
+from processes import wait_until
 
 T = 1_700_000_000.0  # when the receiver was notified (the team's awareness)
 H = 3600.0
@@ -92,3 +101,35 @@ def test_each_reminder_is_queued_once_across_receivers(stores: tuple[IncidentSto
         (NotificationEvent.P1_REMINDER, 132),
         (NotificationEvent.GDPR_REMINDER, 66),
     ]
+
+
+def test_the_receivers_notifier_sends_the_gdpr_reminders_on_its_clock(tmp_path: Path) -> None:
+    """The delivery loop's own scheduler, on an injected clock, to a webhook endpoint run here."""
+    url = f"sqlite:///{tmp_path / 'receiver.db'}"
+    incidents, state, inbox = open_incident_store(url), open_containment_state(url), open_inbox(url)
+    incident = incidents.open_for_group(
+        "g", title="leak", incident_type="data_leakage", severity="p2", signals=("pii",), at=T - 60
+    )
+    incidents.add_event(incident.id, EventKind.NOTIFIED, T, {}, key="notified|1")
+    now = [T + 47 * H]
+    with Endpoint() as hook:
+        target = Target(name="hook", kind=TargetKind.JSON, url=SecretStr(hook.url), events=frozenset(NotificationEvent))
+        notifier = Notifier(
+            incidents,
+            NotifyConfig(targets=(target,)),
+            ReceiverMetrics(state, inbox, incidents),
+            owner="test",
+            clock=lambda: now[0],
+        )
+        try:
+            for now[0], expected in ((T + 47 * H, 1), (T + 48 * H, 2), (T + 50 * H, 2), (T + 66.5 * H, 3)):
+                notifier.round()
+                wait_until(lambda n=expected: len(hook.received) >= n and not incidents.notification_backlog()[0], 10)
+                assert len(hook.received) == expected
+        finally:
+            notifier.close()
+    assert [b["event"] for b in hook.received] == ["incident_opened", "gdpr_reminder", "gdpr_reminder"]
+    assert [b["detail"]["hours"] for b in hook.received[1:]] == [48, 66]
+    assert all(b["gdpr_deadline"] == T + 72 * H for b in hook.received)
+    for store in (incidents, state, inbox):
+        store.close()
