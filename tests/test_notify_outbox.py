@@ -174,3 +174,17 @@ def test_the_backlog_counts_and_dates_what_is_unfinished(store: IncidentStore) -
     _open(store, "g2")
     count, oldest = store.notification_backlog()
     assert count == 2 and oldest is not None
+
+
+def test_deliveries_to_a_removed_target_are_given_up_unless_held(store: IncidentStore) -> None:
+    _open(store, "g1")
+    _open(store, "g2")
+    store.route_notifications({Event.OPENED: ["chat", "old"]}, limit=10, at=2000.0)
+    [held] = store.claim_deliveries("old", "a", limit=1, lease_s=60, now=2000.0)
+    assert store.drop_deliveries(["chat"], reason="target no longer in the notify file", at=2001.0) == 1
+    assert len(store.claim_deliveries("chat", "a", limit=10, lease_s=60, now=2001.0)) == 2  # kept
+    [failed] = [e for i in store.list() for e in store.get(i.id).timeline if e.kind is EventKind.NOTIFICATION_FAILED]
+    assert failed.detail["target"] == "old" and failed.detail["error"] == "target no longer in the notify file"
+    assert store.drop_deliveries(["chat"], reason="gone", at=2100.0) == 1  # the held one, once its lease ran out
+    store.finish_delivery(held.id, error=None, at=2101.0)  # its holder comes back late: nothing changes
+    assert store.drop_deliveries(["chat"], reason="gone", at=2200.0) == 0

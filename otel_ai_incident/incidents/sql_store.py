@@ -260,22 +260,21 @@ class SqlIncidentStore:
 
     def finish_delivery(self, delivery_id: int, *, error: str | None, at: float) -> None:
         with self._db.transaction() as cur:
-            row = cur.execute(
-                "UPDATE deliveries SET finished_at = %s, claimed_by = NULL, lease_until = NULL, error = %s "
-                f"WHERE id = %s AND {_UNFINISHED} RETURNING message_id, target, attempts",
-                (at, error, delivery_id),
-            ).fetchone()
-            if row is None:
-                return
-            message_id, target, attempts = row
-            incident_id, event = cur.execute(
-                "SELECT incident_id, event FROM outbox WHERE id = %s", (message_id,)
-            ).fetchone()
-            detail: dict[str, Any] = {"event": event, "target": target, "attempts": int(attempts)}
-            if error is None:
-                _append(cur, incident_id, EventKind.NOTIFICATION_DELIVERED, at, detail)
-            else:
-                _append(cur, incident_id, EventKind.NOTIFICATION_FAILED, at, {**detail, "error": error})
+            _finish_delivery(cur, delivery_id, error, at)
+
+    def drop_deliveries(self, keep: Collection[str], *, reason: str, at: float) -> int:
+        kept = sorted(set(keep))
+        condition = f"target NOT IN ({', '.join(['%s'] * len(kept))})" if kept else "TRUE"
+        db = self._db
+        with db.transaction() as cur:
+            rows = cur.execute(
+                f"SELECT id FROM deliveries WHERE {_UNFINISHED} AND {condition} "
+                f"AND (lease_until IS NULL OR lease_until <= %s) ORDER BY id{db.skip_locked}",
+                (*kept, at),
+            ).fetchall()
+            for (delivery_id,) in rows:
+                _finish_delivery(cur, delivery_id, reason, at)
+        return len(rows)
 
     def notification_backlog(self) -> tuple[int, float | None]:
         with self._db.read() as cur:
@@ -350,6 +349,24 @@ def _enqueue(
         (incident_id, event.value, at, json.dumps(dict(detail)), key, time.time()),
     )
     return cur.rowcount == 1
+
+
+def _finish_delivery(cur: Cursor, delivery_id: int, error: str | None, at: float) -> None:
+    """Finish an unfinished delivery and put it on its incident's timeline (nothing when finished)."""
+    row = cur.execute(
+        "UPDATE deliveries SET finished_at = %s, claimed_by = NULL, lease_until = NULL, error = %s "
+        f"WHERE id = %s AND {_UNFINISHED} RETURNING message_id, target, attempts",
+        (at, error, delivery_id),
+    ).fetchone()
+    if row is None:
+        return
+    message_id, target, attempts = row
+    incident_id, event = cur.execute("SELECT incident_id, event FROM outbox WHERE id = %s", (message_id,)).fetchone()
+    detail: dict[str, Any] = {"event": event, "target": target, "attempts": int(attempts)}
+    if error is None:
+        _append(cur, incident_id, EventKind.NOTIFICATION_DELIVERED, at, detail)
+    else:
+        _append(cur, incident_id, EventKind.NOTIFICATION_FAILED, at, {**detail, "error": error})
 
 
 def _message(row: tuple[Any, ...]) -> OutboxMessage:

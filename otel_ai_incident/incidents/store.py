@@ -114,6 +114,10 @@ class IncidentStore(Protocol):
         timeline gets `NOTIFICATION_DELIVERED` or `NOTIFICATION_FAILED` (event, target, attempts, error).
         Finishing a finished delivery changes nothing."""
 
+    def drop_deliveries(self, keep: Collection[str], *, reason: str, at: float) -> int:
+        """Give up, as `finish_delivery` does with `reason` as the error, every unfinished delivery to a
+        target not in `keep` (one removed or renamed in the notify file) that nobody holds; how many."""
+
     def notification_backlog(self) -> tuple[int, float | None]:
         """How many messages are not routed yet or have a delivery unfinished, and when the oldest of them
         was queued (None: none)."""

@@ -7,7 +7,8 @@ thread claiming that target's deliveries), so a target that is down or hangs del
 each by at most its timeout. Claims are leased: receivers sharing a store deliver different updates, and a
 receiver that dies mid-delivery loses its claims to another after the lease. A failed delivery is retried
 with a doubling delay; after `max_attempts`, or once the update is `max_age_s` old, it is given up on, which
-the incident's timeline records, as it records each delivery.
+the incident's timeline records, as it records each delivery. Deliveries to a target that left the notify
+file are given up on the same way, so they do not wait forever.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class Notifier:
         if now >= self._next_scan:
             reminders.enqueue_due(self.incidents, now, self.config.p1_reminder_interval_s)
             self._next_scan = now + self.scan_every_s
+        if self.config.targets:  # a receiver without a notify file leaves the others' deliveries alone
+            names = [t.name for t in self.config.targets]
+            self.incidents.drop_deliveries(names, reason="target no longer in the notify file", at=now)
         routed = 0
         while batch := self.incidents.route_notifications(self.routes, limit=ROUTE_BATCH, at=self.clock()):
             routed += batch
