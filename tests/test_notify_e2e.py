@@ -125,7 +125,7 @@ def test_updates_reach_the_team_through_failures_hangs_and_the_cli(
             repeated = _alert("safety_violation", "p3")  # Alertmanager repeating one group: one incident
             ack_s = [_post(receiver, repeated) for _ in range(20)]
             assert slow.in_flight, "the measurement must overlap a hanging delivery"
-            assert max(ack_s) < 1.0, ack_s  # the delivery timeout is 2 s, the hang 30 s
+            assert max(ack_s) < 1.5, ack_s  # waiting on the webhook would take its 2 s timeout at least
             median_ms, max_ms = statistics.median(ack_s) * 1000, max(ack_s) * 1000
             print(f"ack under a hanging webhook: median {median_ms:.1f} ms, max {max_ms:.1f} ms")
 
