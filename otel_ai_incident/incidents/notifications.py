@@ -39,9 +39,9 @@ FOR_STATUS: Mapping[IncidentStatus, NotificationEvent] = {
     IncidentStatus.RESOLVED: NotificationEvent.RESOLVED,
     IncidentStatus.CLOSED: NotificationEvent.CLOSED,
 }
-#: What of a timeline event's detail goes into a message: the action, never its target (a user pseudonym
-#: has no business in a chat channel) nor alert internals.
-SHARED_DETAIL = ("action", "from", "to", "by", "hours", "n", "deadline")
+#: What of a timeline event's detail goes into a message: the action and the status change, never the
+#: action's target (a user pseudonym has no business in a chat channel) nor alert internals.
+SHARED_DETAIL = ("action", "from", "to", "by")
 
 
 def shared_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
