@@ -371,3 +371,19 @@ ENV_VIEWER_TOKEN_FILE = "AII_VIEWER_TOKEN_FILE"
 # cookie `Secure` when a TLS proxy in front of the receiver speaks plain HTTP to it.
 ENV_CONSOLE_SECRET_FILE = "AII_CONSOLE_SECRET_FILE"
 ENV_CONSOLE_SECURE_COOKIES = "AII_CONSOLE_SECURE_COOKIES"
+
+# Updates pushed to the team by the receiver (`serve --notify FILE`): the file's variable, and the delivery
+# metrics with their labels. `target` is a name from the notify file, `event` a NotificationEvent value.
+ENV_NOTIFY_FILE = "AII_NOTIFY_FILE"
+TARGET = "target"
+EVENT = "event"
+NOTIFICATIONS_SENT = "aii_notifications"  # a counter: exposed as aii_notifications_total
+NOTIFICATION_OUTBOX_PENDING = "aii_notification_outbox_pending"
+NOTIFICATION_OUTBOX_OLDEST_AGE = "aii_notification_outbox_oldest_pending_age_seconds"
+NOTIFIER_ERRORS = "aii_notifier_errors"  # a counter: rounds in which the outbox could not be worked on
+
+
+class DeliveryOutcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRYING = "retrying"  # this attempt failed; the update is retried later
+    GAVE_UP = "gave_up"  # the last attempt failed (max attempts or age reached); on the incident's timeline

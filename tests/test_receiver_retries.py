@@ -26,7 +26,7 @@ def test_a_playbook_that_cannot_complete_is_retried_until_it_does(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'receiver.db'}"
     state, incidents, inbox = open_containment_state(url), open_incident_store(url), open_inbox(url)
     finder = BrokenFinder()
-    metrics = ReceiverMetrics(state, inbox)
+    metrics = ReceiverMetrics(state, inbox, incidents)
     processor = NotificationProcessor(
         executor=Executor(state, finder),
         incidents=incidents,

@@ -56,6 +56,8 @@ class EventKind(StrEnum):
     REPLAYED = "replayed"
     CONTAINMENT_LIFTED = "containment_lifted"  # a human ended an action in force (the console records who, why)
     TURN_OPENED = "turn_opened"  # an operator read a held turn's text in the console: who and which turn
+    NOTIFICATION_DELIVERED = "notification_delivered"  # an update reached every target that wanted it
+    NOTIFICATION_FAILED = "notification_failed"  # an update given up on for some target, after N attempts
 
 
 class RootCauseCategory(StrEnum):

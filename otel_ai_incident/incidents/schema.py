@@ -31,7 +31,20 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (episode, incident_id))""",
     ),
     ("ALTER TABLE incidents ADD COLUMN blast_radius TEXT",),  # JSON, counted at the close
+    (
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL REFERENCES incidents (id),
+            event TEXT NOT NULL, at REAL NOT NULL, detail TEXT NOT NULL, key TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL, routed_at REAL)""",
+        "CREATE INDEX outbox_unrouted ON outbox (id) WHERE routed_at IS NULL",
+        """CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, message_id INTEGER NOT NULL REFERENCES outbox (id),
+            target TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, lease_until REAL,
+            error TEXT, finished_at REAL, UNIQUE (message_id, target))""",
+        "CREATE INDEX deliveries_unfinished ON deliveries (target, id) WHERE finished_at IS NULL",
+    ),
 )
+
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -53,4 +66,16 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (episode, incident_id))""",
     ),
     ("ALTER TABLE incidents ADD COLUMN blast_radius text",),
+    (
+        """CREATE TABLE outbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, incident_id text NOT NULL REFERENCES incidents (id),
+            event text NOT NULL, at double precision NOT NULL, detail text NOT NULL, key text NOT NULL UNIQUE,
+            created_at double precision NOT NULL, routed_at double precision)""",
+        "CREATE INDEX outbox_unrouted ON outbox (id) WHERE routed_at IS NULL",
+        """CREATE TABLE deliveries (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id bigint NOT NULL REFERENCES outbox (id),
+            target text NOT NULL, attempts integer NOT NULL DEFAULT 0, claimed_by text,
+            lease_until double precision, error text, finished_at double precision, UNIQUE (message_id, target))""",
+        "CREATE INDEX deliveries_unfinished ON deliveries (target, id) WHERE finished_at IS NULL",
+    ),
 )

@@ -4,7 +4,8 @@ Timeline events take an idempotency key so a notification delivered twice (Alert
 by design) leaves one event. Opening an incident locks its alert episodes and its group first (an advisory
 lock in PostgreSQL; SQLite's write transaction excludes every other writer anyway), so receivers racing on
 the same alert agree on one incident. The rule "no close without a root cause" is checked in the same
-transaction as the close.
+transaction as the close, and each update for the team goes into the outbox in the transaction of the
+change that causes it. The outbox is claimed like the receiver's inbox (`storage.sql.claim_rows`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from otel_ai_incident.incidents import schema
+from otel_ai_incident.incidents import notifications, schema
 from otel_ai_incident.incidents.model import (
     TRANSITIONS,
     BlastRadius,
@@ -26,11 +27,13 @@ from otel_ai_incident.incidents.model import (
     Replay,
     TimelineEvent,
 )
+from otel_ai_incident.incidents.notifications import Delivery, NotificationEvent, OutboxMessage
 from otel_ai_incident.incidents.store import ERASED, IncidentStore, new_incident_id
-from otel_ai_incident.storage.sql import Cursor, SqlDatabase, open_sql_database
+from otel_ai_incident.storage.sql import Cursor, SqlDatabase, claim_rows, open_sql_database
 
 _COLUMNS = "id, group_key, title, incident_type, severity, signals, status, opened_at, updated_at, blast_radius"
 _LIVE = "status <> 'closed'"
+_UNFINISHED = "finished_at IS NULL"
 _ID_ATTEMPTS = 5
 
 
@@ -77,6 +80,7 @@ class SqlIncidentStore:
             row = _live_incident_of(cur, group_key, episodes)
             if row is None:
                 incident = _insert_incident(cur, group_key, title, incident_type, severity, signals, at)
+                _enqueue(cur, incident.id, NotificationEvent.OPENED, at, {}, f"opened|{incident.id}")
             else:
                 current = _incident(row)
                 merged = tuple(sorted({*current.signals, *signals}))
@@ -103,15 +107,18 @@ class SqlIncidentStore:
         key: str | None = None,
     ) -> bool:
         with self._db.transaction() as cur:
-            cur.execute(
+            row = cur.execute(
                 "INSERT INTO timeline (incident_id, kind, at, detail, key) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
+                "ON CONFLICT DO NOTHING RETURNING id",
                 (incident_id, kind.value, at, json.dumps(dict(detail or {})), key),
-            )
-            added = cur.rowcount == 1
-            if added:
-                _touch(cur, incident_id)
-        return added
+            ).fetchone()
+            if row is None:
+                return False
+            _touch(cur, incident_id)
+            event = notifications.FOR_EVENT.get(kind)
+            if event is not None:
+                _enqueue(cur, incident_id, event, at, notifications.shared_detail(detail or {}), f"timeline|{row[0]}")
+        return True
 
     def transition(
         self, incident_id: str, status: IncidentStatus, at: float, by: str, *, blast_radius: BlastRadius | None = None
@@ -133,7 +140,11 @@ class SqlIncidentStore:
             cur.execute(
                 "UPDATE incidents SET status = %s, blast_radius = %s WHERE id = %s", (status.value, kept, incident_id)
             )
-            _append(cur, incident_id, EventKind.STATUS_CHANGED, at, {"from": row[0], "to": status.value, "by": by})
+            detail = {"from": row[0], "to": status.value, "by": by}
+            event_id = _append(cur, incident_id, EventKind.STATUS_CHANGED, at, detail)
+            event = notifications.FOR_STATUS.get(status)
+            if event is not None:
+                _enqueue(cur, incident_id, event, at, notifications.shared_detail(detail), f"timeline|{event_id}")
         return True
 
     def record_rca(self, rca: IncidentRCA, at: float) -> bool:
@@ -202,6 +213,87 @@ class SqlIncidentStore:
                 changed += len(rows)
         return changed
 
+    def enqueue_reminder(
+        self, incident_id: str, event: NotificationEvent, n: int, at: float, detail: Mapping[str, Any]
+    ) -> bool:
+        with self._db.transaction() as cur:
+            row = cur.execute("SELECT status FROM incidents WHERE id = %s", (incident_id,)).fetchone()
+            if row is None or row[0] == IncidentStatus.CLOSED:
+                return False
+            return _enqueue(cur, incident_id, event, at, detail, f"{event.value}|{incident_id}|{n}")
+
+    def route_notifications(self, routes: Mapping[NotificationEvent, Collection[str]], *, limit: int, at: float) -> int:
+        db = self._db
+        with db.transaction() as cur:
+            rows = cur.execute(
+                f"SELECT id, event FROM outbox WHERE routed_at IS NULL ORDER BY id LIMIT %s{db.skip_locked}", (limit,)
+            ).fetchall()
+            for message_id, event in rows:
+                for target in sorted(set(routes.get(NotificationEvent(event), ()))):
+                    cur.execute(
+                        "INSERT INTO deliveries (message_id, target) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (message_id, target),
+                    )
+                cur.execute("UPDATE outbox SET routed_at = %s WHERE id = %s", (at, message_id))
+        return len(rows)
+
+    def claim_deliveries(self, target: str, owner: str, *, limit: int, lease_s: float, now: float) -> list[Delivery]:
+        db = self._db
+        with db.transaction() as cur:
+            claimed = claim_rows(
+                db,
+                cur,
+                "deliveries",
+                unfinished=f"{_UNFINISHED} AND target = %s",
+                params=(target,),
+                owner=owner,
+                lease_s=lease_s,
+                now=now,
+                limit=limit,
+                returning="id, message_id, attempts",
+            )
+            deliveries = []
+            for delivery_id, message_id, attempts in claimed:
+                row = cur.execute(
+                    "SELECT id, incident_id, event, at, detail, created_at FROM outbox WHERE id = %s", (message_id,)
+                ).fetchone()
+                deliveries.append(Delivery(int(delivery_id), target, int(attempts), _message(row)))
+        return sorted(deliveries, key=lambda d: d.id)
+
+    def retry_delivery(self, delivery_id: int, *, error: str, not_before: float) -> None:
+        with self._db.transaction() as cur:
+            cur.execute(
+                "UPDATE deliveries SET claimed_by = NULL, lease_until = %s, error = %s "
+                f"WHERE id = %s AND {_UNFINISHED}",
+                (not_before, error, delivery_id),
+            )
+
+    def finish_delivery(self, delivery_id: int, *, error: str | None, at: float) -> None:
+        with self._db.transaction() as cur:
+            _finish_delivery(cur, delivery_id, error, at)
+
+    def drop_deliveries(self, keep: Collection[str], *, reason: str, at: float) -> int:
+        kept = sorted(set(keep))
+        condition = f"target NOT IN ({', '.join(['%s'] * len(kept))})" if kept else "TRUE"
+        db = self._db
+        with db.transaction() as cur:
+            rows = cur.execute(
+                f"SELECT id FROM deliveries WHERE {_UNFINISHED} AND {condition} "
+                f"AND (lease_until IS NULL OR lease_until <= %s) ORDER BY id{db.skip_locked}",
+                (*kept, at),
+            ).fetchall()
+            for (delivery_id,) in rows:
+                _finish_delivery(cur, delivery_id, reason, at)
+        return len(rows)
+
+    def notification_backlog(self) -> tuple[int, float | None]:
+        with self._db.read() as cur:
+            count, oldest = cur.execute(
+                "SELECT count(*), min(created_at) FROM outbox WHERE routed_at IS NULL OR id IN "
+                f"(SELECT message_id FROM deliveries WHERE {_UNFINISHED})"
+            ).fetchone()
+        return int(count), None if oldest is None else float(oldest)
+
     def close(self) -> None:
         self._db.close()
 
@@ -247,12 +339,51 @@ def _insert_incident(
     raise RuntimeError(f"no free incident id after {_ID_ATTEMPTS} attempts")
 
 
-def _append(cur: Cursor, incident_id: str, kind: EventKind, at: float, detail: Mapping[str, Any]) -> None:
-    cur.execute(
-        "INSERT INTO timeline (incident_id, kind, at, detail) VALUES (%s, %s, %s, %s)",
+def _append(cur: Cursor, incident_id: str, kind: EventKind, at: float, detail: Mapping[str, Any]) -> int:
+    """Add a timeline event; its row id."""
+    row = cur.execute(
+        "INSERT INTO timeline (incident_id, kind, at, detail) VALUES (%s, %s, %s, %s) RETURNING id",
         (incident_id, kind.value, at, json.dumps(dict(detail))),
-    )
+    ).fetchone()
     _touch(cur, incident_id)
+    return int(row[0])
+
+
+def _enqueue(
+    cur: Cursor, incident_id: str, event: NotificationEvent, at: float, detail: Mapping[str, Any], key: str
+) -> bool:
+    """Queue an update unless one with `key` was queued before; whether it was queued now."""
+    cur.execute(
+        "INSERT INTO outbox (incident_id, event, at, detail, key, created_at) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (key) DO NOTHING",
+        (incident_id, event.value, at, json.dumps(dict(detail)), key, time.time()),
+    )
+    return cur.rowcount == 1
+
+
+def _finish_delivery(cur: Cursor, delivery_id: int, error: str | None, at: float) -> None:
+    """Finish an unfinished delivery and put it on its incident's timeline (nothing when finished)."""
+    row = cur.execute(
+        "UPDATE deliveries SET finished_at = %s, claimed_by = NULL, lease_until = NULL, error = %s "
+        f"WHERE id = %s AND {_UNFINISHED} RETURNING message_id, target, attempts",
+        (at, error, delivery_id),
+    ).fetchone()
+    if row is None:
+        return
+    message_id, target, attempts = row
+    incident_id, event = cur.execute("SELECT incident_id, event FROM outbox WHERE id = %s", (message_id,)).fetchone()
+    detail: dict[str, Any] = {"event": event, "target": target, "attempts": int(attempts)}
+    if error is None:
+        _append(cur, incident_id, EventKind.NOTIFICATION_DELIVERED, at, detail)
+    else:
+        _append(cur, incident_id, EventKind.NOTIFICATION_FAILED, at, {**detail, "error": error})
+
+
+def _message(row: tuple[Any, ...]) -> OutboxMessage:
+    message_id, incident_id, event, at, detail, created_at = row
+    return OutboxMessage(
+        int(message_id), incident_id, NotificationEvent(event), float(at), json.loads(detail), float(created_at)
+    )
 
 
 def _touch(cur: Cursor, incident_id: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from otel_ai_incident import names
 from otel_ai_incident.incidents.model import BlastRadius, EventKind, Incident, IncidentRCA, IncidentStatus, Replay
+from otel_ai_incident.incidents.notifications import Delivery, NotificationEvent
 
 #: What an erased pseudonym is replaced with in the timeline (as in every store).
 ERASED = names.ERASED_MARKER
@@ -89,5 +90,43 @@ class IncidentStore(Protocol):
     def forget_pseudonyms(self, pseudonyms: Collection[str]) -> int:
         """Replace these user pseudonyms wherever the incidents mention them (containment targets on the
         timeline) with `ERASED`, for an erasure request; how many timeline events changed."""
+
+    # -- the outbox: updates for the team, queued with the changes that cause them (incidents.notifications) --
+    #
+    # `open_for_group` (a new incident), `add_event` (an event in `notifications.FOR_EVENT`, when added) and
+    # `transition` (to a status in `notifications.FOR_STATUS`) queue a message in their own transaction, so a
+    # change is never made without its update nor an update queued for a change that was rolled back.
+
+    def enqueue_reminder(
+        self, incident_id: str, event: NotificationEvent, n: int, at: float, detail: Mapping[str, Any]
+    ) -> bool:
+        """Queue reminder `n` of kind `event` for a live incident; False, changing nothing, when that
+        (incident, event, n) was queued before, by any process, or the incident is missing or closed."""
+
+    def route_notifications(self, routes: Mapping[NotificationEvent, Collection[str]], *, limit: int, at: float) -> int:
+        """Take up to `limit` messages not routed yet (oldest first) and give each one delivery per target
+        that `routes` names for its event (none: the message is done); how many messages were routed.
+        Concurrent routers take different messages, and a message is routed once."""
+
+    def claim_deliveries(self, target: str, owner: str, *, limit: int, lease_s: float, now: float) -> list[Delivery]:
+        """Up to `limit` unfinished deliveries to `target`, oldest first, held for `owner` until
+        `now + lease_s` with their attempt counted: ones never claimed, ones whose retry came due, and ones
+        whose holder's lease ran out. Concurrent claimers never get the same delivery while its lease holds."""
+
+    def retry_delivery(self, delivery_id: int, *, error: str, not_before: float) -> None:
+        """Give a claimed delivery back, to be claimed again from `not_before`, with why it failed."""
+
+    def finish_delivery(self, delivery_id: int, *, error: str | None, at: float) -> None:
+        """Done with a delivery: sent (`error` None) or given up on. In the same transaction the incident's
+        timeline gets `NOTIFICATION_DELIVERED` or `NOTIFICATION_FAILED` (event, target, attempts, error).
+        Finishing a finished delivery changes nothing."""
+
+    def drop_deliveries(self, keep: Collection[str], *, reason: str, at: float) -> int:
+        """Give up, as `finish_delivery` does with `reason` as the error, every unfinished delivery to a
+        target not in `keep` (one removed or renamed in the notify file) that nobody holds; how many."""
+
+    def notification_backlog(self) -> tuple[int, float | None]:
+        """How many messages are not routed yet or have a delivery unfinished, and when the oldest of them
+        was queued (None: none)."""
 
     def close(self) -> None: ...

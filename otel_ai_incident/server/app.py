@@ -37,6 +37,8 @@ from otel_ai_incident.server.console import ConsoleSettings, mount_console
 from otel_ai_incident.server.inbox.group_commit import GroupCommit
 from otel_ai_incident.server.inbox.store import InboxStore
 from otel_ai_incident.server.metrics import ReceiverMetrics
+from otel_ai_incident.server.notify.config import NotifyConfig
+from otel_ai_incident.server.notify.deliver import Notifier
 from otel_ai_incident.server.processor import NotificationProcessor
 from otel_ai_incident.server.worker import DEFAULT_LEASE_S, Worker
 
@@ -125,6 +127,7 @@ def create_app(
     lease_s: float = DEFAULT_LEASE_S,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
     console: ConsoleSettings | None = None,
+    notify: NotifyConfig | None = None,
 ) -> FastAPI:
     """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback); one `Credentials`
     serves every role. Alertmanager posts with the `alerts` secret; `GET /v1/containment` takes the `reader`
@@ -138,8 +141,11 @@ def create_app(
 
     The incident console is served at /ui (`server.console`): operators and viewers log in there with their
     token; its pages read the prompt log through `finder` when that is a `PromptLogTargetFinder`.
+
+    Beside the worker, a `Notifier` pushes the incident store's outbox to the targets of `notify` (none:
+    the updates are marked done unsent, so give every receiver sharing a store the same notify file).
     """
-    metrics = ReceiverMetrics(state, inbox)
+    metrics = ReceiverMetrics(state, inbox, incidents)
     processor = NotificationProcessor(
         executor=Executor(state, finder, settings),
         incidents=incidents,
@@ -148,20 +154,23 @@ def create_app(
         metrics=metrics,
     )
     worker = Worker(inbox, processor, metrics, act_delay_s, lease_s=lease_s)
+    notifier = Notifier(incidents, notify or NotifyConfig(), metrics, owner=worker.owner)
     group_commit = GroupCommit(inbox)
     tasks: list[asyncio.Task[None]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks.append(asyncio.create_task(worker.run()))
+        tasks.extend((asyncio.create_task(worker.run()), asyncio.create_task(notifier.run())))
         yield
-        tasks[0].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await tasks[0]
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         group_commit.close()
 
     app = FastAPI(title="otel-ai-incident receiver", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.worker = worker
+    app.state.notifier = notifier
     app.state.metrics = metrics
 
     @app.exception_handler(_Refused)
@@ -208,6 +217,8 @@ def create_app(
             problems.append("the inbox cannot be written: notifications are refused with 503")
         if worker.failing is not None:
             problems.append(worker.failing)
+        if len(tasks) < 2 or tasks[1].done():
+            problems.append("notifier not running")
         try:
             pending = inbox.count(pending=True)
             oldest = inbox.oldest_pending()

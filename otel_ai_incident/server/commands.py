@@ -65,6 +65,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--playbooks", help="YAML file overriding the default playbooks")
     parser.add_argument(
+        "--notify",
+        metavar="FILE",
+        help=f"YAML file of the targets incident updates are pushed to (Slack-compatible or JSON webhooks; "
+        f"default ${names.ENV_NOTIFY_FILE}); without one, updates are not sent",
+    )
+    parser.add_argument(
         "--signals",
         metavar="FILE",
         help="signals file the rules were generated with (generate --signals), so its signals get "
@@ -139,6 +145,7 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.server.console import ConsoleSettings
     from otel_ai_incident.server.console.session import read_secret
     from otel_ai_incident.server.inbox.sql_store import open_inbox
+    from otel_ai_incident.server.notify.config import NotifyConfig, load_notify_config
     from otel_ai_incident.signals.load import load_signals
     from otel_ai_incident.storage.errors import StoreError
 
@@ -155,6 +162,8 @@ def serve(args: argparse.Namespace) -> int:
         )
     try:
         playbooks = load_playbooks(args.playbooks) if args.playbooks else DEFAULT_PLAYBOOKS
+        notify_file = args.notify or os.environ.get(names.ENV_NOTIFY_FILE)
+        notify = load_notify_config(notify_file) if notify_file else NotifyConfig()
         evidence = SignalEvidence(load_signals(args.signals))
         state = open_containment_state(
             args.containment or os.environ.get(names.ENV_CONTAINMENT) or names.DEFAULT_CONTAINMENT
@@ -180,7 +189,7 @@ def serve(args: argparse.Namespace) -> int:
         ValueError,
         sqlite3.Error,
         StoreError,
-    ) as error:  # PlaybookError and SignalConfigError are ValueErrors
+    ) as error:  # PlaybookError, SignalConfigError and NotifyConfigError are ValueErrors
         raise failure_of(error, exit_code=2) from error
     if prompt_log is None:
         print(
@@ -198,6 +207,7 @@ def serve(args: argparse.Namespace) -> int:
         act_delay_s=act_delay_s,
         lease_s=args.claim_lease,
         console=console,
+        notify=notify,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **limits.uvicorn_options())
     return 0

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from otel_ai_incident import names
 from otel_ai_incident.containment.state import ContainmentState
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.server.inbox.store import InboxStore
 
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -55,8 +56,28 @@ class _InboxCollector(Collector):
         )
 
 
+class _OutboxCollector(Collector):
+    """Updates for the team not yet delivered (nor given up on), and how long the oldest has waited."""
+
+    def __init__(self, incidents: IncidentStore) -> None:
+        self._incidents = incidents
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            pending, oldest = self._incidents.notification_backlog()
+        except Exception:  # a failing store shows in aii_notifier_errors_total and /healthz
+            return
+        yield GaugeMetricFamily(
+            names.NOTIFICATION_OUTBOX_PENDING, "Updates for the team queued and not yet delivered", value=pending
+        )
+        age = 0.0 if oldest is None else max(0.0, time.time() - oldest)
+        yield GaugeMetricFamily(
+            names.NOTIFICATION_OUTBOX_OLDEST_AGE, "How long the oldest undelivered update has waited", value=age
+        )
+
+
 class ReceiverMetrics:
-    def __init__(self, state: ContainmentState, inbox: InboxStore) -> None:
+    def __init__(self, state: ContainmentState, inbox: InboxStore, incidents: IncidentStore) -> None:
         self.registry = CollectorRegistry()
         self.notifications = Counter(
             "aii_webhook_notifications",
@@ -97,5 +118,17 @@ class ReceiverMetrics:
             buckets=ACK_BUCKETS,
             registry=self.registry,
         )
+        self.updates = Counter(
+            names.NOTIFICATIONS_SENT,
+            "Attempts at delivering an update to a notify target, by outcome (delivered, retrying, gave_up)",
+            [names.TARGET, names.EVENT, names.OUTCOME],
+            registry=self.registry,
+        )
+        self.notifier_errors = Counter(
+            names.NOTIFIER_ERRORS,
+            "Rounds in which the notifier could not claim, schedule or record updates in the incident store",
+            registry=self.registry,
+        )
         self.registry.register(_ActiveCollector(state))
+        self.registry.register(_OutboxCollector(incidents))
         self.registry.register(_InboxCollector(inbox))

@@ -5,7 +5,8 @@ them) writes its queries once with `%s` placeholders against a `SqlDatabase`, an
 supplies its schema: `SqliteDatabase` turns the placeholders into `?` and serialises writers with BEGIN
 IMMEDIATE; `PostgresSqlDatabase` runs them on a pooled connection. What the engines do differently is said
 here once: `lock` (an advisory lock in PostgreSQL; SQLite's write transaction already excludes every
-other writer) and `skip_locked` (row claims that do not wait for each other).
+other writer) and `skip_locked` (row claims that do not wait for each other), which `claim_rows` uses for
+the work queues (the receiver's inbox, the incident store's outbox).
 """
 
 from __future__ import annotations
@@ -139,6 +140,37 @@ class PostgresSqlDatabase:
 
     def close(self) -> None:
         self.database.close()
+
+
+def claim_rows(
+    db: SqlDatabase,
+    cur: Cursor,
+    table: str,
+    *,
+    unfinished: str,
+    params: Params = (),
+    owner: str,
+    lease_s: float,
+    now: float,
+    limit: int,
+    returning: str,
+) -> list[Any]:
+    """Inside a transaction: take up to `limit` rows of a work queue (oldest `id` first) for `owner` until
+    `now + lease_s`, counting the attempt, and return their `returning` columns.
+
+    The table has `id`, `claimed_by`, `lease_until` and `attempts` columns; a row can be claimed when it
+    matches `unfinished` and its lease ran out (a holder that died, or a retry whose `lease_until` was set to
+    when it comes due); `params` fill the placeholders of `unfinished`. With PostgreSQL, concurrent claimers
+    skip each other's rows instead of waiting.
+    """
+    return cur.execute(
+        f"UPDATE {table} SET claimed_by = %s, lease_until = %s, attempts = attempts + 1 "
+        f"WHERE id IN (SELECT id FROM {table} "
+        f"WHERE {unfinished} AND (lease_until IS NULL OR lease_until <= %s) "
+        f"ORDER BY id LIMIT %s{db.skip_locked}) "
+        f"RETURNING {returning}",
+        (owner, now + lease_s, *params, now, limit),
+    ).fetchall()
 
 
 def open_sql_database(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from otel_ai_incident.server.inbox import schema
 from otel_ai_incident.server.inbox.store import InboxStore, StoredNotification
-from otel_ai_incident.storage.sql import SqlDatabase, open_sql_database
+from otel_ai_incident.storage.sql import SqlDatabase, claim_rows, open_sql_database
 
 _UNFINISHED = "processed_at IS NULL"
 
@@ -56,14 +56,17 @@ class SqlInbox:
     def claim(self, owner: str, *, limit: int, lease_s: float, now: float) -> list[StoredNotification]:
         db = self._working
         with db.transaction() as cur:
-            rows = cur.execute(
-                "UPDATE notifications SET claimed_by = %s, lease_until = %s, attempts = attempts + 1 "
-                "WHERE id IN (SELECT id FROM notifications "
-                f"WHERE {_UNFINISHED} AND (lease_until IS NULL OR lease_until <= %s) "
-                f"ORDER BY id LIMIT %s{db.skip_locked}) "
-                "RETURNING id, received_at, body, attempts",
-                (owner, now + lease_s, now, limit),
-            ).fetchall()
+            rows = claim_rows(
+                db,
+                cur,
+                "notifications",
+                unfinished=_UNFINISHED,
+                owner=owner,
+                lease_s=lease_s,
+                now=now,
+                limit=limit,
+                returning="id, received_at, body, attempts",
+            )
         return sorted((StoredNotification(*row) for row in rows), key=lambda n: n.id)
 
     def finish(self, notification_id: int) -> None:
