@@ -306,7 +306,7 @@ def test_lifting_needs_a_reason_and_is_on_the_timeline(receiver: Receiver) -> No
     assert lifted.status_code == 200 and "Lifted" in lifted.text
     assert receiver.state.read().entries == ()
     [event] = [e for e in receiver.incidents.get(incident_id).timeline if e.kind is EventKind.CONTAINMENT_LIFTED]
-    assert event.detail == {"action": "kill_switch", "target": None, "by": "Ann", "reason": "tool disabled"}
+    assert event.detail == {"action": "kill_switch", "target": None, "by": "Ann (console)", "reason": "tool disabled"}
     [audit] = [a for a in receiver.state.audit() if a.change.value == "lifted"]
     assert audit.actor == "Ann (console)"
 

@@ -235,7 +235,9 @@ def test_alert_to_close_in_the_browser(browser: Any, console: Console) -> None:
     timeline = incidents.get(incident_id).timeline
     incidents.close()
     assert [e.detail for e in timeline if e.kind is EventKind.TURN_OPENED] == [{"log_id": "T01", "by": "Ann On-call"}]
-    assert [e.detail["approved_by"] for e in timeline if e.kind is EventKind.CONTAINMENT_APPLIED] == ["Ann On-call"]
+    assert [e.detail["approved_by"] for e in timeline if e.kind is EventKind.CONTAINMENT_APPLIED] == [
+        "Ann On-call (console)"
+    ]
 
 
 def test_forged_forms_change_nothing(browser: Any, console: Console) -> None:

@@ -11,6 +11,8 @@ import pytest
 from otel_ai_incident.cli import main
 from otel_ai_incident.containment.state import Change, ContainmentState, PlannedAction, open_containment_state
 from otel_ai_incident.demo.services import free_port
+from otel_ai_incident.incidents.model import EventKind, IncidentStatus
+from otel_ai_incident.incidents.sql_store import open_incident_store
 from otel_ai_incident.names import ContainmentActionName as Action
 
 
@@ -81,3 +83,46 @@ def test_an_unreachable_database_is_one_clear_error(capsys: pytest.CaptureFixtur
     assert len(error.strip().splitlines()) == 1
     assert main(["containment", "approve", "1", "--by", "bob", "--containment", "postgresql://x@h/db?bogus=1"]) == 1
     assert "containment state: malformed PostgreSQL URL" in capsys.readouterr().err
+
+
+def test_approve_and_lift_go_on_the_incident(state: ContainmentState, tmp_path: Path) -> None:
+    incidents_url = f"sqlite:///{tmp_path / 'incidents.db'}"
+    incidents = open_incident_store(incidents_url)
+    try:
+        incident = incidents.open_for_group(
+            "g", title="PII in output", incident_type="data_leakage", severity="p1", signals=["pii"], at=1000.0
+        )
+        pending_id = state.request_approval(PlannedAction(Action.KILL_SWITCH), actor="a", incident_id=incident.id)
+        assert main(["containment", "approve", str(pending_id), "--by", "bob", "--incidents", incidents_url]) == 0
+        argv = [
+            "containment",
+            "lift",
+            "kill_switch",
+            "--reason",
+            "fixed",
+            "--by",
+            "carol",
+            "--incidents",
+            incidents_url,
+        ]
+        assert main(argv) == 0
+        found = incidents.get(incident.id)
+        assert found is not None and found.status is IncidentStatus.CONTAINED
+        decided = [(e.kind, e.detail) for e in found.timeline if e.kind.value.startswith("containment_")]
+        assert decided == [
+            (EventKind.CONTAINMENT_APPLIED, {"action": "kill_switch", "target": None, "approved_by": "bob"}),
+            (EventKind.CONTAINMENT_LIFTED, {"action": "kill_switch", "target": None, "by": "carol", "reason": "fixed"}),
+        ]
+    finally:
+        incidents.close()
+
+
+def test_a_named_incident_store_that_does_not_exist_changes_nothing(
+    state: ContainmentState, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    pending_id = state.request_approval(PlannedAction(Action.KILL_SWITCH), actor="a", incident_id="INC-1")
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert main(["containment", "approve", str(pending_id), "--by", "bob", "--incidents", missing]) == 1
+    assert "no incident store" in capsys.readouterr().err
+    assert state.read().entries == () and [p.id for p in state.pending()] == [pending_id]
+    assert not (tmp_path / "typo.db").exists()

@@ -2,7 +2,8 @@
 
 They work on the state directly (the sqlite:/// or postgresql:// URL the receiver uses) or, for status and
 lift, through a receiver's HTTP API (an http(s):// URL, with the webhook token). Every change is audited
-under `--by`. A failure is raised as `CommandFailed` (exit code 1) for the CLI to report.
+under `--by` and put on the incident's timeline (`--incidents`; through the HTTP API the receiver does it).
+A failure is raised as `CommandFailed` (exit code 1) for the CLI to report.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +29,9 @@ from otel_ai_incident.containment.state import (
     open_containment_state,
 )
 from otel_ai_incident.containment.tokens import Role, client_setting, client_token
+from otel_ai_incident.incidents import decisions
+from otel_ai_incident.incidents.sql_store import open_incident_store
+from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.printable import for_terminal
 from otel_ai_incident.storage.sqlite import sqlite_path
@@ -68,6 +73,7 @@ def register(subparsers: Any) -> None:
     lift.add_argument("--reason", required=True, help="why it is safe to lift (goes to the audit log)")
     lift.add_argument("--by", required=True, help="who lifts it (goes to the audit log)")
     _url_option(lift)
+    _incidents_option(lift)
     lift.set_defaults(handler=lift_command)
 
     approve = commands.add_parser(
@@ -78,6 +84,7 @@ def register(subparsers: Any) -> None:
     approve.add_argument("id", type=int, metavar="ID", help="the pending action's id")
     approve.add_argument("--by", required=True, help="who approves it (goes to the audit log)")
     _url_option(approve)
+    _incidents_option(approve)
     approve.set_defaults(handler=approve_command)
 
 
@@ -87,6 +94,15 @@ def _url_option(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="sqlite:///FILE, postgresql://USER@HOST:PORT/DB or a receiver's http(s):// URL "
         f"(default ${names.ENV_CONTAINMENT} or {names.DEFAULT_CONTAINMENT})",
+    )
+
+
+def _incidents_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--incidents",
+        metavar="URL",
+        help=f"incident store the decision goes on (default ${names.ENV_INCIDENTS} or {names.DEFAULT_INCIDENTS}, "
+        "skipped with a note when that default file does not exist)",
     )
 
 
@@ -144,7 +160,15 @@ def lift_command(args: argparse.Namespace) -> int:
         lifted = (
             _lift_remote(url, args)
             if _remote(url)
-            else _on_state(url, lambda state: state.lift(action, args.target, actor=args.by, reason=args.reason))
+            else _on_incidents(
+                args,
+                lambda incidents: _on_state(
+                    url,
+                    lambda state: decisions.lift(
+                        state, incidents, action, args.target, actor=args.by, reason=args.reason, at=time.time()
+                    ),
+                ),
+            )
         )
     except store_errors() as error:
         raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
@@ -161,13 +185,34 @@ def approve_command(args: argparse.Namespace) -> int:
             "approve works on the state itself: pass its sqlite:/// or postgresql:// URL", ErrorType.INVALID
         )
     try:
-        entry = _on_state(url, lambda state: state.approve(args.id, actor=args.by))
+        entry = _on_incidents(
+            args,
+            lambda incidents: _on_state(
+                url, lambda state: decisions.approve(state, incidents, args.id, actor=args.by, at=time.time())
+            ),
+        )
     except KeyError as error:
         raise CommandFailed(str(error.args[0]), ErrorType.NOT_FOUND) from None
     except store_errors() as error:
         raise failure_of(error, exit_code=1, where=f"containment state at {redacted(url)}") from error
     print(for_terminal("applied " + _describe_entry(entry)))
     return 0
+
+
+def _on_incidents(args: argparse.Namespace, use: Callable[[IncidentStore | None], T]) -> T:
+    """Run `use` with the incident store (None, with a note, when the default SQLite file does not exist; a
+    store named explicitly must exist, so a mistyped path fails before anything changes)."""
+    url = args.incidents or os.environ.get(names.ENV_INCIDENTS) or names.DEFAULT_INCIDENTS
+    if is_sqlite_url(url) and not sqlite_path(url).is_file():
+        if args.incidents or os.environ.get(names.ENV_INCIDENTS):
+            raise CommandFailed(f"no incident store at {sqlite_path(url)} (nothing was changed)", ErrorType.NO_STORE)
+        print(f"note: no incident store at {sqlite_path(url)}: the decision is not put on an incident", file=sys.stderr)
+        return use(None)
+    store = open_incident_store(url)
+    try:
+        return use(store)
+    finally:
+        store.close()
 
 
 def _on_state(url: str, use: Callable[[ContainmentState], T]) -> T:

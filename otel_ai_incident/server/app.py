@@ -28,6 +28,7 @@ from otel_ai_incident.containment.remote import etag
 from otel_ai_incident.containment.state import ContainmentState
 from otel_ai_incident.containment.targets import PromptLogTargetFinder, TargetFinder
 from otel_ai_incident.containment.tokens import Role
+from otel_ai_incident.incidents import decisions
 from otel_ai_incident.incidents.model import IncidentStatus
 from otel_ai_incident.incidents.store import IncidentStore
 from otel_ai_incident.names import ContainmentActionName as Action
@@ -252,7 +253,9 @@ def create_app(
     async def lift(request: Request) -> dict[str, Any]:
         body, _ = await _read_model(request, LiftRequest)
         lifted = await run_in_threadpool(
-            lambda: state.lift(body.action, body.target, actor=body.by, reason=body.reason)
+            lambda: decisions.lift(
+                state, incidents, body.action, body.target, actor=body.by, reason=body.reason, at=time.time()
+            )
         )
         if not lifted:
             raise HTTPException(404, f"{body.action.value} on {body.target or 'the whole app'} is not in force")

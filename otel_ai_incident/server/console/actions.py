@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from otel_ai_incident.incidents import rca
+from otel_ai_incident.incidents import decisions, rca
 from otel_ai_incident.incidents.model import EventKind, IncidentStatus, RootCauseCategory
 from otel_ai_incident.names import ContainmentActionName as Action
 from otel_ai_incident.promptlog.store import LogQuery
@@ -54,17 +54,11 @@ def action_routes(console: Console, pages: Pages) -> APIRouter:
             if chosen is None:
                 raise ConsoleError(409, "That action is not waiting for approval (already approved?).")
             try:
-                entry = console.state.approve(chosen.id, actor=_actor(session))
+                decisions.approve(
+                    console.state, console.incidents, chosen.id, actor=_actor(session), at=console.clock()
+                )
             except KeyError:
                 raise ConsoleError(409, "That action was approved by someone else meanwhile.") from None
-            console.incidents.add_event(
-                incident_id,
-                EventKind.CONTAINMENT_APPLIED,
-                entry.applied_at,
-                {"action": entry.action.value, "target": entry.target, "approved_by": session.name},
-                key=f"approved|{chosen.id}",
-            )
-            console.incidents.transition(incident_id, IncidentStatus.CONTAINED, console.clock(), _actor(session))
 
         await run_in_threadpool(run)
         return see_other(incident_url(incident_id, "approved"))
@@ -83,18 +77,18 @@ def action_routes(console: Console, pages: Pages) -> APIRouter:
 
         def run() -> None:
             existing(incident_id)
-            ours = any(
-                e.action is action and e.target == target and e.incident_id == incident_id
-                for e in console.state.read(console.clock()).entries
+            lifted = decisions.lift(
+                console.state,
+                console.incidents,
+                action,
+                target,
+                actor=_actor(session),
+                reason=reason,
+                at=console.clock(),
+                incident_id=incident_id,
             )
-            if not ours or not console.state.lift(action, target, actor=_actor(session), reason=reason):
+            if not lifted:
                 raise ConsoleError(409, "That action is not in force for this incident.")
-            console.incidents.add_event(
-                incident_id,
-                EventKind.CONTAINMENT_LIFTED,
-                console.clock(),
-                {"action": action.value, "target": target, "by": session.name, "reason": reason},
-            )
 
         await run_in_threadpool(run)
         return see_other(incident_url(incident_id, "lifted"))
