@@ -90,7 +90,7 @@ def test_pruning_deletes_only_notifications_finished_before_the_bound(inbox: Inb
     bound = time.time()
     time.sleep(0.01)  # what is finished from here on is younger than the bound
     inbox.add([("young", 4.0), ("held", 5.0), ("retrying", 6.0), ("waiting", 7.0)])
-    young, held, retrying = inbox.claim("r", limit=3, lease_s=30, now=100.0)
+    young, _held, retrying = inbox.claim("r", limit=3, lease_s=30, now=100.0)
     inbox.finish(young.id)
     inbox.retry_later(retrying.id, error="down", not_before=200.0)
     inbox.mark_alert_processed("fp|firing")
