@@ -47,6 +47,8 @@ class PruneQuery(Protocol):
 
 
 class Pruner:
+    """One queue's pruning, run from its loop's thread."""
+
     def __init__(
         self,
         queue: PrunedQueue,
@@ -57,7 +59,8 @@ class Pruner:
         clock: Callable[[], float] = time.time,
         budget_s: float = ROUND_BUDGET_S,
     ) -> None:
-        """`clock` is the time the queue's finishing times are written in (the notifier's, in tests)."""
+        """`clock` is the time the queue's finishing times are written in (the notifier's, in tests);
+        `budget_s` is about the longest one call deletes before it hands its loop back."""
         self.queue = queue
         self._prune = prune
         self._metrics = metrics
