@@ -5,12 +5,13 @@ receiver app on a real socket, and `otel-ai-incident serve` itself."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -138,17 +139,22 @@ def _scraped(base: str, name: str, queue: PrunedQueue) -> Callable[[], float]:
     return lambda: _metric(httpx.get(f"{base}/metrics", timeout=10).text, name, queue=queue.value) or 0.0
 
 
-def test_the_receiver_prunes_what_its_worker_and_notifier_finished(stores) -> None:
+def _rows(path: Path, table: str) -> int:
+    """Rows left in a table of the receiver's SQLite file (read beside the running receiver)."""
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_the_receiver_prunes_what_its_worker_and_notifier_finished(stores, tmp_path: Path) -> None:
     url, inbox, incidents = stores
-    with _receiver(url, inbox, incidents, PruneSchedule(keep_s=0.3, every_s=0.2)) as base:
+    with _receiver(url, inbox, incidents, PruneSchedule(keep_s=2.0, every_s=0.2)) as base:
         _post_and_settle(base, inbox, incidents, 3)
+        assert _rows(tmp_path / "receiver.db", "outbox") >= 3  # an `opened` update per incident at least
         inbox_pruned = _scraped(base, "aii_pruned_rows_total", PrunedQueue.INBOX)
         outbox_pruned = _scraped(base, "aii_pruned_rows_total", PrunedQueue.OUTBOX)
-        wait_for(lambda: inbox_pruned() == 3 and outbox_pruned() >= 3)  # an `opened` update per incident at least
-        assert inbox.count(pending=False) == 0
-        assert (
-            incidents.notification_backlog() == (0, None) and incidents.prune_notifications(time.time(), limit=9) == 0
-        )
+        wait_for(lambda: all(_rows(tmp_path / "receiver.db", t) == 0 for t in ("notifications", "outbox")))
+        wait_for(lambda: inbox_pruned() == 3 and outbox_pruned() >= 3)
+        assert _rows(tmp_path / "receiver.db", "deliveries") == 0 and incidents.notification_backlog() == (0, None)
         assert all(incidents.get(i.id).timeline for i in incidents.list())  # incidents and timelines are kept
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
 
@@ -185,8 +191,8 @@ def test_serve_prunes_at_start_what_finished_longer_ago_than_keep_finished_days(
     time.sleep(1.0)  # older than the 0.864 s kept below
     monkeypatch.setenv(names.ENV_KEEP_FINISHED_DAYS, "0.00001")
     with Receiver(tmp_path).start("--insecure-no-auth", "--incidents", url, "--containment", url) as receiver:
-        wait_for(lambda: _scraped(receiver.url, "aii_pruned_rows_total", PrunedQueue.OUTBOX)() == 1)
-        assert _scraped(receiver.url, "aii_pruned_rows_total", PrunedQueue.INBOX)() == 2
+        pruned = {queue: _scraped(receiver.url, "aii_pruned_rows_total", queue) for queue in PrunedQueue}
+        wait_for(lambda: pruned[PrunedQueue.INBOX]() == 2 and pruned[PrunedQueue.OUTBOX]() == 1)
     assert inbox.count(pending=False) == 0 and len(incidents.list()) == 1
     inbox.close()
     incidents.close()
