@@ -382,6 +382,19 @@ NOTIFICATION_OUTBOX_PENDING = "aii_notification_outbox_pending"
 NOTIFICATION_OUTBOX_OLDEST_AGE = "aii_notification_outbox_oldest_pending_age_seconds"
 NOTIFIER_ERRORS = "aii_notifier_errors"  # a counter: rounds in which the outbox could not be worked on
 
+# The receiver deletes finished work from its queues (the inbox's notifications, the outbox's updates) once it
+# is older than `serve --keep-finished-days` (this variable, else the default); unfinished work is never deleted.
+ENV_KEEP_FINISHED_DAYS = "AII_KEEP_FINISHED_DAYS"
+DEFAULT_KEEP_FINISHED_DAYS = 7
+QUEUE = "queue"
+PRUNED_ROWS = "aii_pruned_rows"  # a counter: exposed as aii_pruned_rows_total
+PRUNE_ERRORS = "aii_prune_errors"  # a counter: prune runs that failed (retried at the next run)
+
+
+class PrunedQueue(StrEnum):
+    INBOX = "inbox"  # the receiver's notifications
+    OUTBOX = "outbox"  # the incident store's updates for the team, with their deliveries
+
 
 class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"

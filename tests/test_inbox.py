@@ -1,10 +1,12 @@
 """The receiver inbox's contract, run on every backend: durable adds, disjoint claims under leases, retries
-that come back, and a peer taking over the work of a receiver that died holding it."""
+that come back, a peer taking over the work of a receiver that died holding it, and pruning that deletes
+only what was finished before the bound, in batches, also with several receivers pruning at once."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -77,6 +79,49 @@ def test_concurrent_claimers_never_share_a_notification(store_url: str) -> None:
     every = [i for ids in claimed for i in ids]
     assert len(every) == 200 and len(set(every)) == 200
     assert inboxes[0].count(pending=True) == 0
+    for each in inboxes:
+        each.close()
+
+
+def test_pruning_deletes_only_notifications_finished_before_the_bound(inbox: InboxStore) -> None:
+    inbox.add([(f"old-{i}", float(i)) for i in range(3)])
+    for old in inbox.claim("r", limit=3, lease_s=30, now=100.0):
+        inbox.finish(old.id)
+    bound = time.time()
+    time.sleep(0.01)  # what is finished from here on is younger than the bound
+    inbox.add([("young", 4.0), ("held", 5.0), ("retrying", 6.0), ("waiting", 7.0)])
+    young, _held, retrying = inbox.claim("r", limit=3, lease_s=30, now=100.0)
+    inbox.finish(young.id)
+    inbox.retry_later(retrying.id, error="down", not_before=200.0)
+    inbox.mark_alert_processed("fp|firing")
+
+    assert [inbox.prune(bound, limit=2), inbox.prune(bound, limit=2), inbox.prune(bound, limit=2)] == [2, 1, 0]
+    assert inbox.count(pending=False) == 1 and inbox.count(pending=True) == 3
+    assert inbox.pending_errors() == [(retrying.id, 1, "down")]
+    assert inbox.alert_processed("fp|firing")
+    later = time.time() + 3600  # even an hour on, unfinished work stays and is claimed as before
+    assert inbox.prune(later, limit=10) == 1 and inbox.count(pending=False) == 0
+    assert [n.body for n in inbox.claim("r", limit=5, lease_s=30, now=200.0)] == ["held", "retrying", "waiting"]
+
+
+def test_receivers_pruning_at_once_delete_each_notification_once(store_url: str) -> None:
+    inboxes = [open_inbox(store_url) for _ in range(4)]
+    inboxes[0].add([(f"n{i}", float(i)) for i in range(120)])
+    while batch := inboxes[0].claim("r", limit=50, lease_s=60, now=1000.0):
+        for notification in batch:
+            inboxes[0].finish(notification.id)
+    deleted = [0] * len(inboxes)
+
+    def prune(index: int) -> None:
+        while removed := inboxes[index].prune(time.time(), limit=7):
+            deleted[index] += removed
+
+    threads = [threading.Thread(target=prune, args=(i,)) for i in range(len(inboxes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(deleted) == 120 and inboxes[0].count(pending=False) == 0
     for each in inboxes:
         each.close()
 

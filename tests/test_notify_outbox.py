@@ -1,7 +1,8 @@
 """The incident store's outbox, run on every backend: updates queued in the transaction of the change that
 causes them (also when the CLI makes it), keyed reminders queued once, each message routed once into one
 delivery per target that wants it, claims that never hand one delivery to two claimers while the lease
-holds, retries, and delivery or failure recorded on the incident's timeline."""
+holds, retries, delivery or failure recorded on the incident's timeline, and pruning that deletes only
+updates done before the bound (never unfinished ones, nor the reminders of a live incident)."""
 
 from __future__ import annotations
 
@@ -188,3 +189,63 @@ def test_deliveries_to_a_removed_target_are_given_up_unless_held(store: Incident
     assert store.drop_deliveries(["chat"], reason="gone", at=2100.0) == 1  # the held one, once its lease ran out
     store.finish_delivery(held.id, error=None, at=2101.0)  # its holder comes back late: nothing changes
     assert store.drop_deliveries(["chat"], reason="gone", at=2200.0) == 0
+
+
+def test_pruning_deletes_only_updates_done_before_the_bound(store: IncidentStore) -> None:
+    routes = {Event.OPENED: ["chat", "pager"], Event.CONTAINMENT_PENDING: ["chat"]}  # reminders: no target
+    done, retrying, held, young = (_open(store, f"g{n}") for n in range(4))
+    store.route_notifications(routes, limit=100, at=2000.0)
+    chat = {d.message.incident_id: d.id for d in store.claim_deliveries("chat", "a", limit=9, lease_s=60, now=2000.0)}
+    pager = {d.message.incident_id: d.id for d in store.claim_deliveries("pager", "a", limit=9, lease_s=60, now=2000.0)}
+    for incident in (done, retrying, held, young):
+        store.finish_delivery(chat[incident.id], error=None, at=2001.0)
+    store.finish_delivery(pager[done.id], error="HTTP 503", at=2002.0)  # given up on: finished too
+    store.retry_delivery(pager[retrying.id], error="HTTP 500", not_before=2100.0)
+    store.finish_delivery(pager[young.id], error=None, at=4000.0)  # pager[held.id] stays claimed
+    assert store.enqueue_reminder(done.id, Event.P1_REMINDER, 1, 2500.0, {"n": 1})
+    store.route_notifications(routes, limit=100, at=2500.0)  # nobody wants it: done once routed
+    store.add_event(done.id, EventKind.CONTAINMENT_PENDING, 2600.0, {"action": "rate_limit_user"}, key="p|1")
+    backlog = store.notification_backlog()
+
+    assert store.prune_notifications(3000.0, limit=10) == 1  # done's opened message; its reminder stays
+    assert store.prune_notifications(3000.0, limit=10) == 0
+    assert store.notification_backlog() == backlog
+    assert not store.enqueue_reminder(done.id, Event.P1_REMINDER, 1, 2500.0, {"n": 1})  # still queued once
+    kinds = [e.kind for e in store.get(done.id).timeline]
+    assert kinds.count(EventKind.NOTIFICATION_DELIVERED) == kinds.count(EventKind.NOTIFICATION_FAILED) == 1
+
+    again = store.claim_deliveries("pager", "b", limit=9, lease_s=60, now=2100.0)  # the retry, the held one
+    assert sorted(d.id for d in again) == sorted((pager[retrying.id], pager[held.id]))
+    [pending] = _claim(store, now=2700.0)
+    for delivery in (*again, pending):
+        store.finish_delivery(delivery.id, error=None, at=4500.0)
+    assert store.prune_notifications(3000.0, limit=10) == 0  # finished after the bound
+    assert [store.prune_notifications(5000.0, limit=3) for _ in range(3)] == [3, 1, 0]  # the limit holds
+
+    rca.record_rca(store, done.id, category=RootCauseCategory.PROMPT_FAILURE, description="allowed", at=5100.0)
+    rca.close(store, None, None, done.id, by="alice", at=5200.0)
+    store.route_notifications(routes, limit=100, at=5200.0)
+    assert store.prune_notifications(6000.0, limit=10) == 2  # closed: its reminder and the closing message
+    assert store.notification_backlog() == (0, None)
+
+
+def test_receivers_pruning_at_once_delete_each_update_once(store: IncidentStore, store_url: str) -> None:
+    for n in range(30):
+        _open(store, f"g{n}")
+    for delivery in _claim(store, now=2000.0):
+        store.finish_delivery(delivery.id, error=None, at=2001.0)
+    stores = [store, open_incident_store(store_url), open_incident_store(store_url)]
+    deleted = [0] * len(stores)
+
+    def prune(index: int) -> None:
+        while removed := stores[index].prune_notifications(3000.0, limit=4):
+            deleted[index] += removed
+
+    threads = [threading.Thread(target=prune, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for other in stores[1:]:
+        other.close()
+    assert sum(deleted) == 30 and store.prune_notifications(3000.0, limit=4) == 0

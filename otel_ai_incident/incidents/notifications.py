@@ -30,6 +30,10 @@ class NotificationEvent(StrEnum):
     GDPR_REMINDER = "gdpr_reminder"  # at 48 h and 66 h of the 72 h GDPR Art. 33 clock
 
 
+#: Keyed by (incident, kind, n), not by the change that caused them: the queued message is the only record
+#: that a reminder went out, so it is kept while the incident is live (`IncidentStore.prune_notifications`).
+REMINDERS = frozenset({NotificationEvent.P1_REMINDER, NotificationEvent.GDPR_REMINDER})
+
 #: Timeline events that tell the team something, and the status changes that do.
 FOR_EVENT: Mapping[EventKind, NotificationEvent] = {
     EventKind.CONTAINMENT_APPLIED: NotificationEvent.CONTAINMENT_APPLIED,

@@ -294,6 +294,27 @@ class SqlIncidentStore:
             ).fetchone()
         return int(count), None if oldest is None else float(oldest)
 
+    def prune_notifications(self, finished_before: float, *, limit: int) -> int:
+        db = self._db
+        reminders = sorted(e.value for e in notifications.REMINDERS)
+        with db.transaction() as cur:
+            ids = [
+                row[0]
+                for row in cur.execute(
+                    "SELECT id FROM outbox WHERE routed_at < %s AND NOT EXISTS (SELECT 1 FROM deliveries "
+                    f"WHERE message_id = outbox.id AND ({_UNFINISHED} OR finished_at >= %s)) "
+                    f"AND (event NOT IN ({', '.join(['%s'] * len(reminders))}) OR NOT EXISTS "
+                    f"(SELECT 1 FROM incidents WHERE id = outbox.incident_id AND {_LIVE})) "
+                    f"ORDER BY id LIMIT %s{db.skip_locked}",
+                    (finished_before, finished_before, *reminders, limit),
+                ).fetchall()
+            ]
+            if ids:
+                marks = ", ".join(["%s"] * len(ids))
+                cur.execute(f"DELETE FROM deliveries WHERE message_id IN ({marks})", ids)
+                cur.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
+        return len(ids)
+
     def close(self) -> None:
         self._db.close()
 

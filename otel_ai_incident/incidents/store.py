@@ -129,4 +129,12 @@ class IncidentStore(Protocol):
         """How many messages are not routed yet or have a delivery unfinished, and when the oldest of them
         was queued (None: none)."""
 
+    def prune_notifications(self, finished_before: float, *, limit: int) -> int:
+        """Delete up to `limit` messages done before `finished_before` (routed, and every delivery of theirs
+        delivered or given up on before it), oldest first, with their deliveries, in one short write
+        transaction; how many messages. A message not routed yet, or with a delivery unfinished (new, held,
+        waiting for a retry), is never deleted; nor a reminder of an incident not closed yet, whose message
+        keeps it from being queued again. The timeline keeps what was delivered. Call again while it returns
+        `limit`; receivers pruning one store at once delete disjoint messages without waiting for each other."""
+
     def close(self) -> None: ...

@@ -41,6 +41,7 @@ from otel_ai_incident.server.metrics import ReceiverMetrics
 from otel_ai_incident.server.notify.config import NotifyConfig
 from otel_ai_incident.server.notify.deliver import Notifier
 from otel_ai_incident.server.processor import NotificationProcessor
+from otel_ai_incident.server.prune import DEFAULT_PRUNING, PruneSchedule
 from otel_ai_incident.server.worker import DEFAULT_LEASE_S, Worker
 
 #: How long the oldest accepted notification may wait before /healthz says the receiver is failing.
@@ -129,6 +130,7 @@ def create_app(
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
     console: ConsoleSettings | None = None,
     notify: NotifyConfig | None = None,
+    pruning: PruneSchedule = DEFAULT_PRUNING,
 ) -> FastAPI:
     """The receiver. `credentials=None` disables auth (the CLI allows it only on loopback); one `Credentials`
     serves every role. Alertmanager posts with the `alerts` secret; `GET /v1/containment` takes the `reader`
@@ -145,6 +147,9 @@ def create_app(
 
     Beside the worker, a `Notifier` pushes the incident store's outbox to the targets of `notify` (none:
     the updates are marked done unsent, so give every receiver sharing a store the same notify file).
+
+    The worker and the notifier delete the inbox's and the outbox's finished work once it is older than
+    `pruning.keep_s`, at start and then every `pruning.every_s` (`server.prune`).
     """
     metrics = ReceiverMetrics(state, inbox, incidents)
     processor = NotificationProcessor(
@@ -154,8 +159,8 @@ def create_app(
         playbooks=playbooks_by_incident_type(tuple(playbooks)),
         metrics=metrics,
     )
-    worker = Worker(inbox, processor, metrics, act_delay_s, lease_s=lease_s)
-    notifier = Notifier(incidents, notify or NotifyConfig(), metrics, owner=worker.owner)
+    worker = Worker(inbox, processor, metrics, act_delay_s, lease_s=lease_s, pruning=pruning)
+    notifier = Notifier(incidents, notify or NotifyConfig(), metrics, owner=worker.owner, pruning=pruning)
     group_commit = GroupCommit(inbox)
     tasks: list[asyncio.Task[None]] = []
 

@@ -7,6 +7,7 @@ whoever can post to it can switch the app off.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sqlite3
 import sys
@@ -99,6 +100,14 @@ def register(subparsers: Any) -> None:
         f"over work whose holder died after this (default {DEFAULT_LEASE_S:g})",
     )
     parser.add_argument(
+        "--keep-finished-days",
+        type=float,
+        metavar="DAYS",
+        help="delete notifications acted on and updates delivered (or given up on) once finished this long "
+        f"ago, checked at start and hourly; unfinished work is never deleted (default "
+        f"${names.ENV_KEEP_FINISHED_DAYS} or {names.DEFAULT_KEEP_FINISHED_DAYS})",
+    )
+    parser.add_argument(
         "--header-timeout",
         type=float,
         default=DEFAULT_HEADER_TIMEOUT_S,
@@ -146,6 +155,7 @@ def serve(args: argparse.Namespace) -> int:
     from otel_ai_incident.server.console.session import read_secret
     from otel_ai_incident.server.inbox.sql_store import open_inbox
     from otel_ai_incident.server.notify.config import NotifyConfig, load_notify_config
+    from otel_ai_incident.server.prune import DAY_S, PruneSchedule
     from otel_ai_incident.signals.load import load_signals
     from otel_ai_incident.storage.errors import StoreError
 
@@ -179,6 +189,7 @@ def serve(args: argparse.Namespace) -> int:
             secret=read_secret(secret_file) if secret_file else None,
             secure_cookies=args.secure_cookies or os.environ.get(names.ENV_CONSOLE_SECURE_COOKIES) == "1",
         )
+        pruning = PruneSchedule(keep_s=_keep_finished_days(args) * DAY_S)
         limits = ConnectionLimits(
             header_timeout_s=args.header_timeout,
             body_timeout_s=args.body_timeout,
@@ -208,9 +219,26 @@ def serve(args: argparse.Namespace) -> int:
         lease_s=args.claim_lease,
         console=console,
         notify=notify,
+        pruning=pruning,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **limits.uvicorn_options())
     return 0
+
+
+def _keep_finished_days(args: argparse.Namespace) -> float:
+    """--keep-finished-days, else its variable, else the default; raises ValueError unless a positive number."""
+    if args.keep_finished_days is not None:
+        source, raw = "--keep-finished-days", str(args.keep_finished_days)
+    else:
+        source = names.ENV_KEEP_FINISHED_DAYS
+        raw = os.environ.get(source) or str(names.DEFAULT_KEEP_FINISHED_DAYS)
+    try:
+        days = float(raw)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days > 0):
+        raise ValueError(f"{source} must be a positive number of days, not {raw!r}")
+    return days
 
 
 def _credentials(args: argparse.Namespace) -> RoleCredentials | None:

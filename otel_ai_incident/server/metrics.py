@@ -129,6 +129,21 @@ class ReceiverMetrics:
             "Rounds in which the notifier could not claim, schedule or record updates in the incident store",
             registry=self.registry,
         )
+        self.pruned = Counter(
+            names.PRUNED_ROWS,
+            "Finished work deleted once older than the keep period: notifications (inbox), updates (outbox)",
+            [names.QUEUE],
+            registry=self.registry,
+        )
+        self.prune_errors = Counter(
+            names.PRUNE_ERRORS,
+            "Runs that could not delete finished work (tried again at the next run)",
+            [names.QUEUE],
+            registry=self.registry,
+        )
+        for queue in names.PrunedQueue:  # exposed at 0 from the start, so rates and alerts see them
+            self.pruned.labels(queue.value)
+            self.prune_errors.labels(queue.value)
         self.registry.register(_ActiveCollector(state))
         self.registry.register(_OutboxCollector(incidents))
         self.registry.register(_InboxCollector(inbox))

@@ -4,7 +4,8 @@ The worker claims notifications from the inbox (its own, or ones a dead peer lef
 ran out) and processes them on a thread, so the event loop keeps answering webhooks while actions run. A
 notification whose processing fails goes back to the inbox with a growing delay and is retried until it
 succeeds: work that was acknowledged is never dropped. The loop itself cannot die: when the inbox cannot be
-read it backs off and tries again, and `/healthz` reports how long the oldest work has waited.
+read it backs off and tries again, and `/healthz` reports how long the oldest work has waited. After a round
+it deletes notifications finished long ago (`server.prune`), on the same thread, never the unfinished.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import secrets
 import socket
 import time
 
+from otel_ai_incident.names import PrunedQueue
 from otel_ai_incident.server.alertmanager import Notification
 from otel_ai_incident.server.inbox.store import InboxStore
 from otel_ai_incident.server.metrics import ReceiverMetrics
 from otel_ai_incident.server.processor import NotificationProcessor
+from otel_ai_incident.server.prune import DEFAULT_PRUNING, Pruner, PruneSchedule
 
 logger = logging.getLogger("otel_ai_incident.server")
 
@@ -55,6 +58,7 @@ class Worker:
         lease_s: float = DEFAULT_LEASE_S,
         poll_s: float = DEFAULT_POLL_S,
         owner: str | None = None,
+        pruning: PruneSchedule = DEFAULT_PRUNING,
     ) -> None:
         """`act_delay_s` pauses before each notification is acted on: a test hook for crash tests."""
         self.inbox = inbox
@@ -64,6 +68,7 @@ class Worker:
         self.lease_s = lease_s
         self.poll_s = poll_s
         self.owner = owner or new_owner()
+        self.pruner = Pruner(PrunedQueue.INBOX, inbox.prune, metrics, pruning)
         self._wake = asyncio.Event()
         self._wake.set()  # the first round finishes what a previous run left pending
         #: What keeps this receiver from acting right now, for `/healthz`: the inbox could not be read or
@@ -83,6 +88,7 @@ class Worker:
             self._wake.clear()
             try:
                 await asyncio.to_thread(self.drain)
+                await asyncio.to_thread(self.pruner.run_if_due)  # never raises
                 failures = 0
             except Exception:
                 failures, self.failing = failures + 1, INBOX_FAILING

@@ -104,6 +104,15 @@ class SqlInbox:
             ).fetchall()
         return [(int(i), int(a), str(e)) for i, a, e in rows]
 
+    def prune(self, finished_before: float, *, limit: int) -> int:
+        db = self._working
+        with db.transaction() as cur:
+            return cur.execute(
+                "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
+                f"WHERE processed_at < %s ORDER BY id LIMIT %s{db.skip_locked})",  # NULL (unfinished) never matches
+                (finished_before, limit),
+            ).rowcount
+
     def alert_processed(self, key: str) -> bool:
         with self._working.read() as cur:
             return cur.execute("SELECT 1 FROM processed_alerts WHERE key = %s", (key,)).fetchone() is not None

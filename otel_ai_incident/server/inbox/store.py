@@ -49,6 +49,12 @@ class InboxStore(Protocol):
     def pending_errors(self, limit: int = 20) -> list[tuple[int, int, str]]:
         """(id, attempts, last error) of unfinished notifications that failed at least once, oldest first."""
 
+    def prune(self, finished_before: float, *, limit: int) -> int:
+        """Delete up to `limit` notifications finished (`finish`) before `finished_before`, oldest first, in
+        one short write transaction; how many. Unfinished ones (never claimed, held, waiting for a retry)
+        are never deleted, nor the processed alert keys. Call again while it returns `limit`. Receivers
+        pruning one inbox at once delete disjoint rows without waiting for each other."""
+
     def alert_processed(self, key: str) -> bool:
         """Whether `mark_alert_processed(key)` was called (by any receiver sharing the inbox)."""
 

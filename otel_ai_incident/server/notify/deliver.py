@@ -8,7 +8,8 @@ each by at most its timeout. Claims are leased: receivers sharing a store delive
 receiver that dies mid-delivery loses its claims to another after the lease. A failed delivery is retried
 with a doubling delay; after `max_attempts`, or once the update is `max_age_s` old, it is given up on, which
 the incident's timeline records, as it records each delivery. Deliveries to a target that left the notify
-file are given up on the same way, so they do not wait forever.
+file are given up on the same way, so they do not wait forever. Each round ends by deleting the messages
+finished long ago (`server.prune`), never one still waiting to be delivered.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from otel_ai_incident.incidents import reminders
 from otel_ai_incident.incidents.model import Incident
 from otel_ai_incident.incidents.notifications import Delivery, NotificationEvent
 from otel_ai_incident.incidents.store import IncidentStore
-from otel_ai_incident.names import DeliveryOutcome
+from otel_ai_incident.names import DeliveryOutcome, PrunedQueue
 from otel_ai_incident.server.metrics import ReceiverMetrics
 from otel_ai_incident.server.notify import payload
 from otel_ai_incident.server.notify.config import NotifyConfig, Target, TargetKind
 from otel_ai_incident.server.notify.send import DeliveryError, post_json
+from otel_ai_incident.server.prune import DEFAULT_PRUNING, Pruner, PruneSchedule
 
 logger = logging.getLogger("otel_ai_incident.server")
 
@@ -59,8 +61,9 @@ class Notifier:
         owner: str,
         poll_s: float = DEFAULT_POLL_S,
         clock: Callable[[], float] = time.time,
+        pruning: PruneSchedule = DEFAULT_PRUNING,
     ) -> None:
-        """`clock` is the time reminders and retries are reckoned in (tests run it)."""
+        """`clock` is the time reminders, retries and pruning are reckoned in (tests run it)."""
         self.incidents = incidents
         self.config = config
         self.metrics = metrics
@@ -74,6 +77,7 @@ class Notifier:
         self._round_thread = ThreadPoolExecutor(1, thread_name_prefix="aii-notify")
         self._lanes = {t.name: ThreadPoolExecutor(1, thread_name_prefix=f"aii-notify-{t.name}") for t in config.targets}
         self._lane_work: dict[str, Future[int]] = {}
+        self.pruner = Pruner(PrunedQueue.OUTBOX, incidents.prune_notifications, metrics, pruning, clock=clock)
 
     async def run(self) -> None:
         """Rounds until cancelled; a failing store is logged, counted and tried again, never fatal."""
@@ -98,7 +102,8 @@ class Notifier:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def round(self) -> int:
-        """Queue the reminders due, route new messages, and start each idle lane; how many were routed."""
+        """Queue the reminders due, route new messages, start each idle lane and prune when due; how many
+        messages were routed."""
         now = self.clock()
         if now >= self._next_scan:
             reminders.enqueue_due(self.incidents, now, self.config.p1_reminder_interval_s)
@@ -111,6 +116,7 @@ class Notifier:
             routed += batch
         for target in self.config.targets:
             self._start_lane(target)
+        self.pruner.run_if_due()  # never raises
         return routed
 
     def _start_lane(self, target: Target) -> None:
