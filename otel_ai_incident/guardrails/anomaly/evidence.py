@@ -39,6 +39,16 @@ OUTLIER_DECADES = 1.5
 OUTLIER_DECADES_SLOPE = 4.0
 # Numeric features are compared in decades (log10); a constant argument still gets this much scale.
 MIN_SCALE = 0.1
+# A never-seen optional key is usually a field the app started sending: it weighs this much, unless its
+# name is a safeguard switch (see features).
+NEW_KEY_WEIGHT = 0.5
+# A never-seen host within one edit of a known one (once confusable characters are folded).
+LOOKALIKE = 0.99
+# A sibling sets a number's scale when it explains at least this share of its variance (see
+# sketches.Grouping); its groups need MIN_SAMPLES sightings (see model). A sibling whose vocabulary
+# produces new values more often than CATEGORICAL is an id, not a category.
+MIN_EXPLAINED = 0.5
+CATEGORICAL = 0.05
 # Evidence below this is dropped before the noisy-OR, to keep the per-call work small; events more common
 # than COMMON are not even scored (rarity(COMMON, RARE_P) is below NEGLIGIBLE).
 NEGLIGIBLE = 1e-3

@@ -6,10 +6,15 @@ usual ones. `ToolArgumentScorer` learns, per tool and with bounded memory, which
 per key, its kinds, values, character classes and numeric scale, and scores each call in [0, 1]
 (see `features` for what is learned and `evidence` for how it is combined).
 
-Learning policy: a call scoring at least `SUSPICIOUS` is still learned, but with `QUARANTINE_WEIGHT`, so an
-attacker who repeats a misuse needs about twenty calls to weigh as much as one ordinary call, and keeps
-scoring high meanwhile; a legitimate change (a new table, a new key) is absorbed in the same way, slowly.
-Not learning such calls at all would keep a changed tool alarming forever.
+Learning policy: a call scoring at least `SUSPICIOUS` is still learned, but at a reduced weight. When strong
+evidence (see `model.ArgumentModel`: an internal address, an attack token, an outlying amount, a look-alike
+host) makes up at least `STRONG` of its score, the weight is `QUARANTINE_WEIGHT`: an attacker who repeats a
+misuse needs about twenty calls to weigh as much as one ordinary call, and since such evidence is judged by
+frequency (a category of risk seen in 1 % of calls still scores 0.5), keeps scoring high for far longer.
+When only novelty made it suspicious (a never-seen currency, host, table or shape, with everything else
+ordinary), the weight is `ABSORB_WEIGHT`: a new value that recurs is seen in full after ten sightings and
+stops alerting; one repeated inside an otherwise anomalous call does not. Not learning flagged calls at
+all would keep a changed tool alarming forever.
 
 One lock guards all tools: the work is pure Python under the GIL, so per-tool locks would add
 bookkeeping to the LRU without letting two calls run at once.
@@ -32,6 +37,8 @@ from otel_ai_incident.guardrails.anomaly.model import ToolModel
 # The hooks' default alert threshold: what we flag we do not let become normal quickly.
 SUSPICIOUS = 0.8
 QUARANTINE_WEIGHT = 0.05
+ABSORB_WEIGHT = 0.1
+STRONG = 0.5
 STATE_VERSION = 1
 
 
@@ -70,8 +77,11 @@ class ToolArgumentScorer:
         call = profile(arguments)
         with self._lock:
             model = self._model(tool)
-            score = model.score(call) if model.calls >= self.warmup else 0.0
-            model.learn(call, 1.0 if score < SUSPICIOUS else QUARANTINE_WEIGHT)
+            score, strong = model.judge(call) if model.calls >= self.warmup else (0.0, 0.0)
+            if score < SUSPICIOUS:
+                model.learn(call, 1.0)
+            else:
+                model.learn(call, QUARANTINE_WEIGHT if strong >= STRONG else ABSORB_WEIGHT)
         return score
 
     def score(self, tool: str, arguments: Mapping[str, Any]) -> float:
