@@ -27,7 +27,8 @@ from otel_ai_incident.testing.toolcall_heldout import generate_toolcalls, measur
     ],
 )
 def test_url_parts(url: str, parts: tuple[str, str, str]) -> None:
-    assert url_parts(url) == parts
+    found = url_parts(url)
+    assert found is not None and (found.scheme, found.domain, found.query) == parts
 
 
 def test_non_urls_and_recipients() -> None:

@@ -42,8 +42,6 @@ MIN_SCALE = 0.1
 # A never-seen optional key is usually a field the app started sending: it weighs this much, unless its
 # name is a safeguard switch (see features).
 NEW_KEY_WEIGHT = 0.5
-# A never-seen host within one edit of a known one (once confusable characters are folded).
-LOOKALIKE = 0.99
 # A sibling sets a number's scale when it explains at least this share of its variance (see
 # sketches.Grouping); its groups need MIN_SAMPLES sightings (see model). A sibling whose vocabulary
 # produces new values more often than CATEGORICAL is an id, not a category.

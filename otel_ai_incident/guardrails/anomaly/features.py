@@ -56,6 +56,10 @@ class Kind:
     OTHER = "other"
 
 
+# (sibling key, sibling value) fingerprints a number is learned per.
+Context = tuple[tuple[int, int], ...]
+
+
 class Leaf(NamedTuple):
     """One flattened value. `token` feeds the value vocabulary, `size` and `magnitude` the reservoirs.
 
@@ -74,7 +78,7 @@ class Leaf(NamedTuple):
     shape: int | None = None
     strict: bool = False
     marks: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-    context: tuple[tuple[int, int], ...] = ()
+    context: Context = ()
 
 
 class ArgumentProfile(NamedTuple):
@@ -156,17 +160,19 @@ def _walk_mapping(
             break
         index = len(leaves)
         _walk_value(f"{prefix}{name}", value, depth, leaves, paths)
-        if index < len(leaves):
+        kind = type(value)
+        if kind is int or kind is float:
+            numbers.append(index)
+        elif kind is str and len(value) <= CONTEXT_CHARS and len(siblings) < MAX_CONTEXTS:
             leaf = leaves[index]
-            if leaf.magnitude is not None:
-                numbers.append(index)
-            elif leaf.shape is not None and leaf.token is not None and len(siblings) < MAX_CONTEXTS:
-                if type(value) is str and len(value) <= CONTEXT_CHARS:
-                    siblings.append((leaf.key, leaf.token))
+            if leaf.shape is not None:  # a single word: a code or a category, not text
+                siblings.append((leaf.key, leaf.token))  # type: ignore[arg-type]
     if numbers and siblings:
         context = tuple(siblings)
         for index in numbers:
-            leaves[index] = leaves[index]._replace(context=context)
+            leaf = leaves[index]
+            if leaf.magnitude is not None:
+                leaves[index] = Leaf(leaf.key, leaf.kind, None, leaf.chars, None, leaf.magnitude, context=context)
 
 
 def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:

@@ -11,7 +11,6 @@ from otel_ai_incident.guardrails.anomaly.evidence import (
     CATEGORICAL,
     CHAR_WEIGHTS,
     COMMON,
-    LOOKALIKE,
     MIN_EXPLAINED,
     NEGLIGIBLE,
     NEW_KEY_WEIGHT,
@@ -21,7 +20,7 @@ from otel_ai_incident.guardrails.anomaly.evidence import (
     outlier,
     rarity,
 )
-from otel_ai_incident.guardrails.anomaly.features import ArgumentProfile, Kind, Leaf
+from otel_ai_incident.guardrails.anomaly.features import MAX_CONTEXTS, ArgumentProfile, Context, Kind, Leaf
 from otel_ai_incident.guardrails.anomaly.sketches import Grouping, Reservoir, Vocabulary
 
 MIN_SAMPLES = 8
@@ -66,7 +65,7 @@ class ArgumentModel:
         self.sizes: Reservoir | None = None
         self.magnitudes: Reservoir | None = None
         self.groups: dict[int, Grouping] | None = None
-        self.marks: dict[int, None] | None = None
+        self.marks: dict[int, int] | None = None
 
     def categorical(self) -> bool:
         """Whether this argument takes values from a small set (a currency, a status), not ids or text."""
@@ -84,8 +83,13 @@ class ArgumentModel:
                 seen = values.guaranteed(leaf.token)
                 if seen < COMMON * total:
                     strong.append(rarity((seen + PRIOR) / total, RARE_P))
-            elif values.guaranteed(leaf.token) < 1.0:
-                self._new_value(leaf, values, strong, novel)
+            else:
+                seen = values.guaranteed(leaf.token)
+                if leaf.marks is not None and seen < COMMON * total and self._imitates(leaf.token, leaf.marks[1]):
+                    # Judged like a strict leaf: a look-alike stays suspect however often it is repeated.
+                    strong.append(rarity((seen + PRIOR) / total, RARE_P))
+                elif seen < 1.0:
+                    self._new_value(leaf, values, novel)
         if leaf.chars:
             self._char_evidence(leaf.chars, strong, novel)
         if leaf.size is not None and self.sizes is not None:
@@ -99,20 +103,29 @@ class ArgumentModel:
             elif self.magnitudes is not None:
                 _outlier_evidence(self.magnitudes, leaf.magnitude, strong)
 
-    def _new_value(self, leaf: Leaf, values: Vocabulary, strong: list[float], novel: list[float]) -> None:
-        """A never-seen value: as rare as new values are here, or as new shapes are if its shape is new
-        too; a new host that imitates a known one is strong evidence."""
-        if leaf.marks is not None and self.marks and not self.marks.keys().isdisjoint(leaf.marks[1]):
-            strong.append(LOOKALIKE)
-            return
+    def _imitates(self, token: int, probe: tuple[int, ...]) -> bool:
+        """Whether a host (its registered domain `token`) is within one edit of another known host."""
+        marks = self.marks
+        if not marks:
+            return False
+        for mark in probe:
+            owner = marks.get(mark)
+            if owner is not None and owner != token:
+                return True
+        return False
+
+    def _new_value(self, leaf: Leaf, values: Vocabulary, novel: list[float]) -> None:
+        """A never-seen value: as rare as new values are here, or as new shapes are if its shape is new too."""
         s = rarity(values.novelty(PRIOR), NOVEL_P)
         shapes = self.shapes
         if leaf.shape is not None and shapes is not None and shapes.guaranteed(leaf.shape) < 1.0:
-            s = max(s, rarity(shapes.novelty(PRIOR), NOVEL_P))
+            # Shapes are counted for new values only: how often a new shape turns up is judged over
+            # all the values this argument took.
+            s = max(s, rarity(shapes.novelty(PRIOR, values.total), NOVEL_P))
         if s > NEGLIGIBLE:
             novel.append(s)
 
-    def _context_center(self, context: tuple[tuple[int, int], ...]) -> tuple[float, float] | None:
+    def _context_center(self, context: Context) -> tuple[float, float] | None:
         """Mean and spread of this number among calls with the same value of the sibling that best explains
         its scale (see sketches.Grouping), or None to judge it against all calls."""
         groups = self.groups
@@ -141,21 +154,24 @@ class ArgumentModel:
             elif count < common:
                 strong.append(CHAR_WEIGHTS[bit] * rarity((count + PRIOR) / total, RARE_P))
 
-    def learn(self, leaf: Leaf, weight: float, rng: int, vocabulary_size: int, contexts: bool) -> int:
+    def learn(self, leaf: Leaf, weight: float, rng: int, vocabulary_size: int, context: Context = ()) -> int:
         """Learn `leaf` with `weight`; returns the advanced random state (reservoirs sample with it).
-        `contexts` says which of the number's siblings are categorical (learned per value of it)."""
+        `context` holds the number's categorical siblings, whose values its scale is learned per."""
         self.n += weight
         self.kinds[leaf.kind] = self.kinds.get(leaf.kind, 0.0) + weight
         if leaf.token is not None:
-            if self.values is None:
-                self.values = Vocabulary(vocabulary_size)
-            self.values.add(leaf.token, weight)
-            if leaf.shape is not None:
+            values = self.values
+            if values is None:
+                values = self.values = Vocabulary(vocabulary_size)
+            # Shapes are counted for untracked values only (a known value has a known shape), which
+            # spares the work on categorical arguments; see _new_value for how they are judged.
+            if leaf.shape is not None and leaf.token not in values.counts:
                 if self.shapes is None:
                     self.shapes = Vocabulary(SHAPES)
                 self.shapes.add(leaf.shape, weight)
+            values.add(leaf.token, weight)
             if leaf.marks is not None and weight >= 1.0 and leaf.marks[0]:
-                self._remember(leaf.marks[0])
+                self._remember(leaf.marks[0], leaf.token)
         if leaf.kind in (Kind.STR, Kind.NUM):
             self.n_chars += weight
             mask = leaf.chars
@@ -172,28 +188,32 @@ class ArgumentModel:
             if self.magnitudes is None:
                 self.magnitudes = Reservoir(RESERVOIR_SIZE, RESERVOIR_WINDOW)
             rng = self.magnitudes.add(leaf.magnitude, weight, rng)
-            if contexts:
-                self._learn_context(leaf, weight)
+            if context:
+                self._learn_context(context, leaf.magnitude, weight)
         return rng
 
-    def _learn_context(self, leaf: Leaf, weight: float) -> None:
-        if self.groups is None:
-            self.groups = {}
-        for sibling, token in leaf.context:
-            grouping = self.groups.get(sibling)
+    def _learn_context(self, context: Context, magnitude: float, weight: float) -> None:
+        groups = self.groups
+        if groups is None:
+            groups = self.groups = {}
+        for sibling, token in context:
+            grouping = groups.get(sibling)
             if grouping is None:
-                grouping = self.groups[sibling] = Grouping(GROUPS, MIN_SAMPLES)
-            grouping.add(token, leaf.magnitude, weight)  # type: ignore[arg-type]
+                if len(groups) >= MAX_CONTEXTS:
+                    continue
+                grouping = groups[sibling] = Grouping(GROUPS, MIN_SAMPLES)
+            grouping.add(token, magnitude, weight)
 
-    def _remember(self, own: tuple[int, ...]) -> None:
-        """Keep a known host's look-alike marks; the oldest go first when more than MARKS are held."""
+    def _remember(self, own: tuple[int, ...], token: int) -> None:
+        """Keep a known host's look-alike marks, each with the host it came from (a host does not imitate
+        itself); the oldest go first when more than MARKS are held."""
         marks = self.marks
         if marks is None:
             marks = self.marks = {}
         elif own[0] in marks:
             return
         for mark in own:
-            marks[mark] = None
+            marks[mark] = token
         while len(marks) > MARKS:
             del marks[next(iter(marks))]
 
@@ -220,7 +240,7 @@ class ArgumentModel:
             "sizes": None if self.sizes is None else self.sizes.state(),
             "magnitudes": None if self.magnitudes is None else self.magnitudes.state(),
             "groups": None if self.groups is None else [[key, g.state()] for key, g in self.groups.items()],
-            "marks": None if self.marks is None else list(self.marks),
+            "marks": None if self.marks is None else list(self.marks.items()),
         }
 
     @classmethod
@@ -237,7 +257,7 @@ class ArgumentModel:
         if state["groups"] is not None:
             model.groups = {int(key): Grouping.from_state(sub) for key, sub in state["groups"]}
         if state["marks"] is not None:
-            model.marks = dict.fromkeys(int(mark) for mark in state["marks"])
+            model.marks = {int(mark): int(token) for mark, token in state["marks"]}
         return model
 
 
@@ -310,17 +330,14 @@ class ToolModel:
                 if leaf.key not in self.keys.counts:
                     continue  # evicted again by a later key of this same oversized call
                 model = arguments[leaf.key] = ArgumentModel()
-            contexts = False
-            if leaf.context:
-                leaf = leaf._replace(context=self._categorical(leaf.context))
-                contexts = bool(leaf.context)
-            rng = model.learn(leaf, weight, rng, self.top_k, contexts)
+            context = self._categorical(leaf.context) if leaf.context else ()
+            rng = model.learn(leaf, weight, rng, self.top_k, context)
         self.rng = rng
         self.since_halving += 1
         if self.since_halving >= HALVING_PERIOD:
             self._halve()
 
-    def _categorical(self, context: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    def _categorical(self, context: Context) -> Context:
         """The siblings in `context` that are categorical: only those are worth a number's groups."""
         arguments = self.arguments
         return tuple(pair for pair in context if (model := arguments.get(pair[0])) is not None and model.categorical())

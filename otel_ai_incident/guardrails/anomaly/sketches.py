@@ -67,10 +67,11 @@ class Vocabulary:
         count = self.counts.get(key)
         return 0.0 if count is None else count - self.errors.get(key, 0.0)
 
-    def novelty(self, prior: float) -> float:
-        """Estimated probability that the next value is one not seen before."""
+    def novelty(self, prior: float, total: float | None = None) -> float:
+        """Estimated probability that the next value is one not seen before; `total` replaces the weight
+        observed when only some observations were counted here (the rest being known not to be new)."""
         unseen = max(self.rare + self.evicted, _DISCOUNT * self.distinct)
-        return (unseen + prior) / (self.total + 1.0)
+        return (unseen + prior) / ((self.total if total is None else total) + 1.0)
 
     def add(self, key: int, weight: float) -> int | None:
         """Count `key` with `weight`; return the key evicted to make room, if any."""
