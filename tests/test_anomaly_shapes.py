@@ -14,7 +14,7 @@ import pytest
 
 from otel_ai_incident.guardrails.anomaly import SUSPICIOUS, ToolArgumentScorer
 from otel_ai_incident.guardrails.anomaly.chars import Char, string_chars
-from otel_ai_incident.guardrails.anomaly.features import profile
+from otel_ai_incident.guardrails.anomaly.features import fingerprint, profile
 from otel_ai_incident.guardrails.anomaly.model import GROUPS, MARKS, SHAPES
 from otel_ai_incident.guardrails.anomaly.scorer import STRONG
 from otel_ai_incident.guardrails.anomaly.sql import statement
@@ -224,3 +224,31 @@ def test_state_round_trip_and_threads_on_the_heldout_stream(tmp_path: Any) -> No
     assert errors == []
     assert sum(model.calls for model in shared._tools.values()) == len(stream)
     json.dumps(shared.state())
+
+
+def _numbers(node: Any) -> set[int]:
+    if isinstance(node, dict):
+        return set().union(*map(_numbers, node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*map(_numbers, node)) if node else set()
+    return {node} if isinstance(node, int) and not isinstance(node, bool) else set()
+
+
+def test_saved_fingerprints_are_sealed_with_the_key(tmp_path: Any) -> None:
+    key = b"k" * 32
+    scorer = trained("refund", refund({"USD": 60.0, "EUR": 55.0}), calls=200)
+    keyed = ToolArgumentScorer.from_state(scorer.state())  # same process key
+    assert keyed.state() == scorer.state()
+    scorer = ToolArgumentScorer(warmup=0, key=key)
+    for i in range(100):
+        scorer.observe("refund", {"order_id": f"ORD-{i}", "amount": 10.0 + i, "currency": ("USD", "EUR")[i % 2]})
+    path = tmp_path / "baseline.json"
+    scorer.save(path)
+    saved = _numbers(json.loads(path.read_text()))
+    for plain in ("USD", "EUR", "currency", "amount", "order_id"):
+        assert fingerprint(plain) not in saved, plain
+    restored = ToolArgumentScorer.load(path, key)
+    probe = {"order_id": "ORD-5", "amount": 1e6, "currency": "USD"}
+    assert restored.score("refund", probe) == scorer.score("refund", probe) >= 0.8
+    with pytest.raises(ValueError, match="another key"):
+        ToolArgumentScorer.load(path, b"j" * 32)

@@ -95,7 +95,7 @@ _SQL_UNION = re.compile(r"union\s+(?:all\s+)?select\b")
 # An opaque encoded run (base64, base64url, hex) long enough to carry data rather than name something: a
 # query parameter or a field that suddenly carries one is how data is smuggled out in an allowed call.
 ENCODED_RUN = 32
-_ENCODED = re.compile(r"[A-Za-z0-9+_=-]{%d,}" % ENCODED_RUN)
+_ENCODED = re.compile(rf"[A-Za-z0-9+_=-]{{{ENCODED_RUN},}}")
 
 
 def string_chars(text: str) -> int:

@@ -187,9 +187,8 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         leaves.append(_string(key, value))
         if "://" in value[:16] or "@" in value:
             _destination(path, value, leaves, paths)
-        elif value[:1].isalpha() or value[:1] in " (\n":
-            if value.lstrip(" (\n\t")[:8].lower().startswith(VERBS):
-                _statement(path, value, leaves, paths)
+        elif (value[:1].isalpha() or value[:1] in " (\n") and value.lstrip(" (\n\t")[:8].lower().startswith(VERBS):
+            _statement(path, value, leaves, paths)
     elif kind is int or kind is float:
         leaves.append(_number(key, value))
     elif isinstance(value, Mapping):
@@ -224,8 +223,8 @@ def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]
         leaves.append(Leaf(_derived_key(path + "#scheme", paths), Kind.STR, fingerprint(scheme), 0, None, None))
         host_key = _derived_key(path + "#host", paths)
         leaves.append(Leaf(host_key, Kind.STR, fingerprint(domain), 0, None, None, marks=_host_marks(host)))
-        where = reach(domain)
-        leaves.append(Leaf(_derived_key(path + "#reach", paths), Kind.STR, fingerprint(where), 0, None, None, strict=True))
+        reach_key = _derived_key(path + "#reach", paths)
+        leaves.append(Leaf(reach_key, Kind.STR, fingerprint(reach(domain)), 0, None, None, strict=True))
         chars = string_chars(query[:SCAN_CHARS]) if query else 0
         size = math.log10(1 + len(query))
         leaves.append(Leaf(_derived_key(path + "#query", paths), Kind.STR, None, chars, size, None))

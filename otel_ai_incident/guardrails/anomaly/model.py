@@ -21,7 +21,7 @@ from otel_ai_incident.guardrails.anomaly.evidence import (
     rarity,
 )
 from otel_ai_incident.guardrails.anomaly.features import MAX_CONTEXTS, ArgumentProfile, Context, Kind, Leaf
-from otel_ai_incident.guardrails.anomaly.sketches import Grouping, Reservoir, Vocabulary
+from otel_ai_incident.guardrails.anomaly.sketches import Code, Grouping, Reservoir, Vocabulary
 
 MIN_SAMPLES = 8
 RESERVOIR_SIZE = 32
@@ -229,35 +229,36 @@ class ArgumentModel:
         self.chars = [count * 0.5 for count in self.chars]
         self.n_chars *= 0.5
 
-    def state(self) -> dict[str, Any]:
+    def state(self, code: Code) -> dict[str, Any]:
+        """A JSON-serialisable snapshot, every fingerprint mapped through `code` (see sealing)."""
         return {
             "n": self.n,
             "kinds": dict(self.kinds),
-            "values": None if self.values is None else self.values.state(),
-            "shapes": None if self.shapes is None else self.shapes.state(),
+            "values": None if self.values is None else self.values.state(code),
+            "shapes": None if self.shapes is None else self.shapes.state(code),
             "chars": list(self.chars),
             "n_chars": self.n_chars,
             "sizes": None if self.sizes is None else self.sizes.state(),
             "magnitudes": None if self.magnitudes is None else self.magnitudes.state(),
-            "groups": None if self.groups is None else [[key, g.state()] for key, g in self.groups.items()],
-            "marks": None if self.marks is None else list(self.marks.items()),
+            "groups": None if self.groups is None else [[code(k), g.state(code)] for k, g in self.groups.items()],
+            "marks": None if self.marks is None else [[code(m), code(t)] for m, t in self.marks.items()],
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ArgumentModel:
+    def from_state(cls, state: dict[str, Any], code: Code) -> ArgumentModel:
         model = cls()
         model.n = float(state["n"])
         model.kinds = {str(kind): float(count) for kind, count in state["kinds"].items()}
-        model.values = None if state["values"] is None else Vocabulary.from_state(state["values"])
-        model.shapes = None if state["shapes"] is None else Vocabulary.from_state(state["shapes"])
+        model.values = None if state["values"] is None else Vocabulary.from_state(state["values"], code)
+        model.shapes = None if state["shapes"] is None else Vocabulary.from_state(state["shapes"], code)
         model.chars = [float(count) for count in state["chars"]]
         model.n_chars = float(state["n_chars"])
         model.sizes = None if state["sizes"] is None else Reservoir.from_state(state["sizes"])
         model.magnitudes = None if state["magnitudes"] is None else Reservoir.from_state(state["magnitudes"])
         if state["groups"] is not None:
-            model.groups = {int(key): Grouping.from_state(sub) for key, sub in state["groups"]}
+            model.groups = {code(int(key)): Grouping.from_state(sub, code) for key, sub in state["groups"]}
         if state["marks"] is not None:
-            model.marks = {int(mark): int(token) for mark, token in state["marks"]}
+            model.marks = {code(int(mark)): code(int(token)) for mark, token in state["marks"]}
         return model
 
 
@@ -350,25 +351,26 @@ class ToolModel:
         for model in self.arguments.values():
             model.halve()
 
-    def state(self) -> dict[str, Any]:
+    def state(self, code: Code) -> dict[str, Any]:
+        """A JSON-serialisable snapshot, every fingerprint mapped through `code` (see sealing)."""
         return {
             "calls": self.calls,
             "n": self.n,
             "since_halving": self.since_halving,
             "rng": self.rng,
             "top_k": self.top_k,
-            "keys": self.keys.state(),
-            "keysets": self.keysets.state(),
-            "arguments": [[key, model.state()] for key, model in self.arguments.items()],
+            "keys": self.keys.state(code),
+            "keysets": self.keysets.state(code),
+            "arguments": [[code(key), model.state(code)] for key, model in self.arguments.items()],
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ToolModel:
+    def from_state(cls, state: dict[str, Any], code: Code) -> ToolModel:
         model = cls(max_keys=int(state["keys"]["capacity"]), top_k=int(state["top_k"]), rng=int(state["rng"]))
         model.calls = int(state["calls"])
         model.n = float(state["n"])
         model.since_halving = int(state["since_halving"])
-        model.keys = Vocabulary.from_state(state["keys"])
-        model.keysets = Vocabulary.from_state(state["keysets"])
-        model.arguments = {int(key): ArgumentModel.from_state(sub) for key, sub in state["arguments"]}
+        model.keys = Vocabulary.from_state(state["keys"], code)
+        model.keysets = Vocabulary.from_state(state["keysets"], code)
+        model.arguments = {code(int(key)): ArgumentModel.from_state(sub, code) for key, sub in state["arguments"]}
         return model

@@ -33,13 +33,15 @@ from typing import Any
 
 from otel_ai_incident.guardrails.anomaly.features import fingerprint, profile
 from otel_ai_incident.guardrails.anomaly.model import ToolModel
+from otel_ai_incident.guardrails.anomaly.sealing import PROCESS_KEY, Seal
 
 # The hooks' default alert threshold: what we flag we do not let become normal quickly.
 SUSPICIOUS = 0.8
 QUARANTINE_WEIGHT = 0.05
 ABSORB_WEIGHT = 0.1
 STRONG = 0.5
-STATE_VERSION = 1
+# Version 2: fingerprints sealed with a key (see sealing), structural features (see model).
+STATE_VERSION = 2
 
 
 class ToolArgumentScorer:
@@ -48,13 +50,24 @@ class ToolArgumentScorer:
     Deterministic for a seed: the same calls in the same order give the same scores, and a model saved
     with `save` and restored with `load` continues exactly where it stopped. Thread-safe.
 
+    A saved state holds fingerprints sealed with `key` (see `sealing`), never argument values or their
+    plain hashes; `load` needs the same key. Instrumentation passes the pseudonym key, so a baseline
+    survives restarts; without one, a key of this process is used and the state reloads only in it.
+
     Memory is bounded by max_tools x max_keys_per_tool x (top_k vocabulary entries + two 32-sample
     reservoirs): about 0.5 MB per tool at the defaults when every key is high-cardinality, tens of kB for
     a typical tool. Beyond max_tools the least recently used tool is forgotten (and warms up again).
     """
 
     def __init__(
-        self, *, warmup: int = 50, max_tools: int = 256, max_keys_per_tool: int = 64, top_k: int = 64, seed: int = 0
+        self,
+        *,
+        warmup: int = 50,
+        max_tools: int = 256,
+        max_keys_per_tool: int = 64,
+        top_k: int = 64,
+        seed: int = 0,
+        key: bytes | None = None,
     ) -> None:
         for name, value in (("max_tools", max_tools), ("max_keys_per_tool", max_keys_per_tool), ("top_k", top_k)):
             if value < 1:
@@ -66,6 +79,7 @@ class ToolArgumentScorer:
         self.max_keys_per_tool = max_keys_per_tool
         self.top_k = top_k
         self.seed = seed
+        self._seal = Seal(PROCESS_KEY if key is None else key)
         self._tools: OrderedDict[str, ToolModel] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -118,10 +132,11 @@ class ToolArgumentScorer:
         return model
 
     def state(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot; it holds key and value fingerprints, never argument values."""
+        """A JSON-serialisable snapshot; it holds sealed key and value fingerprints, never argument values."""
         with self._lock:
             return {
                 "version": STATE_VERSION,
+                "key_check": self._seal.check,
                 "config": {
                     "warmup": self.warmup,
                     "max_tools": self.max_tools,
@@ -129,16 +144,19 @@ class ToolArgumentScorer:
                     "top_k": self.top_k,
                     "seed": self.seed,
                 },
-                "tools": [[name, model.state()] for name, model in self._tools.items()],
+                "tools": [[name, model.state(self._seal.seal)] for name, model in self._tools.items()],
             }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ToolArgumentScorer:
+    def from_state(cls, state: dict[str, Any], key: bytes | None = None) -> ToolArgumentScorer:
+        """The scorer `state()` described; `key` must be the one it was saved with (ValueError if not)."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported anomaly scorer state version {state.get('version')!r}")
-        scorer = cls(**state["config"])
+        scorer = cls(**state["config"], key=key)
+        if state.get("key_check") != scorer._seal.check:
+            raise ValueError("anomaly scorer state was saved with another key")
         for name, model_state in state["tools"]:
-            scorer._tools[str(name)] = ToolModel.from_state(model_state)
+            scorer._tools[str(name)] = ToolModel.from_state(model_state, scorer._seal.open)
         return scorer
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -157,5 +175,5 @@ class ToolArgumentScorer:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ToolArgumentScorer:
-        return cls.from_state(json.loads(Path(path).read_text(encoding="utf-8")))
+    def load(cls, path: str | os.PathLike[str], key: bytes | None = None) -> ToolArgumentScorer:
+        return cls.from_state(json.loads(Path(path).read_text(encoding="utf-8")), key)

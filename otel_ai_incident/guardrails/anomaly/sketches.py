@@ -9,7 +9,11 @@ integer, so the summaries stay deterministic for a seed and survive a JSON round
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+# Saved states map every fingerprint through one of these (see sealing); the identity in memory.
+Code = Callable[[int], int]
 
 _MASK64 = (1 << 64) - 1
 # Below this guaranteed count a vocabulary entry counts as "seen about once" for the Good-Turing estimate.
@@ -127,30 +131,30 @@ class Vocabulary:
         self.distinct = sum(min(g, 1.0) for g in guaranteed)
         self._floor = []
 
-    def state(self) -> dict[str, Any]:
+    def state(self, code: Code) -> dict[str, Any]:
         return {
             "capacity": self.capacity,
-            "entries": [[key, count, self.errors.get(key, 0.0)] for key, count in self.counts.items()],
+            "entries": [[code(key), count, self.errors.get(key, 0.0)] for key, count in self.counts.items()],
             "total": self.total,
             "rare": self.rare,
             "distinct": self.distinct,
             "evicted": self.evicted,
-            "floor": list(self._floor),
+            "floor": [code(key) for key in self._floor],
             "floor_count": self._floor_count,
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Vocabulary:
+    def from_state(cls, state: dict[str, Any], code: Code) -> Vocabulary:
         vocabulary = cls(int(state["capacity"]))
         for key, count, error in state["entries"]:
-            vocabulary.counts[int(key)] = float(count)
+            vocabulary.counts[code(int(key))] = float(count)
             if error:
-                vocabulary.errors[int(key)] = float(error)
+                vocabulary.errors[code(int(key))] = float(error)
         vocabulary.total = float(state["total"])
         vocabulary.rare = float(state["rare"])
         vocabulary.distinct = float(state["distinct"])
         vocabulary.evicted = float(state["evicted"])
-        vocabulary._floor = [int(key) for key in state["floor"]]
+        vocabulary._floor = [code(int(key)) for key in state["floor"]]
         vocabulary._floor_count = float(state["floor_count"])
         return vocabulary
 
@@ -291,15 +295,15 @@ class Grouping:
             group[3] *= 0.5
         self._explained = None
 
-    def state(self) -> dict[str, Any]:
+    def state(self, code: Code) -> dict[str, Any]:
         return {
             "capacity": self.capacity,
             "min_count": self.min_count,
-            "groups": [[key, *group] for key, group in self.groups.items()],
+            "groups": [[code(key), *group] for key, group in self.groups.items()],
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Grouping:
+    def from_state(cls, state: dict[str, Any], code: Code) -> Grouping:
         grouping = cls(int(state["capacity"]), int(state["min_count"]))
-        grouping.groups = {int(key): [float(x) for x in rest] for key, *rest in state["groups"]}
+        grouping.groups = {code(int(key)): [float(x) for x in rest] for key, *rest in state["groups"]}
         return grouping
