@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any, NamedTuple
 
-from otel_ai_incident.guardrails.anomaly.chars import CLASS_SYMBOLS, Char, string_chars
+from otel_ai_incident.guardrails.anomaly.chars import Char, classes_of, string_chars
 from otel_ai_incident.guardrails.anomaly.sql import VERBS, statement
 from otel_ai_incident.guardrails.anomaly.urls import host_class, mail_host, name_marks, reach, url_parts
 
@@ -172,7 +172,9 @@ def _walk_mapping(
         for index in numbers:
             leaf = leaves[index]
             if leaf.magnitude is not None:
-                leaves[index] = Leaf(leaf.key, leaf.kind, None, leaf.chars, None, leaf.magnitude, context=context)
+                leaves[index] = Leaf(
+                    leaf.key, leaf.kind, None, leaf.chars, None, leaf.magnitude, None, False, None, context
+                )
 
 
 def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:
@@ -267,14 +269,13 @@ def _container(key: int, kind: str, size: int) -> Leaf:
 def _string(key: int, text: str) -> Leaf:
     features = _strings.get(text) if len(text) <= MEMO_CHARS else None
     if features is None:
-        shape = None
-        if len(text) <= SHAPE_CHARS and " " not in text:
-            shape = fingerprint(text.translate(CLASS_SYMBOLS))
+        head = text[:SCAN_CHARS]
+        classes = classes_of(head)
         features = (
             fingerprint(text[:FINGERPRINT_CHARS]),
-            string_chars(text[:SCAN_CHARS]),
+            string_chars(head, classes),
             math.log10(1 + len(text)),
-            shape,
+            zlib.crc32(classes) if len(text) <= SHAPE_CHARS and " " not in text else None,
         )
         if len(text) <= MEMO_CHARS:
             _strings.put(text, features)

@@ -4,6 +4,7 @@ looked like. Each model turns a new call into evidence (see `evidence`) and lear
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from otel_ai_incident.guardrails.anomaly.chars import CHAR_BITS, WEAK_CHARS
@@ -154,9 +155,11 @@ class ArgumentModel:
             elif count < common:
                 strong.append(CHAR_WEIGHTS[bit] * rarity((count + PRIOR) / total, RARE_P))
 
-    def learn(self, leaf: Leaf, weight: float, rng: int, vocabulary_size: int, context: Context = ()) -> int:
+    def learn(
+        self, leaf: Leaf, weight: float, rng: int, vocabulary_size: int, categorical: Callable[[int], bool]
+    ) -> int:
         """Learn `leaf` with `weight`; returns the advanced random state (reservoirs sample with it).
-        `context` holds the number's categorical siblings, whose values its scale is learned per."""
+        `categorical` says whether a sibling key takes values from a small set (see _learn_context)."""
         self.n += weight
         self.kinds[leaf.kind] = self.kinds.get(leaf.kind, 0.0) + weight
         if leaf.token is not None:
@@ -188,18 +191,21 @@ class ArgumentModel:
             if self.magnitudes is None:
                 self.magnitudes = Reservoir(RESERVOIR_SIZE, RESERVOIR_WINDOW)
             rng = self.magnitudes.add(leaf.magnitude, weight, rng)
-            if context:
-                self._learn_context(context, leaf.magnitude, weight)
+            if leaf.context:
+                self._learn_context(leaf.context, leaf.magnitude, weight, categorical)
         return rng
 
-    def _learn_context(self, context: Context, magnitude: float, weight: float) -> None:
+    def _learn_context(
+        self, context: Context, magnitude: float, weight: float, categorical: Callable[[int], bool]
+    ) -> None:
+        """Learn the number per value of each sibling that was categorical when first met (ids are not)."""
         groups = self.groups
         if groups is None:
             groups = self.groups = {}
         for sibling, token in context:
             grouping = groups.get(sibling)
             if grouping is None:
-                if len(groups) >= MAX_CONTEXTS:
+                if len(groups) >= MAX_CONTEXTS or not categorical(sibling):
                     continue
                 grouping = groups[sibling] = Grouping(GROUPS, MIN_SAMPLES)
             grouping.add(token, magnitude, weight)
@@ -331,17 +337,15 @@ class ToolModel:
                 if leaf.key not in self.keys.counts:
                     continue  # evicted again by a later key of this same oversized call
                 model = arguments[leaf.key] = ArgumentModel()
-            context = self._categorical(leaf.context) if leaf.context else ()
-            rng = model.learn(leaf, weight, rng, self.top_k, context)
+            rng = model.learn(leaf, weight, rng, self.top_k, self._categorical)
         self.rng = rng
         self.since_halving += 1
         if self.since_halving >= HALVING_PERIOD:
             self._halve()
 
-    def _categorical(self, context: Context) -> Context:
-        """The siblings in `context` that are categorical: only those are worth a number's groups."""
-        arguments = self.arguments
-        return tuple(pair for pair in context if (model := arguments.get(pair[0])) is not None and model.categorical())
+    def _categorical(self, key: int) -> bool:
+        model = self.arguments.get(key)
+        return model is not None and model.categorical()
 
     def _halve(self) -> None:
         self.since_halving = 0
