@@ -80,17 +80,15 @@ class ArgumentModel:
             strong.append(rarity((count + PRIOR) / total, RARE_P))
         values = self.values
         if leaf.token is not None and values is not None:
-            if leaf.strict:
-                seen = values.guaranteed(leaf.token)
-                if seen < COMMON * total:
+            seen = values.guaranteed(leaf.token)
+            rare = seen < COMMON * total
+            # A kind of address or statement, or a host imitating another, is judged by how often it
+            # occurs, not by whether it was seen once: repeating an attack does not make it ordinary.
+            if leaf.strict or (rare and leaf.marks is not None and self._imitates(leaf.token, leaf.marks[1])):
+                if rare:
                     strong.append(rarity((seen + PRIOR) / total, RARE_P))
-            else:
-                seen = values.guaranteed(leaf.token)
-                if leaf.marks is not None and seen < COMMON * total and self._imitates(leaf.token, leaf.marks[1]):
-                    # Judged like a strict leaf: a look-alike stays suspect however often it is repeated.
-                    strong.append(rarity((seen + PRIOR) / total, RARE_P))
-                elif seen < 1.0:
-                    self._new_value(leaf, values, novel)
+            elif seen < 1.0:
+                self._new_value(leaf, values, novel)
         if leaf.chars:
             self._char_evidence(leaf.chars, strong, novel)
         if leaf.size is not None and self.sizes is not None:
