@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any, NamedTuple
 
-from otel_ai_incident.guardrails.anomaly.chars import Char, classes_of, string_chars
-from otel_ai_incident.guardrails.anomaly.sql import VERBS, statement
+from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
+from otel_ai_incident.guardrails.anomaly.sql import SQL_INITIALS, SQL_START, statement
 from otel_ai_incident.guardrails.anomaly.urls import host_class, mail_host, name_marks, reach, url_parts
 
 MAX_DEPTH = 2
@@ -131,7 +131,7 @@ def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
     """
     leaves: list[Leaf] = []
     paths: dict[str, int] = {}
-    if not isinstance(arguments, Mapping):
+    if type(arguments) is not dict and not isinstance(arguments, Mapping):
         arguments = {BARE_ARGUMENT: arguments}
     _walk_mapping(arguments, "", 1, leaves, paths)
     names = tuple(paths)
@@ -154,27 +154,29 @@ def _walk_mapping(
     mapping: Mapping[Any, Any], prefix: str, depth: int, leaves: list[Leaf], paths: dict[str, int]
 ) -> None:
     numbers: list[int] = []
-    siblings: list[tuple[int, int]] = []
+    codes: list[int] = []
     for name, value in mapping.items():
         if len(leaves) >= MAX_LEAVES:
             break
-        index = len(leaves)
-        _walk_value(f"{prefix}{name}", value, depth, leaves, paths)
         kind = type(value)
         if kind is int or kind is float:
-            numbers.append(index)
-        elif kind is str and len(value) <= CONTEXT_CHARS and len(siblings) < MAX_CONTEXTS:
-            leaf = leaves[index]
-            if leaf.shape is not None:  # a single word: a code or a category, not text
-                siblings.append((leaf.key, leaf.token))  # type: ignore[arg-type]
-    if numbers and siblings:
-        context = tuple(siblings)
+            numbers.append(len(leaves))
+        elif kind is str and len(value) <= CONTEXT_CHARS:
+            codes.append(len(leaves))
+        _walk_value(f"{prefix}{name}", value, depth, leaves, paths)
+    if numbers and codes:
+        _add_context(leaves, numbers, codes)
+
+
+def _add_context(leaves: list[Leaf], numbers: list[int], codes: list[int]) -> None:
+    """Give each number the (key, value) of its sibling codes: short single-word strings (a currency, a
+    status), the categories its scale may be learned per."""
+    context = tuple((leaves[i].key, leaves[i].token) for i in codes if leaves[i].shape is not None)[:MAX_CONTEXTS]
+    if context:
         for index in numbers:
             leaf = leaves[index]
             if leaf.magnitude is not None:
-                leaves[index] = Leaf(
-                    leaf.key, leaf.kind, None, leaf.chars, None, leaf.magnitude, None, False, None, context
-                )
+                leaves[index] = Leaf(*leaf[:9], context)  # type: ignore[arg-type]
 
 
 def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:
@@ -189,11 +191,11 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         leaves.append(_string(key, value))
         if "://" in value[:16] or "@" in value:
             _destination(path, value, leaves, paths)
-        elif (value[:1].isalpha() or value[:1] in " (\n") and value.lstrip(" (\n\t")[:8].lower().startswith(VERBS):
+        elif value[:1] in SQL_INITIALS and SQL_START.match(value):
             _statement(path, value, leaves, paths)
     elif kind is int or kind is float:
         leaves.append(_number(key, value))
-    elif isinstance(value, Mapping):
+    elif kind is dict or isinstance(value, Mapping):
         leaves.append(_container(key, Kind.DICT, len(value)))
         if depth < MAX_DEPTH:
             _walk_mapping(value, path + ".", depth + 1, leaves, paths)
@@ -270,9 +272,10 @@ def _string(key: int, text: str) -> Leaf:
     features = _strings.get(text) if len(text) <= MEMO_CHARS else None
     if features is None:
         head = text[:SCAN_CHARS]
-        classes = classes_of(head)
+        raw = head.encode("utf-8", "surrogatepass")
+        classes = raw.translate(CLASS_TABLE)
         features = (
-            fingerprint(text[:FINGERPRINT_CHARS]),
+            zlib.crc32(raw) if len(text) <= FINGERPRINT_CHARS else fingerprint(text[:FINGERPRINT_CHARS]),
             string_chars(head, classes),
             math.log10(1 + len(text)),
             zlib.crc32(classes) if len(text) <= SHAPE_CHARS and " " not in text else None,

@@ -317,7 +317,8 @@ class ToolModel:
         keep = keep_strong
         for s in novel:
             keep *= 1.0 - s
-        return min(1.0, max(0.0, 1.0 - keep)), min(1.0, max(0.0, 1.0 - keep_strong))
+        # Each factor is in [0, 1], so both products are too: no clamping needed.
+        return 1.0 - keep, 1.0 - keep_strong
 
     def learn(self, call: ArgumentProfile, weight: float) -> None:
         self.calls += 1
@@ -329,13 +330,14 @@ class ToolModel:
                 arguments.pop(evicted, None)
         self.keysets.add(call.keyset, weight)
         rng = self.rng
+        categorical = self._categorical
         for leaf in call.leaves:
             model = arguments.get(leaf.key)
             if model is None:
                 if leaf.key not in self.keys.counts:
                     continue  # evicted again by a later key of this same oversized call
                 model = arguments[leaf.key] = ArgumentModel()
-            rng = model.learn(leaf, weight, rng, self.top_k, self._categorical)
+            rng = model.learn(leaf, weight, rng, self.top_k, categorical)
         self.rng = rng
         self.since_halving += 1
         if self.since_halving >= HALVING_PERIOD:

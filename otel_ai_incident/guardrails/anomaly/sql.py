@@ -27,9 +27,14 @@ _STATEMENTS = {
     "replace": " into ",
     "merge": " into ",
 }
-VERBS = tuple(_STATEMENTS)
+# What a string must start with to be looked at at all: a cheap first-character test, then one match.
+SQL_INITIALS = frozenset("".join(verb[0] + verb[0].upper() for verb in _STATEMENTS) + " (\n\t")
+SQL_START = re.compile(rf"[\s(]*(?:{'|'.join(_STATEMENTS)})\s", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"\s*\(?\s*([a-z]+)\s")
-_TABLES = re.compile(r"\b(?:from|join|into|update|table|truncate)\s+(?:table\s+)?([a-z_][\w.$]*)")
+# Without a leading word boundary `re` can skip ahead to each keyword's first letter: several times faster
+# on a long statement, at the cost of also reading "xfrom y" as a table, which statements do not contain.
+_TABLES = re.compile(r"(?:from|join|into|update|table|truncate)\s+(?:table\s+)?([a-z_][\w.$]*)")
+_SPACES = str.maketrans("\n\t\r", "   ")
 _STRUCTURE = frozenset(("table", "database", "schema", "index", "view", "user", "role", "function"))
 
 
@@ -41,14 +46,16 @@ def statement(lowered: str) -> tuple[str, str] | None:
     if match is None or match.group(1) not in _STATEMENTS:
         return None
     verb = match.group(1)
-    rest = " ".join(lowered[match.end() :].split())
-    if _STATEMENTS[verb] not in f" {rest} ":
+    rest = lowered[match.end() - 1 :]
+    if "\n" in rest or "\t" in rest or "\r" in rest:
+        rest = rest.translate(_SPACES)
+    if _STATEMENTS[verb] not in rest + " ":
         return None
     kind = verb
     if verb in ("select", "update", "delete", "with"):
-        kind += ":where" if " where " in f" {rest} " else ":all"
+        kind += ":where" if " where " in rest + " " else ":all"
     elif verb in ("drop", "truncate", "alter", "create"):
-        word = rest.partition(" ")[0]
+        word = rest.split(None, 1)[0] if rest.strip() else ""
         kind += ":" + (word if word in _STRUCTURE else "table" if verb == "truncate" else "other")
-    tables = sorted(set(_TABLES.findall(f"{verb} {rest}")) - _STRUCTURE)
+    tables = sorted(set(_TABLES.findall(lowered)) - _STRUCTURE)
     return kind, ",".join(tables)
