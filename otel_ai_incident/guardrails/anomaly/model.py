@@ -33,6 +33,7 @@ HALVING_PERIOD = 1000
 # Shapes of a value (see features) are few per argument; groups of a number per sibling value (see
 # sketches.Grouping) fewer; look-alike marks are kept for about fifty known hosts.
 SHAPES = 16
+SHAPE_KNOWN = 2.0
 GROUPS = 8
 MARKS = 512
 
@@ -132,8 +133,10 @@ class ArgumentModel:
         explained = MIN_EXPLAINED
         for sibling, token in context:
             grouping = groups.get(sibling) if groups is not None else None
-            if grouping is not None and grouping.explained() >= explained:
-                best, explained = (grouping, token), grouping.explained()
+            if grouping is not None:
+                share = grouping.explained()
+                if share >= explained:
+                    best, explained = (grouping, token), share
         return None if best is None else best[0].center(best[1])
 
     def _char_evidence(self, mask: int, strong: list[float], novel: list[float]) -> None:
@@ -164,12 +167,15 @@ class ArgumentModel:
             values = self.values
             if values is None:
                 values = self.values = Vocabulary(vocabulary_size)
-            # Shapes are counted for untracked values only (a known value has a known shape), which
-            # spares the work on categorical arguments; see _new_value for how they are judged.
+            # Shapes are counted for untracked values only (a known value has a known shape), and only
+            # up to the count at which a shape stops being rare: _new_value judges how often new shapes
+            # turn up against all values, so counting an id's shape on every call would add nothing.
             if leaf.shape is not None and leaf.token not in values.counts:
-                if self.shapes is None:
-                    self.shapes = Vocabulary(SHAPES)
-                self.shapes.add(leaf.shape, weight)
+                shapes = self.shapes
+                if shapes is None:
+                    shapes = self.shapes = Vocabulary(SHAPES)
+                if shapes.guaranteed(leaf.shape) < SHAPE_KNOWN:
+                    shapes.add(leaf.shape, weight)
             values.add(leaf.token, weight)
             if leaf.marks is not None and weight >= 1.0 and leaf.marks[0]:
                 self._remember(leaf.marks[0], leaf.token)
