@@ -71,5 +71,6 @@ def test_state_holds_no_destination_text() -> None:
 def test_heldout_stream_ssrf_and_exfiltration_rank_above_ordinary_calls() -> None:
     stream = generate_toolcalls(seed=7, calls=4000, clean_calls=1500)
     report = measure_toolcalls(ToolArgumentScorer().observe, stream, 1500)
-    assert report.auc_ssrf_exfil >= 0.95
-    assert report.auc >= 0.9
+    assert report.auc_ssrf_exfil >= 0.99
+    assert report.auc >= 0.95 and report.auc_subtle >= 0.9
+    assert report.drift_flagged_after_20 <= 0.01
