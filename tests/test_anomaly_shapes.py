@@ -252,3 +252,16 @@ def test_saved_fingerprints_are_sealed_with_the_key(tmp_path: Any) -> None:
     assert restored.score("refund", probe) == scorer.score("refund", probe) >= 0.8
     with pytest.raises(ValueError, match="another key"):
         ToolArgumentScorer.load(path, b"j" * 32)
+
+
+@pytest.mark.parametrize(
+    "host", ["169.254.169.254", "10.0.0.5:5432", "[::1]:6379", "localhost", "metadata.google.internal"]
+)
+def test_an_internal_host_argument_without_a_scheme_is_flagged(host: str) -> None:
+    def connect(rng: random.Random) -> dict[str, Any]:
+        return {"host": rng.choice(("db.acme-corp.com", "replica.acme-corp.com")), "database": "orders"}
+
+    scorer = trained("connect_db", connect)
+    assert scorer.score("connect_db", {"host": "db.acme-corp.com", "database": "orders"}) < 0.3
+    assert scorer.score("connect_db", {"host": host, "database": "orders"}) >= 0.8
+    assert strong_part(scorer, "connect_db", {"host": host, "database": "orders"}) >= STRONG

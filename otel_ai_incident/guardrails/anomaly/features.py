@@ -23,7 +23,15 @@ from typing import Any, NamedTuple
 
 from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
 from otel_ai_incident.guardrails.anomaly.sql import SQL_INITIALS, SQL_START, statement
-from otel_ai_incident.guardrails.anomaly.urls import host_class, mail_host, name_marks, reach, url_parts
+from otel_ai_incident.guardrails.anomaly.urls import (
+    INTERNAL_NAMES,
+    bare_host,
+    host_class,
+    mail_host,
+    name_marks,
+    reach,
+    url_parts,
+)
 
 MAX_DEPTH = 2
 MAX_LIST_ITEMS = 8
@@ -193,6 +201,8 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
             _destination(path, value, leaves, paths)
         elif value[:1] in SQL_INITIALS and SQL_START.match(value):
             _statement(path, value, leaves, paths)
+        elif ("." in value or ":" in value or value in INTERNAL_NAMES) and " " not in value:
+            _bare_host(path, value, leaves, paths)
     elif kind is int or kind is float:
         leaves.append(_number(key, value))
     elif kind is dict or isinstance(value, Mapping):
@@ -237,6 +247,15 @@ def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]
     if host is not None:
         domain_key = _derived_key(path + "#domain", paths)
         leaves.append(Leaf(domain_key, Kind.STR, fingerprint(host_class(host)), 0, None, None, marks=_host_marks(host)))
+
+
+def _bare_host(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """A `path#reach` leaf for a host given without a scheme (`host="10.0.0.5:5432"`): SSRF by a host
+    argument is as telling as by a URL."""
+    host = bare_host(text)
+    if host is not None:
+        where = fingerprint(reach(host_class(host)))
+        leaves.append(Leaf(_derived_key(path + "#reach", paths), Kind.STR, where, 0, None, None, None, True))
 
 
 def _host_marks(host: str) -> tuple[tuple[int, ...], tuple[int, ...]]:

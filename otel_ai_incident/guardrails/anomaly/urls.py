@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from typing import NamedTuple
 
 # Names that reach the cloud instance metadata service or the local host, whatever they resolve to.
-_INTERNAL_NAMES = frozenset(
-    ("localhost", "metadata", "metadata.google.internal", "instance-data", "metadata.azure.com")
-)
+INTERNAL_NAMES = frozenset(("localhost", "metadata", "metadata.google.internal", "instance-data", "metadata.azure.com"))
 # Second-level labels under which registrars sell names ("example.co.uk"): the registered domain has three labels.
 _SECOND_LEVEL = frozenset(("co", "com", "org", "net", "gov", "ac", "edu", "ne", "or"))
 # Characters and pairs that render alike in a host name, folded before names are compared.
@@ -58,7 +57,7 @@ def host_class(host: str) -> str:
                 if getattr(address, f"is_{kind}"):
                     return "ip:" + kind.replace("_", "-")
             return "ip:global"
-    if host in _INTERNAL_NAMES or host.endswith((".internal", ".local", ".localhost")):
+    if host in INTERNAL_NAMES or host.endswith((".internal", ".local", ".localhost")):
         return "internal"
     labels = host.split(".")
     return ".".join(labels[-_domain_size(labels) :])
@@ -117,6 +116,20 @@ def name_marks(host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         probe.add(f"-{name}")
         probe.update(mark for d in deleted for mark in (f"={d}", f"-{d}"))
     return own, tuple(sorted(probe))
+
+
+# A host written without a scheme (a `host` or `ip` argument): a dotted name or an IP literal, with an
+# optional port. File names ("report.csv") match too; they all have the same kind, "name".
+_BARE_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+)(?::\d{1,5})?")
+
+
+def bare_host(text: str) -> str | None:
+    """The host in a string that is nothing but a host (and port), else None."""
+    if len(text) > 255 or _BARE_HOST.fullmatch(text) is None:
+        return None
+    if text.startswith("["):
+        return text[: text.find("]") + 1]
+    return text.partition(":")[0] if text.count(":") == 1 else text
 
 
 def url_parts(text: str) -> Url | None:
