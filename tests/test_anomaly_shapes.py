@@ -168,8 +168,9 @@ def test_a_new_optional_key_scores_low_and_a_safeguard_switch_high() -> None:
         return {"title": f"Issue {rng.randint(1, 10**6)}", "priority": rng.choice(("low", "normal", "high"))}
 
     scorer = trained("create_ticket", ticket)
-    assert scorer.score("create_ticket", {"title": "Issue 5", "priority": "low", "due_date": "2025-07-01"}) <= 0.5
-    for key in ("skip_approval", "admin_override", "force", "bypass_audit"):
+    for key in ("due_date", "root_cause", "forecast"):
+        assert scorer.score("create_ticket", {"title": "Issue 5", "priority": "low", key: "2025-07-01"}) <= 0.5, key
+    for key in ("skip_approval", "admin_override", "force", "bypass_audit", "noVerify", "isAdmin"):
         assert scorer.score("create_ticket", {"title": "Issue 5", "priority": "low", key: True}) >= 0.8, key
 
 

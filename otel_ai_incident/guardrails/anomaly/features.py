@@ -5,7 +5,8 @@ containers and long lists are summarised by their size, so a hostile payload cos
 values are reduced to a fingerprint (CRC-32), their length and a bit mask of character classes and attack
 tokens (wildcards, SQL tautologies, path traversal, ...; see `chars`) and, for short single-word values,
 the fingerprint of their shape (the sequence of character classes: `ACC-10023` and `ACC-10417` share one,
-an IBAN has another), so the model never stores argument values: a saved state holds no user data.
+an IBAN has another), so the model never stores argument values, and a saved state holds only these
+fingerprints, sealed with a key (see `sealing`).
 
 Some values also yield derived leaves, keyed `path#part`: where a URL or e-mail address points (see
 `urls`), and what a SQL statement does to which tables (see `sql`). A number carries the fingerprints of
@@ -18,7 +19,7 @@ import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from itertools import islice
+from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
 from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
@@ -44,12 +45,15 @@ BARE_ARGUMENT = "$"
 SHAPE_CHARS = 40
 CONTEXT_CHARS = 32
 MAX_CONTEXTS = 4
-# Key names that switch off a safeguard or widen what a call may touch: a new key named so is not an
-# optional field the app started sending, it is an attempt to change what the tool is allowed to do.
-_RISKY_KEY = re.compile(
-    r"admin|override|bypass|skip|force|sudo|root|superuser|privilege|elevat|impersonat|unsafe|insecure"
-    r"|disable|no_?verify|unverified|cascade|approv|audit|ignore|unlock|recursive|purge|permission"
-)
+# Words of key names that switch off a safeguard or widen what a call may touch (whole words of a
+# snake_case or camelCase name, or their stems): a new key named so is not an optional field the app
+# started sending, it is an attempt to change what the tool is allowed to do.
+_RISKY_STEMS = (
+    "admin", "overrid", "bypass", "skip", "forc", "sudo", "superuser", "privileg", "elevat",
+    "impersonat", "unsafe", "insecure", "disabl", "noverify", "unverif", "cascad", "approv", "audit",
+    "ignor", "unlock", "recursive", "purg", "permission",
+)  # fmt: skip
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 class Kind:
@@ -153,8 +157,9 @@ def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
 def _risky_name(path: str) -> bool:
     risky = _risky.get(path)
     if risky is None:
-        name = path.rpartition(".")[2].partition("#")[0]
-        risky = _risky.put(path, "#" not in path and _RISKY_KEY.search(name.lower()) is not None)
+        words = [word.lower() for word in _WORD.findall(path.rpartition(".")[2])]
+        pairs = [first + second for first, second in pairwise(words)]  # no_verify
+        risky = _risky.put(path, "#" not in path and any(word.startswith(_RISKY_STEMS) for word in words + pairs))
     return risky
 
 
