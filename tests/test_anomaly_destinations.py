@@ -8,7 +8,7 @@ import random
 import pytest
 
 from otel_ai_incident.guardrails.anomaly.scorer import ToolArgumentScorer
-from otel_ai_incident.guardrails.anomaly.urls import host_class, mail_domain, url_parts
+from otel_ai_incident.guardrails.anomaly.urls import host_class, mail_host, url_parts
 from otel_ai_incident.testing.toolcall_heldout import generate_toolcalls, measure_toolcalls
 
 
@@ -33,8 +33,9 @@ def test_url_parts(url: str, parts: tuple[str, str, str]) -> None:
 
 def test_non_urls_and_recipients() -> None:
     assert url_parts("see docs at the wiki") is None and url_parts("a 1://b") is None
-    assert mail_domain("jane@mail.example.com") == "example.com"
-    assert mail_domain("a@x.com,b@y.com") is None and mail_domain("not an address") is None
+    assert mail_host("jane@mail.example.com") == "mail.example.com"
+    assert host_class("mail.example.com") == "example.com"
+    assert mail_host("a@x.com,b@y.com") is None and mail_host("not an address") is None
     assert host_class("8.8.8.8") == "ip:global"
 
 

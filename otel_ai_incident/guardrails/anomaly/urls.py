@@ -155,9 +155,3 @@ def mail_host(text: str) -> str | None:
         return None
     host = text.rpartition("@")[2]
     return host if "." in host else None
-
-
-def mail_domain(text: str) -> str | None:
-    """The registered domain of the recipient in a one-address string ("jane@mail.example.com"), else None."""
-    host = mail_host(text)
-    return None if host is None else host_class(host)
