@@ -144,15 +144,16 @@ def _open_prompt_log(
         return None
 
 
-def _load_scorer(path: str | os.PathLike[str] | None) -> ToolArgumentScorer:
+def _load_scorer(path: str | os.PathLike[str] | None, key: bytes) -> ToolArgumentScorer:
+    """The tool-argument baseline saved at `path`, sealed with (a key derived from) the pseudonym key."""
     if path is not None and os.path.exists(path):
         try:
-            return ToolArgumentScorer.load(path)
+            return ToolArgumentScorer.load(path, key)
         except (OSError, ValueError, KeyError, TypeError):
             logger.warning(
                 "otel-ai-incident: tool-argument baseline %s unreadable; starting afresh", path, exc_info=True
             )
-    return ToolArgumentScorer()
+    return ToolArgumentScorer(key=key)
 
 
 _OFF = {"", "off", "none", "false", "0"}
@@ -242,7 +243,7 @@ def instrument(
             gate=_open_gate(containment, instruments),
             prompt_log=_open_prompt_log(prompt_log_url, instruments, output_guard if prompt_log_scrub else None),
             output_guard=output_guard,
-            tool_scorer=_load_scorer(anomaly_state),
+            tool_scorer=_load_scorer(anomaly_state, key),
             capture_content=env_flag(ENV_CAPTURE_CONTENT) if capture_content is None else capture_content,
             provider_name=provider,
             anomaly_threshold=anomaly_threshold,

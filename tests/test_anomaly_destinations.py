@@ -8,7 +8,7 @@ import random
 import pytest
 
 from otel_ai_incident.guardrails.anomaly.scorer import ToolArgumentScorer
-from otel_ai_incident.guardrails.anomaly.urls import host_class, mail_domain, url_parts
+from otel_ai_incident.guardrails.anomaly.urls import host_class, mail_host, url_parts
 from otel_ai_incident.testing.toolcall_heldout import generate_toolcalls, measure_toolcalls
 
 
@@ -27,13 +27,15 @@ from otel_ai_incident.testing.toolcall_heldout import generate_toolcalls, measur
     ],
 )
 def test_url_parts(url: str, parts: tuple[str, str, str]) -> None:
-    assert url_parts(url) == parts
+    found = url_parts(url)
+    assert found is not None and (found.scheme, found.domain, found.query) == parts
 
 
 def test_non_urls_and_recipients() -> None:
     assert url_parts("see docs at the wiki") is None and url_parts("a 1://b") is None
-    assert mail_domain("jane@mail.example.com") == "example.com"
-    assert mail_domain("a@x.com,b@y.com") is None and mail_domain("not an address") is None
+    assert mail_host("jane@mail.example.com") == "mail.example.com"
+    assert host_class("mail.example.com") == "example.com"
+    assert mail_host("a@x.com,b@y.com") is None and mail_host("not an address") is None
     assert host_class("8.8.8.8") == "ip:global"
 
 
@@ -70,5 +72,6 @@ def test_state_holds_no_destination_text() -> None:
 def test_heldout_stream_ssrf_and_exfiltration_rank_above_ordinary_calls() -> None:
     stream = generate_toolcalls(seed=7, calls=4000, clean_calls=1500)
     report = measure_toolcalls(ToolArgumentScorer().observe, stream, 1500)
-    assert report.auc_ssrf_exfil >= 0.95
-    assert report.auc >= 0.9
+    assert report.auc_ssrf_exfil >= 0.99
+    assert report.auc >= 0.95 and report.auc_subtle >= 0.9
+    assert report.drift_flagged_after_20 <= 0.01

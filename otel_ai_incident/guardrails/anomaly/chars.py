@@ -37,9 +37,10 @@ class Char:
     NEGATIVE = 1 << 19
     FRACTION = 1 << 20
     NON_FINITE = 1 << 21
+    ENCODED = 1 << 22
 
 
-CHAR_BITS = Char.NON_FINITE.bit_length()
+CHAR_BITS = Char.ENCODED.bit_length()
 # Plain character classes are weak evidence on their own (a first apostrophe in a free-text query is
 # ordinary); attack tokens, wildcards (they widen what an operation touches) and number oddities are strong.
 WEAK_CHARS = (
@@ -80,10 +81,13 @@ def _ascii_class(code: int) -> int:
     return Char.PUNCT
 
 
-# str.translate folds every ASCII character onto one symbol per class (in C), so the Python loop in
-# string_chars runs over a handful of symbols instead of every distinct character.
-_CLASS_SYMBOLS = {code: chr(0xE000 + _ascii_class(code).bit_length()) for code in range(128)}
-_CHAR_CLASS = {chr(0xE000 + bit.bit_length()): bit for bit in {_ascii_class(code) for code in range(128)}}
+# bytes.translate folds every byte of a value's UTF-8 text onto the bit number of its class (in C, with no
+# per-character lookups), so the loop in string_chars runs over a handful of values; the bytes of non-ASCII
+# characters fold onto NON_ASCII. The folded text is also what a value's shape is made of (see features).
+CLASS_TABLE = bytes(
+    _ascii_class(code).bit_length() if code < 128 else Char.NON_ASCII.bit_length() for code in range(256)
+)
+_CLASS_BIT = tuple(1 << number >> 1 for number in range(Char.NON_ASCII.bit_length() + 1))
 _WILDCARD_ONLY = frozenset("*%?._ ")
 # The patterns run on lower-cased text and start with a literal, which lets `re` skip ahead to candidate
 # positions instead of trying every one: over 10x faster on a long SQL string than re.IGNORECASE with a
@@ -91,17 +95,39 @@ _WILDCARD_ONLY = frozenset("*%?._ ")
 _SQL_TAUTOLOGY = re.compile(r"""or\s+(?:true\b|(['"]?)(\w*)\1\s*(?:=|like)\s*['"]?\2(?!\w))""")
 _SQL_STACKED = re.compile(r";\s*(?:drop|delete|insert|update|alter|truncate|create|grant|exec|shutdown)\b")
 _SQL_UNION = re.compile(r"union\s+(?:all\s+)?select\b")
+# An opaque encoded run (base64, base64url, hex) long enough to carry data rather than name something: a
+# query parameter or a field that suddenly carries one is how data is smuggled out in an allowed call.
+ENCODED_RUN = 32
+_ENCODED = re.compile(rf"[A-Za-z0-9+_=-]{{{ENCODED_RUN},}}")
 
 
-def string_chars(text: str) -> int:
-    """The `Char` bits of a string: its character classes plus any attack tokens it contains."""
-    mask = 0 if text.isascii() else Char.NON_ASCII
-    classes = _CHAR_CLASS
-    for symbol in set(text.translate(_CLASS_SYMBOLS)):
-        mask |= classes.get(symbol, 0)
+def classes_of(text: str) -> bytes:
+    """`text` with every character replaced by its class (see CLASS_TABLE)."""
+    return text.encode("utf-8", "surrogatepass").translate(CLASS_TABLE)
+
+
+def string_chars(text: str, classes: bytes | None = None) -> int:
+    """The `Char` bits of a string: its character classes plus any attack tokens it contains. `classes`
+    is `classes_of(text)` when the caller has it already."""
+    mask = 0
+    bits = _CLASS_BIT
+    for number in set(classes_of(text) if classes is None else classes):
+        mask |= bits[number]
     if mask & ~_ALPHANUMERIC:
         mask |= _tokens(text, mask)
+    if len(text) >= ENCODED_RUN and any(map(_encoded, _ENCODED.findall(text))):
+        mask |= Char.ENCODED
     return mask
+
+
+def _encoded(run: str) -> bool:
+    """Whether a run of base64/hex alphabet looks like encoded data: hex, or upper case, lower case and
+    digits mixed with few separators (hyphenated words and slugs have many, encoded data about 3%)."""
+    if all(c in "0123456789abcdef" for c in run.lower()) and not run.isalpha():
+        return not run.isdigit()
+    digits = sum(c.isdigit() for c in run)
+    separators = sum(c in "+_=-" for c in run)
+    return digits >= 2 and not run.islower() and not run.isupper() and separators * 10 <= len(run)
 
 
 def _tokens(text: str, mask: int) -> int:

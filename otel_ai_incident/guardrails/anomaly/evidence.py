@@ -5,11 +5,19 @@ noisy-OR 1 - prod(1 - s_i): the chance that at least one independent detector is
 moderate signals together (a new kind and an unusual length) add up; and each s_i is shaped to be near
 zero for ordinary variation, so many harmless features do not accumulate into a false alarm.
 
+Evidence is of two sorts (see model.ArgumentModel): strong, what attacks do and legitimate change rarely
+does (a new type, an attack token, an outlying length or amount, a rare kind of address or SQL statement,
+a look-alike host), and novel, what a legitimate change does too (a never-seen value, shape, key or plain
+character class). Both count the same in the score; they differ in how fast a flagged call is learned
+(see scorer).
+
 Two shapes produce the s_i:
 - rarity(p): for an event with estimated probability p (a never-seen key, kind or character class; a
-  missing key; a never-seen value where new values are rare), 1 / (1 + (p / p0)^3). It is 0.5 at p0 and
-  falls off steeply above it, so events that happen a few percent of the time score nearly nothing.
-- outlier(d, z): for a numeric feature (log10-magnitude of a number, log10-length of a string or list) at
+  missing key; a never-seen value where new values are rare; a rare address kind or statement kind),
+  1 / (1 + (p / p0)^3). It is 0.5 at p0 and falls off steeply above it, so events that happen a few
+  percent of the time score nearly nothing.
+- outlier(d, z): for a numeric feature (log10-magnitude of a number, against the calls with the same value
+  of the sibling that sets its scale when there is one; log10-length of a string or list) at
   distance d decades from the median and z robust standard deviations, the product of two logistics:
   z around 6 (statistically far) and d around 1.5 (practically far, ~30x). Both are needed: a refund
   ten times the usual is many deviations out yet legitimate now and then; a value orders of magnitude
@@ -39,6 +47,14 @@ OUTLIER_DECADES = 1.5
 OUTLIER_DECADES_SLOPE = 4.0
 # Numeric features are compared in decades (log10); a constant argument still gets this much scale.
 MIN_SCALE = 0.1
+# A never-seen optional key is usually a field the app started sending: it weighs this much, unless its
+# name is a safeguard switch (see features).
+NEW_KEY_WEIGHT = 0.5
+# A sibling sets a number's scale when it explains at least this share of its variance (see
+# sketches.Grouping); its groups need MIN_SAMPLES sightings (see model). A sibling whose vocabulary
+# produces new values more often than CATEGORICAL is an id, not a category.
+MIN_EXPLAINED = 0.5
+CATEGORICAL = 0.05
 # Evidence below this is dropped before the noisy-OR, to keep the per-call work small; events more common
 # than COMMON are not even scored (rarity(COMMON, RARE_P) is below NEGLIGIBLE).
 NEGLIGIBLE = 1e-3

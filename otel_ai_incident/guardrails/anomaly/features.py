@@ -3,20 +3,36 @@
 Nested arguments are flattened to dotted paths (`filter.status`, `items[].sku`) two levels deep; deeper
 containers and long lists are summarised by their size, so a hostile payload costs bounded time. String
 values are reduced to a fingerprint (CRC-32), their length and a bit mask of character classes and attack
-tokens (wildcards, SQL tautologies, path traversal, ...; see `chars`), so the model never stores argument
-values: a saved state holds no user data.
+tokens (wildcards, SQL tautologies, path traversal, ...; see `chars`) and, for short single-word values,
+the fingerprint of their shape (the sequence of character classes: `ACC-10023` and `ACC-10417` share one,
+an IBAN has another), so the model never stores argument values, and a saved state holds only these
+fingerprints, sealed with a key (see `sealing`).
+
+Some values also yield derived leaves, keyed `path#part`: where a URL or e-mail address points (see
+`urls`), and what a SQL statement does to which tables (see `sql`). A number carries the fingerprints of
+its short string siblings (`currency` next to `amount`), so its scale can be learned per such context.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections.abc import Iterable, Mapping
-from itertools import islice
+from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
-from otel_ai_incident.guardrails.anomaly.chars import Char, string_chars
-from otel_ai_incident.guardrails.anomaly.urls import mail_domain, url_parts
+from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
+from otel_ai_incident.guardrails.anomaly.sql import SQL_INITIALS, SQL_START, statement
+from otel_ai_incident.guardrails.anomaly.urls import (
+    INTERNAL_NAMES,
+    bare_host,
+    host_class,
+    mail_host,
+    name_marks,
+    reach,
+    url_parts,
+)
 
 MAX_DEPTH = 2
 MAX_LIST_ITEMS = 8
@@ -25,6 +41,19 @@ MAX_LEAVES = 64
 FINGERPRINT_CHARS = 256
 SCAN_CHARS = 2048
 BARE_ARGUMENT = "$"
+# Strings up to this long without a space get a shape; a number takes up to this many siblings as context.
+SHAPE_CHARS = 40
+CONTEXT_CHARS = 32
+MAX_CONTEXTS = 4
+# Words of key names that switch off a safeguard or widen what a call may touch (whole words of a
+# snake_case or camelCase name, or their stems): a new key named so is not an optional field the app
+# started sending, it is an attempt to change what the tool is allowed to do.
+_RISKY_STEMS = (
+    "admin", "overrid", "bypass", "skip", "forc", "sudo", "superuser", "privileg", "elevat",
+    "impersonat", "unsafe", "insecure", "disabl", "noverify", "unverif", "cascad", "approv", "audit",
+    "ignor", "unlock", "recursive", "purg", "permission",
+)  # fmt: skip
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 class Kind:
@@ -39,8 +68,18 @@ class Kind:
     OTHER = "other"
 
 
+# (sibling key, sibling value) fingerprints a number is learned per.
+Context = tuple[tuple[int, int], ...]
+
+
 class Leaf(NamedTuple):
-    """One flattened value. `token` feeds the value vocabulary, `size` and `magnitude` the reservoirs."""
+    """One flattened value. `token` feeds the value vocabulary, `size` and `magnitude` the reservoirs.
+
+    `shape` is the fingerprint of a short value's character-class sequence; `strict` marks a derived leaf
+    whose values are a few categories of risk (an address range, a statement kind), judged by frequency
+    rather than by whether they were seen once; `marks` are a host's look-alike fingerprints (what it
+    leaves when known, what it is probed with when new); `context` pairs (sibling key, sibling value) for
+    a number."""
 
     key: int
     kind: str
@@ -48,14 +87,20 @@ class Leaf(NamedTuple):
     chars: int
     size: float | None
     magnitude: float | None
+    shape: int | None = None
+    strict: bool = False
+    marks: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    context: Context = ()
 
 
 class ArgumentProfile(NamedTuple):
-    """A call's leaves, the fingerprints of the key paths it carries and of that set of paths as a whole."""
+    """A call's leaves, the fingerprints of the key paths it carries and of that set of paths as a whole,
+    and which of its keys are named like a safeguard switch."""
 
     leaves: list[Leaf]
     keys: frozenset[int]
     keyset: int
+    risky: frozenset[int]
 
 
 def fingerprint(text: str) -> int:
@@ -86,6 +131,8 @@ MEMO_CHARS = 64
 _paths = _Memo(_MEMO_LIMIT)
 _keysets = _Memo(_MEMO_LIMIT)
 _strings = _Memo(_MEMO_LIMIT)
+_risky = _Memo(_MEMO_LIMIT)
+_marks = _Memo(_MEMO_LIMIT)
 
 
 def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
@@ -96,23 +143,53 @@ def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
     """
     leaves: list[Leaf] = []
     paths: dict[str, int] = {}
-    if not isinstance(arguments, Mapping):
+    if type(arguments) is not dict and not isinstance(arguments, Mapping):
         arguments = {BARE_ARGUMENT: arguments}
     _walk_mapping(arguments, "", 1, leaves, paths)
     names = tuple(paths)
-    keyset = _keysets.get(names)
-    if keyset is None:
-        keyset = _keysets.put(names, fingerprint("\x1f".join(sorted(names))))
-    return ArgumentProfile(leaves, frozenset(paths.values()), keyset)
+    cached = _keysets.get(names)
+    if cached is None:
+        risky = frozenset(paths[name] for name in names if _risky_name(name))
+        cached = _keysets.put(names, (fingerprint("\x1f".join(sorted(names))), risky))
+    return ArgumentProfile(leaves, frozenset(paths.values()), cached[0], cached[1])
+
+
+def _risky_name(path: str) -> bool:
+    risky = _risky.get(path)
+    if risky is None:
+        words = [word.lower() for word in _WORD.findall(path.rpartition(".")[2])]
+        pairs = [first + second for first, second in pairwise(words)]  # no_verify
+        risky = _risky.put(path, "#" not in path and any(word.startswith(_RISKY_STEMS) for word in words + pairs))
+    return risky
 
 
 def _walk_mapping(
     mapping: Mapping[Any, Any], prefix: str, depth: int, leaves: list[Leaf], paths: dict[str, int]
 ) -> None:
+    numbers: list[int] = []
+    codes: list[int] = []
     for name, value in mapping.items():
         if len(leaves) >= MAX_LEAVES:
-            return
+            break
+        kind = type(value)
+        if kind is int or kind is float:
+            numbers.append(len(leaves))
+        elif kind is str and len(value) <= CONTEXT_CHARS:
+            codes.append(len(leaves))
         _walk_value(f"{prefix}{name}", value, depth, leaves, paths)
+    if numbers and codes:
+        _add_context(leaves, numbers, codes)
+
+
+def _add_context(leaves: list[Leaf], numbers: list[int], codes: list[int]) -> None:
+    """Give each number the (key, value) of its sibling codes: short single-word strings (a currency, a
+    status), the categories its scale may be learned per."""
+    context = tuple((leaves[i].key, leaves[i].token) for i in codes if leaves[i].shape is not None)[:MAX_CONTEXTS]
+    if context:
+        for index in numbers:
+            leaf = leaves[index]
+            if leaf.magnitude is not None:
+                leaves[index] = Leaf(*leaf[:9], context)  # type: ignore[arg-type]
 
 
 def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:
@@ -127,9 +204,13 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         leaves.append(_string(key, value))
         if "://" in value[:16] or "@" in value:
             _destination(path, value, leaves, paths)
+        elif value[:1] in SQL_INITIALS and SQL_START.match(value):
+            _statement(path, value, leaves, paths)
+        elif ("." in value or ":" in value or value in INTERNAL_NAMES) and " " not in value:
+            _bare_host(path, value, leaves, paths)
     elif kind is int or kind is float:
         leaves.append(_number(key, value))
-    elif isinstance(value, Mapping):
+    elif kind is dict or isinstance(value, Mapping):
         leaves.append(_container(key, Kind.DICT, len(value)))
         if depth < MAX_DEPTH:
             _walk_mapping(value, path + ".", depth + 1, leaves, paths)
@@ -152,20 +233,52 @@ def _derived_key(path: str, paths: dict[str, int]) -> int:
 
 
 def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
-    """Extra leaves for where a URL or an e-mail address points (see `urls`): `path#scheme`, `path#host` and
-    `path#query` (its length and characters), or `path#domain` for a recipient."""
-    parts = url_parts(text)
-    if parts is not None:
-        scheme, host, query = parts
+    """Extra leaves for where a URL or an e-mail address points (see `urls`): `path#scheme`, `path#host`
+    (with its look-alike marks), `path#reach` (the kind of address) and `path#query` (its length and
+    characters), or `path#domain` for a recipient."""
+    url = url_parts(text)
+    if url is not None:
+        scheme, domain, query, host = url
         leaves.append(Leaf(_derived_key(path + "#scheme", paths), Kind.STR, fingerprint(scheme), 0, None, None))
-        leaves.append(Leaf(_derived_key(path + "#host", paths), Kind.STR, fingerprint(host), 0, None, None))
+        host_key = _derived_key(path + "#host", paths)
+        leaves.append(Leaf(host_key, Kind.STR, fingerprint(domain), 0, None, None, marks=_host_marks(host)))
+        reach_key = _derived_key(path + "#reach", paths)
+        leaves.append(Leaf(reach_key, Kind.STR, fingerprint(reach(domain)), 0, None, None, strict=True))
         chars = string_chars(query[:SCAN_CHARS]) if query else 0
         size = math.log10(1 + len(query))
         leaves.append(Leaf(_derived_key(path + "#query", paths), Kind.STR, None, chars, size, None))
         return
-    domain = mail_domain(text)
-    if domain is not None:
-        leaves.append(Leaf(_derived_key(path + "#domain", paths), Kind.STR, fingerprint(domain), 0, None, None))
+    host = mail_host(text)
+    if host is not None:
+        domain_key = _derived_key(path + "#domain", paths)
+        leaves.append(Leaf(domain_key, Kind.STR, fingerprint(host_class(host)), 0, None, None, marks=_host_marks(host)))
+
+
+def _bare_host(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """A `path#reach` leaf for a host given without a scheme (`host="10.0.0.5:5432"`): SSRF by a host
+    argument is as telling as by a URL."""
+    host = bare_host(text)
+    if host is not None:
+        where = fingerprint(reach(host_class(host)))
+        leaves.append(Leaf(_derived_key(path + "#reach", paths), Kind.STR, where, 0, None, None, None, True))
+
+
+def _host_marks(host: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    marks = _marks.get(host)
+    if marks is None:
+        own, probe = name_marks(host.lower())
+        marks = _marks.put(host, (tuple(map(fingerprint, own)), tuple(map(fingerprint, probe))))
+    return marks
+
+
+def _statement(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """Extra leaves for a SQL statement (see `sql`): `path#statement` (its kind) and `path#tables`."""
+    shape = statement(text[:SCAN_CHARS].lower())
+    if shape is not None:
+        kind, tables = shape
+        key = _derived_key(path + "#statement", paths)
+        leaves.append(Leaf(key, Kind.STR, fingerprint(kind), 0, None, None, strict=True))
+        leaves.append(Leaf(_derived_key(path + "#tables", paths), Kind.STR, fingerprint(tables), 0, None, None))
 
 
 def _walk_items(items: Iterable[Any], path: str, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:
@@ -182,10 +295,18 @@ def _container(key: int, kind: str, size: int) -> Leaf:
 def _string(key: int, text: str) -> Leaf:
     features = _strings.get(text) if len(text) <= MEMO_CHARS else None
     if features is None:
-        features = (fingerprint(text[:FINGERPRINT_CHARS]), string_chars(text[:SCAN_CHARS]), math.log10(1 + len(text)))
+        head = text[:SCAN_CHARS]
+        raw = head.encode("utf-8", "surrogatepass")
+        classes = raw.translate(CLASS_TABLE)
+        features = (
+            zlib.crc32(raw) if len(text) <= FINGERPRINT_CHARS else fingerprint(text[:FINGERPRINT_CHARS]),
+            string_chars(head, classes),
+            math.log10(1 + len(text)),
+            zlib.crc32(classes) if len(text) <= SHAPE_CHARS and " " not in text else None,
+        )
         if len(text) <= MEMO_CHARS:
             _strings.put(text, features)
-    return Leaf(key, Kind.STR, features[0], features[1], features[2], None)
+    return Leaf(key, Kind.STR, features[0], features[1], features[2], None, features[3])
 
 
 def _scalar(key: int, value: Any) -> Leaf:

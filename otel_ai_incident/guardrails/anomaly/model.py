@@ -4,21 +4,25 @@ looked like. Each model turns a new call into evidence (see `evidence`) and lear
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from otel_ai_incident.guardrails.anomaly.chars import CHAR_BITS
+from otel_ai_incident.guardrails.anomaly.chars import CHAR_BITS, WEAK_CHARS
 from otel_ai_incident.guardrails.anomaly.evidence import (
+    CATEGORICAL,
     CHAR_WEIGHTS,
     COMMON,
+    MIN_EXPLAINED,
     NEGLIGIBLE,
+    NEW_KEY_WEIGHT,
     NOVEL_P,
     PRIOR,
     RARE_P,
     outlier,
     rarity,
 )
-from otel_ai_incident.guardrails.anomaly.features import ArgumentProfile, Kind, Leaf
-from otel_ai_incident.guardrails.anomaly.sketches import Reservoir, Vocabulary
+from otel_ai_incident.guardrails.anomaly.features import MAX_CONTEXTS, ArgumentProfile, Context, Kind, Leaf
+from otel_ai_incident.guardrails.anomaly.sketches import Code, Grouping, Reservoir, Vocabulary
 
 MIN_SAMPLES = 8
 RESERVOIR_SIZE = 32
@@ -26,6 +30,12 @@ RESERVOIR_WINDOW = 512
 # Counts are halved every this many learned calls, so the model forgets old traffic with a half-life of
 # about that many calls and a removed or added key stops being news.
 HALVING_PERIOD = 1000
+# Shapes of a value (see features) are few per argument; groups of a number per sibling value (see
+# sketches.Grouping) fewer; look-alike marks are kept for about fifty known hosts.
+SHAPES = 16
+SHAPE_KNOWN = 2.0
+GROUPS = 8
+MARKS = 512
 
 
 def _outlier_evidence(reservoir: Reservoir, value: float, into: list[float]) -> None:
@@ -37,38 +47,101 @@ def _outlier_evidence(reservoir: Reservoir, value: float, into: list[float]) -> 
 
 
 class ArgumentModel:
-    """What one argument path (`amount`, `filter.status`, `ids[]`) has looked like: kinds, values, shape."""
+    """What one argument path (`amount`, `filter.status`, `ids[]`) has looked like: kinds, values, shape.
 
-    __slots__ = ("chars", "kinds", "magnitudes", "n", "n_chars", "sizes", "values")
+    Evidence goes into one of two lists. `strong`: what attacks do and legitimate change rarely does
+    (a new kind, an attack token, an outlying length or number, a rare category of a `strict` leaf, a
+    look-alike host). `novel`: what a legitimate change also does (a never-seen value, shape or plain
+    character class); the scorer lets a call with only novel evidence become normal faster.
+    """
+
+    __slots__ = ("chars", "groups", "kinds", "magnitudes", "marks", "n", "n_chars", "shapes", "sizes", "values")
 
     def __init__(self) -> None:
         self.n = 0.0
         self.kinds: dict[str, float] = {}
         self.values: Vocabulary | None = None
+        self.shapes: Vocabulary | None = None
         self.chars = [0.0] * CHAR_BITS
         self.n_chars = 0.0
         self.sizes: Reservoir | None = None
         self.magnitudes: Reservoir | None = None
+        self.groups: dict[int, Grouping] | None = None
+        self.marks: dict[int, int] | None = None
 
-    def evidence(self, leaf: Leaf, into: list[float]) -> None:
-        """Append the evidence that `leaf` is unusual for this argument to `into`."""
+    def categorical(self) -> bool:
+        """Whether this argument takes values from a small set (a currency, a status), not ids or text."""
+        return self.values is not None and self.values.novelty(PRIOR) < CATEGORICAL
+
+    def evidence(self, leaf: Leaf, strong: list[float], novel: list[float]) -> None:
+        """Append the evidence that `leaf` is unusual for this argument to `strong` or `novel`."""
         total = self.n + 1.0
         count = self.kinds.get(leaf.kind, 0.0)
         if count < COMMON * total:
-            into.append(rarity((count + PRIOR) / total, RARE_P))
+            strong.append(rarity((count + PRIOR) / total, RARE_P))
         values = self.values
-        if leaf.token is not None and values is not None and values.guaranteed(leaf.token) < 1.0:
-            s = rarity(values.novelty(PRIOR), NOVEL_P)
-            if s > NEGLIGIBLE:
-                into.append(s)
+        if leaf.token is not None and values is not None:
+            seen = values.guaranteed(leaf.token)
+            rare = seen < COMMON * total
+            # A kind of address or statement, or a host imitating another, is judged by how often it
+            # occurs, not by whether it was seen once: repeating an attack does not make it ordinary.
+            if leaf.strict or (rare and leaf.marks is not None and self._imitates(leaf.token, leaf.marks[1])):
+                if rare:
+                    strong.append(rarity((seen + PRIOR) / total, RARE_P))
+            elif seen < 1.0:
+                self._new_value(leaf, values, novel)
         if leaf.chars:
-            self._char_evidence(leaf.chars, into)
+            self._char_evidence(leaf.chars, strong, novel)
         if leaf.size is not None and self.sizes is not None:
-            _outlier_evidence(self.sizes, leaf.size, into)
-        if leaf.magnitude is not None and self.magnitudes is not None:
-            _outlier_evidence(self.magnitudes, leaf.magnitude, into)
+            _outlier_evidence(self.sizes, leaf.size, strong)
+        if leaf.magnitude is not None:
+            center = self._context_center(leaf.context) if self.groups is not None and leaf.context else None
+            if center is not None:
+                s = outlier(abs(leaf.magnitude - center[0]), center[1])
+                if s > NEGLIGIBLE:
+                    strong.append(s)
+            elif self.magnitudes is not None:
+                _outlier_evidence(self.magnitudes, leaf.magnitude, strong)
 
-    def _char_evidence(self, mask: int, into: list[float]) -> None:
+    def _imitates(self, token: int, probe: tuple[int, ...]) -> bool:
+        """Whether a host (its registered domain `token`) is within one edit of another known host."""
+        marks = self.marks
+        if not marks:
+            return False
+        for mark in probe:
+            owner = marks.get(mark)
+            if owner is not None and owner != token:
+                return True
+        return False
+
+    def _new_value(self, leaf: Leaf, values: Vocabulary, novel: list[float]) -> None:
+        """A never-seen value: as rare as new values are here, or as new shapes are if its shape is new too."""
+        s = rarity(values.novelty(PRIOR), NOVEL_P)
+        shapes = self.shapes
+        if leaf.shape is not None and shapes is not None and shapes.guaranteed(leaf.shape) < 1.0:
+            # Shapes are counted for new values only: how often a new shape turns up is judged over
+            # all the values this argument took.
+            s = max(s, rarity(shapes.novelty(PRIOR, values.total), NOVEL_P))
+        if s > NEGLIGIBLE:
+            novel.append(s)
+
+    def _context_center(self, context: Context) -> tuple[float, float] | None:
+        """Mean and spread of this number among calls with the same value of the sibling that best explains
+        its scale (see sketches.Grouping), or None to judge it against all calls."""
+        groups = self.groups
+        best: tuple[Grouping, int] | None = None
+        explained = MIN_EXPLAINED
+        for sibling, token in context:
+            grouping = groups.get(sibling) if groups is not None else None
+            if grouping is not None:
+                share = grouping.explained()
+                if share >= explained:
+                    best, explained = (grouping, token), share
+        return None if best is None else best[0].center(best[1])
+
+    def _char_evidence(self, mask: int, strong: list[float], novel: list[float]) -> None:
+        """Attack tokens by how rare they are; plain character classes only until seen once (a first
+        apostrophe or accent is news, the tenth is not)."""
         chars = self.chars
         total = self.n_chars + 1.0
         common = COMMON * total
@@ -77,17 +150,35 @@ class ArgumentModel:
             mask ^= low
             bit = low.bit_length() - 1
             count = chars[bit]
-            if count < common:
-                into.append(CHAR_WEIGHTS[bit] * rarity((count + PRIOR) / total, RARE_P))
+            if low & WEAK_CHARS:
+                if count < 1.0:
+                    novel.append(CHAR_WEIGHTS[bit] * rarity((count + PRIOR) / total, RARE_P))
+            elif count < common:
+                strong.append(CHAR_WEIGHTS[bit] * rarity((count + PRIOR) / total, RARE_P))
 
-    def learn(self, leaf: Leaf, weight: float, rng: int, vocabulary_size: int) -> int:
-        """Learn `leaf` with `weight`; returns the advanced random state (reservoirs sample with it)."""
+    def learn(
+        self, leaf: Leaf, weight: float, rng: int, vocabulary_size: int, categorical: Callable[[int], bool]
+    ) -> int:
+        """Learn `leaf` with `weight`; returns the advanced random state (reservoirs sample with it).
+        `categorical` says whether a sibling key takes values from a small set (see _learn_context)."""
         self.n += weight
         self.kinds[leaf.kind] = self.kinds.get(leaf.kind, 0.0) + weight
         if leaf.token is not None:
-            if self.values is None:
-                self.values = Vocabulary(vocabulary_size)
-            self.values.add(leaf.token, weight)
+            values = self.values
+            if values is None:
+                values = self.values = Vocabulary(vocabulary_size)
+            # Shapes are counted for untracked values only (a known value has a known shape), and only
+            # up to the count at which a shape stops being rare: _new_value judges how often new shapes
+            # turn up against all values, so counting an id's shape on every call would add nothing.
+            if leaf.shape is not None and leaf.token not in values.counts:
+                shapes = self.shapes
+                if shapes is None:
+                    shapes = self.shapes = Vocabulary(SHAPES)
+                if shapes.guaranteed(leaf.shape) < SHAPE_KNOWN:
+                    shapes.add(leaf.shape, weight)
+            values.add(leaf.token, weight)
+            if leaf.marks is not None and weight >= 1.0 and leaf.marks[0]:
+                self._remember(leaf.marks[0], leaf.token)
         if leaf.kind in (Kind.STR, Kind.NUM):
             self.n_chars += weight
             mask = leaf.chars
@@ -104,37 +195,80 @@ class ArgumentModel:
             if self.magnitudes is None:
                 self.magnitudes = Reservoir(RESERVOIR_SIZE, RESERVOIR_WINDOW)
             rng = self.magnitudes.add(leaf.magnitude, weight, rng)
+            if leaf.context:
+                self._learn_context(leaf.context, leaf.magnitude, weight, categorical)
         return rng
+
+    def _learn_context(
+        self, context: Context, magnitude: float, weight: float, categorical: Callable[[int], bool]
+    ) -> None:
+        """Learn the number per value of each sibling that was categorical when first met (ids are not)."""
+        groups = self.groups
+        if groups is None:
+            groups = self.groups = {}
+        for sibling, token in context:
+            grouping = groups.get(sibling)
+            if grouping is None:
+                if len(groups) >= MAX_CONTEXTS or not categorical(sibling):
+                    continue
+                grouping = groups[sibling] = Grouping(GROUPS, MIN_SAMPLES)
+            grouping.add(token, magnitude, weight)
+
+    def _remember(self, own: tuple[int, ...], token: int) -> None:
+        """Keep a known host's look-alike marks, each with the host it came from (a host does not imitate
+        itself); the oldest go first when more than MARKS are held."""
+        marks = self.marks
+        if marks is None:
+            marks = self.marks = {}
+        elif own[0] in marks:
+            return
+        for mark in own:
+            marks[mark] = token
+        while len(marks) > MARKS:
+            del marks[next(iter(marks))]
 
     def halve(self) -> None:
         self.n *= 0.5
         self.kinds = {kind: count * 0.5 for kind, count in self.kinds.items()}
         if self.values is not None:
             self.values.halve()
+        if self.shapes is not None:
+            self.shapes.halve()
+        for grouping in (self.groups or {}).values():
+            grouping.halve()
         self.chars = [count * 0.5 for count in self.chars]
         self.n_chars *= 0.5
 
-    def state(self) -> dict[str, Any]:
+    def state(self, code: Code) -> dict[str, Any]:
+        """A JSON-serialisable snapshot, every fingerprint mapped through `code` (see sealing)."""
         return {
             "n": self.n,
             "kinds": dict(self.kinds),
-            "values": None if self.values is None else self.values.state(),
+            "values": None if self.values is None else self.values.state(code),
+            "shapes": None if self.shapes is None else self.shapes.state(code),
             "chars": list(self.chars),
             "n_chars": self.n_chars,
             "sizes": None if self.sizes is None else self.sizes.state(),
             "magnitudes": None if self.magnitudes is None else self.magnitudes.state(),
+            "groups": None if self.groups is None else [[code(k), g.state(code)] for k, g in self.groups.items()],
+            "marks": None if self.marks is None else [[code(m), code(t)] for m, t in self.marks.items()],
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ArgumentModel:
+    def from_state(cls, state: dict[str, Any], code: Code) -> ArgumentModel:
         model = cls()
         model.n = float(state["n"])
         model.kinds = {str(kind): float(count) for kind, count in state["kinds"].items()}
-        model.values = None if state["values"] is None else Vocabulary.from_state(state["values"])
+        model.values = None if state["values"] is None else Vocabulary.from_state(state["values"], code)
+        model.shapes = None if state["shapes"] is None else Vocabulary.from_state(state["shapes"], code)
         model.chars = [float(count) for count in state["chars"]]
         model.n_chars = float(state["n_chars"])
         model.sizes = None if state["sizes"] is None else Reservoir.from_state(state["sizes"])
         model.magnitudes = None if state["magnitudes"] is None else Reservoir.from_state(state["magnitudes"])
+        if state["groups"] is not None:
+            model.groups = {code(int(key)): Grouping.from_state(sub, code) for key, sub in state["groups"]}
+        if state["marks"] is not None:
+            model.marks = {code(int(mark)): code(int(token)) for mark, token in state["marks"]}
         return model
 
 
@@ -155,27 +289,42 @@ class ToolModel:
 
     def score(self, call: ArgumentProfile) -> float:
         """Noisy-OR of the evidence from keys, key set and every value (see `evidence`)."""
-        evidence: list[float] = []
+        return self.judge(call)[0]
+
+    def judge(self, call: ArgumentProfile) -> tuple[float, float]:
+        """(score, the part of it from strong evidence): noisy-ORs of all evidence and of the strong part."""
+        strong: list[float] = []
+        novel: list[float] = []
         keys = self.keys
         n = self.n + 1.0
+        new_key = False
         for key in call.keys:
             if keys.guaranteed(key) < 1.0:
-                evidence.append(rarity(keys.novelty(PRIOR), NOVEL_P))
+                new_key = True
+                s = rarity(keys.novelty(PRIOR), NOVEL_P)
+                if key in call.risky:
+                    strong.append(s)
+                else:
+                    novel.append(NEW_KEY_WEIGHT * s)
         if len(keys.counts) > len(call.keys):
             for key in keys.counts:
                 if key not in call.keys:
-                    evidence.append(rarity((n - 1.0 - keys.guaranteed(key) + PRIOR) / n, RARE_P))
-        if self.keysets.guaranteed(call.keyset) < 1.0:
-            evidence.append(rarity(self.keysets.novelty(PRIOR), NOVEL_P))
+                    novel.append(rarity((n - 1.0 - keys.guaranteed(key) + PRIOR) / n, RARE_P))
+        if not new_key and self.keysets.guaranteed(call.keyset) < 1.0:
+            novel.append(rarity(self.keysets.novelty(PRIOR), NOVEL_P))
         arguments = self.arguments
         for leaf in call.leaves:
             model = arguments.get(leaf.key)
             if model is not None:
-                model.evidence(leaf, evidence)
-        keep = 1.0
-        for s in evidence:
+                model.evidence(leaf, strong, novel)
+        keep_strong = 1.0
+        for s in strong:
+            keep_strong *= 1.0 - s
+        keep = keep_strong
+        for s in novel:
             keep *= 1.0 - s
-        return min(1.0, max(0.0, 1.0 - keep))
+        # Each factor is in [0, 1], so both products are too: no clamping needed.
+        return 1.0 - keep, 1.0 - keep_strong
 
     def learn(self, call: ArgumentProfile, weight: float) -> None:
         self.calls += 1
@@ -187,17 +336,22 @@ class ToolModel:
                 arguments.pop(evicted, None)
         self.keysets.add(call.keyset, weight)
         rng = self.rng
+        categorical = self._categorical
         for leaf in call.leaves:
             model = arguments.get(leaf.key)
             if model is None:
                 if leaf.key not in self.keys.counts:
                     continue  # evicted again by a later key of this same oversized call
                 model = arguments[leaf.key] = ArgumentModel()
-            rng = model.learn(leaf, weight, rng, self.top_k)
+            rng = model.learn(leaf, weight, rng, self.top_k, categorical)
         self.rng = rng
         self.since_halving += 1
         if self.since_halving >= HALVING_PERIOD:
             self._halve()
+
+    def _categorical(self, key: int) -> bool:
+        model = self.arguments.get(key)
+        return model is not None and model.categorical()
 
     def _halve(self) -> None:
         self.since_halving = 0
@@ -207,25 +361,26 @@ class ToolModel:
         for model in self.arguments.values():
             model.halve()
 
-    def state(self) -> dict[str, Any]:
+    def state(self, code: Code) -> dict[str, Any]:
+        """A JSON-serialisable snapshot, every fingerprint mapped through `code` (see sealing)."""
         return {
             "calls": self.calls,
             "n": self.n,
             "since_halving": self.since_halving,
             "rng": self.rng,
             "top_k": self.top_k,
-            "keys": self.keys.state(),
-            "keysets": self.keysets.state(),
-            "arguments": [[key, model.state()] for key, model in self.arguments.items()],
+            "keys": self.keys.state(code),
+            "keysets": self.keysets.state(code),
+            "arguments": [[code(key), model.state(code)] for key, model in self.arguments.items()],
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ToolModel:
+    def from_state(cls, state: dict[str, Any], code: Code) -> ToolModel:
         model = cls(max_keys=int(state["keys"]["capacity"]), top_k=int(state["top_k"]), rng=int(state["rng"]))
         model.calls = int(state["calls"])
         model.n = float(state["n"])
         model.since_halving = int(state["since_halving"])
-        model.keys = Vocabulary.from_state(state["keys"])
-        model.keysets = Vocabulary.from_state(state["keysets"])
-        model.arguments = {int(key): ArgumentModel.from_state(sub) for key, sub in state["arguments"]}
+        model.keys = Vocabulary.from_state(state["keys"], code)
+        model.keysets = Vocabulary.from_state(state["keysets"], code)
+        model.arguments = {code(int(key)): ArgumentModel.from_state(sub, code) for key, sub in state["arguments"]}
         return model

@@ -6,10 +6,15 @@ usual ones. `ToolArgumentScorer` learns, per tool and with bounded memory, which
 per key, its kinds, values, character classes and numeric scale, and scores each call in [0, 1]
 (see `features` for what is learned and `evidence` for how it is combined).
 
-Learning policy: a call scoring at least `SUSPICIOUS` is still learned, but with `QUARANTINE_WEIGHT`, so an
-attacker who repeats a misuse needs about twenty calls to weigh as much as one ordinary call, and keeps
-scoring high meanwhile; a legitimate change (a new table, a new key) is absorbed in the same way, slowly.
-Not learning such calls at all would keep a changed tool alarming forever.
+Learning policy: a call scoring at least `SUSPICIOUS` is still learned, but at a reduced weight. When strong
+evidence (see `model.ArgumentModel`: an internal address, an attack token, an outlying amount, a look-alike
+host) makes up at least `STRONG` of its score, the weight is `QUARANTINE_WEIGHT`: an attacker who repeats a
+misuse needs about twenty calls to weigh as much as one ordinary call, and since such evidence is judged by
+frequency (a category of risk seen in 1 % of calls still scores 0.5), keeps scoring high for far longer.
+When only novelty made it suspicious (a never-seen currency, host, table or shape, with everything else
+ordinary), the weight is `ABSORB_WEIGHT`: a new value that recurs is seen in full after ten sightings and
+stops alerting; one repeated inside an otherwise anomalous call does not. Not learning flagged calls at
+all would keep a changed tool alarming forever.
 
 One lock guards all tools: the work is pure Python under the GIL, so per-tool locks would add
 bookkeeping to the LRU without letting two calls run at once.
@@ -28,11 +33,15 @@ from typing import Any
 
 from otel_ai_incident.guardrails.anomaly.features import fingerprint, profile
 from otel_ai_incident.guardrails.anomaly.model import ToolModel
+from otel_ai_incident.guardrails.anomaly.sealing import PROCESS_KEY, Seal
 
 # The hooks' default alert threshold: what we flag we do not let become normal quickly.
 SUSPICIOUS = 0.8
 QUARANTINE_WEIGHT = 0.05
-STATE_VERSION = 1
+ABSORB_WEIGHT = 0.1
+STRONG = 0.5
+# Version 2: fingerprints sealed with a key (see sealing), structural features (see model).
+STATE_VERSION = 2
 
 
 class ToolArgumentScorer:
@@ -41,13 +50,25 @@ class ToolArgumentScorer:
     Deterministic for a seed: the same calls in the same order give the same scores, and a model saved
     with `save` and restored with `load` continues exactly where it stopped. Thread-safe.
 
-    Memory is bounded by max_tools x max_keys_per_tool x (top_k vocabulary entries + two 32-sample
-    reservoirs): about 0.5 MB per tool at the defaults when every key is high-cardinality, tens of kB for
-    a typical tool. Beyond max_tools the least recently used tool is forgotten (and warms up again).
+    A saved state holds fingerprints sealed with `key` (see `sealing`), never argument values or their
+    plain hashes; `load` needs the same key. Instrumentation passes the pseudonym key, so a baseline
+    survives restarts; without one, a key of this process is used and the state reloads only in it.
+
+    Memory is bounded by max_tools x max_keys_per_tool x (top_k vocabulary entries + 16 shapes + two
+    32-sample reservoirs + for a number 4 x 8 groups + for a host 512 look-alike marks): about 0.6 MB per
+    tool at the defaults when every key is high-cardinality, tens of kB for a typical tool. Beyond
+    max_tools the least recently used tool is forgotten (and warms up again).
     """
 
     def __init__(
-        self, *, warmup: int = 50, max_tools: int = 256, max_keys_per_tool: int = 64, top_k: int = 64, seed: int = 0
+        self,
+        *,
+        warmup: int = 50,
+        max_tools: int = 256,
+        max_keys_per_tool: int = 64,
+        top_k: int = 64,
+        seed: int = 0,
+        key: bytes | None = None,
     ) -> None:
         for name, value in (("max_tools", max_tools), ("max_keys_per_tool", max_keys_per_tool), ("top_k", top_k)):
             if value < 1:
@@ -59,6 +80,7 @@ class ToolArgumentScorer:
         self.max_keys_per_tool = max_keys_per_tool
         self.top_k = top_k
         self.seed = seed
+        self._seal = Seal(PROCESS_KEY if key is None else key)
         self._tools: OrderedDict[str, ToolModel] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -70,8 +92,11 @@ class ToolArgumentScorer:
         call = profile(arguments)
         with self._lock:
             model = self._model(tool)
-            score = model.score(call) if model.calls >= self.warmup else 0.0
-            model.learn(call, 1.0 if score < SUSPICIOUS else QUARANTINE_WEIGHT)
+            score, strong = model.judge(call) if model.calls >= self.warmup else (0.0, 0.0)
+            if score < SUSPICIOUS:
+                model.learn(call, 1.0)
+            else:
+                model.learn(call, QUARANTINE_WEIGHT if strong >= STRONG else ABSORB_WEIGHT)
         return score
 
     def score(self, tool: str, arguments: Mapping[str, Any]) -> float:
@@ -108,10 +133,11 @@ class ToolArgumentScorer:
         return model
 
     def state(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot; it holds key and value fingerprints, never argument values."""
+        """A JSON-serialisable snapshot; it holds sealed key and value fingerprints, never argument values."""
         with self._lock:
             return {
                 "version": STATE_VERSION,
+                "key_check": self._seal.check,
                 "config": {
                     "warmup": self.warmup,
                     "max_tools": self.max_tools,
@@ -119,16 +145,19 @@ class ToolArgumentScorer:
                     "top_k": self.top_k,
                     "seed": self.seed,
                 },
-                "tools": [[name, model.state()] for name, model in self._tools.items()],
+                "tools": [[name, model.state(self._seal.seal)] for name, model in self._tools.items()],
             }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ToolArgumentScorer:
+    def from_state(cls, state: dict[str, Any], key: bytes | None = None) -> ToolArgumentScorer:
+        """The scorer `state()` described; `key` must be the one it was saved with (ValueError if not)."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported anomaly scorer state version {state.get('version')!r}")
-        scorer = cls(**state["config"])
+        scorer = cls(**state["config"], key=key)
+        if state.get("key_check") != scorer._seal.check:
+            raise ValueError("anomaly scorer state was saved with another key")
         for name, model_state in state["tools"]:
-            scorer._tools[str(name)] = ToolModel.from_state(model_state)
+            scorer._tools[str(name)] = ToolModel.from_state(model_state, scorer._seal.open)
         return scorer
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -147,5 +176,5 @@ class ToolArgumentScorer:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ToolArgumentScorer:
-        return cls.from_state(json.loads(Path(path).read_text(encoding="utf-8")))
+    def load(cls, path: str | os.PathLike[str], key: bytes | None = None) -> ToolArgumentScorer:
+        return cls.from_state(json.loads(Path(path).read_text(encoding="utf-8")), key)

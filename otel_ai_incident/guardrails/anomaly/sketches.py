@@ -9,7 +9,11 @@ integer, so the summaries stay deterministic for a seed and survive a JSON round
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+# Saved states map every fingerprint through one of these (see sealing); the identity in memory.
+Code = Callable[[int], int]
 
 _MASK64 = (1 << 64) - 1
 # Below this guaranteed count a vocabulary entry counts as "seen about once" for the Good-Turing estimate.
@@ -67,10 +71,11 @@ class Vocabulary:
         count = self.counts.get(key)
         return 0.0 if count is None else count - self.errors.get(key, 0.0)
 
-    def novelty(self, prior: float) -> float:
-        """Estimated probability that the next value is one not seen before."""
+    def novelty(self, prior: float, total: float | None = None) -> float:
+        """Estimated probability that the next value is one not seen before; `total` replaces the weight
+        observed when only some observations were counted here (the rest being known not to be new)."""
         unseen = max(self.rare + self.evicted, _DISCOUNT * self.distinct)
-        return (unseen + prior) / (self.total + 1.0)
+        return (unseen + prior) / ((self.total if total is None else total) + 1.0)
 
     def add(self, key: int, weight: float) -> int | None:
         """Count `key` with `weight`; return the key evicted to make room, if any."""
@@ -126,30 +131,30 @@ class Vocabulary:
         self.distinct = sum(min(g, 1.0) for g in guaranteed)
         self._floor = []
 
-    def state(self) -> dict[str, Any]:
+    def state(self, code: Code) -> dict[str, Any]:
         return {
             "capacity": self.capacity,
-            "entries": [[key, count, self.errors.get(key, 0.0)] for key, count in self.counts.items()],
+            "entries": [[code(key), count, self.errors.get(key, 0.0)] for key, count in self.counts.items()],
             "total": self.total,
             "rare": self.rare,
             "distinct": self.distinct,
             "evicted": self.evicted,
-            "floor": list(self._floor),
+            "floor": [code(key) for key in self._floor],
             "floor_count": self._floor_count,
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Vocabulary:
+    def from_state(cls, state: dict[str, Any], code: Code) -> Vocabulary:
         vocabulary = cls(int(state["capacity"]))
         for key, count, error in state["entries"]:
-            vocabulary.counts[int(key)] = float(count)
+            vocabulary.counts[code(int(key))] = float(count)
             if error:
-                vocabulary.errors[int(key)] = float(error)
+                vocabulary.errors[code(int(key))] = float(error)
         vocabulary.total = float(state["total"])
         vocabulary.rare = float(state["rare"])
         vocabulary.distinct = float(state["distinct"])
         vocabulary.evicted = float(state["evicted"])
-        vocabulary._floor = [int(key) for key in state["floor"]]
+        vocabulary._floor = [code(int(key)) for key in state["floor"]]
         vocabulary._floor_count = float(state["floor_count"])
         return vocabulary
 
@@ -218,3 +223,87 @@ def _median_of_sorted(values: list[float]) -> float:
     n = len(values)
     mid = n // 2
     return values[mid] if n % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+class Grouping:
+    """A number's log-scale summarised per value of one sibling (`amount` per `currency`), and how much of
+    its spread that sibling explains.
+
+    Per group: sightings, weight, weighted mean and sum of squared deviations (Welford), at most
+    `capacity` groups (the lightest is dropped for a new one, so a high-cardinality sibling costs nothing
+    and never forms a group). A group counts once it has `min_count` sightings: weighted mean and spread
+    do not depend on the weights when they are all equal, so a new currency whose first refunds were
+    learned at a reduced weight still forms its group after as many sightings as any other, while an
+    attack value repeated inside an established group barely moves it. `explained()` is the correlation
+    ratio (between-group over total sum of squares) over the groups that count: 0 when the sibling says
+    nothing about the number's scale, near 1 when it sets it (yen against dollars).
+    """
+
+    __slots__ = ("_explained", "_stale", "capacity", "groups", "min_count")
+
+    # explained() is recomputed after this many additions, not after every one: it moves slowly.
+    REFRESH = 16
+
+    def __init__(self, capacity: int, min_count: int) -> None:
+        self.capacity = capacity
+        self.min_count = min_count
+        self.groups: dict[int, list[float]] = {}
+        self._explained: float | None = None
+        self._stale = 0
+
+    def add(self, token: int, value: float, weight: float) -> None:
+        groups = self.groups
+        group = groups.get(token)
+        if group is None:
+            if len(groups) >= self.capacity:
+                del groups[min(groups, key=lambda key: groups[key][1])]
+            group = groups[token] = [0.0, 0.0, 0.0, 0.0]
+        group[0] += 1.0
+        group[1] += weight
+        delta = value - group[2]
+        group[2] += weight / group[1] * delta
+        group[3] += weight * delta * (value - group[2])
+        self._stale += 1
+        if self._stale >= self.REFRESH or group[0] == self.min_count:
+            self._explained = None
+
+    def center(self, token: int) -> tuple[float, float] | None:
+        """The mean and standard deviation of the group `token`, or None while it has too few sightings."""
+        group = self.groups.get(token)
+        if group is None or group[0] < self.min_count:
+            return None
+        return group[2], (group[3] / group[1]) ** 0.5
+
+    def explained(self) -> float:
+        if self._explained is None:
+            self._stale = 0
+            formed = [group for group in self.groups.values() if group[0] >= self.min_count]
+            weight = sum(group[1] for group in formed)
+            if len(formed) < 2 or weight <= 0.0:
+                self._explained = 0.0
+            else:
+                mean = sum(group[1] * group[2] for group in formed) / weight
+                between = sum(group[1] * (group[2] - mean) ** 2 for group in formed)
+                within = sum(group[3] for group in formed)
+                self._explained = between / (between + within) if between + within > 0.0 else 0.0
+        return self._explained
+
+    def halve(self) -> None:
+        for group in self.groups.values():
+            group[0] *= 0.5
+            group[1] *= 0.5
+            group[3] *= 0.5
+        self._explained = None
+
+    def state(self, code: Code) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity,
+            "min_count": self.min_count,
+            "groups": [[code(key), *group] for key, group in self.groups.items()],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], code: Code) -> Grouping:
+        grouping = cls(int(state["capacity"]), int(state["min_count"]))
+        grouping.groups = {code(int(key)): [float(x) for x in rest] for key, *rest in state["groups"]}
+        return grouping
