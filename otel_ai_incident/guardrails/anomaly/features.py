@@ -9,7 +9,8 @@ an IBAN has another), so the model never stores argument values, and a saved sta
 fingerprints, sealed with a key (see `sealing`).
 
 Some values also yield derived leaves, keyed `path#part`: where a URL or e-mail address points (see
-`urls`), and what a SQL statement does to which tables (see `sql`). A number carries the fingerprints of
+`urls`), what a SQL statement does to which tables (see `sql`), and what kind of thing a shell command
+does with which programs (see `shell`). A number carries the fingerprints of
 its short string siblings (`currency` next to `amount`), so its scale can be learned per such context.
 """
 
@@ -23,6 +24,7 @@ from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
 from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
+from otel_ai_incident.guardrails.anomaly.shell import COMMAND_INITIALS, command
 from otel_ai_incident.guardrails.anomaly.sql import SQL_INITIALS, SQL_START, statement
 from otel_ai_incident.guardrails.anomaly.urls import (
     INTERNAL_NAMES,
@@ -202,11 +204,14 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
     kind = type(value)
     if kind is str:
         leaves.append(_string(key, value))
-        if "://" in value[:16] or "@" in value:
-            _destination(path, value, leaves, paths)
-        elif value[:1] in SQL_INITIALS and SQL_START.match(value):
-            _statement(path, value, leaves, paths)
-        elif ("." in value or ":" in value or value in INTERNAL_NAMES) and " " not in value:
+        if ("://" in value[:16] or "@" in value) and _destination(path, value, leaves, paths):
+            return
+        if " " in value:
+            if value[:1] in SQL_INITIALS and SQL_START.match(value):
+                _statement(path, value, leaves, paths)
+            elif value[:1] in COMMAND_INITIALS:
+                _command(path, value, leaves, paths)
+        elif "." in value or ":" in value or value in INTERNAL_NAMES:
             _bare_host(path, value, leaves, paths)
     elif kind is int or kind is float:
         leaves.append(_number(key, value))
@@ -232,7 +237,7 @@ def _derived_key(path: str, paths: dict[str, int]) -> int:
     return key
 
 
-def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> bool:
     """Extra leaves for where a URL or an e-mail address points (see `urls`): `path#scheme`, `path#host`
     (with its look-alike marks), `path#reach` (the kind of address) and `path#query` (its length and
     characters), or `path#domain` for a recipient."""
@@ -247,11 +252,13 @@ def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]
         chars = string_chars(query[:SCAN_CHARS]) if query else 0
         size = math.log10(1 + len(query))
         leaves.append(Leaf(_derived_key(path + "#query", paths), Kind.STR, None, chars, size, None))
-        return
+        return True
     host = mail_host(text)
-    if host is not None:
-        domain_key = _derived_key(path + "#domain", paths)
-        leaves.append(Leaf(domain_key, Kind.STR, fingerprint(host_class(host)), 0, None, None, marks=_host_marks(host)))
+    if host is None:
+        return False
+    domain_key = _derived_key(path + "#domain", paths)
+    leaves.append(Leaf(domain_key, Kind.STR, fingerprint(host_class(host)), 0, None, None, marks=_host_marks(host)))
+    return True
 
 
 def _bare_host(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
@@ -279,6 +286,16 @@ def _statement(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) 
         key = _derived_key(path + "#statement", paths)
         leaves.append(Leaf(key, Kind.STR, fingerprint(kind), 0, None, None, strict=True))
         leaves.append(Leaf(_derived_key(path + "#tables", paths), Kind.STR, fingerprint(tables), 0, None, None))
+
+
+def _command(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """Extra leaves for a shell command (see `shell`): `path#command` (its kind) and `path#programs`."""
+    shape = command(text[:SCAN_CHARS])
+    if shape is not None:
+        kind, programs = shape
+        key = _derived_key(path + "#command", paths)
+        leaves.append(Leaf(key, Kind.STR, fingerprint(kind), 0, None, None, strict=True))
+        leaves.append(Leaf(_derived_key(path + "#programs", paths), Kind.STR, fingerprint(programs), 0, None, None))
 
 
 def _walk_items(items: Iterable[Any], path: str, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:

@@ -262,6 +262,7 @@ class ArgumentModel:
         model.values = None if state["values"] is None else Vocabulary.from_state(state["values"], code)
         model.shapes = None if state["shapes"] is None else Vocabulary.from_state(state["shapes"], code)
         model.chars = [float(count) for count in state["chars"]]
+        model.chars += [0.0] * (CHAR_BITS - len(model.chars))  # a state saved before a bit was added
         model.n_chars = float(state["n_chars"])
         model.sizes = None if state["sizes"] is None else Reservoir.from_state(state["sizes"])
         model.magnitudes = None if state["magnitudes"] is None else Reservoir.from_state(state["magnitudes"])
