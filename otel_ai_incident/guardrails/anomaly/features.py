@@ -48,8 +48,8 @@ SHAPE_CHARS = 40
 CONTEXT_CHARS = 32
 MAX_CONTEXTS = 4
 # Words of key names that switch off a safeguard or widen what a call may touch (whole words of a
-# snake_case or camelCase name, or their stems): a new key named so is not an optional field the app
-# started sending, it is an attempt to change what the tool is allowed to do.
+# snake_case or camelCase name, or their stems): a new key named so and set like a switch (see _switch)
+# is not an optional field the app started sending, it is an attempt to change what the tool may do.
 _RISKY_STEMS = (
     "admin", "overrid", "bypass", "skip", "forc", "sudo", "superuser", "privileg", "elevat",
     "impersonat", "unsafe", "insecure", "disabl", "noverify", "unverif", "cascad", "approv", "audit",
@@ -72,6 +72,9 @@ class Kind:
 
 # (sibling key, sibling value) fingerprints a number is learned per.
 Context = tuple[tuple[int, int], ...]
+# A host's look-alike fingerprints: what it leaves when known, what it is probed with for the same name and
+# for a name one edit away (see urls.name_marks).
+Marks = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 
 class Leaf(NamedTuple):
@@ -79,9 +82,8 @@ class Leaf(NamedTuple):
 
     `shape` is the fingerprint of a short value's character-class sequence; `strict` marks a derived leaf
     whose values are a few categories of risk (an address range, a statement kind), judged by frequency
-    rather than by whether they were seen once; `marks` are a host's look-alike fingerprints (what it
-    leaves when known, what it is probed with when new); `context` pairs (sibling key, sibling value) for
-    a number."""
+    rather than by whether they were seen once; `marks` are a host's look-alike fingerprints (see Marks);
+    `context` pairs (sibling key, sibling value) for a number."""
 
     key: int
     kind: str
@@ -91,13 +93,13 @@ class Leaf(NamedTuple):
     magnitude: float | None
     shape: int | None = None
     strict: bool = False
-    marks: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    marks: Marks | None = None
     context: Context = ()
 
 
 class ArgumentProfile(NamedTuple):
     """A call's leaves, the fingerprints of the key paths it carries and of that set of paths as a whole,
-    and which of its keys are named like a safeguard switch."""
+    and which of its keys are named like a safeguard switch and set like one."""
 
     leaves: list[Leaf]
     keys: frozenset[int]
@@ -153,7 +155,26 @@ def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
     if cached is None:
         risky = frozenset(paths[name] for name in names if _risky_name(name))
         cached = _keysets.put(names, (fingerprint("\x1f".join(sorted(names))), risky))
-    return ArgumentProfile(leaves, frozenset(paths.values()), cached[0], cached[1])
+    risky = cached[1]
+    if risky:
+        risky = frozenset(leaf.key for leaf in leaves if leaf.key in risky and _switch(leaf))
+    return ArgumentProfile(leaves, frozenset(paths.values()), cached[0], risky)
+
+
+# What a switch is set to: a boolean, 0 or 1 (log10(1 + 1)), or one of these words (their fingerprints).
+_FLAG_WORDS = frozenset(map(fingerprint, ("true", "false", "yes", "no", "on", "off", "1", "0", "True", "False")))
+_ONE = math.log10(2)
+
+
+def _switch(leaf: Leaf) -> bool:
+    """Whether a value is what a switch is set to. `approval_status="pending"` in a record's fields is data
+    the app started sending; `skip_approval=True` changes what the call is allowed to do."""
+    kind = leaf.kind
+    if kind == Kind.BOOL or kind == Kind.NULL:
+        return True
+    if kind == Kind.NUM:
+        return leaf.magnitude in (0.0, _ONE)
+    return kind == Kind.STR and leaf.token in _FLAG_WORDS
 
 
 def _risky_name(path: str) -> bool:
@@ -270,11 +291,10 @@ def _bare_host(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) 
         leaves.append(Leaf(_derived_key(path + "#reach", paths), Kind.STR, where, 0, None, None, None, True))
 
 
-def _host_marks(host: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _host_marks(host: str) -> Marks:
     marks = _marks.get(host)
     if marks is None:
-        own, probe = name_marks(host.lower())
-        marks = _marks.put(host, (tuple(map(fingerprint, own)), tuple(map(fingerprint, probe))))
+        marks = _marks.put(host, tuple(tuple(map(fingerprint, kind)) for kind in name_marks(host.lower())))
     return marks
 
 

@@ -21,7 +21,7 @@ from otel_ai_incident.guardrails.anomaly.evidence import (
     outlier,
     rarity,
 )
-from otel_ai_incident.guardrails.anomaly.features import MAX_CONTEXTS, ArgumentProfile, Context, Kind, Leaf
+from otel_ai_incident.guardrails.anomaly.features import MAX_CONTEXTS, ArgumentProfile, Context, Kind, Leaf, Marks
 from otel_ai_incident.guardrails.anomaly.sketches import Code, Grouping, Reservoir, Vocabulary
 
 MIN_SAMPLES = 8
@@ -36,6 +36,9 @@ SHAPES = 16
 SHAPE_KNOWN = 2.0
 GROUPS = 8
 MARKS = 512
+# A host one edit away from a known one (not spelled like it) is strong evidence until it has been learned
+# with this weight: ten sightings at the quarantine weight (see scorer).
+NEAR_KNOWN = 0.5
 
 
 def _outlier_evidence(reservoir: Reservoir, value: float, into: list[float]) -> None:
@@ -85,7 +88,7 @@ class ArgumentModel:
             rare = seen < COMMON * total
             # A kind of address or statement, or a host imitating another, is judged by how often it
             # occurs, not by whether it was seen once: repeating an attack does not make it ordinary.
-            if leaf.strict or (rare and leaf.marks is not None and self._imitates(leaf.token, leaf.marks[1])):
+            if leaf.strict or (rare and leaf.marks is not None and self._imitates(leaf.token, leaf.marks, seen)):
                 if rare:
                     strong.append(rarity((seen + PRIOR) / total, RARE_P))
             elif seen < 1.0:
@@ -103,12 +106,15 @@ class ArgumentModel:
             elif self.magnitudes is not None:
                 _outlier_evidence(self.magnitudes, leaf.magnitude, strong)
 
-    def _imitates(self, token: int, probe: tuple[int, ...]) -> bool:
-        """Whether a host (its registered domain `token`) is within one edit of another known host."""
+    def _imitates(self, token: int, probe: Marks, seen: float) -> bool:
+        """Whether a host (its registered domain `token`, learned with weight `seen`) bears another known
+        host's name, or, until it has been learned with the weight of NEAR_KNOWN calls, is one edit away
+        from one: a partner whose name is a letter away from a known one recurs in calls that are otherwise
+        ordinary and becomes a value like any other; a confusable spelling stays strong."""
         marks = self.marks
         if not marks:
             return False
-        for mark in probe:
+        for mark in probe[1] if seen >= NEAR_KNOWN else probe[1] + probe[2]:
             owner = marks.get(mark)
             if owner is not None and owner != token:
                 return True
