@@ -224,8 +224,13 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         paths[path] = key
     kind = type(value)
     if kind is str:
+        index = len(leaves)
         leaves.append(_string(key, value))
         if ("://" in value[:16] or "@" in value) and _destination(path, value, leaves, paths):
+            # Where an address points is judged by its own leaves; its shape would only say how long the
+            # domain's name is, and make every new domain a new shape for each length of local part.
+            if leaves[index].shape is not None:
+                leaves[index] = leaves[index]._replace(shape=None)
             return
         if " " in value:
             if value[:1] in SQL_INITIALS and SQL_START.match(value):
