@@ -181,7 +181,7 @@ def runner() -> ToolArgumentScorer:
         "cat ~/.ssh/id_rsa",
     ],
 )
-def test_a_destructive_or_uploading_command_is_flagged_on_strong_evidence(runner: ToolArgumentScorer, line: str) -> None:
+def test_a_destructive_or_uploading_command_is_flagged_strongly(runner: ToolArgumentScorer, line: str) -> None:
     score, strong = judged(runner, "run_command", {"command": line, "cwd": "/srv/shop", "timeout": 120})
     assert score >= SUSPICIOUS and strong >= STRONG, (line, score, strong)
 
