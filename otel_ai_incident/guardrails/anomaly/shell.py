@@ -46,6 +46,7 @@ _WORDY = frozenset(
     )
 )  # fmt: skip
 _MARKS = ("/", "|", "<", ">", "$", "~", " -", "=")
+_STARTS = _PROGRAMS | _WORDY
 _WRAPPERS = frozenset(("sudo", "doas", "env", "nohup", "time", "timeout", "nice", "exec", "command", "xargs"))
 COMMAND_INITIALS = frozenset("abcdefghijklmnopqrstuvwxyz./~")
 _LISTS = re.compile(r"&&|\|\||;|\n")
@@ -70,8 +71,12 @@ _HEX_LABEL = 16
 def command(text: str) -> tuple[str, str] | None:
     """(kind, programs) of a shell command line, or None for text that is not one. The kind is the most
     severe of `destroy`, `upload`, `secret`, `plain` over its pipelines; programs are the sorted names run."""
-    # `mkfs.ext4`, `python3.12`: the family name decides.
-    first = text[:48].split(None, 1)[0].rpartition("/")[2].partition(".")[0] if text.strip() else ""
+    first = text.partition(" ")[0]
+    if first not in _STARTS:
+        # `/usr/bin/curl`, `mkfs.ext4`, `python3.12`: the program's family name decides.
+        if "/" not in first and "." not in first:
+            return None
+        first = first.rpartition("/")[2].partition(".")[0]
     if first not in _PROGRAMS and (first not in _WORDY or not any(mark in text for mark in _MARKS)):
         return None
     lowered = text.lower()
