@@ -197,8 +197,12 @@ def charge(rng: random.Random, currency: str | None = None) -> dict[str, Any]:
     currency = currency or rng.choice(("USD", "USD", "EUR", "CHF"))
     scale = {"USD": 45.0, "EUR": 40.0, "CHF": 42.0, "KRW": 60000.0}[currency]
     amount = scale * rng.lognormvariate(0, 0.6)
+    # Ids and references come before the currency, more of them than a number takes as context.
     return {
         "customer": f"cus_{rng.randint(10**6, 10**7)}",
+        "idempotency_key": f"idem_{rng.randint(10**9, 10**10)}",
+        "payment_method": f"pm_{rng.randint(10**5, 10**6)}",
+        "descriptor": rng.choice(("SHOPNORTH", "SHOP-WEB")),
         "amount": round(amount) if currency == "KRW" else round(amount, 2),
         "currency": currency,
     }
@@ -206,7 +210,8 @@ def charge(rng: random.Random, currency: str | None = None) -> dict[str, Any]:
 
 def test_a_new_currency_far_from_the_others_forms_its_own_amount_group() -> None:
     """A won amount is about 1,300 times a dollar one: the first few charges are outliers, but the currency
-    recurs with ordinary customers, so it starts its own amount group and stops alerting."""
+    recurs with ordinary customers, so it starts its own amount group and stops alerting, however many
+    ids sit next to it."""
     scorer = trained("create_charge", charge, calls=1500)
     rng = random.Random(4)
     launch = []
@@ -218,8 +223,8 @@ def test_a_new_currency_far_from_the_others_forms_its_own_amount_group() -> None
     assert launch[0] >= SUSPICIOUS
     assert max(launch[20:]) < SUSPICIOUS, launch
     # The won group does not hide an outsized charge in an established currency, nor a tiny one in won.
-    assert scorer.score("create_charge", {"customer": "cus_1234567", "amount": 60000.0, "currency": "USD"}) >= 0.8
-    assert scorer.score("create_charge", {"customer": "cus_1234567", "amount": 3.0, "currency": "KRW"}) >= 0.8
+    assert scorer.score("create_charge", {**charge(rng), "amount": 60000.0, "currency": "USD"}) >= 0.8
+    assert scorer.score("create_charge", {**charge(rng), "amount": 3.0, "currency": "KRW"}) >= 0.8
 
 
 def invite(rng: random.Random, domain: str | None = None) -> dict[str, Any]:

@@ -206,8 +206,13 @@ def _walk_mapping(
 
 def _add_context(leaves: list[Leaf], numbers: list[int], codes: list[int]) -> None:
     """Give each number the (key, value) of its sibling codes: short single-word strings (a currency, a
-    status), the categories its scale may be learned per."""
-    context = tuple((leaves[i].key, leaves[i].token) for i in codes if leaves[i].shape is not None)[:MAX_CONTEXTS]
+    status), the categories its scale may be learned per. With more than MAX_CONTEXTS, the shortest: a
+    category is a short code, and the ids and references next to it (`cus_4471...`, `idem_...`) must not
+    crowd the currency out."""
+    codes = [i for i in codes if leaves[i].shape is not None]
+    if len(codes) > MAX_CONTEXTS:
+        codes = sorted(codes, key=lambda i: leaves[i].size or 0.0)[:MAX_CONTEXTS]
+    context = tuple((leaves[i].key, leaves[i].token) for i in codes)
     if context:
         for index in numbers:
             leaf = leaves[index]
