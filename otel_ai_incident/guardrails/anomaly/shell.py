@@ -47,6 +47,9 @@ _WORDY = frozenset(
 )  # fmt: skip
 _MARKS = ("/", "|", "<", ">", "$", "~", " -", "=")
 _STARTS = _PROGRAMS | _WORDY
+# The first word of a command given as a list of words (`["rm", "-rf", "/"]`): a list is a command only if
+# it starts with a program whose name is not a word.
+PROGRAM_NAMES = _PROGRAMS
 _WRAPPERS = frozenset(("sudo", "doas", "env", "nohup", "time", "timeout", "nice", "exec", "command", "xargs"))
 COMMAND_INITIALS = frozenset("abcdefghijklmnopqrstuvwxyz./~")
 _LISTS = re.compile(r"&&|\|\||;|\n")
