@@ -53,9 +53,10 @@ class ArgumentModel:
     """What one argument path (`amount`, `filter.status`, `ids[]`) has looked like: kinds, values, shape.
 
     Evidence goes into one of two lists. `strong`: what attacks do and legitimate change rarely does
-    (a new kind, an attack token, an outlying length or number, a rare category of a `strict` leaf, a
-    look-alike host). `novel`: what a legitimate change also does (a never-seen value, shape or plain
-    character class); the scorer lets a call with only novel evidence become normal faster.
+    (a new kind, an attack token or secret file path, an outlying length or number, a rare category of a
+    `strict` leaf such as a destructive command, a look-alike host). `novel`: what a legitimate change
+    also does (a never-seen value, shape or plain character class); the scorer lets a call with only
+    novel evidence become normal faster.
     """
 
     __slots__ = ("chars", "groups", "kinds", "magnitudes", "marks", "n", "n_chars", "shapes", "sizes", "values")
