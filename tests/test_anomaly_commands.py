@@ -197,7 +197,19 @@ def test_a_destructive_or_uploading_command_is_flagged_strongly(runner: ToolArgu
 
 
 @pytest.mark.parametrize(
-    "line", ["rm -rf ./build", "npm test", "pytest -q tests/newmodule", "git diff HEAD~2", "cat README.md", "ls src"]
+    "line",
+    [
+        "rm -rf ./build",
+        "npm test",
+        "pytest -q tests/newmodule",
+        "git diff HEAD~2",
+        "cat README.md",
+        "ls src",
+        # Programs the command shape does not know: no derived leaves, and their absence is no news.
+        "poetry run pytest",
+        "./gradlew build",
+        "uv sync",
+    ],
 )
 def test_an_ordinary_command_is_not(runner: ToolArgumentScorer, line: str) -> None:
     assert runner.score("run_command", {"command": line, "cwd": "/srv/shop", "timeout": 120}) < SUSPICIOUS, line

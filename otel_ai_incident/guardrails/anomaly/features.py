@@ -24,7 +24,7 @@ from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
 from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
-from otel_ai_incident.guardrails.anomaly.shell import COMMAND_INITIALS, PROGRAM_NAMES, command
+from otel_ai_incident.guardrails.anomaly.shell import COMMAND_INITIALS, COMMAND_STARTS, PROGRAM_NAMES, command
 from otel_ai_incident.guardrails.anomaly.sql import SQL_INITIALS, SQL_START, statement
 from otel_ai_incident.guardrails.anomaly.urls import (
     INTERNAL_NAMES,
@@ -43,6 +43,11 @@ MAX_LEAVES = 64
 FINGERPRINT_CHARS = 256
 SCAN_CHARS = 2048
 BARE_ARGUMENT = "$"
+# The bit that marks the fingerprint of a key whose absence says nothing: a command's derived leaves
+# (`command#command`) are there only when `shell` knows its program, so a command run by another program
+# is neither missing a key nor a new key set. Every other key has the bit cleared. (A URL's or a SQL
+# statement's derived keys are found by syntax: their absence in an argument that always had them is news.)
+OPTIONAL = 1
 # Strings up to this long without a space get a shape; a number takes up to this many siblings as context.
 SHAPE_CHARS = 40
 CONTEXT_CHARS = 32
@@ -156,7 +161,8 @@ def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
     cached = _keysets.get(names)
     if cached is None:
         risky = frozenset(paths[name] for name in names if _risky_name(name))
-        cached = _keysets.put(names, (fingerprint("\x1f".join(sorted(names))), risky))
+        keyset = fingerprint("\x1f".join(sorted(name for name in names if not paths[name] & OPTIONAL)))
+        cached = _keysets.put(names, (keyset, risky))
     risky = cached[1]
     if risky:
         risky = frozenset(leaf.key for leaf in leaves if leaf.key in risky and _switch(leaf))
@@ -227,7 +233,7 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
     if key is None:
         key = _paths.get(path)
         if key is None:
-            key = _paths.put(path, fingerprint(path))
+            key = _paths.put(path, fingerprint(path) & ~OPTIONAL)
         paths[path] = key
     kind = type(value)
     if kind is str:
@@ -243,7 +249,9 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
             if value[:1] in SQL_INITIALS and SQL_START.match(value):
                 _statement(path, value, leaves, paths)
             elif value[:1] in COMMAND_INITIALS:
-                _command(path, value, leaves, paths)
+                first = value.partition(" ")[0]
+                if first in COMMAND_STARTS or "/" in first or "." in first:
+                    _command(path, value, leaves, paths)
         elif "." in value or ":" in value or value in INTERNAL_NAMES:
             _bare_host(path, value, leaves, paths)
     elif kind is int or kind is float:
@@ -262,12 +270,12 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         leaves.append(_scalar(key, value))
 
 
-def _derived_key(path: str, paths: dict[str, int]) -> int:
+def _derived_key(path: str, paths: dict[str, int], optional: bool = False) -> int:
     key = paths.get(path)
     if key is None:
         key = _paths.get(path)
         if key is None:
-            key = _paths.put(path, fingerprint(path))
+            key = _paths.put(path, fingerprint(path) | OPTIONAL if optional else fingerprint(path) & ~OPTIONAL)
         paths[path] = key
     return key
 
@@ -327,9 +335,10 @@ def _command(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) ->
     shape = command(text[:SCAN_CHARS])
     if shape is not None:
         kind, programs = shape
-        key = _derived_key(path + "#command", paths)
+        key = _derived_key(path + "#command", paths, optional=True)
         leaves.append(Leaf(key, Kind.STR, fingerprint(kind), 0, None, None, strict=True))
-        leaves.append(Leaf(_derived_key(path + "#programs", paths), Kind.STR, fingerprint(programs), 0, None, None))
+        key = _derived_key(path + "#programs", paths, optional=True)
+        leaves.append(Leaf(key, Kind.STR, fingerprint(programs), 0, None, None))
 
 
 def _argv(path: str, items: list[Any] | tuple[Any, ...], leaves: list[Leaf], paths: dict[str, int]) -> None:

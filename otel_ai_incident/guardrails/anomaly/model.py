@@ -21,7 +21,15 @@ from otel_ai_incident.guardrails.anomaly.evidence import (
     outlier,
     rarity,
 )
-from otel_ai_incident.guardrails.anomaly.features import MAX_CONTEXTS, ArgumentProfile, Context, Kind, Leaf, Marks
+from otel_ai_incident.guardrails.anomaly.features import (
+    MAX_CONTEXTS,
+    OPTIONAL,
+    ArgumentProfile,
+    Context,
+    Kind,
+    Leaf,
+    Marks,
+)
 from otel_ai_incident.guardrails.anomaly.sketches import Code, Grouping, Reservoir, Vocabulary
 
 MIN_SAMPLES = 8
@@ -316,7 +324,7 @@ class ToolModel:
                     novel.append(NEW_KEY_WEIGHT * s)
         if len(keys.counts) > len(call.keys):
             for key in keys.counts:
-                if key not in call.keys:
+                if key not in call.keys and not key & OPTIONAL:
                     novel.append(rarity((n - 1.0 - keys.guaranteed(key) + PRIOR) / n, RARE_P))
         if not new_key and self.keysets.guaranteed(call.keyset) < 1.0:
             novel.append(rarity(self.keysets.novelty(PRIOR), NOVEL_P))

@@ -41,8 +41,9 @@ SUSPICIOUS = 0.8
 QUARANTINE_WEIGHT = 0.05
 ABSORB_WEIGHT = 0.1
 STRONG = 0.5
-# Version 2: fingerprints sealed with a key (see sealing), structural features (see model).
-STATE_VERSION = 2
+# Version 2: fingerprints sealed with a key (see sealing), structural features (see model). Version 3: key
+# fingerprints mark the keys whose absence says nothing (see features.OPTIONAL).
+STATE_VERSION = 3
 
 
 class ToolArgumentScorer:

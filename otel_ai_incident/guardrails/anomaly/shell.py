@@ -46,7 +46,9 @@ _WORDY = frozenset(
     )
 )  # fmt: skip
 _MARKS = ("/", "|", "<", ">", "$", "~", " -", "=")
-_STARTS = _PROGRAMS | _WORDY
+# A command's first word is one of these or a path (`./gradlew`, `/usr/bin/curl`, `mkfs.ext4`); callers
+# test it before calling `command`, which is slower.
+COMMAND_STARTS = _PROGRAMS | _WORDY
 # The first word of a command given as a list of words (`["rm", "-rf", "/"]`): a list is a command only if
 # it starts with a program whose name is not a word.
 PROGRAM_NAMES = _PROGRAMS
@@ -75,7 +77,7 @@ def command(text: str) -> tuple[str, str] | None:
     """(kind, programs) of a shell command line, or None for text that is not one. The kind is the most
     severe of `destroy`, `upload`, `secret`, `plain` over its pipelines; programs are the sorted names run."""
     first = text.partition(" ")[0]
-    if first not in _STARTS:
+    if first not in COMMAND_STARTS:
         # `/usr/bin/curl`, `mkfs.ext4`, `python3.12`: the program's family name decides.
         if "/" not in first and "." not in first:
             return None
