@@ -142,7 +142,8 @@ def _tokens(text: str, mask: int) -> int:
             found |= Char.ONLY_WILDCARD
         if "%2e%2e" in lowered:
             found |= Char.PATH_TRAVERSAL
-    if mask & (Char.SLASH | Char.PUNCT) and not mask & Char.SPACE and secret_path(text):
+    # Every secret file name has a dot, a slash or an underscore (`.env`, `id_rsa`): dates and ids do not.
+    if not mask & Char.SPACE and (mask & Char.SLASH or "." in text or "_" in text) and secret_path(text):
         found |= Char.SECRET_PATH
     if mask & Char.SLASH:
         if ".." in text:
