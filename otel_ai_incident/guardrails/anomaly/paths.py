@@ -19,15 +19,19 @@ _NAMES = frozenset(
         "credentials.yml", "credentials.yml.enc", "credentials.csv", "client_secret.json", "kubeconfig",
         "secrets.yml", "secrets.yaml", "secrets.json", "secrets.toml", "terraform.tfstate", "terraform.tfvars",
         "master.passwd", "keystore.jks", "service-account.json",
-        "application_default_credentials.json", "accesstokens.json", "wp-config.php",
+        "application_default_credentials.json", "accesstokens.json", "access_tokens.db", "credentials.db",
+        "service_account.json", "wp-config.php",
     )
 )  # fmt: skip
 # Extensions of private keys, keystores and password databases.
-_EXTENSIONS = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk", ".kdbx", ".tfstate", ".ovpn")
+_EXTENSIONS = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk", ".kdbx", ".tfstate", ".tfvars", ".ovpn")
+# SSH private keys under another name (`id_rsa_deploy`); their `.pub` halves are public.
+_KEY_PREFIXES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
 # Directories whose files are all credentials (a file anywhere under them).
 _DIRECTORIES = frozenset((".ssh", ".aws", ".gnupg", ".kube", ".azure", ".docker", "gcloud", "secrets"))
-# Full paths that hold secrets of the process or the system.
-_SYSTEM = ("/proc/self/environ", "/proc/1/environ", "/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+# Full paths that hold secrets of the process or the system, or list its accounts (the first file read
+# through a path traversal).
+_SYSTEM = ("/proc/self/environ", "/proc/1/environ", "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/passwd")
 # Dotenv variants that are committed on purpose and hold no secret.
 _TEMPLATES = ("example", "sample", "template", "dist", "defaults")
 
@@ -39,6 +43,8 @@ def secret_path(text: str) -> bool:
         return True
     directory, _, name = path.rpartition("/")
     if name in _NAMES or name.endswith(_EXTENSIONS):
+        return True
+    if name.startswith(_KEY_PREFIXES) and not name.endswith(".pub"):
         return True
     if name.startswith(".env.") and not name.endswith(_TEMPLATES):
         return True

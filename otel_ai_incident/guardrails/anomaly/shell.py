@@ -35,7 +35,8 @@ _PROGRAMS = frozenset(
         "ruff", "mypy", "bash", "sh", "zsh", "openssl", "crontab", "jq", "yq", "mvn", "gradle", "javac", "gcc",
         "clang", "cmake", "bazel", "dotnet", "php", "ruby", "bundle", "rake", "composer", "ansible",
         "ansible-playbook", "vault", "iptables", "useradd", "usermod", "chpasswd", "pwd", "whoami", "uname",
-        "nohup", "xargs", "sudo", "doas", "printf", "gsutil", "dig", "cat", "ssh-keygen",
+        "nohup", "xargs", "sudo", "doas", "printf", "gsutil", "dig", "cat", "ssh-keygen", "rclone", "poweroff",
+        "shutdown", "reboot",
     )
 )  # fmt: skip
 # Program names that are also words: a string starting with one is a command only if it has shell marks.
@@ -58,10 +59,12 @@ _LISTS = re.compile(r"&&|\|\||;|\n")
 _SQL_CLIENTS = frozenset(("psql", "mysql", "mariadb", "sqlite3", "mongo", "mongosh", "redis-cli", "cqlsh"))
 _SQL_DESTROY = re.compile(
     r"\bdrop\s+(?:database|schema|table|keyspace)\b|\btruncate\b|\bflush(?:all|db)\b|dropdatabase"
+    r"|\bdelete\s+from\s+[\w.\"]+\s*(?:;|'|\"|$)"  # a delete without a where clause
 )
 _DISKS = ("/dev/sd", "/dev/hd", "/dev/nvme", "/dev/xvd", "/dev/vd", "/dev/mmcblk", "/dev/disk")
 # Top-level places whose recursive removal destroys a system or a home, not a build output.
-_ROOTS = frozenset(("/", "/*", "~", "~/", "~/*", "*", ".*", "$home", "${home}", "$home/*", "..", "../*"))
+_ROOTS = frozenset(("/", "/*", "~", "~/", "~/*", "*", ".*", "$home", "${home}", "$home/*", "..", "../*", ".git"))
+_POWER = frozenset(("shutdown", "reboot", "halt", "poweroff"))
 _NETWORK = frozenset(("curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh", "openssl"))
 _COPIERS = frozenset(("scp", "rsync", "sftp"))
 _RESOLVERS = frozenset(("dig", "nslookup", "host", "drill"))
@@ -102,14 +105,15 @@ def command(text: str) -> tuple[str, str] | None:
 
 def _program(words: list[str]) -> str | None:
     """The program a stage runs (wrappers, variable assignments and their flags skipped), its words left
-    from it on."""
+    from it on; None for a stage that is only the end of a quoted string split at a `;` or `|` in it."""
     while words:
         word = words[0]
         name = word.rpartition("/")[2]
         if name in _WRAPPERS or ("=" in word and not word.startswith("-")) or (word[:1] == "-" or word.isdigit()):
             del words[0]
             continue
-        return name.strip("(`$")
+        name = name.strip("(`$")
+        return name if name[:1].isalnum() else None
     return None
 
 
@@ -151,6 +155,12 @@ def _destroys(program: str, arguments: list[str], text: str) -> bool:
         return s3_wipe or any(word.startswith(_CLOUD_DESTROY) for word in arguments)
     if program == "crontab":
         return "-r" in flags
+    if program == "iptables":
+        return bool(flags & {"-f", "--flush", "-x"})
+    if program == "docker":
+        return "prune" in arguments and bool(flags & {"-a", "--all", "-af", "-fa", "--volumes"})
+    if program in _POWER:
+        return True
     if program in _SQL_CLIENTS:
         return _SQL_DESTROY.search(text) is not None
     return any(word.startswith(_DISKS) for word in _redirected(arguments, ">"))
@@ -175,6 +185,10 @@ def _uploads(program: str, arguments: list[str], piped: bool, text: str) -> bool
             if flag in _DATA_FLAGS and (value.strip("'\"")[:1] in ("@", "<") or "=@" in value or "=<" in value):
                 return True
         return False
+    if program in ("aws", "gsutil") and {"cp", "sync", "mv"} & set(arguments):
+        # `aws s3 cp ./orders.db s3://bucket/`: local source, bucket target.
+        places = [word for word in arguments if word[:1] != "-" and word not in ("s3", "cp", "sync", "mv")]
+        return len(places) >= 2 and "://" in places[-1] and "://" not in places[0]
     if program in _COPIERS:
         remote = [i for i, word in enumerate(arguments) if word[:1] != "-" and ":" in word and word[:1] != "/"]
         return bool(remote) and remote[-1] == len(arguments) - 1 and remote[0] > 0
