@@ -10,7 +10,8 @@ tool, a calendar tool, a CRM tool), then:
   2. commands: the same for 12 destructive commands, 12 uploading ones (curl/wget uploads, netcat, DNS
      labels, scp to an outside host) and 10 ordinary new ones;
   3. drift: a new value recurring in every third call (a currency worth 1/150 of a dollar next to four
-     ids, a partner mail domain one letter from a known one, a new record field named `approval_state`),
+     ids, a partner mail domain one letter from a known one, a new record field named `approval_state`,
+     a new record field sent with any combination of the optional ones),
      observed 60 times: the share of its calls flagged once it has been seen 20 times (goal <= 1%), and
      the last sighting that was flagged;
   4. the look-alike spelling of a known domain (`I` for `l`) sent 40 times: the share flagged (it should
@@ -95,6 +96,17 @@ def invite(rng: random.Random, domain: str | None = None) -> dict[str, Any]:
     return {"summary": f"Review {rng.randint(1, 999)}", "attendee": f"p{rng.randint(1, 800)}@{domain}"}
 
 
+def edit_contact(rng: random.Random, new_field: bool = False) -> dict[str, Any]:
+    fields: dict[str, Any] = {"email": f"c{rng.randint(1, 9999)}@tidewater.com"}
+    if rng.random() < 0.5:
+        fields["phone"] = f"+1 212 555 {rng.randint(1000, 9999)}"
+    if rng.random() < 0.3:
+        fields["title"] = rng.choice(("CFO", "Buyer", "Engineer"))
+    if new_field:
+        fields["loyalty_tier"] = rng.choice(("gold", "silver", "bronze"))
+    return {"contact_id": f"ct_{rng.randint(10**5, 10**6)}", "fields": fields}
+
+
 def update_contact(rng: random.Random, extra: bool = False) -> dict[str, Any]:
     fields = {"company": rng.choice(("Tidewater", "Brightmoor")), "stage": rng.choice(("lead", "customer"))}
     if extra:
@@ -153,6 +165,7 @@ def main() -> None:
             ("new currency (1/150 of a dollar)", "charge", charge, lambda r: charge(r, "JPY")),
             ("partner domain one letter away", "invite", invite, lambda r: invite(r, "tidewaters.com")),
             ("new field approval_state", "update_contact", update_contact, lambda r: update_contact(r, True)),
+            ("new field among optional fields", "edit_contact", edit_contact, lambda r: edit_contact(r, True)),
         ):
             late, last = drift(tool, make, changed, seed)
             add(f"{name}: flagged after 20 sightings", late)

@@ -293,3 +293,27 @@ def test_a_new_record_field_named_like_a_safeguard_is_data_unless_set_like_a_swi
     switch = {"contact_id": "ct_123456", "fields": {"company": "Quillstone", "stage": "lead"}, "skip_audit": True}
     score, strong = judged(scorer, "update_contact", switch)
     assert score >= SUSPICIOUS and strong >= STRONG
+
+
+def profile_update(rng: random.Random, new_field: bool = False) -> dict[str, Any]:
+    fields: dict[str, Any] = {"email": f"p{rng.randint(1, 9999)}@harbourline.com"}
+    if rng.random() < 0.5:
+        fields["phone"] = f"+44 20 7946 {rng.randint(1000, 9999)}"
+    if rng.random() < 0.3:
+        fields["role"] = rng.choice(("buyer", "owner", "analyst"))
+    if new_field:
+        fields["preferred_channel"] = rng.choice(("email", "phone"))
+    return {"contact_id": f"ct_{rng.randint(10**5, 10**6)}", "fields": fields}
+
+
+def test_a_new_field_joining_optional_fields_is_absorbed() -> None:
+    """The new field arrives in every combination of the optional fields, each combination new once: a new
+    key set weighs what a new key does, so none of them alerts on its own."""
+    scorer = trained("update_contact", profile_update, calls=1200)
+    rng = random.Random(12)
+    scores = []
+    for index in range(120):
+        score = scorer.observe("update_contact", profile_update(rng, new_field=index % 3 == 0))
+        if index % 3 == 0:
+            scores.append(score)
+    assert max(scores) < SUSPICIOUS, scores

@@ -48,7 +48,7 @@ OUTLIER_DECADES_SLOPE = 4.0
 # Numeric features are compared in decades (log10); a constant argument still gets this much scale.
 MIN_SCALE = 0.1
 # A never-seen optional key is usually a field the app started sending: it weighs this much, unless its
-# name is a safeguard switch (see features).
+# name is a safeguard switch set like one (see features); so does a never-seen combination of known keys.
 NEW_KEY_WEIGHT = 0.5
 # A sibling sets a number's scale when it explains at least this share of its variance (see
 # sketches.Grouping); its groups need MIN_SAMPLES sightings (see model). A sibling whose vocabulary

@@ -329,7 +329,9 @@ class ToolModel:
                 if key not in call.keys and not key & OPTIONAL:
                     novel.append(rarity((n - 1.0 - keys.guaranteed(key) + PRIOR) / n, RARE_P))
         if not new_key and self.keysets.guaranteed(call.keyset) < 1.0:
-            novel.append(rarity(self.keysets.novelty(PRIOR), NOVEL_P))
+            # A new combination of known keys weighs what a new key does: a field the app started sending
+            # joins the optional fields it already sends in every combination, each new until seen.
+            novel.append(NEW_KEY_WEIGHT * rarity(self.keysets.novelty(PRIOR), NOVEL_P))
         arguments = self.arguments
         for leaf in call.leaves:
             model = arguments.get(leaf.key)
