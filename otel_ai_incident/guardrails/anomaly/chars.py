@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from otel_ai_incident.guardrails.anomaly.paths import secret_path
+
 
 class Char:
     """Bits for character classes and attack tokens found in a value; learned per argument as frequencies.
@@ -38,9 +40,10 @@ class Char:
     FRACTION = 1 << 20
     NON_FINITE = 1 << 21
     ENCODED = 1 << 22
+    SECRET_PATH = 1 << 23
 
 
-CHAR_BITS = Char.ENCODED.bit_length()
+CHAR_BITS = Char.SECRET_PATH.bit_length()
 # Plain character classes are weak evidence on their own (a first apostrophe in a free-text query is
 # ordinary); attack tokens, wildcards (they widen what an operation touches) and number oddities are strong.
 WEAK_CHARS = (
@@ -139,6 +142,9 @@ def _tokens(text: str, mask: int) -> int:
             found |= Char.ONLY_WILDCARD
         if "%2e%2e" in lowered:
             found |= Char.PATH_TRAVERSAL
+    # Every secret file name has a dot, a slash or an underscore (`.env`, `id_rsa`): dates and ids do not.
+    if not mask & Char.SPACE and (mask & Char.SLASH or "." in text or "_" in text) and secret_path(text):
+        found |= Char.SECRET_PATH
     if mask & Char.SLASH:
         if ".." in text:
             found |= Char.PATH_TRAVERSAL

@@ -6,10 +6,10 @@ moderate signals together (a new kind and an unusual length) add up; and each s_
 zero for ordinary variation, so many harmless features do not accumulate into a false alarm.
 
 Evidence is of two sorts (see model.ArgumentModel): strong, what attacks do and legitimate change rarely
-does (a new type, an attack token, an outlying length or amount, a rare kind of address or SQL statement,
-a look-alike host), and novel, what a legitimate change does too (a never-seen value, shape, key or plain
-character class). Both count the same in the score; they differ in how fast a flagged call is learned
-(see scorer).
+does (a new type, an attack token, a secret file's path, an outlying length or amount, a rare kind of
+address, SQL statement or shell command, a look-alike host), and novel, what a legitimate change does too
+(a never-seen value, shape, key or plain character class). Both count the same in the score; they differ
+in how fast a flagged call is learned (see scorer).
 
 Two shapes produce the s_i:
 - rarity(p): for an event with estimated probability p (a never-seen key, kind or character class; a
@@ -48,7 +48,7 @@ OUTLIER_DECADES_SLOPE = 4.0
 # Numeric features are compared in decades (log10); a constant argument still gets this much scale.
 MIN_SCALE = 0.1
 # A never-seen optional key is usually a field the app started sending: it weighs this much, unless its
-# name is a safeguard switch (see features).
+# name is a safeguard switch set like one (see features); so does a never-seen combination of known keys.
 NEW_KEY_WEIGHT = 0.5
 # A sibling sets a number's scale when it explains at least this share of its variance (see
 # sketches.Grouping); its groups need MIN_SAMPLES sightings (see model). A sibling whose vocabulary

@@ -9,7 +9,8 @@ an IBAN has another), so the model never stores argument values, and a saved sta
 fingerprints, sealed with a key (see `sealing`).
 
 Some values also yield derived leaves, keyed `path#part`: where a URL or e-mail address points (see
-`urls`), and what a SQL statement does to which tables (see `sql`). A number carries the fingerprints of
+`urls`), what a SQL statement does to which tables (see `sql`), and what kind of thing a shell command
+does with which programs (see `shell`). A number carries the fingerprints of
 its short string siblings (`currency` next to `amount`), so its scale can be learned per such context.
 """
 
@@ -23,6 +24,7 @@ from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
 from otel_ai_incident.guardrails.anomaly.chars import CLASS_TABLE, Char, string_chars
+from otel_ai_incident.guardrails.anomaly.shell import COMMAND_INITIALS, COMMAND_STARTS, PROGRAM_NAMES, command
 from otel_ai_incident.guardrails.anomaly.sql import SQL_INITIALS, SQL_START, statement
 from otel_ai_incident.guardrails.anomaly.urls import (
     INTERNAL_NAMES,
@@ -41,13 +43,20 @@ MAX_LEAVES = 64
 FINGERPRINT_CHARS = 256
 SCAN_CHARS = 2048
 BARE_ARGUMENT = "$"
+# The bit that marks the fingerprint of a key whose absence says nothing: a command's derived leaves
+# (`command#command`) are there only when `shell` knows its program, so a command run by another program
+# is neither missing a key nor a new key set. Every other key has the bit cleared. (A URL's or a SQL
+# statement's derived keys are found by syntax: their absence in an argument that always had them is news.)
+OPTIONAL = 1
 # Strings up to this long without a space get a shape; a number takes up to this many siblings as context.
 SHAPE_CHARS = 40
 CONTEXT_CHARS = 32
 MAX_CONTEXTS = 4
+# A command given as a list of words is judged on this many.
+MAX_ARGV = 64
 # Words of key names that switch off a safeguard or widen what a call may touch (whole words of a
-# snake_case or camelCase name, or their stems): a new key named so is not an optional field the app
-# started sending, it is an attempt to change what the tool is allowed to do.
+# snake_case or camelCase name, or their stems): a new key named so and set like a switch (see _switch)
+# is not an optional field the app started sending, it is an attempt to change what the tool may do.
 _RISKY_STEMS = (
     "admin", "overrid", "bypass", "skip", "forc", "sudo", "superuser", "privileg", "elevat",
     "impersonat", "unsafe", "insecure", "disabl", "noverify", "unverif", "cascad", "approv", "audit",
@@ -70,6 +79,9 @@ class Kind:
 
 # (sibling key, sibling value) fingerprints a number is learned per.
 Context = tuple[tuple[int, int], ...]
+# A host's look-alike fingerprints: what it leaves when known, what it is probed with for the same name and
+# for a name one edit away (see urls.name_marks).
+Marks = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 
 class Leaf(NamedTuple):
@@ -77,9 +89,8 @@ class Leaf(NamedTuple):
 
     `shape` is the fingerprint of a short value's character-class sequence; `strict` marks a derived leaf
     whose values are a few categories of risk (an address range, a statement kind), judged by frequency
-    rather than by whether they were seen once; `marks` are a host's look-alike fingerprints (what it
-    leaves when known, what it is probed with when new); `context` pairs (sibling key, sibling value) for
-    a number."""
+    rather than by whether they were seen once; `marks` are a host's look-alike fingerprints (see Marks);
+    `context` pairs (sibling key, sibling value) for a number."""
 
     key: int
     kind: str
@@ -89,13 +100,13 @@ class Leaf(NamedTuple):
     magnitude: float | None
     shape: int | None = None
     strict: bool = False
-    marks: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    marks: Marks | None = None
     context: Context = ()
 
 
 class ArgumentProfile(NamedTuple):
     """A call's leaves, the fingerprints of the key paths it carries and of that set of paths as a whole,
-    and which of its keys are named like a safeguard switch."""
+    and which of its keys are named like a safeguard switch and set like one."""
 
     leaves: list[Leaf]
     keys: frozenset[int]
@@ -150,8 +161,28 @@ def profile(arguments: Mapping[str, Any]) -> ArgumentProfile:
     cached = _keysets.get(names)
     if cached is None:
         risky = frozenset(paths[name] for name in names if _risky_name(name))
-        cached = _keysets.put(names, (fingerprint("\x1f".join(sorted(names))), risky))
-    return ArgumentProfile(leaves, frozenset(paths.values()), cached[0], cached[1])
+        keyset = fingerprint("\x1f".join(sorted(name for name in names if not paths[name] & OPTIONAL)))
+        cached = _keysets.put(names, (keyset, risky))
+    risky = cached[1]
+    if risky:
+        risky = frozenset(leaf.key for leaf in leaves if leaf.key in risky and _switch(leaf))
+    return ArgumentProfile(leaves, frozenset(paths.values()), cached[0], risky)
+
+
+# What a switch is set to: a boolean, 0 or 1 (log10(1 + 1)), or one of these words (their fingerprints).
+_FLAG_WORDS = frozenset(map(fingerprint, ("true", "false", "yes", "no", "on", "off", "1", "0", "True", "False")))
+_ONE = math.log10(2)
+
+
+def _switch(leaf: Leaf) -> bool:
+    """Whether a value is what a switch is set to. `approval_status="pending"` in a record's fields is data
+    the app started sending; `skip_approval=True` changes what the call is allowed to do."""
+    kind = leaf.kind
+    if kind == Kind.BOOL or kind == Kind.NULL:
+        return True
+    if kind == Kind.NUM:
+        return leaf.magnitude in (0.0, _ONE)
+    return kind == Kind.STR and leaf.token in _FLAG_WORDS
 
 
 def _risky_name(path: str) -> bool:
@@ -183,8 +214,13 @@ def _walk_mapping(
 
 def _add_context(leaves: list[Leaf], numbers: list[int], codes: list[int]) -> None:
     """Give each number the (key, value) of its sibling codes: short single-word strings (a currency, a
-    status), the categories its scale may be learned per."""
-    context = tuple((leaves[i].key, leaves[i].token) for i in codes if leaves[i].shape is not None)[:MAX_CONTEXTS]
+    status), the categories its scale may be learned per. With more than MAX_CONTEXTS, the shortest: a
+    category is a short code, and the ids and references next to it (`cus_4471...`, `idem_...`) must not
+    crowd the currency out."""
+    codes = [i for i in codes if leaves[i].shape is not None]
+    if len(codes) > MAX_CONTEXTS:
+        codes = sorted(codes, key=lambda i: leaves[i].size or 0.0)[:MAX_CONTEXTS]
+    context = tuple((leaves[i].key, leaves[i].token) for i in codes)
     if context:
         for index in numbers:
             leaf = leaves[index]
@@ -197,16 +233,26 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
     if key is None:
         key = _paths.get(path)
         if key is None:
-            key = _paths.put(path, fingerprint(path))
+            key = _paths.put(path, fingerprint(path) & ~OPTIONAL)
         paths[path] = key
     kind = type(value)
     if kind is str:
+        index = len(leaves)
         leaves.append(_string(key, value))
-        if "://" in value[:16] or "@" in value:
-            _destination(path, value, leaves, paths)
-        elif value[:1] in SQL_INITIALS and SQL_START.match(value):
-            _statement(path, value, leaves, paths)
-        elif ("." in value or ":" in value or value in INTERNAL_NAMES) and " " not in value:
+        if ("://" in value[:16] or "@" in value) and _destination(path, value, leaves, paths):
+            # Where an address points is judged by its own leaves; its shape would only say how long the
+            # domain's name is, and make every new domain a new shape for each length of local part.
+            if leaves[index].shape is not None:
+                leaves[index] = leaves[index]._replace(shape=None)
+            return
+        if " " in value:
+            if value[:1] in SQL_INITIALS and SQL_START.match(value):
+                _statement(path, value, leaves, paths)
+            elif value[:1] in COMMAND_INITIALS:
+                first = value.partition(" ")[0]
+                if first in COMMAND_STARTS or "/" in first or "." in first:
+                    _command(path, value, leaves, paths)
+        elif "." in value or ":" in value or value in INTERNAL_NAMES:
             _bare_host(path, value, leaves, paths)
     elif kind is int or kind is float:
         leaves.append(_number(key, value))
@@ -218,21 +264,23 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         leaves.append(_container(key, Kind.LIST, len(value)))
         if depth < MAX_DEPTH:
             _walk_items(islice(value, MAX_LIST_ITEMS), path + "[]", depth + 1, leaves, paths)
+        if kind is list or kind is tuple:
+            _argv(path, value, leaves, paths)
     else:
         leaves.append(_scalar(key, value))
 
 
-def _derived_key(path: str, paths: dict[str, int]) -> int:
+def _derived_key(path: str, paths: dict[str, int], optional: bool = False) -> int:
     key = paths.get(path)
     if key is None:
         key = _paths.get(path)
         if key is None:
-            key = _paths.put(path, fingerprint(path))
+            key = _paths.put(path, fingerprint(path) | OPTIONAL if optional else fingerprint(path) & ~OPTIONAL)
         paths[path] = key
     return key
 
 
-def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> bool:
     """Extra leaves for where a URL or an e-mail address points (see `urls`): `path#scheme`, `path#host`
     (with its look-alike marks), `path#reach` (the kind of address) and `path#query` (its length and
     characters), or `path#domain` for a recipient."""
@@ -247,11 +295,13 @@ def _destination(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]
         chars = string_chars(query[:SCAN_CHARS]) if query else 0
         size = math.log10(1 + len(query))
         leaves.append(Leaf(_derived_key(path + "#query", paths), Kind.STR, None, chars, size, None))
-        return
+        return True
     host = mail_host(text)
-    if host is not None:
-        domain_key = _derived_key(path + "#domain", paths)
-        leaves.append(Leaf(domain_key, Kind.STR, fingerprint(host_class(host)), 0, None, None, marks=_host_marks(host)))
+    if host is None:
+        return False
+    domain_key = _derived_key(path + "#domain", paths)
+    leaves.append(Leaf(domain_key, Kind.STR, fingerprint(host_class(host)), 0, None, None, marks=_host_marks(host)))
+    return True
 
 
 def _bare_host(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
@@ -263,11 +313,10 @@ def _bare_host(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) 
         leaves.append(Leaf(_derived_key(path + "#reach", paths), Kind.STR, where, 0, None, None, None, True))
 
 
-def _host_marks(host: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _host_marks(host: str) -> Marks:
     marks = _marks.get(host)
     if marks is None:
-        own, probe = name_marks(host.lower())
-        marks = _marks.put(host, (tuple(map(fingerprint, own)), tuple(map(fingerprint, probe))))
+        marks = _marks.put(host, tuple(tuple(map(fingerprint, kind)) for kind in name_marks(host.lower())))
     return marks
 
 
@@ -279,6 +328,25 @@ def _statement(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) 
         key = _derived_key(path + "#statement", paths)
         leaves.append(Leaf(key, Kind.STR, fingerprint(kind), 0, None, None, strict=True))
         leaves.append(Leaf(_derived_key(path + "#tables", paths), Kind.STR, fingerprint(tables), 0, None, None))
+
+
+def _command(path: str, text: str, leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """Extra leaves for a shell command (see `shell`): `path#command` (its kind) and `path#programs`."""
+    shape = command(text[:SCAN_CHARS])
+    if shape is not None:
+        kind, programs = shape
+        key = _derived_key(path + "#command", paths, optional=True)
+        leaves.append(Leaf(key, Kind.STR, fingerprint(kind), 0, None, None, strict=True))
+        key = _derived_key(path + "#programs", paths, optional=True)
+        leaves.append(Leaf(key, Kind.STR, fingerprint(programs), 0, None, None))
+
+
+def _argv(path: str, items: list[Any] | tuple[Any, ...], leaves: list[Leaf], paths: dict[str, int]) -> None:
+    """A command given as a list of words (`["rm", "-rf", "/"]`) is judged as its line would be."""
+    if items and type(items[0]) is str and items[0] in PROGRAM_NAMES:
+        words = list(islice(items, MAX_ARGV))
+        if all(type(word) is str for word in words):
+            _command(path, " ".join(words), leaves, paths)
 
 
 def _walk_items(items: Iterable[Any], path: str, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:

@@ -7,10 +7,11 @@ per key, its kinds, values, character classes and numeric scale, and scores each
 (see `features` for what is learned and `evidence` for how it is combined).
 
 Learning policy: a call scoring at least `SUSPICIOUS` is still learned, but at a reduced weight. When strong
-evidence (see `model.ArgumentModel`: an internal address, an attack token, an outlying amount, a look-alike
-host) makes up at least `STRONG` of its score, the weight is `QUARANTINE_WEIGHT`: an attacker who repeats a
-misuse needs about twenty calls to weigh as much as one ordinary call, and since such evidence is judged by
-frequency (a category of risk seen in 1 % of calls still scores 0.5), keeps scoring high for far longer.
+evidence (see `model.ArgumentModel`: an internal address, an attack token, a secret file, a destructive or
+uploading command, an outlying amount, a look-alike host) makes up at least `STRONG` of its score, the
+weight is `QUARANTINE_WEIGHT`: an attacker who repeats a misuse needs about twenty calls to weigh as much
+as one ordinary call, and since such evidence is judged by frequency (a category of risk seen in 1 % of
+calls still scores 0.5), keeps scoring high for far longer.
 When only novelty made it suspicious (a never-seen currency, host, table or shape, with everything else
 ordinary), the weight is `ABSORB_WEIGHT`: a new value that recurs is seen in full after ten sightings and
 stops alerting; one repeated inside an otherwise anomalous call does not. Not learning flagged calls at
@@ -40,8 +41,9 @@ SUSPICIOUS = 0.8
 QUARANTINE_WEIGHT = 0.05
 ABSORB_WEIGHT = 0.1
 STRONG = 0.5
-# Version 2: fingerprints sealed with a key (see sealing), structural features (see model).
-STATE_VERSION = 2
+# Version 2: fingerprints sealed with a key (see sealing), structural features (see model). Version 3: key
+# fingerprints mark the keys whose absence says nothing (see features.OPTIONAL).
+STATE_VERSION = 3
 
 
 class ToolArgumentScorer:

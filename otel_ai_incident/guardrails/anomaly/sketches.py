@@ -234,9 +234,11 @@ class Grouping:
     and never forms a group). A group counts once it has `min_count` sightings: weighted mean and spread
     do not depend on the weights when they are all equal, so a new currency whose first refunds were
     learned at a reduced weight still forms its group after as many sightings as any other, while an
-    attack value repeated inside an established group barely moves it. `explained()` is the correlation
-    ratio (between-group over total sum of squares) over the groups that count: 0 when the sibling says
-    nothing about the number's scale, near 1 when it sets it (yen against dollars).
+    attack value repeated inside an established group barely moves it. `explained()` is a correlation
+    ratio over the groups that count, each group counting once (the spread of their means against that
+    spread plus their mean variance): 0 when the sibling says nothing about the number's scale, near 1 when
+    it sets it (yen against dollars). Weighting groups by their traffic instead would keep a new currency's
+    group from ever taking over: its weight stays tiny next to an established one's.
     """
 
     __slots__ = ("_explained", "_stale", "capacity", "groups", "min_count")
@@ -277,20 +279,22 @@ class Grouping:
     def explained(self) -> float:
         if self._explained is None:
             self._stale = 0
-            formed = [group for group in self.groups.values() if group[0] >= self.min_count]
-            weight = sum(group[1] for group in formed)
-            if len(formed) < 2 or weight <= 0.0:
+            formed = [group for group in self.groups.values() if group[0] >= self.min_count and group[1] > 0.0]
+            if len(formed) < 2:
                 self._explained = 0.0
             else:
-                mean = sum(group[1] * group[2] for group in formed) / weight
-                between = sum(group[1] * (group[2] - mean) ** 2 for group in formed)
-                within = sum(group[3] for group in formed)
+                # Every formed group counts the same: a new currency with ten sightings says as much about
+                # whether currency sets the scale as one with a thousand (see the class docstring).
+                mean = sum(group[2] for group in formed) / len(formed)
+                between = sum((group[2] - mean) ** 2 for group in formed)
+                within = sum(group[3] / group[1] for group in formed)
                 self._explained = between / (between + within) if between + within > 0.0 else 0.0
         return self._explained
 
     def halve(self) -> None:
         for group in self.groups.values():
-            group[0] *= 0.5
+            # Ageing keeps a formed group formed: its mean and spread stay as good as they were.
+            group[0] = max(group[0] * 0.5, min(group[0], float(self.min_count)))
             group[1] *= 0.5
             group[3] *= 0.5
         self._explained = None

@@ -93,29 +93,33 @@ def _deletions(name: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1024)
-def name_marks(host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(what a known host leaves, what a new host is probed with) for the look-alike test, as strings.
+def name_marks(host: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(what a known host leaves, what a new host is probed with for the same name, and for a name one edit
+    away) for the look-alike test, as strings.
 
     A known host leaves `=name` (the skeleton of its registered name) and `-name'` for each one-character
-    deletion. A new host matches when one of its labels or hyphen-separated parts equals a known name, or
-    its own name is within one edit of one: `-name` (it lost a character), `=name'` for its deletions (it
-    gained one), `-name'` (one was replaced). Parts of labels are compared whole only: `mail.proton.me`
-    does not imitate `gmail.com`. Empty for IP literals and internal names."""
+    deletion. A new host has the same name when one of its labels or hyphen-separated parts equals a known
+    name once confusables are folded (`str1pe.com`, `gmail.co`, `api-github.com`, `github.com.evil.io`):
+    spelled to deceive. It is one edit away when its own name is within one edit of one: `-name` (it lost
+    a character), `=name'` for its deletions (it gained one), `-name'` (one was replaced); real names are
+    that close too (`globex` and `globe`). Parts of labels are compared whole only: `mail.proton.me` does
+    not imitate `gmail.com`. Empty for IP literals and internal names."""
     if reach(host_class(host)) != NAME_HOST:
-        return (), ()
+        return (), (), ()
     labels = _labels(host)
     size = _domain_size(labels)
     if len(labels) < size:
-        return (), ()
+        return (), (), ()
     name = skeleton(labels[-size])
     deleted = _deletions(name)
     own = (f"={name}", *(f"-{d}" for d in deleted))
     parts = {skeleton(part) for label in labels[: len(labels) - size + 1] for part in (label, *label.split("-"))}
-    probe = {f"={part}" for part in parts if len(part) >= MIN_NAME}
+    same = tuple(sorted(f"={part}" for part in parts if len(part) >= MIN_NAME))
+    near: set[str] = set()
     if deleted:
-        probe.add(f"-{name}")
-        probe.update(mark for d in deleted for mark in (f"={d}", f"-{d}"))
-    return own, tuple(sorted(probe))
+        near.add(f"-{name}")
+        near.update(mark for d in deleted for mark in (f"={d}", f"-{d}"))
+    return own, same, tuple(sorted(near - set(same)))
 
 
 # A host written without a scheme (a `host` or `ip` argument): a dotted name or an IP literal, with an
