@@ -27,11 +27,10 @@ from otel_ai_incident.promptlog.writer import PromptLogWriter
 from otel_ai_incident.storage.urls import redacted
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.instruments import Instruments
-from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, env_flag, sdk_disabled
+from otel_ai_incident.telemetry.semconv import content_capture, selected_generations
+from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, sdk_disabled
 
 logger = logging.getLogger("otel_ai_incident")
-
-ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 
 @dataclass
@@ -206,6 +205,8 @@ def instrument(
         if _current is not None:
             logger.debug("otel-ai-incident: instrument() called again; keeping the first set-up")
             return _current
+        generations = selected_generations()
+        schema_url = generations[-1].schema_url
         if sdk_disabled():
             providers = None
             tracer = trace.NoOpTracerProvider().get_tracer(names.INSTRUMENTATION_SCOPE)
@@ -218,12 +219,17 @@ def instrument(
                 prometheus_host=prometheus_host,
                 prometheus_port=prometheus_port,
             )
-            tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
-            meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
+            tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
+            meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
         prompt_log_url = _prompt_log_url(prompt_log)
         key, key_given = _pseudonym_key(prompt_log_url)
         output_guard = PiiOutputGuard(action=pii_action, hmac_key=key if pii_tokens else None)
-        instruments = Instruments(meter, pii_entity_types=output_guard.entity_types, pii_action=output_guard.action)
+        instruments = Instruments(
+            meter,
+            pii_entity_types=output_guard.entity_types,
+            pii_action=output_guard.action,
+            generations=generations,
+        )
         if providers is not None and providers.worker_metrics is not None:
             worker_metrics_error = {names.COMPONENT: names.COMPONENT_WORKER_METRICS}
             providers.worker_metrics.count_errors_with(
@@ -240,7 +246,7 @@ def instrument(
             prompt_log=_open_prompt_log(prompt_log_url, instruments, output_guard if prompt_log_scrub else None),
             output_guard=output_guard,
             tool_scorer=_load_scorer(anomaly_state),
-            capture_content=env_flag(ENV_CAPTURE_CONTENT) if capture_content is None else capture_content,
+            capture_content=content_capture(generations) if capture_content is None else capture_content,
             provider_name=provider,
             anomaly_threshold=anomaly_threshold,
         )

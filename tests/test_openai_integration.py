@@ -198,6 +198,13 @@ def chat_span(pipe: Pipeline, model: str = MODEL) -> Any:
     return pipe.span(f"chat {model}")
 
 
+def turn_span(pipe: Pipeline) -> Any:
+    return pipe.span("invoke_agent")
+
+
+ONE_CALL = sorted([f"chat {MODEL}", "invoke_agent"])  # the turn, and the model call inside it
+
+
 def turns(pipe: Pipeline, outcome: str, model: str = MODEL) -> Any:
     return pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: model, names.OUTCOME: outcome})
 
@@ -211,12 +218,16 @@ def test_a_chat_completion_becomes_a_turn(pipe: Pipeline, instrumented: None) ->
 
     assert result.choices[0].message.content == "Your order ships today."
     assert len(api.requests) == 1
-    attrs = dict(chat_span(pipe).attributes)
+    chat, turn = chat_span(pipe), turn_span(pipe)
+    assert chat.parent.span_id == turn.context.span_id
+    attrs = dict(chat.attributes)
     assert attrs[names.GEN_AI_PROVIDER_NAME] == "openai"
     assert attrs[names.GEN_AI_RESPONSE_MODEL] == SERVED_MODEL
+    assert attrs[names.GEN_AI_RESPONSE_ID] == "chatcmpl-1"
     assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert (attrs[names.SERVER_ADDRESS], attrs[names.SERVER_PORT]) == ("openai.test", 80)
     assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (12, 5)
-    assert attrs[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert dict(turn.attributes)[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
     assert names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK not in attrs
     assert turns(pipe, "ok") == 1
     (entry,) = pipe.runtime.prompt_log.entries
@@ -345,7 +356,7 @@ def test_a_refusal_message_counts_as_refusal(pipe: Pipeline, instrumented: None)
         model=MODEL, messages=MESSAGES
     )
     assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 1
-    assert dict(chat_span(pipe).attributes)[hooks.AI_REFUSAL] is True
+    assert dict(turn_span(pipe).attributes)[hooks.AI_REFUSAL] is True
 
 
 def test_a_content_filter_finish_counts_as_refusal(pipe: Pipeline, instrumented: None) -> None:
@@ -371,7 +382,7 @@ def test_requested_tools_are_events_without_arguments_by_default(pipe: Pipeline,
         {names.GEN_AI_TOOL_NAME: "get_order", names.GEN_AI_TOOL_CALL_ID: "call_1"},
         {names.GEN_AI_TOOL_NAME: "refund", names.GEN_AI_TOOL_CALL_ID: "call_2"},
     ]
-    assert [s.name for s in pipe.spans()] == [f"chat {MODEL}"]  # requested, not executed: no execute_tool span
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL  # requested, not executed: no execute_tool span
 
 
 # -- errors and containment -----------------------------------------------------------------------------------
@@ -437,7 +448,7 @@ def test_our_own_failure_never_reaches_the_caller(pipe: Pipeline, monkeypatch: p
 
 
 def pseudonym_of(pipe: Pipeline, span: Any = None) -> str | None:
-    return dict((span or chat_span(pipe)).attributes).get(names.ENDUSER_PSEUDO_ID)
+    return dict((span or turn_span(pipe)).attributes).get(names.ENDUSER_PSEUDO_ID)
 
 
 def test_user_and_session_come_from_turn_context(pipe: Pipeline, instrumented: None) -> None:
@@ -445,15 +456,16 @@ def test_user_and_session_come_from_turn_context(pipe: Pipeline, instrumented: N
         FakeApi(reply_json(completion())).client().chat.completions.create(
             model=MODEL, messages=MESSAGES, user="ignored-because-the-context-says-alice"
         )
-    attrs = dict(chat_span(pipe).attributes)
+    attrs = dict(turn_span(pipe).attributes)
     assert attrs[names.ENDUSER_PSEUDO_ID] == pipe.runtime.pseudonymizer.pseudonymize("alice")
     assert attrs[names.GEN_AI_CONVERSATION_ID] == "sess-9"
+    assert dict(chat_span(pipe).attributes)[names.GEN_AI_CONVERSATION_ID] == "sess-9"
 
 
 def test_user_comes_from_the_request_without_turn_context(pipe: Pipeline, instrumented: None) -> None:
     FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES, user="bob")
     assert pseudonym_of(pipe) == pipe.runtime.pseudonymizer.pseudonymize("bob")
-    assert "bob" not in json.dumps(dict(chat_span(pipe).attributes))
+    assert all("bob" not in json.dumps(dict(span.attributes)) for span in pipe.spans())
 
 
 def test_safety_identifier_is_preferred_to_user(pipe: Pipeline, instrumented: None) -> None:
@@ -483,7 +495,8 @@ def test_turn_context_follows_tasks_and_copied_thread_contexts(pipe: Pipeline, i
     thread.join()
 
     pseudonymize = pipe.runtime.pseudonymizer.pseudonymize
-    assert sorted(pseudonym_of(pipe, s) for s in pipe.spans()) == sorted([pseudonymize("dave"), pseudonymize("erin")])
+    turn_spans = [s for s in pipe.spans() if s.name == "invoke_agent"]
+    assert sorted(pseudonym_of(pipe, s) for s in turn_spans) == sorted([pseudonymize("dave"), pseudonymize("erin")])
     assert (seen[0].user_id, seen[0].session_id) == ("frank", "s1")
     assert current_turn_context().user_id is None
 
@@ -510,7 +523,7 @@ def test_a_structured_output_parse_is_one_turn(pipe: Pipeline, instrumented: Non
     result = api.client().chat.completions.parse(model=MODEL, messages=MESSAGES, response_format=OrderStatus)
 
     assert result.choices[0].message.parsed == OrderStatus(order="12345", eta="Friday")
-    assert len(api.requests) == 1 and len(pipe.spans()) == 1
+    assert len(api.requests) == 1 and sorted(s.name for s in pipe.spans()) == ONE_CALL
     attrs = dict(chat_span(pipe).attributes)
     assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (12, 5)
     assert turns(pipe, "ok") == 1
@@ -540,7 +553,7 @@ def test_the_stream_helper_is_one_turn_through_create(pipe: Pipeline, instrument
         for _ in stream:
             pass
         assert stream.get_final_completion().choices[0].message.content == "Your order ships today."
-    assert turns(pipe, "ok") == 1 and len(pipe.spans()) == 1
+    assert turns(pipe, "ok") == 1 and sorted(s.name for s in pipe.spans()) == ONE_CALL
     assert dict(chat_span(pipe).attributes)[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
     assert pipe.runtime.prompt_log.entries[0].assistant_response == "Your order ships today."
 
@@ -564,7 +577,8 @@ def test_a_responses_call_with_a_function_call(pipe: Pipeline, instrumented: Non
     span = chat_span(pipe)
     attrs = dict(span.attributes)
     assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (20, 8)
-    assert attrs[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert dict(turn_span(pipe).attributes)[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert attrs[names.GEN_AI_RESPONSE_ID] == "resp_1"
     assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
     assert [dict(e.attributes)[names.GEN_AI_TOOL_NAME] for e in span.events] == ["get_order"]
     assert pipe.runtime.prompt_log.entries[0].user_message == "where is my order?"
@@ -622,7 +636,7 @@ def test_output_is_not_checked_unless_asked(pipe: Pipeline, instrumented: None) 
     leaked = completion("Write to jane.doe@example.com for help.")
     result = FakeApi(reply_json(leaked)).client().chat.completions.create(model=MODEL, messages=MESSAGES)
     assert result.choices[0].message.content == "Write to jane.doe@example.com for help."
-    assert [s.name for s in pipe.spans()] == [f"chat {MODEL}"]
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL
 
 
 # -- patching -------------------------------------------------------------------------------------------------
@@ -654,7 +668,7 @@ def test_one_client_only(pipe: Pipeline) -> None:
         other.chat.completions.create(model=MODEL, messages=MESSAGES)
     finally:
         uninstrument_openai()
-    assert len(pipe.spans()) == 1 and len(api.requests) == 2
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL and len(api.requests) == 2
     assert "create" not in vars(mine.chat.completions)
 
 
@@ -679,5 +693,5 @@ def test_a_client_instrumented_twice_still_makes_one_turn(pipe: Pipeline) -> Non
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
     finally:
         uninstrument_openai()
-    assert len(pipe.spans()) == 1
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL
     assert Completions.__dict__["create"] is ORIGINAL_CREATE

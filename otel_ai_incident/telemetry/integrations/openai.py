@@ -33,6 +33,8 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError("the OpenAI integration needs the SDK: pip install 'otel-ai-incident[openai]'") from missing
 
+from opentelemetry import context as otel_context
+
 from otel_ai_incident.telemetry.integrations.openai_call import CHAT, RESPONSES, Call, OpenAIApi
 from otel_ai_incident.telemetry.integrations.openai_stream import traced
 
@@ -115,23 +117,29 @@ def _wrap(original: Callable[..., Any], api: OpenAIApi, is_async: bool, check_ou
     if is_async:
 
         async def create(*args: Any, **kwargs: Any) -> Any:
-            call = Call(api, kwargs, check_output=check_output)
+            call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
+            token = otel_context.attach(call.otel_context)
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
                 call.end(exc)
                 raise
+            finally:
+                otel_context.detach(token)
             return traced(call, result)
 
     else:
 
         def create(*args: Any, **kwargs: Any) -> Any:
-            call = Call(api, kwargs, check_output=check_output)
+            call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
+            token = otel_context.attach(call.otel_context)
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
                 call.end(exc)
                 raise
+            finally:
+                otel_context.detach(token)
             return traced(call, result)
 
     functools.update_wrapper(create, original)

@@ -1,4 +1,4 @@
-"""One instrumented OpenAI call: the turn it opens (the gate), and what its reply or stream records on it.
+"""One instrumented OpenAI call: the turn it opens (the gate), its model call, and what the reply records.
 
 The turn is entered in a copy of the caller's context. The caller's context therefore never holds the turn's
 span, and a stream may end the turn later, from another task or thread, without detaching anyone's context.
@@ -7,16 +7,18 @@ span, and a stream may end the turn later, from another task or thread, without 
 from __future__ import annotations
 
 import contextvars
-import time
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from otel_ai_incident import names
-from otel_ai_incident.telemetry import hooks
+from otel_ai_incident.telemetry import content, hooks
 from otel_ai_incident.telemetry.integrations.openai_reply import (
     ChatStreamAccumulator,
     Checker,
@@ -34,7 +36,9 @@ from otel_ai_incident.telemetry.integrations.openai_request import (
     TurnRequest,
     chat_request,
     responses_request,
+    with_content,
 )
+from otel_ai_incident.telemetry.model_call import ModelCall, ModelReply, ModelRequest
 
 PROVIDER = "openai"
 COMPONENT = "openai_integration"
@@ -56,11 +60,28 @@ RESPONSES = OpenAIApi(responses_request, Response, responses_reply, check_respon
 
 
 class Call:
-    """Opens the turn on creation (raising ContainmentActive before anything is sent) and ends it exactly once."""
+    """Opens the turn on creation (raising ContainmentActive before anything is sent) and ends it exactly once.
 
-    __slots__ = ("_api", "_check_output", "_chunks_seen", "_context", "_ended", "_partial", "_sent", "_turn")
+    The turn's `invoke_agent` span holds the gate, the output check and the prompt-log id; the request itself
+    is a `chat {model}` model call inside it, ended as soon as the reply (or the stream) is in. When another
+    instrumentation of the OpenAI client is active, that one traces and counts the request: this call then
+    opens no model call of its own (one `chat` span, one duration record), and its span, started inside the
+    turn's context, becomes the turn's child.
+    """
 
-    def __init__(self, api: OpenAIApi, kwargs: Mapping[str, Any], *, check_output: bool) -> None:
+    __slots__ = (
+        "_api",
+        "_check_output",
+        "_chunks_seen",
+        "_context",
+        "_ended",
+        "_model_call",
+        "_partial",
+        "_turn",
+        "otel_context",
+    )
+
+    def __init__(self, api: OpenAIApi, kwargs: Mapping[str, Any], resource: Any, *, check_output: bool) -> None:
         self._api = api
         self._check_output = check_output
         request = _read(api, kwargs)
@@ -74,18 +95,39 @@ class Call:
         )
         self._context = contextvars.copy_context()
         self._context.run(self._turn.__enter__)
+        self._model_call: ModelCall | None = None
+        if not other_instrumentation_active():
+            self._context.run(self._open_model_call, request, resource)
+        #: What the SDK call runs under: the model call's span (or the turn's) as the current span.
+        self.otel_context = self._context.run(otel_context.get_current)
         self._partial: StreamAccumulator | None = None
         self._chunks_seen = False
         self._ended = False
-        self._sent = time.perf_counter()
+
+    def _open_model_call(self, request: TurnRequest, resource: Any) -> None:
+        try:
+            settings = request.call if request.call is not None else ModelRequest()
+            settings.server_address, settings.server_port = _server(resource)
+            content = hooks.get_runtime().content
+            if content.on_span or content.in_event:
+                with_content(request)
+            model_call = self._turn.model_call(settings)
+        except Exception:
+            hooks.get_runtime().record_error(COMPONENT)
+            return
+        model_call.__enter__()
+        self._model_call = model_call
 
     def returned(self, result: Any) -> None:
-        """The call returned a whole reply: check it in place if asked, record it, end the turn."""
+        """The call returned a whole reply: record it, check it in place if asked, end the turn."""
         try:
             if isinstance(result, self._api.reply_type):
+                reply = self._api.reply(result)
+                self._end_model_call(reply, None)
                 if self._check_output:
                     self._api.check(result, self._turn.check_output)
-                self._record(self._api.reply(result))
+                    reply.text = self._api.reply(result).text
+                self._record(reply)
         except Exception:
             hooks.get_runtime().record_error(COMPONENT)
         self.end(None)
@@ -97,9 +139,8 @@ class Call:
         try:
             if not self._chunks_seen:
                 self._chunks_seen = True
-                # An attribute, not an event: it can be queried and aggregated like the span's other numbers.
-                first_chunk = time.perf_counter() - self._sent
-                self._turn.span.set_attribute(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, first_chunk)
+                if self._model_call is not None:
+                    self._model_call.first_chunk()
             self._partial.add(chunk)
         except Exception:
             hooks.get_runtime().record_error(COMPONENT)
@@ -114,6 +155,7 @@ class Call:
             return
         try:
             reply = self._partial.reply()
+            self._end_model_call(reply, exc)
             if self._check_output and reply.text:
                 reply.text = self._turn.check_output(reply.text)
             self._record(reply)
@@ -122,19 +164,35 @@ class Call:
         self.end(exc)
 
     def end(self, exc: BaseException | None) -> None:
-        """End the turn once; an exception marks it as an error (the hooks count it and tag the span)."""
+        """End the model call and the turn once; an exception marks both as errors."""
         if self._ended:
             return
         self._ended = True
+        self._end_model_call(None, exc)
         if exc is None:
             self._context.run(self._turn.__exit__, None, None, None)
         else:
             self._context.run(self._turn.__exit__, type(exc), exc, exc.__traceback__)
 
+    def _end_model_call(self, reply: Reply | None, exc: BaseException | None) -> None:
+        """End the model call with its reply (the first time only); without one, hand the turn the usage."""
+        model_call = self._model_call
+        if model_call is None:
+            if reply is not None:
+                self._turn.model_call_traced_elsewhere(_model_reply(reply, capture=False))
+            return
+        self._model_call = None
+        if reply is not None:
+            content = hooks.get_runtime().content
+            model_call.reply(_model_reply(reply, capture=content.on_span or content.in_event))
+            self._record_requested_tools(model_call.span, reply.tools)
+        if exc is None:
+            self._context.run(model_call.__exit__, None, None, None)
+        else:
+            self._context.run(model_call.__exit__, type(exc), exc, exc.__traceback__)
+
     def _record(self, reply: Reply) -> None:
         turn = self._turn
-        if reply.tools:
-            self._record_requested_tools(reply.tools)
         if reply.refused:
             turn.refusal()
         turn.complete(
@@ -145,10 +203,10 @@ class Call:
             finish_reasons=reply.finish_reasons or None,
         )
 
-    def _record_requested_tools(self, tools: tuple[RequestedTool, ...]) -> None:
+    @staticmethod
+    def _record_requested_tools(span: trace.Span, tools: tuple[RequestedTool, ...]) -> None:
         """The model asking for a tool is not the tool running (the app's `execute_tool` span, if it runs it):
         each requested call is an event on the chat span, its arguments only with content capture on."""
-        span = self._turn.span
         capture = hooks.get_runtime().capture_content
         for tool in tools:
             attributes = {names.GEN_AI_TOOL_NAME: tool.name}
@@ -159,6 +217,35 @@ class Call:
             span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
 
 
+def _model_reply(reply: Reply, *, capture: bool) -> ModelReply:
+    output = None
+    if capture:
+        parts = [content.text_part(reply.text)] if reply.text else []
+        parts.extend(content.tool_call_part(t.name, t.call_id, t.arguments) for t in reply.tools)
+        finish = reply.finish_reasons[0] if reply.finish_reasons else None
+        output = [content.message("assistant", parts, finish)]
+    return ModelReply(
+        response_id=reply.response_id,
+        response_model=reply.response_model,
+        finish_reasons=reply.finish_reasons,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        output_messages=output,
+    )
+
+
+def _server(resource: Any) -> tuple[str | None, int | None]:
+    """The API's host and port, from the client the resource belongs to (443 or 80 when the URL names none)."""
+    url = getattr(getattr(resource, "_client", None), "base_url", None)
+    host = getattr(url, "host", None)
+    if not isinstance(host, str) or not host:
+        return None, None
+    port = getattr(url, "port", None)
+    if not isinstance(port, int):
+        port = 443 if getattr(url, "scheme", "https") == "https" else 80
+    return host, port
+
+
 def _read(api: OpenAIApi, kwargs: Mapping[str, Any]) -> TurnRequest:
     """The request as the turn sees it; if it cannot be read, a turn on an unknown model (the gate still runs)."""
     try:
@@ -166,3 +253,23 @@ def _read(api: OpenAIApi, kwargs: Mapping[str, Any]) -> TurnRequest:
     except Exception:
         hooks.get_runtime().record_error(COMPONENT)
         return TurnRequest(model=UNKNOWN_MODEL)
+
+
+# Instrumentations of the OpenAI client that trace and count the request themselves: the official one
+# (opentelemetry-instrumentation-openai-v2) and OpenLLMetry's. Both are BaseInstrumentor singletons.
+_OTHER_INSTRUMENTATIONS = (
+    ("opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor"),
+    ("opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),
+)
+
+
+def other_instrumentation_active() -> bool:
+    """Whether another OpenAI instrumentation is on. Only modules the app already imported are looked at:
+    one that is not imported cannot be instrumenting anything."""
+    for module_name, class_name in _OTHER_INSTRUMENTATIONS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            instrumentor = getattr(module, class_name, None)
+            if instrumentor is not None and getattr(instrumentor(), "is_instrumented_by_opentelemetry", False):
+                return True
+    return False

@@ -33,6 +33,7 @@ class RequestedTool:
 @dataclass(slots=True)
 class Reply:
     text: str | None = None
+    response_id: str | None = None
     response_model: str | None = None
     finish_reasons: tuple[str, ...] = ()
     input_tokens: int | None = None
@@ -65,6 +66,7 @@ def chat_reply(completion: ChatCompletion) -> Reply:
     usage = completion.usage
     return Reply(
         text=choices[0].message.content if choices else None,
+        response_id=completion.id,
         response_model=completion.model,
         finish_reasons=finish_reasons,
         input_tokens=usage.prompt_tokens if usage else None,
@@ -101,9 +103,10 @@ class _ToolParts:
 class ChatStreamAccumulator:
     """Rebuilds a Chat Completions reply from its chunks, read the way `chat_reply` reads a whole one."""
 
-    __slots__ = ("_finish", "_model", "_refused", "_text", "_tools", "_usage")
+    __slots__ = ("_finish", "_id", "_model", "_refused", "_text", "_tools", "_usage")
 
     def __init__(self) -> None:
+        self._id: str | None = None
         self._text: list[str] = []
         self._finish: dict[int, str] = {}
         self._tools: dict[tuple[int, int], _ToolParts] = {}
@@ -113,6 +116,7 @@ class ChatStreamAccumulator:
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         self._model = chunk.model or self._model
+        self._id = chunk.id or self._id
         if chunk.usage is not None:  # the last chunk, with stream_options={"include_usage": True}
             self._usage = chunk.usage
         for choice in chunk.choices:
@@ -136,6 +140,7 @@ class ChatStreamAccumulator:
         usage = self._usage
         return Reply(
             text="".join(self._text) or None,
+            response_id=self._id,
             response_model=self._model,
             finish_reasons=finish_reasons,
             input_tokens=usage.prompt_tokens if usage else None,
@@ -173,6 +178,7 @@ def responses_reply(response: Response) -> Reply:
     usage = response.usage
     return Reply(
         text="".join(texts) if texts else None,
+        response_id=response.id,
         response_model=response.model,
         finish_reasons=(reason,) if reason else (),
         input_tokens=usage.input_tokens if usage else None,

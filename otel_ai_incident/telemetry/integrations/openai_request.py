@@ -1,4 +1,5 @@
-"""What an OpenAI request tells the turn: model, system prompt, last user message, user and session.
+"""What an OpenAI request tells the turn and its model call: model, system prompt, last user message, user and
+session; sampling settings, and (for content capture) the whole input history and the tool definitions.
 
 Chat Completions and Responses spell these differently; both are read here into one `TurnRequest`, so the
 rest of the integration does not care which API was called. Request values may be plain dicts (the usual
@@ -15,6 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_ai_incident.telemetry import content
+from otel_ai_incident.telemetry.content import Message
+from otel_ai_incident.telemetry.model_call import ModelRequest
 from otel_ai_incident.telemetry.turn_context import current_turn_context
 
 UNKNOWN_MODEL = "unknown"
@@ -29,6 +33,9 @@ class TurnRequest:
     user_message: str | None = None
     user_id: str | None = None
     session_id: str | None = None
+    call: ModelRequest | None = None  # the model call's settings (content added by `with_content`)
+    messages: Any = None  # the request's input as given, read into content only when content is captured
+    tools: Any = None
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -83,9 +90,26 @@ def _who(kwargs: Mapping[str, Any], session_id: str | None = None) -> tuple[str 
     return user_id, context.session_id or session_id
 
 
+def _number(value: Any) -> float | None:
+    """A sampling setting if given as a number (not the SDK's `omit` sentinel, not a bool)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _settings(kwargs: Mapping[str, Any], max_tokens_keys: tuple[str, ...]) -> ModelRequest:
+    max_tokens = next((v for k in max_tokens_keys if (v := _number(kwargs.get(k))) is not None), None)
+    stream = kwargs.get("stream")
+    return ModelRequest(
+        temperature=_number(kwargs.get("temperature")),
+        max_tokens=int(max_tokens) if max_tokens is not None else None,
+        top_p=_number(kwargs.get("top_p")),
+        stream=stream if isinstance(stream, bool) else None,
+    )
+
+
 def chat_request(kwargs: Mapping[str, Any]) -> TurnRequest:
     """Read `chat.completions.create(**kwargs)`."""
-    system_prompt, user_message = _from_messages(kwargs.get("messages"))
+    messages = kwargs.get("messages")
+    system_prompt, user_message = _from_messages(messages)
     user_id, session_id = _who(kwargs)
     return TurnRequest(
         model=_str(kwargs.get("model")) or UNKNOWN_MODEL,
@@ -93,6 +117,9 @@ def chat_request(kwargs: Mapping[str, Any]) -> TurnRequest:
         user_message=user_message,
         user_id=user_id,
         session_id=session_id,
+        call=_settings(kwargs, ("max_completion_tokens", "max_tokens")),
+        messages=messages,
+        tools=kwargs.get("tools"),
     )
 
 
@@ -112,4 +139,79 @@ def responses_request(kwargs: Mapping[str, Any]) -> TurnRequest:
         user_message=user_message,
         user_id=user_id,
         session_id=session_id,
+        call=_settings(kwargs, ("max_output_tokens",)),
+        messages=given,
+        tools=kwargs.get("tools"),
     )
+
+
+# -- content (only read when content capture is on) ----------------------------------------------------------
+
+
+def with_content(request: TurnRequest) -> None:
+    """Add the whole input history (system instructions apart) and the tool definitions to the model call."""
+    call = request.call
+    if call is None:
+        return
+    call.system_instructions = request.system_prompt
+    given = request.messages
+    call.input_messages = [content.text_message("user", given)] if isinstance(given, str) else _history(given)
+    definitions = [d for tool in _items(request.tools) if (d := _tool_definition(tool)) is not None]
+    call.tool_definitions = definitions or None
+
+
+def _history(items: Any) -> list[Message]:
+    """Chat messages or Responses input items in the conventions' shape; system messages are instructions."""
+    history: list[Message] = []
+    for item in _items(items):
+        role = _field(item, "role")
+        kind = _field(item, "type")
+        if role in _SYSTEM_ROLES:
+            continue
+        if kind == "function_call":  # Responses: the model asked for a tool earlier in the conversation
+            part = content.tool_call_part(
+                _field(item, "name") or "", _field(item, "call_id"), _field(item, "arguments")
+            )
+            history.append(content.message("assistant", [part]))
+        elif kind == "function_call_output":
+            history.append(
+                content.message("tool", [content.tool_result_part(_field(item, "call_id"), _field(item, "output"))])
+            )
+        elif role == "tool":  # Chat Completions: a tool's result
+            result = _content_text(_field(item, "content"))
+            history.append(content.message("tool", [content.tool_result_part(_field(item, "tool_call_id"), result)]))
+        elif role is not None:
+            parts = _content_parts(_field(item, "content"))
+            for call in _items(_field(item, "tool_calls")):
+                function = _field(call, "function")
+                parts.append(
+                    content.tool_call_part(
+                        _field(function, "name") or "", _field(call, "id"), _field(function, "arguments")
+                    )
+                )
+            history.append(content.message(role, parts))
+    return history
+
+
+def _content_parts(given: Any) -> list[dict[str, Any]]:
+    if isinstance(given, str):
+        return [content.text_part(given)]
+    parts: list[dict[str, Any]] = []
+    for part in _items(given):
+        text = _field(part, "text")
+        parts.append(content.text_part(text) if isinstance(text, str) else {"type": _field(part, "type") or "unknown"})
+    return parts
+
+
+def _tool_definition(tool: Any) -> dict[str, Any] | None:
+    """A tool the request offers, flattened: Chat nests the function, Responses does not."""
+    function = _field(tool, "function") or tool
+    name = _field(function, "name")
+    if not isinstance(name, str):
+        return None
+    definition: dict[str, Any] = {"type": _field(tool, "type") or "function", "name": name}
+    if isinstance(description := _field(function, "description"), str):
+        definition["description"] = description
+    if (parameters := _field(function, "parameters")) is not None:
+        definition["parameters"] = parameters
+    return definition
