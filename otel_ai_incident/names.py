@@ -433,9 +433,11 @@ class ContentCapture(StrEnum):
 
 @dataclass(frozen=True)
 class GuardrailVocabulary:
-    """How a guardrail check is named on its span. EXPERIMENTAL in both generations: no guardrail convention
-    is merged. Today's follows semantic-conventions PR 3233 (closed); the current one follows the open
-    semantic-conventions-genai PR 427 (`run_guardrail`, `gen_ai.guardrail.*`)."""
+    """How a guardrail check is named on its span. EXPERIMENTAL: no guardrail convention is merged, and no
+    published generation of the GenAI conventions has one. Both generations follow the open proposal,
+    semantic-conventions-genai PR 427 (`run_guardrail`, `gen_ai.guardrail.*`); the names of the closed
+    semantic-conventions PR 3233 (`apply_guardrail`, `gen_ai.security.*`), which earlier releases emitted,
+    are added under dual emission (`gen_ai/dup`) for queries still reading them."""
 
     operation: str  # gen_ai.operation.name, and the span name's first word
     component: str  # the attribute naming the guardrail
@@ -531,7 +533,7 @@ DEFAULT_GENERATION = Generation(
     duration=OPERATION_DURATION,
     input_tokens=TOKEN_USAGE,
     output_tokens=TOKEN_USAGE,
-    guardrail=GUARDRAIL_PR_3233,
+    guardrail=GUARDRAIL_PR_427,
     schema_url="https://opentelemetry.io/schemas/1.41.0",
     # Today's conventions know only on and off, and "on" puts content on the span.
     content_values={
@@ -570,6 +572,15 @@ def generations_from_choice(choice: str) -> tuple[Generation, ...]:
     if choice == "dup":
         return (DEFAULT_GENERATION, LATEST_GENERATION)
     return (GENERATIONS[choice],)
+
+
+def guardrail_vocabularies(generations: tuple[Generation, ...]) -> tuple[GuardrailVocabulary, ...]:
+    """The guardrail span vocabularies to emit, the one naming the span last (see GuardrailVocabulary)."""
+    chosen = [GUARDRAIL_PR_3233] if len(generations) > 1 else []
+    for generation in generations:
+        if all(generation.guardrail is not known for known in chosen):
+            chosen.append(generation.guardrail)
+    return tuple(chosen)
 
 
 def metrics_for(generations: tuple[Generation, ...] = (DEFAULT_GENERATION,)) -> tuple[MetricSpec, ...]:

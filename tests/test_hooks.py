@@ -127,16 +127,23 @@ def test_children_hang_off_the_turn_span(pipe: Pipeline) -> None:
     _full_turn()
     turn = pipe.span(TURN_SPAN)
     tool = pipe.span("execute_tool delete_record")
-    guard = pipe.span("apply_guardrail toxicity")
-    for child in (tool, guard, pipe.span("apply_guardrail prompt_injection"), pipe.span(f"chat {MODEL}")):
+    guard = pipe.span("run_guardrail toxicity")
+    for child in (tool, guard, pipe.span("run_guardrail prompt_injection"), pipe.span(f"chat {MODEL}")):
         assert child.parent.span_id == turn.context.span_id
         assert child.context.trace_id == turn.context.trace_id
     assert tool.kind is SpanKind.INTERNAL
     assert dict(tool.attributes)[names.GEN_AI_TOOL_CALL_ID] == "call-1"
     assert dict(tool.attributes)[names.AI_TOOL_WRITES] is True
-    assert dict(guard.attributes)[names.GEN_AI_SECURITY_DECISION_TYPE] == "deny"
-    assert dict(guard.attributes)[names.GEN_AI_SECURITY_TARGET_TYPE] == "llm_output"
-    assert dict(guard.attributes)[names.GEN_AI_SECURITY_SCORE] == pytest.approx(0.97)
+    vocabulary = names.GUARDRAIL_PR_427
+    assert dict(guard.attributes) == {
+        names.GEN_AI_OPERATION_NAME: "run_guardrail",
+        vocabulary.component: "toxicity",
+        vocabulary.target_type: "output",
+        vocabulary.target_subtype: "llm",
+        vocabulary.verdict: "deny",
+        vocabulary.action: "block",
+        vocabulary.score: pytest.approx(0.97),
+    }
 
 
 def test_metrics_of_a_full_turn(pipe: Pipeline) -> None:
@@ -477,3 +484,77 @@ def test_check_output_with_a_failing_guard_returns_the_text_and_counts() -> None
     finally:
         hooks.set_runtime(None)
     assert pipe.value(names.INSTRUMENTATION_ERRORS, component="check_output") == 1
+
+
+# -- guardrail checks with real durations ---------------------------------------------------------------------
+
+
+def test_a_guardrail_check_span_covers_the_check(pipe: Pipeline) -> None:
+    with aii.llm_turn(model=MODEL) as turn:
+        with turn.guardrail_check("moderation", stage="input") as check:
+            time.sleep(0.05)
+            check.decide("flag", score=0.7)
+        turn.complete("ok")
+    span = pipe.span("run_guardrail moderation")
+    assert (span.end_time - span.start_time) / 1e9 >= 0.05
+    assert span.parent.span_id == pipe.span(TURN_SPAN).context.span_id
+    vocabulary = names.GUARDRAIL_PR_427
+    attrs = dict(span.attributes)
+    assert (attrs[vocabulary.verdict], attrs[vocabulary.action], attrs[vocabulary.target_type]) == (
+        "warn",
+        "allow",
+        "input",
+    )
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="moderation", stage="input", decision="flag") == 1
+    assert pipe.runtime.prompt_log.entries[0].guardrail_decisions == [
+        {"guardrail": "moderation", "stage": "input", "decision": "flag", "score": 0.7}
+    ]
+
+
+def test_a_failing_guardrail_check_marks_its_span_and_counts_no_decision(pipe: Pipeline) -> None:
+    with pytest.raises(TimeoutError), aii.llm_turn(model=MODEL) as turn, turn.guardrail_check("remote", stage="output"):
+        raise TimeoutError("moderation service")
+    span = pipe.span("run_guardrail remote")
+    assert span.status.status_code is StatusCode.ERROR and span.attributes[names.ERROR_TYPE] == "TimeoutError"
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="remote", stage="output", decision="allow") == 0
+
+
+class _SlowGuard:
+    action = "redact"
+    entity_types = ("EMAIL",)
+
+    def check(self, text: str):
+        from otel_ai_incident.guardrails.output_check import OutputCheck
+
+        time.sleep(0.03)
+        return OutputCheck(text=text, decision="allow", action=self.action, entity_counts={})
+
+
+def test_check_output_span_lasts_as_long_as_the_check() -> None:
+    pipe = make_pipeline(output_guard=_SlowGuard())
+    hooks.set_runtime(pipe.runtime)
+    try:
+        with aii.llm_turn(model=MODEL) as turn:
+            assert turn.check_output("fine") == "fine"
+    finally:
+        hooks.set_runtime(None)
+    span = pipe.span("run_guardrail pii")
+    assert (span.end_time - span.start_time) / 1e9 >= 0.03
+
+
+def test_a_flagged_tool_calls_guardrail_span_covers_the_scoring() -> None:
+    class SlowScorer:
+        def observe(self, tool, arguments):
+            time.sleep(0.02)
+            return 0.99
+
+    pipe = make_pipeline(tool_scorer=SlowScorer())
+    hooks.set_runtime(pipe.runtime)
+    try:
+        with aii.llm_turn(model=MODEL) as turn, turn.tool_call("refund", {"amount": 10**9}):
+            pass
+    finally:
+        hooks.set_runtime(None)
+    span = pipe.span("run_guardrail tool_anomaly")
+    assert (span.end_time - span.start_time) / 1e9 >= 0.02
+    assert dict(span.attributes)[names.GUARDRAIL_PR_427.target_subtype] == "tool_call"

@@ -158,7 +158,7 @@ def test_otlp_export_configured_only_by_environment(otlp_receiver: _OtlpReceiver
     )
     assert done.returncode == 0, done.stderr
     span_names = {s.name for s in otlp_receiver.spans}
-    assert {"invoke_agent", "chat fake-support-1", "execute_tool get_order", "apply_guardrail toxicity"} <= span_names
+    assert {"invoke_agent", "chat fake-support-1", "execute_tool get_order", "run_guardrail toxicity"} <= span_names
     assert otlp_receiver.resources[0]["service.name"] == "otlp-bot"
     assert otlp_receiver.resources[0]["deployment.environment"] == "test"
     turn = next(s for s in otlp_receiver.spans if s.name == "invoke_agent")

@@ -54,11 +54,11 @@ class ToolAttributes:
 class AttributeCache:
     """Thread-safe without a lock: a racing miss builds an equal value twice, and dict writes are atomic."""
 
-    __slots__ = ("_generations", "_guardrails", "_inferences", "_instruments", "_models", "_tools")
+    __slots__ = ("_guardrails", "_inferences", "_instruments", "_models", "_tools", "_vocabularies")
 
     def __init__(self, instruments: Instruments) -> None:
         self._instruments = instruments
-        self._generations = instruments.generations
+        self._vocabularies = names.guardrail_vocabularies(instruments.generations)
         self._models: dict[tuple[str, str], ModelAttributes] = {}
         self._inferences: dict[tuple[Any, ...], InferenceAttributes] = {}
         self._guardrails: dict[tuple[str, str, str], GuardrailAttributes] = {}
@@ -116,8 +116,7 @@ class AttributeCache:
         if found is None:
             self._instruments.see_guardrail(guardrail, stage)
             span: dict[str, Any] = {}
-            for generation in self._generations:  # the newest last: its operation name wins
-                vocabulary = generation.guardrail
+            for vocabulary in self._vocabularies:  # the current one last: its operation name wins
                 target_type, target_subtype = vocabulary.targets[stage]
                 span[names.GEN_AI_OPERATION_NAME] = vocabulary.operation
                 span[vocabulary.component] = guardrail
@@ -131,7 +130,7 @@ class AttributeCache:
                 metric={names.GUARDRAIL: guardrail, names.STAGE: stage, names.DECISION: decision},
                 span=span,
                 span_name=f"{span[names.GEN_AI_OPERATION_NAME]} {guardrail}",
-                score_keys=tuple(dict.fromkeys(g.guardrail.score for g in self._generations)),
+                score_keys=tuple(v.score for v in self._vocabularies),
             )
             _store(self._guardrails, (guardrail, stage, decision), found)
         return found

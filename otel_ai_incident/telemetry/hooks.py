@@ -200,7 +200,7 @@ class Turn(Scope):
         if self.system_prompt is not None:
             self._prompt_hash = rt.prompt_hash(self.system_prompt)
             attributes[names.AI_SYSTEM_PROMPT_HASH] = self._prompt_hash
-        if rt.content.on_span:
+        if rt.content_on_span:
             if self.system_prompt is not None:
                 attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = _text_parts(self.system_prompt)
             if self.user_message is not None:
@@ -433,7 +433,7 @@ class Turn(Scope):
                 attributes[names.GEN_AI_RESPONSE_MODEL] = self._response_model
             if self._finish_reasons is not None:
                 attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = self._finish_reasons
-            if rt.content.on_span and text is not None:
+            if rt.content_on_span and text is not None:
                 attributes[names.GEN_AI_OUTPUT_MESSAGES] = _messages("assistant", text)
             self._span.set_attributes(attributes)
         except Exception:
@@ -485,10 +485,12 @@ class GuardrailCheck(Scope):
         rt = self._rt
         try:
             stage = _STAGES[self._stage]
-            vocabulary = rt.generations[-1].guardrail  # the newest generation names the span
+            rt.instruments.see_guardrail(self._name, stage)  # its alert series exist before its first decision
+            vocabularies = names.guardrail_vocabularies(rt.generations)
+            vocabulary = vocabularies[-1]  # the current one names the span
             attributes = {names.GEN_AI_OPERATION_NAME: vocabulary.operation}
-            for generation in rt.generations:
-                attributes[generation.guardrail.component] = self._name
+            for each in vocabularies:
+                attributes[each.component] = self._name
             self._stage = stage
             span = rt.tracer.start_span(
                 f"{vocabulary.operation} {self._name}", context=self._turn._ctx, attributes=attributes

@@ -133,7 +133,7 @@ class ModelCall(Scope):
             attributes[names.GEN_AI_REQUEST_TOP_P] = float(request.top_p)
         if request.stream is not None:
             attributes[names.GEN_AI_REQUEST_STREAM] = request.stream
-        if rt.content.on_span:
+        if rt.content_on_span:
             attributes.update(_request_content(request))
         span = rt.tracer.start_span(
             self._attrs.chat_span_name, context=self._parent, kind=SpanKind.CLIENT, attributes=attributes
@@ -165,7 +165,7 @@ class ModelCall(Scope):
                 attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = reply.input_tokens
             if reply.output_tokens is not None:
                 attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = reply.output_tokens
-            if rt.content.on_span and reply.output_messages is not None:
+            if rt.content_on_span and reply.output_messages is not None:
                 attributes[names.GEN_AI_OUTPUT_MESSAGES] = to_json(reply.output_messages)
             self._span.set_attributes(attributes)
         except Exception:
@@ -192,7 +192,7 @@ class ModelCall(Scope):
                 # The exception's message may hold user text: only its type goes on the span.
                 span.set_attribute(names.ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR))
-            if rt.content.in_event:
+            if rt.content_in_event:
                 self._emit_details(error_type)
             span.end()
             self._turn._model_call_done(reply)

@@ -58,6 +58,9 @@ class Runtime:
         if isinstance(capture_content, bool):  # True: on spans, as today's conventions put it
             capture_content = names.ContentCapture.SPAN_ONLY if capture_content else names.ContentCapture.NO_CONTENT
         self.content = capture_content
+        # Read on every model call: plain booleans, not enum lookups.
+        self.content_on_span = capture_content.on_span
+        self.content_in_event = capture_content.in_event
         self.events = events or _logs.get_logger(names.INSTRUMENTATION_SCOPE)
         self.provider_name = provider_name
         self.anomaly_threshold = anomaly_threshold
@@ -67,7 +70,7 @@ class Runtime:
     @property
     def capture_content(self) -> bool:
         """Whether message content goes on spans."""
-        return self.content.on_span
+        return self.content_on_span
 
     def record_error(self, component: str) -> None:
         """Count an error of our own and log it once per component; called from an `except` block."""

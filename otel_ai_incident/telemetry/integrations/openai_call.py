@@ -108,8 +108,8 @@ class Call:
         try:
             settings = request.call if request.call is not None else ModelRequest()
             settings.server_address, settings.server_port = _server(resource)
-            content = hooks.get_runtime().content
-            if content.on_span or content.in_event:
+            rt = hooks.get_runtime()
+            if rt.content_on_span or rt.content_in_event:
                 with_content(request)
             model_call = self._turn.model_call(settings)
         except Exception:
@@ -183,8 +183,8 @@ class Call:
             return
         self._model_call = None
         if reply is not None:
-            content = hooks.get_runtime().content
-            model_call.reply(_model_reply(reply, capture=content.on_span or content.in_event))
+            rt = hooks.get_runtime()
+            model_call.reply(_model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
             self._record_requested_tools(model_call.span, reply.tools)
         if exc is None:
             self._context.run(model_call.__exit__, None, None, None)
