@@ -590,6 +590,8 @@ def metrics_for(generations: tuple[Generation, ...] = (DEFAULT_GENERATION,)) -> 
 
 
 METRICS: tuple[MetricSpec, ...] = metrics_for()  # what the default generation emits
+ALL_GENERATIONS = (DEFAULT_GENERATION, LATEST_GENERATION)
+ALL_METRICS: tuple[MetricSpec, ...] = metrics_for(ALL_GENERATIONS)  # what some generation emits
 
 # Prometheus series names a query may use: histograms expose _bucket/_sum/_count.
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import find_binary
+from otel_ai_incident import names
 from otel_ai_incident.demo.services import Prometheus
 from otel_ai_incident.generate import artefacts, dashboard
 from otel_ai_incident.generate.links import Links
@@ -40,8 +41,9 @@ def _errors(prometheus: Prometheus, exprs: list[str]) -> dict[str, str]:
     return errors
 
 
-def test_every_panel_query_executes(prometheus: Prometheus) -> None:
-    queries = dashboard.panel_queries(artefacts.catalogue(None, PRODUCTION), Links())
+@pytest.mark.parametrize("generation", names.ALL_GENERATIONS, ids=lambda g: g.key)
+def test_every_panel_query_executes(prometheus: Prometheus, generation: names.Generation) -> None:
+    queries = dashboard.panel_queries(artefacts.catalogue(None, PRODUCTION), Links(), generation)
     assert queries
     assert not _errors(prometheus, [dashboard.as_grafana_sends(q) for q in queries])
 
