@@ -300,3 +300,30 @@ def test_the_apps_gate_enforces_a_kill_switch_within_the_cache_period(tmp_path) 
         state.close()
     assert result["action"] == "kill_switch"
     assert result["seconds"] < 1.5
+
+
+@pytest.mark.parametrize(
+    ("opt_in", "present", "absent"),
+    [
+        (
+            names.SEMCONV_OPT_IN_LATEST,
+            ("gen_ai_client_inference_duration_seconds_count", "gen_ai_client_inference_usage_output_tokens_total"),
+            ("gen_ai_client_operation_duration_seconds_count", "gen_ai_client_token_usage_count"),
+        ),
+        (
+            names.SEMCONV_OPT_IN_DUP,
+            ("gen_ai_client_inference_duration_seconds_count", "gen_ai_client_operation_duration_seconds_count"),
+            (),
+        ),
+    ],
+)
+def test_the_opt_in_renames_what_prometheus_scrapes(opt_in: str, present: tuple, absent: tuple) -> None:
+    """A real scrape of an app started with OTEL_SEMCONV_STABILITY_OPT_IN: the names the generator then uses."""
+    with support_bot("--turns", "40", "--seed", "5", env=clean_env(OTEL_SEMCONV_STABILITY_OPT_IN=opt_in)) as summary:
+        samples = _samples(http_get(summary["metrics_url"]))
+    for series in present:
+        assert sum(value for _, value in samples[series]) > 0, series
+    for series in absent:
+        assert series not in samples, series
+    schema_urls = {labels["otel_scope_schema_url"] for labels, _ in samples["ai_turns_total"]}
+    assert schema_urls == {names.LATEST_GENERATION.schema_url}
