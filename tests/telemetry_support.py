@@ -41,6 +41,9 @@ class Pipeline:
     spans_exporter: InMemorySpanExporter
     reader: InMemoryMetricReader
     logs_exporter: InMemoryLogRecordExporter
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """The attributes of every event (log record) with this event name."""
@@ -72,6 +75,18 @@ class Pipeline:
                         result[key] = point.value if hasattr(point, "value") else point
         return result
 
+    def records(self, metric_name: str) -> int:
+        """How many values a histogram of this name recorded, summed over every instrumentation scope."""
+        data = self.reader.get_metrics_data()
+        return sum(
+            point.count
+            for resource_metrics in (data.resource_metrics if data else ())
+            for scope_metrics in resource_metrics.scope_metrics
+            for m in scope_metrics.metrics
+            if m.name == metric_name
+            for point in m.data.data_points
+        )
+
     def value(self, metric: names.MetricSpec, **attributes: Any) -> Any:
         return self.points(metric).get(frozenset(attributes.items()))
 
@@ -94,4 +109,4 @@ def make_pipeline(
         events=logger_provider.get_logger(names.INSTRUMENTATION_SCOPE),
         **runtime_kwargs,
     )
-    return Pipeline(runtime, exporter, reader, logs)
+    return Pipeline(runtime, exporter, reader, logs, tracer_provider, meter_provider, logger_provider)

@@ -1,0 +1,117 @@
+"""Side by side with OpenTelemetry's own OpenAI instrumentation (opentelemetry-instrumentation-openai-v2).
+
+Both active on the real OpenAI client (its HTTP layer mocked): one call must give one `chat` span and one
+duration record, so rules and dashboards count each call once, while our turn, gate and prompt log stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import otel_ai_incident as aii
+from conftest import missing
+from otel_ai_incident import names
+from otel_ai_incident.telemetry.integrations.openai import instrument_openai, uninstrument_openai
+from otel_ai_incident.telemetry.integrations.openai_call import other_instrumentation_active
+from telemetry_support import Pipeline
+from test_openai_integration import MESSAGES, MODEL, FakeApi, KillSwitch, completion, reply_json, use_pipeline
+
+try:
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+except ImportError as error:  # pragma: no cover - depends on the environment
+    OpenAIInstrumentor = None
+    IMPORT_ERROR: object = error
+
+DURATION = names.OPERATION_DURATION.name
+
+
+def _official(pipe: Pipeline) -> Any:
+    if OpenAIInstrumentor is None:
+        missing(f"opentelemetry-instrumentation-openai-v2 is not installed ({IMPORT_ERROR})")
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=pipe.tracer_provider,
+        meter_provider=pipe.meter_provider,
+        logger_provider=pipe.logger_provider,
+        skip_dep_check=True,
+    )
+    return instrumentor
+
+
+@pytest.fixture
+def pipe() -> Iterator[Pipeline]:
+    yield from use_pipeline()
+
+
+@pytest.fixture(params=["official first", "ours first"])
+def both(request: pytest.FixtureRequest, pipe: Pipeline) -> Iterator[str]:
+    """Both instrumentations on, in either order."""
+    if request.param == "official first":
+        official = _official(pipe)
+        instrument_openai()
+    else:
+        instrument_openai()
+        official = _official(pipe)
+    yield request.param
+    official.uninstrument()
+    uninstrument_openai()
+
+
+def _chat_spans(pipe: Pipeline) -> list[Any]:
+    return [s for s in pipe.spans() if s.name == f"chat {MODEL}"]
+
+
+def test_one_call_gives_one_chat_span_and_one_duration_record(pipe: Pipeline, both: str) -> None:
+    api = FakeApi(reply_json(completion()))
+    with aii.turn_context(user_id="alice", session_id="s-1"):
+        result = api.client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert result.choices[0].message.content == "Your order ships today."
+    assert len(api.requests) == 1
+
+    (chat,) = _chat_spans(pipe)
+    assert chat.instrumentation_scope.name != names.INSTRUMENTATION_SCOPE  # theirs traces the request, ours none
+    assert pipe.records(DURATION) == 1
+    assert pipe.records(names.INFERENCE_DURATION.name) == 0
+    (turn,) = [s for s in pipe.spans() if s.name == "invoke_agent"]
+    if both == "official first":  # ours wraps theirs: the request runs inside our turn
+        assert chat.parent.span_id == turn.context.span_id
+    assert turn.attributes[names.ENDUSER_PSEUDO_ID] == pipe.runtime.pseudonymizer.pseudonymize("alice")
+    (entry,) = pipe.runtime.prompt_log.entries
+    assert (entry.input_tokens, entry.output_tokens) == (12, 5)  # usage read from the reply, counted by theirs
+    assert entry.assistant_response == "Your order ships today." and entry.user_message == "where is my order?"
+    assert pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "ok"}) == 1
+
+
+def test_our_chat_span_returns_when_the_official_instrumentation_is_removed(pipe: Pipeline) -> None:
+    official = _official(pipe)
+    assert other_instrumentation_active()
+    official.uninstrument()
+    assert not other_instrumentation_active()
+    instrument_openai()
+    try:
+        FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        uninstrument_openai()
+    (chat,) = _chat_spans(pipe)
+    assert chat.instrumentation_scope.name == names.INSTRUMENTATION_SCOPE
+    assert pipe.records(DURATION) == 1
+
+
+def test_the_gate_still_stops_the_call_before_any_request() -> None:
+    pipe_gen = use_pipeline(gate=KillSwitch())
+    pipe = next(pipe_gen)
+    official = _official(pipe)
+    instrument_openai()
+    api = FakeApi(reply_json(completion()))
+    try:
+        with pytest.raises(aii.ContainmentActive):
+            api.client().chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        official.uninstrument()
+        uninstrument_openai()
+        pipe_gen.close()
+    assert api.requests == [] and _chat_spans(pipe) == []
+    assert pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "contained"}) == 1
