@@ -1,5 +1,11 @@
 """The hooks an app calls around each LLM turn: spans, metrics, the gate and the prompt log in one place.
 
+A turn is the GenAI conventions' `invoke_agent` span (INTERNAL), chosen over a name of our own because a turn
+is what that span describes: the application's work on one request, holding its guardrail checks
+(`run_guardrail`), tool executions (`execute_tool`) and the prompt-log id. Each request to the model inside
+it is a `chat {model}` CLIENT span of its own (`Turn.model_call`), so app work never shows as model latency
+and the model-call metrics measure the model only.
+
 Two promises shape this module. The app's own exceptions pass through unchanged (after being recorded),
 and nothing that goes wrong in our code ever reaches the app: it is caught, counted in
 `ai.instrumentation.errors` and logged once. The only exception we raise on purpose is ContainmentActive.
