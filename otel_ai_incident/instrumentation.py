@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
 
 from otel_ai_incident import names
 from otel_ai_incident.containment.gate import ContainmentGate, UnusableGate, fail_closed_setting, open_gate
@@ -211,6 +211,7 @@ def instrument(
             providers = None
             tracer = trace.NoOpTracerProvider().get_tracer(names.INSTRUMENTATION_SCOPE)
             meter = metrics.NoOpMeterProvider().get_meter(names.INSTRUMENTATION_SCOPE)
+            events = _logs.NoOpLoggerProvider().get_logger(names.INSTRUMENTATION_SCOPE)
         else:
             providers = configure(
                 service_name,
@@ -221,6 +222,7 @@ def instrument(
             )
             tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
             meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
+            events = providers.logger_provider.get_logger(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
         prompt_log_url = _prompt_log_url(prompt_log)
         key, key_given = _pseudonym_key(prompt_log_url)
         output_guard = PiiOutputGuard(action=pii_action, hmac_key=key if pii_tokens else None)
@@ -249,6 +251,7 @@ def instrument(
             capture_content=content_capture(generations) if capture_content is None else capture_content,
             provider_name=provider,
             anomaly_threshold=anomaly_threshold,
+            events=events,
         )
         _current = Instrumentation(runtime=runtime, providers=providers, anomaly_state=anomaly_state)
         hooks.set_runtime(runtime)

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
@@ -95,6 +96,7 @@ class _OtlpReceiver(http.server.ThreadingHTTPServer):
         self.spans: list = []
         self.resources: list = []
         self.metric_names: set[str] = set()
+        self.events: list[tuple[str, dict]] = []  # (event name, attributes) of the log records received
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _OtlpHandler)
 
@@ -118,6 +120,13 @@ class _OtlpHandler(http.server.BaseHTTPRequestHandler):
                 for rm in request.resource_metrics:
                     for sm in rm.scope_metrics:
                         self.server.metric_names.update(m.name for m in sm.metrics)
+            elif self.path == "/v1/logs":
+                request = ExportLogsServiceRequest.FromString(body)
+                for rl in request.resource_logs:
+                    for sl in rl.scope_logs:
+                        self.server.events.extend(
+                            (r.event_name, {a.key: a.value.string_value for a in r.attributes}) for r in sl.log_records
+                        )
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -167,6 +176,9 @@ def test_otlp_export_configured_only_by_environment(otlp_receiver: _OtlpReceiver
     assert names.GEN_AI_INPUT_MESSAGES not in attributes
     expected = {spec.name for spec in names.METRICS} - NOT_IN_MIX
     assert expected <= otlp_receiver.metric_names
+    # The bot's user reports arrive as gen_ai.evaluation.result events on the logs signal.
+    evaluations = [attrs for name, attrs in otlp_receiver.events if name == names.EVENT_EVALUATION_RESULT]
+    assert evaluations and all(e[names.GEN_AI_EVALUATION_NAME] == "user_feedback" for e in evaluations)
 
 
 def test_sdk_disabled_gives_working_no_op_hooks() -> None:
