@@ -695,3 +695,72 @@ def test_a_client_instrumented_twice_still_makes_one_turn(pipe: Pipeline) -> Non
         uninstrument_openai()
     assert sorted(s.name for s in pipe.spans()) == ONE_CALL
     assert Completions.__dict__["create"] is ORIGINAL_CREATE
+
+
+# -- what the model call records of the request ---------------------------------------------------------------
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {"name": "get_order", "description": "Look an order up", "parameters": {"type": "object"}},
+    }
+]
+HISTORY = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "where is order 42?"},
+    {"role": "assistant", "content": None, "tool_calls": [tool_call("call_1", "get_order", '{"id": 42}')]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "shipped"},
+]
+
+
+def test_sampling_settings_and_the_server_go_on_the_model_call(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion())).client().chat.completions.create(
+        model=MODEL, messages=MESSAGES, temperature=0.3, max_completion_tokens=200, top_p=0.5
+    )
+    attrs = dict(chat_span(pipe).attributes)
+    assert attrs[names.GEN_AI_REQUEST_TEMPERATURE] == pytest.approx(0.3)
+    assert attrs[names.GEN_AI_REQUEST_MAX_TOKENS] == 200 and attrs[names.GEN_AI_REQUEST_TOP_P] == pytest.approx(0.5)
+    op = {
+        names.GEN_AI_OPERATION_NAME: "chat",
+        names.GEN_AI_PROVIDER_NAME: "openai",
+        names.GEN_AI_REQUEST_MODEL: MODEL,
+        names.GEN_AI_RESPONSE_MODEL: SERVED_MODEL,
+        names.SERVER_ADDRESS: "openai.test",
+        names.SERVER_PORT: 80,
+    }
+    assert pipe.value(names.OPERATION_DURATION, **op).count == 1
+    assert pipe.value(names.TOKEN_USAGE, **op, **{names.GEN_AI_TOKEN_TYPE: "input"}).sum == 12
+
+
+def test_content_capture_records_the_whole_history_and_the_tool_definitions() -> None:
+    pipe_gen = use_pipeline(capture_content=True)
+    pipe = next(pipe_gen)
+    instrument_openai()
+    try:
+        calls = [tool_call("call_2", "refund", '{"amount": 10}')]
+        reply = completion("Refunding.", finish="tool_calls", tool_calls=calls)
+        FakeApi(reply_json(reply)).client().chat.completions.create(model=MODEL, messages=HISTORY, tools=TOOLS)
+    finally:
+        uninstrument_openai()
+        pipe_gen.close()
+    attrs = dict(chat_span(pipe).attributes)
+    history = json.loads(attrs[names.GEN_AI_INPUT_MESSAGES])
+    assert [m["role"] for m in history] == ["user", "assistant", "tool"]  # the system prompt is the instructions
+    assert history[1]["parts"] == [
+        {"type": "tool_call", "name": "get_order", "arguments": '{"id": 42}', "id": "call_1"}
+    ]
+    assert history[2]["parts"] == [{"type": "tool_call_response", "response": "shipped", "id": "call_1"}]
+    assert json.loads(attrs[names.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": SYSTEM}]
+    assert json.loads(attrs[names.GEN_AI_TOOL_DEFINITIONS]) == [
+        {"type": "function", "name": "get_order", "description": "Look an order up", "parameters": {"type": "object"}}
+    ]
+    (output,) = json.loads(attrs[names.GEN_AI_OUTPUT_MESSAGES])
+    assert output["finish_reason"] == "tool_calls"
+    assert [p["type"] for p in output["parts"]] == ["text", "tool_call"]
+
+
+def test_without_content_capture_no_message_reaches_a_span(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=HISTORY, tools=TOOLS)
+    for span in pipe.spans():
+        text = json.dumps(dict(span.attributes))
+        assert "shipped" not in text and "where is order" not in text and "Look an order up" not in text
