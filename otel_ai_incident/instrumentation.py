@@ -11,7 +11,8 @@ import logging
 import os
 import secrets
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import partial
 
 from opentelemetry import _logs, metrics, trace
@@ -27,6 +28,8 @@ from otel_ai_incident.promptlog.writer import PromptLogWriter
 from otel_ai_incident.storage.urls import redacted
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.instruments import Instruments
+from otel_ai_incident.telemetry.integrations import Integration
+from otel_ai_incident.telemetry.integrations import load as load_integration
 from otel_ai_incident.telemetry.semconv import content_capture, selected_generations
 from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, sdk_disabled
 
@@ -40,7 +43,12 @@ class Instrumentation:
     runtime: hooks.Runtime
     providers: Providers | None
     anomaly_state: str | os.PathLike[str] | None = None
-    openai: bool = False
+    integrations: list[Integration] = field(default_factory=list)
+
+    @property
+    def openai(self) -> bool:
+        """Whether the OpenAI integration is on (kept for callers of the `openai=True` switch)."""
+        return any(integration.name == "openai" for integration in self.integrations)
 
     @property
     def prometheus_address(self) -> tuple[str, int] | None:
@@ -54,11 +62,8 @@ class Instrumentation:
             if _current is self:
                 _current = None
                 hooks.set_runtime(None)
-        if self.openai:
-            from otel_ai_incident.telemetry.integrations.openai import uninstrument_openai
-
-            uninstrument_openai()
-            self.openai = False
+        while self.integrations:
+            self.integrations.pop().uninstrument()
         if self.anomaly_state is not None and isinstance(self.runtime.tool_scorer, ToolArgumentScorer):
             try:
                 self.runtime.tool_scorer.save(self.anomaly_state)
@@ -152,6 +157,7 @@ def _load_scorer(path: str | os.PathLike[str] | None) -> ToolArgumentScorer:
 
 
 _OFF = {"", "off", "none", "false", "0"}
+COMPONENT_INTEGRATIONS = "integrations"  # the `component` counted when a named integration cannot be enabled
 _lock = threading.Lock()
 _current: Instrumentation | None = None
 
@@ -174,6 +180,8 @@ def instrument(
     prompt_log_scrub: bool = False,
     openai: bool = False,
     openai_check_output: bool = False,
+    integrations: Iterable[str] = (),
+    check_output: bool = False,
 ) -> Instrumentation:
     """Set up spans, metrics (a Prometheus /metrics endpoint, OTLP when configured) and the hooks.
 
@@ -197,8 +205,10 @@ def instrument(
     (AII_PSEUDONYM_KEY or AII_PSEUDONYM_KEY_FILE): without it the prompt log stays off, with an error logged
     and counted (ai_instrumentation_errors_total{component="prompt_log"}), and the rest works as usual.
 
-    `openai=True` turns every call of the official OpenAI client (chat completions and responses, sync and
-    async, streaming or not) into a turn; `openai_check_output=True` also runs the PII check on the replies.
+    `integrations` names the client libraries whose every call becomes a turn (see
+    `telemetry.integrations.AVAILABLE`; today "openai": chat completions and responses, sync and async,
+    streaming or not); `check_output=True` also runs the PII check on their replies. `openai=True` and
+    `openai_check_output=True` are the older spelling of `integrations=["openai"]` and its check.
     """
     global _current
     with _lock:
@@ -255,10 +265,15 @@ def instrument(
         )
         _current = Instrumentation(runtime=runtime, providers=providers, anomaly_state=anomaly_state)
         hooks.set_runtime(runtime)
-        if openai:
-            from otel_ai_incident.telemetry.integrations.openai import instrument_openai
-
-            instrument_openai(check_output=openai_check_output)
-            _current.openai = True
+        wanted = dict.fromkeys([*integrations, *(["openai"] if openai else [])])
+        for name in wanted:
+            try:
+                integration = load_integration(name)
+            except (ImportError, ValueError):  # an unknown name, or its client library is not installed
+                logger.error("otel-ai-incident: integration %r not enabled", name, exc_info=True)
+                instruments.instrumentation_errors.add(1, {names.COMPONENT: COMPONENT_INTEGRATIONS})
+                continue
+            integration.instrument(check_output=check_output or (openai_check_output and name == "openai"))
+            _current.integrations.append(integration)
         atexit.register(_current.shutdown)
         return _current

@@ -15,7 +15,7 @@ import otel_ai_incident as aii
 from conftest import missing
 from otel_ai_incident import names
 from otel_ai_incident.telemetry.integrations.openai import instrument_openai, uninstrument_openai
-from otel_ai_incident.telemetry.integrations.openai_call import other_instrumentation_active
+from otel_ai_incident.telemetry.integrations.openai_api import other_instrumentation_active
 from telemetry_support import Pipeline
 from test_openai_integration import MESSAGES, MODEL, FakeApi, KillSwitch, completion, reply_json, use_pipeline
 

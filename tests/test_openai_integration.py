@@ -764,3 +764,42 @@ def test_without_content_capture_no_message_reaches_a_span(pipe: Pipeline, instr
     for span in pipe.spans():
         text = json.dumps(dict(span.attributes))
         assert "shipped" not in text and "where is order" not in text and "Look an order up" not in text
+
+
+_INTEGRATIONS_SCRIPT = """
+import json, httpx2, openai
+from openai.resources.chat.completions import Completions
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+import otel_ai_incident as aii
+original = Completions.__dict__["create"]
+handle = aii.instrument(prometheus=False, prompt_log=False, integrations=["openai", "no-such-client"])
+body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m-1",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}]}
+transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=body))
+client = openai.OpenAI(api_key="k", base_url="http://openai.test/v1", max_retries=0,
+                       http_client=httpx2.Client(transport=transport))
+client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hello"}])
+errors = handle.runtime.instruments.instrumentation_errors._sums
+enabled = [i.name for i in handle.integrations]
+handle.shutdown()
+print(json.dumps({"spans": sorted(s.name for s in exporter.get_finished_spans()), "enabled": enabled,
+                  "errors": {dict(k)["component"]: v for k, v in errors.items()},
+                  "restored": Completions.__dict__["create"] is original}))
+"""
+
+
+def test_instrument_enables_integrations_by_name_and_survives_an_unknown_one() -> None:
+    from processes import clean_env, run_script
+
+    result = run_script(_INTEGRATIONS_SCRIPT, clean_env())
+    assert result["spans"] == ["chat m", "invoke_agent"]
+    assert result["enabled"] == ["openai"]
+    assert result["errors"] == {"integrations": 1}
+    assert result["restored"] is True  # shutdown() undid the patches

@@ -1,54 +1,22 @@
 """What an OpenAI reply tells the turn: text, usage, finish reasons, refusals and the tools the model asks for.
 
-Whole replies (Chat Completions, Responses) and streamed ones are read into one `Reply`, so the turn records
+Whole replies (Chat Completions, Responses) and streamed ones are read into the core's `Reply`, so the turn records
 both the same way. A streamed reply is rebuilt from its chunks by an accumulator; for Responses the final
 `response.completed` event carries the whole reply, which is then read like a non-streamed one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 
+from otel_ai_incident.telemetry.integrations._core.reply import Checker, Reply, RequestedTool
+
 CONTENT_FILTER = "content_filter"
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _TOOL_CALL_ITEMS = frozenset({"function_call", "custom_tool_call"})
-
-Checker = Callable[[str], str]
-
-
-@dataclass(frozen=True, slots=True)
-class RequestedTool:
-    """A tool call the model asks for. The app may run it (an `execute_tool` span then) or not."""
-
-    name: str
-    call_id: str | None = None
-    arguments: str | None = None
-
-
-@dataclass(slots=True)
-class Reply:
-    text: str | None = None
-    response_id: str | None = None
-    response_model: str | None = None
-    finish_reasons: tuple[str, ...] = ()
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    refused: bool = False
-    tools: tuple[RequestedTool, ...] = ()
-
-
-class StreamAccumulator(Protocol):
-    def add(self, chunk: Any) -> None:
-        """Take one streamed chunk or event."""
-
-    def reply(self) -> Reply:
-        """The reply as far as it arrived."""
-
 
 # -- Chat Completions ---------------------------------------------------------------------------------------
 

@@ -1,62 +1,50 @@
-"""One instrumented OpenAI call: the turn it opens (the gate), its model call, and what the reply records.
+"""One instrumented API call of any client: the turn it opens (the gate), its model call, what the reply records.
 
 The turn is entered in a copy of the caller's context. The caller's context therefore never holds the turn's
 span, and a stream may end the turn later, from another task or thread, without detaching anyone's context.
+What differs between clients (how a request and a reply read, which results are streams, whether another
+instrumentation already traces the request) comes in a `ClientApi`; nothing here imports a client SDK.
 """
 
 from __future__ import annotations
 
 import contextvars
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from openai.types.chat import ChatCompletion
-from openai.types.responses import Response
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_ai_incident import names
-from otel_ai_incident.telemetry import content, hooks
-from otel_ai_incident.telemetry.integrations.openai_reply import (
-    ChatStreamAccumulator,
+from otel_ai_incident.telemetry import hooks
+from otel_ai_incident.telemetry.integrations._core.reply import (
     Checker,
     Reply,
     RequestedTool,
-    ResponsesStreamAccumulator,
     StreamAccumulator,
-    chat_reply,
-    check_chat,
-    check_responses,
-    responses_reply,
+    model_reply,
 )
-from otel_ai_incident.telemetry.integrations.openai_request import (
-    UNKNOWN_MODEL,
-    TurnRequest,
-    chat_request,
-    responses_request,
-    with_content,
-)
-from otel_ai_incident.telemetry.model_call import ModelCall, ModelReply, ModelRequest
-
-PROVIDER = "openai"
-COMPONENT = "openai_integration"
+from otel_ai_incident.telemetry.integrations._core.request import UNKNOWN_MODEL, TurnRequest
+from otel_ai_incident.telemetry.model_call import ModelCall, ModelRequest
 
 
 @dataclass(frozen=True, slots=True)
-class OpenAIApi:
-    """How one OpenAI API is read: its request, its whole reply and where that reply's text lives, its stream."""
+class ClientApi:
+    """How one API of one client is read: its request, its whole reply and where that reply's text lives, its
+    stream, and the instrumentation that may already trace it."""
 
+    provider: str  # gen_ai.provider.name
+    component: str  # `component` of ai_instrumentation_errors_total
     request: Callable[[Mapping[str, Any]], TurnRequest]
     reply_type: type
     reply: Callable[[Any], Reply]
     check: Callable[[Any, Checker], None]
     accumulator: Callable[[], StreamAccumulator]
-
-
-CHAT = OpenAIApi(chat_request, ChatCompletion, chat_reply, check_chat, ChatStreamAccumulator)
-RESPONSES = OpenAIApi(responses_request, Response, responses_reply, check_responses, ResponsesStreamAccumulator)
+    streams: tuple[type, type]  # the SDK's sync and async stream classes
+    with_content: Callable[[TurnRequest], None]  # adds the input history and tool definitions (content capture)
+    traced_elsewhere: Callable[[], bool]  # another instrumentation traces and counts the request itself
+    server: Callable[[Any], tuple[str | None, int | None]]  # host and port the resource's client sends to
 
 
 class Call:
@@ -64,13 +52,12 @@ class Call:
 
     The turn's `invoke_agent` span holds the gate, the output check and the prompt-log id; the request itself
     is a `chat {model}` model call inside it, ended as soon as the reply (or the stream) is in. When another
-    instrumentation of the OpenAI client is active, that one traces and counts the request: this call then
-    opens no model call of its own (one `chat` span, one duration record), and its span, started inside the
-    turn's context, becomes the turn's child.
+    instrumentation of the same client is active (`ClientApi.traced_elsewhere`), that one traces and counts
+    the request: this call then opens no model call of its own (one `chat` span, one duration record), and
+    its span, started inside the turn's context, becomes the turn's child.
     """
 
     __slots__ = (
-        "_api",
         "_check_output",
         "_chunks_seen",
         "_context",
@@ -78,11 +65,19 @@ class Call:
         "_model_call",
         "_partial",
         "_turn",
+        "api",
         "otel_context",
     )
 
-    def __init__(self, api: OpenAIApi, kwargs: Mapping[str, Any], resource: Any, *, check_output: bool) -> None:
-        self._api = api
+    def __init__(
+        self,
+        api: ClientApi,
+        kwargs: Mapping[str, Any],
+        resource: Any,
+        *,
+        check_output: bool,
+    ) -> None:
+        self.api = api
         self._check_output = check_output
         request = _read(api, kwargs)
         self._turn = hooks.llm_turn(
@@ -91,12 +86,12 @@ class Call:
             session_id=request.session_id,
             system_prompt=request.system_prompt,
             user_message=request.user_message,
-            provider=PROVIDER,
+            provider=api.provider,
         )
         self._context = contextvars.copy_context()
         self._context.run(self._turn.__enter__)
         self._model_call: ModelCall | None = None
-        if not other_instrumentation_active():
+        if not api.traced_elsewhere():
             self._context.run(self._open_model_call, request, resource)
         #: What the SDK call runs under: the model call's span (or the turn's) as the current span.
         self.otel_context = self._context.run(otel_context.get_current)
@@ -107,13 +102,13 @@ class Call:
     def _open_model_call(self, request: TurnRequest, resource: Any) -> None:
         try:
             settings = request.call if request.call is not None else ModelRequest()
-            settings.server_address, settings.server_port = _server(resource)
+            settings.server_address, settings.server_port = self.api.server(resource)
             rt = hooks.get_runtime()
             if rt.content_on_span or rt.content_in_event:
-                with_content(request)
+                self.api.with_content(request)
             model_call = self._turn.model_call(settings)
         except Exception:
-            hooks.get_runtime().record_error(COMPONENT)
+            hooks.get_runtime().record_error(self.api.component)
             return
         model_call.__enter__()
         self._model_call = model_call
@@ -121,19 +116,19 @@ class Call:
     def returned(self, result: Any) -> None:
         """The call returned a whole reply: record it, check it in place if asked, end the turn."""
         try:
-            if isinstance(result, self._api.reply_type):
-                reply = self._api.reply(result)
+            if isinstance(result, self.api.reply_type):
+                reply = self.api.reply(result)
                 self._end_model_call(reply, None)
                 if self._check_output:
-                    self._api.check(result, self._turn.check_output)
-                    reply.text = self._api.reply(result).text
+                    self.api.check(result, self._turn.check_output)
+                    reply.text = self.api.reply(result).text
                 self._record(reply)
         except Exception:
-            hooks.get_runtime().record_error(COMPONENT)
+            hooks.get_runtime().record_error(self.api.component)
         self.end(None)
 
     def stream_started(self) -> None:
-        self._partial = self._api.accumulator()
+        self._partial = self.api.accumulator()
 
     def chunk(self, chunk: Any) -> None:
         try:
@@ -143,7 +138,7 @@ class Call:
                     self._model_call.first_chunk()
             self._partial.add(chunk)
         except Exception:
-            hooks.get_runtime().record_error(COMPONENT)
+            hooks.get_runtime().record_error(self.api.component)
 
     def stream_ended(self, exc: BaseException | None) -> None:
         """The stream was exhausted, closed or failed: record what arrived, then end the turn.
@@ -160,7 +155,7 @@ class Call:
                 reply.text = self._turn.check_output(reply.text)
             self._record(reply)
         except Exception:
-            hooks.get_runtime().record_error(COMPONENT)
+            hooks.get_runtime().record_error(self.api.component)
         self.end(exc)
 
     def end(self, exc: BaseException | None) -> None:
@@ -179,12 +174,12 @@ class Call:
         model_call = self._model_call
         if model_call is None:
             if reply is not None:
-                self._turn.model_call_traced_elsewhere(_model_reply(reply, capture=False))
+                self._turn.model_call_traced_elsewhere(model_reply(reply, capture=False))
             return
         self._model_call = None
         if reply is not None:
             rt = hooks.get_runtime()
-            model_call.reply(_model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
+            model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
             self._record_requested_tools(model_call.span, reply.tools)
         if exc is None:
             self._context.run(model_call.__exit__, None, None, None)
@@ -217,59 +212,10 @@ class Call:
             span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
 
 
-def _model_reply(reply: Reply, *, capture: bool) -> ModelReply:
-    output = None
-    if capture:
-        parts = [content.text_part(reply.text)] if reply.text else []
-        parts.extend(content.tool_call_part(t.name, t.call_id, t.arguments) for t in reply.tools)
-        finish = reply.finish_reasons[0] if reply.finish_reasons else None
-        output = [content.message("assistant", parts, finish)]
-    return ModelReply(
-        response_id=reply.response_id,
-        response_model=reply.response_model,
-        finish_reasons=reply.finish_reasons,
-        input_tokens=reply.input_tokens,
-        output_tokens=reply.output_tokens,
-        output_messages=output,
-    )
-
-
-def _server(resource: Any) -> tuple[str | None, int | None]:
-    """The API's host and port, from the client the resource belongs to (443 or 80 when the URL names none)."""
-    url = getattr(getattr(resource, "_client", None), "base_url", None)
-    host = getattr(url, "host", None)
-    if not isinstance(host, str) or not host:
-        return None, None
-    port = getattr(url, "port", None)
-    if not isinstance(port, int):
-        port = 443 if getattr(url, "scheme", "https") == "https" else 80
-    return host, port
-
-
-def _read(api: OpenAIApi, kwargs: Mapping[str, Any]) -> TurnRequest:
+def _read(api: ClientApi, kwargs: Mapping[str, Any]) -> TurnRequest:
     """The request as the turn sees it; if it cannot be read, a turn on an unknown model (the gate still runs)."""
     try:
         return api.request(kwargs)
     except Exception:
-        hooks.get_runtime().record_error(COMPONENT)
+        hooks.get_runtime().record_error(api.component)
         return TurnRequest(model=UNKNOWN_MODEL)
-
-
-# Instrumentations of the OpenAI client that trace and count the request themselves: the official one
-# (opentelemetry-instrumentation-openai-v2) and OpenLLMetry's. Both are BaseInstrumentor singletons.
-_OTHER_INSTRUMENTATIONS = (
-    ("opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor"),
-    ("opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),
-)
-
-
-def other_instrumentation_active() -> bool:
-    """Whether another OpenAI instrumentation is on. Only modules the app already imported are looked at:
-    one that is not imported cannot be instrumenting anything."""
-    for module_name, class_name in _OTHER_INSTRUMENTATIONS:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            instrumentor = getattr(module, class_name, None)
-            if instrumentor is not None and getattr(instrumentor(), "is_instrumented_by_opentelemetry", False):
-                return True
-    return False

@@ -1,9 +1,10 @@
-"""Streams handed back in place of the SDK's, so the turn ends when the caller is done with the stream.
+"""Streams handed back in place of a client SDK's, so the turn ends when the caller is done with the stream.
 
 The turn ends when the stream is exhausted, fails, is closed (`close()`, `with`, `async with`), or, as a last
 resort, when an abandoned stream is garbage-collected. Everything else is delegated to the SDK's stream.
 Like opentelemetry-python's own OpenAI instrumentation these are plain wrappers: `isinstance(s, openai.Stream)`
-is false for them.
+is false for them. Which results are streams is the client's to say (`ClientApi.streams`): nothing here
+imports a client SDK.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import weakref
 from types import TracebackType
 from typing import Any
 
-from openai import AsyncStream, Stream
-
-from otel_ai_incident.telemetry.integrations.openai_call import Call
+from otel_ai_incident.telemetry.integrations._core.call import Call
 
 
 class _Traced:
@@ -107,10 +106,11 @@ class TracedAsyncStream(_Traced):
 
 def traced(call: Call, result: Any) -> Any:
     """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended)."""
-    if isinstance(result, Stream):
+    sync_stream, async_stream = call.api.streams
+    if isinstance(result, sync_stream):
         call.stream_started()
         return TracedStream(result, call)
-    if isinstance(result, AsyncStream):
+    if isinstance(result, async_stream):
         call.stream_started()
         return TracedAsyncStream(result, call)
     call.returned(result)
