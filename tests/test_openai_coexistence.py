@@ -17,7 +17,16 @@ from otel_ai_incident import names
 from otel_ai_incident.telemetry.integrations.openai import instrument_openai, uninstrument_openai
 from otel_ai_incident.telemetry.integrations.openai_api import other_instrumentation_active
 from telemetry_support import Pipeline
-from test_openai_integration import MESSAGES, MODEL, FakeApi, KillSwitch, completion, reply_json, use_pipeline
+from test_openai_integration import (
+    MESSAGES,
+    MODEL,
+    FakeApi,
+    KillSwitch,
+    completion,
+    reply_json,
+    tool_call,
+    use_pipeline,
+)
 
 try:
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
@@ -115,3 +124,16 @@ def test_the_gate_still_stops_the_call_before_any_request() -> None:
         pipe_gen.close()
     assert api.requests == [] and _chat_spans(pipe) == []
     assert pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "contained"}) == 1
+
+
+def test_requested_tools_are_recorded_on_the_turn_when_the_request_is_traced_elsewhere(
+    pipe: Pipeline, both: str
+) -> None:
+    calls = [tool_call("call_1", "get_order", '{"id": 42}')]
+    FakeApi(reply_json(completion(None, finish="tool_calls", tool_calls=calls))).client().chat.completions.create(
+        model=MODEL, messages=MESSAGES
+    )
+    (turn,) = [s for s in pipe.spans() if s.name == "invoke_agent"]
+    assert [dict(e.attributes) for e in turn.events] == [
+        {names.GEN_AI_TOOL_NAME: "get_order", names.GEN_AI_TOOL_CALL_ID: "call_1"}
+    ]

@@ -173,8 +173,9 @@ class Call:
         """End the model call with its reply (the first time only); without one, hand the turn the usage."""
         model_call = self._model_call
         if model_call is None:
-            if reply is not None:
+            if reply is not None:  # traced by another instrumentation: the requested tools go on the turn
                 self._turn.model_call_traced_elsewhere(model_reply(reply, capture=False))
+                self._record_requested_tools(self._turn.span, reply.tools)
             return
         self._model_call = None
         if reply is not None:
