@@ -93,9 +93,10 @@ def test_app_work_inside_the_turn_is_not_model_latency(pipe: Pipeline) -> None:
             call.reply(REPLY)
         time.sleep(0.05)
     chat, agent = pipe.span(f"chat {MODEL}"), pipe.span(TURN_SPAN)
-    assert (chat.end_time - chat.start_time) / 1e9 < 0.05 <= (agent.end_time - agent.start_time) / 1e9 - 0.05
+    chat_s, agent_s = (chat.end_time - chat.start_time) / 1e9, (agent.end_time - agent.start_time) / 1e9
+    assert 0.01 <= chat_s <= agent_s - 0.1  # the 100 ms of app work around the call stay out of it
     (duration,) = pipe.points(names.OPERATION_DURATION).values()
-    assert 0.01 <= duration.sum < 0.05
+    assert 0.01 <= duration.sum <= chat_s
 
 
 def test_no_raw_user_id_or_content_on_spans_by_default(pipe: Pipeline) -> None:
