@@ -170,7 +170,7 @@ def instrument(
     prometheus_host: str | None = None,
     prometheus_port: int | None = None,
     provider: str = hooks.DEFAULT_PROVIDER,
-    capture_content: bool | None = None,
+    capture_content: bool | names.ContentCapture | None = None,
     pii_action: str = "redact",
     pii_tokens: bool = False,
     anomaly_threshold: float = hooks.DEFAULT_ANOMALY_THRESHOLD,
@@ -187,6 +187,10 @@ def instrument(
 
     Honours the standard OTEL_* variables (see the README). A second call returns the first handle.
     With OTEL_SDK_DISABLED=true the hooks still work but emit nothing.
+
+    `capture_content` overrides OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT (True: on spans, or a
+    `names.ContentCapture` mode); OTEL_SEMCONV_STABILITY_OPT_IN selects the GenAI convention names (README,
+    "GenAI conventions").
 
     `pii_action` ("redact" or "block") is what `turn.check_output()` does with a reply holding PII;
     `pii_tokens` replaces each value by a keyed-HMAC token (`[EMAIL:3f9a1c2b]`, correlatable across turns)
