@@ -76,11 +76,10 @@ def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_out
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
+                otel_context.detach(token)
                 call.end(exc)
                 raise
-            finally:
-                otel_context.detach(token)
-            return traced(call, result)
+            return traced(call, result, True, token)
 
     else:
 
@@ -90,11 +89,10 @@ def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_out
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
+                otel_context.detach(token)
                 call.end(exc)
                 raise
-            finally:
-                otel_context.detach(token)
-            return traced(call, result)
+            return traced(call, result, False, token)
 
     functools.update_wrapper(instrumented, original)
     setattr(instrumented, _ORIGINAL, original)
