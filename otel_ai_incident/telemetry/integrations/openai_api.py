@@ -4,6 +4,7 @@ provider name, where the client sends its requests, and the other instrumentatio
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any
 
 from openai import AsyncStream, Stream
@@ -44,15 +45,28 @@ def other_instrumentation_active() -> bool:
     return False
 
 
+# Client -> (host, port). The client's `base_url` property alone costs a microsecond and a half, on every call;
+# weak keys, so a client can still be freed. A client whose base URL is changed after its first call keeps
+# reporting the first one.
+_servers: weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]] = weakref.WeakKeyDictionary()
+
+
 def server(resource: Any) -> tuple[str | None, int | None]:
     """The API's host and port, from the client the resource belongs to (443 or 80 when the URL names none)."""
-    url = getattr(getattr(resource, "_client", None), "base_url", None)
+    client = getattr(resource, "_client", None)
+    try:
+        return _servers[client]
+    except (KeyError, TypeError):  # not seen yet, or no client to key on
+        pass
+    url = getattr(client, "base_url", None)
     host = getattr(url, "host", None)
-    if not isinstance(host, str) or not host:
-        return None, None
     port = getattr(url, "port", None)
-    if not isinstance(port, int):
+    if not isinstance(host, str) or not host:
+        host = port = None
+    elif not isinstance(port, int):
         port = 443 if getattr(url, "scheme", "https") == "https" else 80
+    if client is not None:
+        _servers[client] = (host, port)
     return host, port
 
 
