@@ -108,52 +108,66 @@ def setup_openllmetry() -> None:
 
 
 def setup_sdk_floor() -> None:
-    """The OpenTelemetry work the contract asks of one chat turn, and nothing else: the `chat {model}` span
-    with its request and usage attributes, the duration histogram (recorded while the span is current, as
-    the hooks do) and the two token-usage records. No request or reply reading beyond usage, no gate, no
-    prompt log. Whatever any instrumentation does on top of this is its own logic."""
+    """The OpenTelemetry work the contract asks of one chat turn, and nothing else: the turn's `invoke_agent`
+    span, the `chat {model}` span inside it with its request and usage attributes, the duration histogram
+    (recorded while the chat span is current, as the hooks do) and the two token-usage records, labelled with
+    the response model and server. No request or reply reading beyond that, no gate, no prompt log. Whatever
+    any instrumentation does on top of this is its own logic."""
     from openai.resources.chat.completions import Completions
     from opentelemetry import context, trace
     from opentelemetry.trace import SpanKind
 
     from otel_ai_incident import names
-    from otel_ai_incident.telemetry.instruments import Instruments
 
     tracer_provider, meter_provider = in_memory_providers()
     tracer = tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
-    instruments = Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE))
-    duration, tokens = instruments.operation_duration, instruments.token_usage
+    meter = meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
+    duration_spec, tokens_spec = names.OPERATION_DURATION, names.TOKEN_USAGE
+    duration = meter.create_histogram(
+        duration_spec.name, unit=duration_spec.unit, explicit_bucket_boundaries_advisory=list(duration_spec.buckets)
+    )
+    tokens = meter.create_histogram(
+        tokens_spec.name, unit=tokens_spec.unit, explicit_bucket_boundaries_advisory=list(tokens_spec.buckets)
+    )
     operation = {
         names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
         names.GEN_AI_PROVIDER_NAME: "openai",
         names.GEN_AI_REQUEST_MODEL: MODEL,
+        names.SERVER_ADDRESS: "api.openai.test",
+        names.SERVER_PORT: 443,
     }
-    input_tokens = {**operation, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT}
-    output_tokens = {**operation, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT}
     original = Completions.create
 
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        turn = tracer.start_span(
+            names.OPERATION_INVOKE_AGENT,
+            attributes={names.GEN_AI_OPERATION_NAME: names.OPERATION_INVOKE_AGENT, names.GEN_AI_REQUEST_MODEL: MODEL},
+        )
+        turn_context = trace.set_span_in_context(turn)
         start = time.perf_counter()
-        span = tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=operation)
-        token = context.attach(trace.set_span_in_context(span))
+        span = tracer.start_span(f"chat {MODEL}", context=turn_context, kind=SpanKind.CLIENT, attributes=operation)
+        token = context.attach(trace.set_span_in_context(span, turn_context))
         try:
             reply = original(self, *args, **kwargs)
             usage = reply.usage
-            tokens.record(usage.prompt_tokens, input_tokens)
-            tokens.record(usage.completion_tokens, output_tokens)
+            replied = {**operation, names.GEN_AI_RESPONSE_MODEL: reply.model}
+            tokens.record(usage.prompt_tokens, {**replied, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT})
+            tokens.record(usage.completion_tokens, {**replied, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT})
             span.set_attributes(
                 {
                     names.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
                     names.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+                    names.GEN_AI_RESPONSE_ID: reply.id,
                     names.GEN_AI_RESPONSE_MODEL: reply.model,
                     names.GEN_AI_RESPONSE_FINISH_REASONS: tuple(c.finish_reason for c in reply.choices),
                 }
             )
-            duration.record(time.perf_counter() - start, operation)
+            duration.record(time.perf_counter() - start, replied)
             return reply
         finally:
             span.end()
             context.detach(token)
+            turn.end()
 
     Completions.create = create
 

@@ -1,7 +1,7 @@
 """What an instrumented LLM turn costs, against the OpenTelemetry SDK floor measured in the same run.
 
-Four ways of doing the same turn (an input guardrail decision, one tool call, an output guardrail decision,
-the completion with token usage):
+Four ways of doing the same turn (an input guardrail decision, one model call with token usage, one tool
+call, an output guardrail decision, the completion), each as two spans: the turn, and the model call in it:
   bare   no telemetry at all;
   floor  the same spans, attributes and metric records written by hand against the SDK (the least any
          library can do for this telemetry);
@@ -59,32 +59,38 @@ def bare_turn() -> str:
     return REPLY if guard_in and guard_out and tool_result else ""
 
 
-def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonymizer) -> Callable[[], str]:
+def make_floor(tracer: trace.Tracer, meter: metrics.Meter, pseudonymizer: Pseudonymizer) -> Callable[[], str]:
     """The same telemetry written directly against the SDK: the floor no library can go under."""
+    inst = Instruments(meter)  # the counters, summed as the hooks sum them
+    duration = meter.create_histogram(names.OPERATION_DURATION.name, unit="s")
+    token_usage = meter.create_histogram(names.TOKEN_USAGE.name, unit="{token}")
     prompt_hash = hashlib.sha256(SYSTEM.encode()).hexdigest()
     op = {names.GEN_AI_OPERATION_NAME: "chat", names.GEN_AI_PROVIDER_NAME: "openai", names.GEN_AI_REQUEST_MODEL: MODEL}
+    replied = {**op, names.GEN_AI_RESPONSE_MODEL: MODEL}
+    guardrail_names = names.GUARDRAIL_PR_427
 
     def guardrail(ctx: otel_context.Context, name: str, stage: str, target: str, score: float) -> None:
         inst.guardrail_decisions.add(1, {names.GUARDRAIL: name, names.STAGE: stage, names.DECISION: "allow"})
         tracer.start_span(
-            f"apply_guardrail {name}",
+            f"run_guardrail {name}",
             context=ctx,
             attributes={
-                names.GEN_AI_OPERATION_NAME: "apply_guardrail",
-                names.GEN_AI_GUARDIAN_NAME: name,
-                names.GEN_AI_SECURITY_TARGET_TYPE: target,
-                names.GEN_AI_SECURITY_DECISION_TYPE: "allow",
-                names.GEN_AI_SECURITY_SCORE: score,
+                names.GEN_AI_OPERATION_NAME: "run_guardrail",
+                guardrail_names.component: name,
+                guardrail_names.target_type: target,
+                guardrail_names.target_subtype: "llm",
+                guardrail_names.verdict: "allow",
+                guardrail_names.action: "allow",
+                guardrail_names.score: score,
             },
         ).end()
 
     def turn() -> str:
-        start = time.perf_counter()
         span = tracer.start_span(
-            f"chat {MODEL}",
-            kind=trace.SpanKind.CLIENT,
+            "invoke_agent",
             attributes={
-                **op,
+                names.GEN_AI_OPERATION_NAME: "invoke_agent",
+                names.GEN_AI_REQUEST_MODEL: MODEL,
                 names.GEN_AI_CONVERSATION_ID: "sess-1",
                 names.ENDUSER_PSEUDO_ID: pseudonymizer.pseudonymize("u1"),
                 names.AI_SYSTEM_PROMPT_HASH: prompt_hash,
@@ -93,7 +99,27 @@ def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonym
         )
         ctx = trace.set_span_in_context(span)
         token = otel_context.attach(ctx)
-        guardrail(ctx, "prompt_injection", "input", "llm_input", 0.02)
+        guardrail(ctx, "prompt_injection", "input", "input", 0.02)
+        start = time.perf_counter()
+        chat = tracer.start_span(
+            f"chat {MODEL}",
+            context=ctx,
+            kind=trace.SpanKind.CLIENT,
+            attributes={**op, names.GEN_AI_CONVERSATION_ID: "sess-1"},
+        )
+        chat_token = otel_context.attach(trace.set_span_in_context(chat, ctx))
+        chat.set_attributes(
+            {
+                names.GEN_AI_RESPONSE_MODEL: MODEL,
+                names.GEN_AI_USAGE_INPUT_TOKENS: 42,
+                names.GEN_AI_USAGE_OUTPUT_TOKENS: 17,
+            }
+        )
+        duration.record(time.perf_counter() - start, replied)
+        token_usage.record(42, {**replied, names.GEN_AI_TOKEN_TYPE: "input"})
+        token_usage.record(17, {**replied, names.GEN_AI_TOKEN_TYPE: "output"})
+        chat.end()
+        otel_context.detach(chat_token)
         inst.tool_anomaly_score.record(0.02, {names.GEN_AI_TOOL_NAME: "get_order"})
         tool = tracer.start_span(
             "execute_tool get_order",
@@ -109,13 +135,10 @@ def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonym
         inst.tool_calls.add(1, {names.GEN_AI_TOOL_NAME: "get_order", names.OUTCOME: "ok"})
         tool.end()
         otel_context.detach(tool_token)
-        guardrail(ctx, "toxicity", "output", "llm_output", 0.01)
+        guardrail(ctx, "toxicity", "output", "output", 0.01)
         span.set_attribute(names.GEN_AI_USAGE_INPUT_TOKENS, 42)
         span.set_attribute(names.GEN_AI_USAGE_OUTPUT_TOKENS, 17)
-        inst.token_usage.record(42, {**op, names.GEN_AI_TOKEN_TYPE: "input"})
-        inst.token_usage.record(17, {**op, names.GEN_AI_TOKEN_TYPE: "output"})
         inst.turns.add(1, {names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "ok"})
-        inst.operation_duration.record(time.perf_counter() - start, op)
         span.end()
         otel_context.detach(token)
         return REPLY
@@ -123,15 +146,20 @@ def make_floor(tracer: trace.Tracer, inst: Instruments, pseudonymizer: Pseudonym
     return turn
 
 
+REPLY_USAGE = aii.ModelReply(response_model=MODEL, input_tokens=42, output_tokens=17)
+
+
 def full_turn() -> str:
     with aii.llm_turn(
         model=MODEL, user_id="u1", session_id="sess-1", system_prompt=SYSTEM, user_message=MESSAGE, provider="openai"
     ) as turn:
         turn.guardrail("prompt_injection", stage="input", decision="allow", score=0.02)
+        with turn.model_call() as call:
+            call.reply(REPLY_USAGE)
         with turn.tool_call("get_order", {"order_id": 12345}):
             pass
         turn.guardrail("toxicity", stage="output", decision="allow", score=0.01)
-        turn.complete(REPLY, input_tokens=42, output_tokens=17)
+        turn.complete(REPLY)
     return REPLY
 
 
@@ -160,7 +188,7 @@ def main() -> None:
     tracer_provider = trace.get_tracer_provider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
     tracer = tracer_provider.get_tracer("floor")
-    floor_inst = Instruments(metrics.get_meter_provider().get_meter("floor"))
+    floor_meter = metrics.get_meter_provider().get_meter("floor")
     pseudonymizer = Pseudonymizer(b"benchmark-key-0123456789abcdef")
     full_runtime = hooks.get_runtime()
     hooks_runtime = copy.copy(full_runtime)
@@ -174,7 +202,7 @@ def main() -> None:
 
     modes = {
         "bare": (None, bare_turn, nothing),
-        "floor": (None, make_floor(tracer, floor_inst, pseudonymizer), nothing),
+        "floor": (None, make_floor(tracer, floor_meter, pseudonymizer), nothing),
         "hooks": (hooks_runtime, full_turn, nothing),
         "full": (full_runtime, full_turn, written),
     }

@@ -11,10 +11,11 @@ import logging
 import os
 import secrets
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import partial
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
 
 from otel_ai_incident import names
 from otel_ai_incident.containment.gate import ContainmentGate, UnusableGate, fail_closed_setting, open_gate
@@ -27,11 +28,12 @@ from otel_ai_incident.promptlog.writer import PromptLogWriter
 from otel_ai_incident.storage.urls import redacted
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.instruments import Instruments
-from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, env_flag, sdk_disabled
+from otel_ai_incident.telemetry.integrations import Integration
+from otel_ai_incident.telemetry.integrations import load as load_integration
+from otel_ai_incident.telemetry.semconv import content_capture, selected_generations
+from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, sdk_disabled
 
 logger = logging.getLogger("otel_ai_incident")
-
-ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 
 @dataclass
@@ -41,7 +43,12 @@ class Instrumentation:
     runtime: hooks.Runtime
     providers: Providers | None
     anomaly_state: str | os.PathLike[str] | None = None
-    openai: bool = False
+    integrations: list[Integration] = field(default_factory=list)
+
+    @property
+    def openai(self) -> bool:
+        """Whether the OpenAI integration is on (kept for callers of the `openai=True` switch)."""
+        return any(integration.name == "openai" for integration in self.integrations)
 
     @property
     def prometheus_address(self) -> tuple[str, int] | None:
@@ -55,11 +62,8 @@ class Instrumentation:
             if _current is self:
                 _current = None
                 hooks.set_runtime(None)
-        if self.openai:
-            from otel_ai_incident.telemetry.integrations.openai import uninstrument_openai
-
-            uninstrument_openai()
-            self.openai = False
+        while self.integrations:
+            self.integrations.pop().uninstrument()
         if self.anomaly_state is not None and isinstance(self.runtime.tool_scorer, ToolArgumentScorer):
             try:
                 self.runtime.tool_scorer.save(self.anomaly_state)
@@ -157,6 +161,7 @@ def _load_scorer(path: str | os.PathLike[str] | None, key: bytes) -> ToolArgumen
 
 
 _OFF = {"", "off", "none", "false", "0"}
+COMPONENT_INTEGRATIONS = "integrations"  # the `component` counted when a named integration cannot be enabled
 _lock = threading.Lock()
 _current: Instrumentation | None = None
 
@@ -169,7 +174,7 @@ def instrument(
     prometheus_host: str | None = None,
     prometheus_port: int | None = None,
     provider: str = hooks.DEFAULT_PROVIDER,
-    capture_content: bool | None = None,
+    capture_content: bool | names.ContentCapture | None = None,
     pii_action: str = "redact",
     pii_tokens: bool = False,
     anomaly_threshold: float = hooks.DEFAULT_ANOMALY_THRESHOLD,
@@ -179,11 +184,17 @@ def instrument(
     prompt_log_scrub: bool = False,
     openai: bool = False,
     openai_check_output: bool = False,
+    integrations: Iterable[str] = (),
+    check_output: bool = False,
 ) -> Instrumentation:
     """Set up spans, metrics (a Prometheus /metrics endpoint, OTLP when configured) and the hooks.
 
     Honours the standard OTEL_* variables (see the README). A second call returns the first handle.
     With OTEL_SDK_DISABLED=true the hooks still work but emit nothing.
+
+    `capture_content` overrides OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT (True: on spans, or a
+    `names.ContentCapture` mode); OTEL_SEMCONV_STABILITY_OPT_IN selects the GenAI convention names (README,
+    "GenAI conventions").
 
     `pii_action` ("redact" or "block") is what `turn.check_output()` does with a reply holding PII;
     `pii_tokens` replaces each value by a keyed-HMAC token (`[EMAIL:3f9a1c2b]`, correlatable across turns)
@@ -202,18 +213,23 @@ def instrument(
     (AII_PSEUDONYM_KEY or AII_PSEUDONYM_KEY_FILE): without it the prompt log stays off, with an error logged
     and counted (ai_instrumentation_errors_total{component="prompt_log"}), and the rest works as usual.
 
-    `openai=True` turns every call of the official OpenAI client (chat completions and responses, sync and
-    async, streaming or not) into a turn; `openai_check_output=True` also runs the PII check on the replies.
+    `integrations` names the client libraries whose every call becomes a turn (see
+    `telemetry.integrations.AVAILABLE`; today "openai": chat completions and responses, sync and async,
+    streaming or not); `check_output=True` also runs the PII check on their replies. `openai=True` and
+    `openai_check_output=True` are the older spelling of `integrations=["openai"]` and its check.
     """
     global _current
     with _lock:
         if _current is not None:
             logger.debug("otel-ai-incident: instrument() called again; keeping the first set-up")
             return _current
+        generations = selected_generations()
+        schema_url = generations[-1].schema_url
         if sdk_disabled():
             providers = None
             tracer = trace.NoOpTracerProvider().get_tracer(names.INSTRUMENTATION_SCOPE)
             meter = metrics.NoOpMeterProvider().get_meter(names.INSTRUMENTATION_SCOPE)
+            events = _logs.NoOpLoggerProvider().get_logger(names.INSTRUMENTATION_SCOPE)
         else:
             providers = configure(
                 service_name,
@@ -222,12 +238,18 @@ def instrument(
                 prometheus_host=prometheus_host,
                 prometheus_port=prometheus_port,
             )
-            tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE)
-            meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)
+            tracer = providers.tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
+            meter = providers.meter_provider.get_meter(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
+            events = providers.logger_provider.get_logger(names.INSTRUMENTATION_SCOPE, schema_url=schema_url)
         prompt_log_url = _prompt_log_url(prompt_log)
         key, key_given = _pseudonym_key(prompt_log_url)
         output_guard = PiiOutputGuard(action=pii_action, hmac_key=key if pii_tokens else None)
-        instruments = Instruments(meter, pii_entity_types=output_guard.entity_types, pii_action=output_guard.action)
+        instruments = Instruments(
+            meter,
+            pii_entity_types=output_guard.entity_types,
+            pii_action=output_guard.action,
+            generations=generations,
+        )
         if providers is not None and providers.worker_metrics is not None:
             worker_metrics_error = {names.COMPONENT: names.COMPONENT_WORKER_METRICS}
             providers.worker_metrics.count_errors_with(
@@ -244,16 +266,22 @@ def instrument(
             prompt_log=_open_prompt_log(prompt_log_url, instruments, output_guard if prompt_log_scrub else None),
             output_guard=output_guard,
             tool_scorer=_load_scorer(anomaly_state, key),
-            capture_content=env_flag(ENV_CAPTURE_CONTENT) if capture_content is None else capture_content,
+            capture_content=content_capture(generations) if capture_content is None else capture_content,
             provider_name=provider,
             anomaly_threshold=anomaly_threshold,
+            events=events,
         )
         _current = Instrumentation(runtime=runtime, providers=providers, anomaly_state=anomaly_state)
         hooks.set_runtime(runtime)
-        if openai:
-            from otel_ai_incident.telemetry.integrations.openai import instrument_openai
-
-            instrument_openai(check_output=openai_check_output)
-            _current.openai = True
+        wanted = dict.fromkeys([*integrations, *(["openai"] if openai else [])])
+        for name in wanted:
+            try:
+                integration = load_integration(name)
+            except (ImportError, ValueError):  # an unknown name, or its client library is not installed
+                logger.error("otel-ai-incident: integration %r not enabled", name, exc_info=True)
+                instruments.instrumentation_errors.add(1, {names.COMPONENT: COMPONENT_INTEGRATIONS})
+                continue
+            integration.instrument(check_output=check_output or (openai_check_output and name == "openai"))
+            _current.integrations.append(integration)
         atexit.register(_current.shutdown)
         return _current

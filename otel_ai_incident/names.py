@@ -39,6 +39,18 @@ GEN_AI_GUARDIAN_NAME = "gen_ai.guardian.name"
 GEN_AI_SECURITY_TARGET_TYPE = "gen_ai.security.target.type"
 GEN_AI_SECURITY_DECISION_TYPE = "gen_ai.security.decision.type"
 GEN_AI_SECURITY_SCORE = "gen_ai.security.score"
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
 ENDUSER_PSEUDO_ID = "enduser.pseudo.id"
 ERROR_TYPE = "error.type"
 AI_SYSTEM_PROMPT_HASH = "ai.system_prompt.hash"
@@ -46,6 +58,7 @@ AI_PROMPT_LOG_ID = "ai.prompt_log.id"
 AI_TOOL_WRITES = "ai.tool.writes"
 AI_TOOL_ANOMALY_SCORE = "ai.tool.anomaly_score"
 AI_CONTAINMENT_ACTION = "ai.containment.action"
+AI_USER_REPORT_SEVERITY = "ai.user_report.severity"  # on the gen_ai.evaluation.result event of a report
 AI_TOOL_CALL_REQUESTED = "ai.tool_call.requested"  # span event: the model asked for a tool (not its execution)
 
 # Metric attribute names that are not semantic-convention attributes.
@@ -62,7 +75,13 @@ COMPONENT = "component"
 
 OPERATION_CHAT = "chat"
 OPERATION_EXECUTE_TOOL = "execute_tool"
+OPERATION_INVOKE_AGENT = "invoke_agent"  # the turn's span: the app's work around its model calls
 OPERATION_APPLY_GUARDRAIL = "apply_guardrail"
+OPERATION_RUN_GUARDRAIL = "run_guardrail"
+# Events (log records with an event name) of the GenAI conventions.
+EVENT_EVALUATION_RESULT = "gen_ai.evaluation.result"
+EVENT_INFERENCE_DETAILS = "gen_ai.client.inference.operation.details"
+EVALUATION_USER_FEEDBACK = "user_feedback"  # gen_ai.evaluation.name of a user's report
 TOKEN_TYPE_INPUT = "input"
 TOKEN_TYPE_OUTPUT = "output"
 
@@ -97,15 +116,6 @@ class Severity(StrEnum):
     P2 = "p2"
     P3 = "p3"
 
-
-# Span vocabulary of the (experimental) guardrail conventions, derived from ours.
-STAGE_TO_TARGET_TYPE = {Stage.INPUT: "llm_input", Stage.OUTPUT: "llm_output", Stage.TOOL: "tool_call"}
-DECISION_TO_SECURITY_DECISION = {
-    Decision.ALLOW: "allow",
-    Decision.BLOCK: "deny",
-    Decision.REDACT: "modify",
-    Decision.FLAG: "warn",
-}
 
 # Guardrails built into the package.
 GUARDRAIL_PII = "pii"
@@ -151,30 +161,76 @@ class MetricSpec:
     attributes: tuple[str, ...]
     prometheus: str
     buckets: tuple[float, ...] | None = None
+    conditional: tuple[str, ...] = ()  # attributes present only when known (the response model, an error)
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Prometheus label names: attribute dots become underscores."""
         return tuple(a.replace(".", "_") for a in self.attributes)
 
+    @property
+    def conditional_labels(self) -> tuple[str, ...]:
+        return tuple(a.replace(".", "_") for a in self.conditional)
 
+
+# The model call's duration and token metrics: their names depend on the convention generation (below).
+_INFERENCE_ATTRIBUTES = (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    ERROR_TYPE,
+)
+_CONDITIONAL = (GEN_AI_RESPONSE_MODEL, SERVER_ADDRESS, SERVER_PORT, ERROR_TYPE)
 OPERATION_DURATION = MetricSpec(
     name="gen_ai.client.operation.duration",
     kind=InstrumentKind.HISTOGRAM,
     unit="s",
-    description="Duration of an LLM turn",
-    attributes=(GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, ERROR_TYPE),
+    description="Duration of a model call",
+    attributes=_INFERENCE_ATTRIBUTES,
     prometheus="gen_ai_client_operation_duration_seconds",
     buckets=DURATION_BUCKETS,
+    conditional=_CONDITIONAL,
 )
 TOKEN_USAGE = MetricSpec(
     name="gen_ai.client.token.usage",
     kind=InstrumentKind.HISTOGRAM,
     unit="{token}",
-    description="Tokens used per LLM turn, by token type",
-    attributes=(GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_TOKEN_TYPE),
+    description="Tokens used per model call, by token type",
+    attributes=(*_INFERENCE_ATTRIBUTES[:-1], GEN_AI_TOKEN_TYPE),
     prometheus="gen_ai_client_token_usage",
     buckets=TOKEN_BUCKETS,
+    conditional=_CONDITIONAL,
+)
+INFERENCE_DURATION = MetricSpec(
+    name="gen_ai.client.inference.duration",
+    kind=InstrumentKind.HISTOGRAM,
+    unit="s",
+    description="Duration of a model call",
+    attributes=_INFERENCE_ATTRIBUTES,
+    prometheus="gen_ai_client_inference_duration_seconds",
+    buckets=DURATION_BUCKETS,
+    conditional=_CONDITIONAL,
+)
+INFERENCE_INPUT_TOKENS = MetricSpec(
+    name="gen_ai.client.inference.usage.input_tokens",
+    kind=InstrumentKind.COUNTER,
+    unit="{token}",
+    description="Input tokens used by model calls",
+    attributes=_INFERENCE_ATTRIBUTES[:-1],
+    prometheus="gen_ai_client_inference_usage_input_tokens_total",
+    conditional=_CONDITIONAL,
+)
+INFERENCE_OUTPUT_TOKENS = MetricSpec(
+    name="gen_ai.client.inference.usage.output_tokens",
+    kind=InstrumentKind.COUNTER,
+    unit="{token}",
+    description="Output tokens used by model calls",
+    attributes=_INFERENCE_ATTRIBUTES[:-1],
+    prometheus="gen_ai_client_inference_usage_output_tokens_total",
+    conditional=_CONDITIONAL,
 )
 TURNS = MetricSpec(
     name="ai.turns",
@@ -266,9 +322,8 @@ INSTRUMENTATION_ERRORS = MetricSpec(
     prometheus="ai_instrumentation_errors_total",
 )
 
-METRICS: tuple[MetricSpec, ...] = (
-    OPERATION_DURATION,
-    TOKEN_USAGE,
+# The metrics every generation emits alike.
+COMMON_METRICS: tuple[MetricSpec, ...] = (
     TURNS,
     GUARDRAIL_DECISIONS,
     PII_DETECTIONS,
@@ -281,21 +336,6 @@ METRICS: tuple[MetricSpec, ...] = (
     PROMPT_LOG_DROPPED,
     INSTRUMENTATION_ERRORS,
 )
-
-# Prometheus series names a query may use: histograms expose _bucket/_sum/_count.
-_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
-
-
-def prometheus_series_names() -> frozenset[str]:
-    """Every series name the hooks expose to Prometheus, for checking rules and dashboards against."""
-    names: set[str] = set()
-    for spec in METRICS:
-        if spec.kind is InstrumentKind.HISTOGRAM:
-            names.update(spec.prometheus + suffix for suffix in _HISTOGRAM_SUFFIXES)
-        else:
-            names.add(spec.prometheus)
-    return frozenset(names)
-
 
 # Alert labels and annotations every generated alert carries; the webhook reads them.
 ALERT_LABEL_SIGNAL = "signal"
@@ -400,3 +440,213 @@ class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     RETRYING = "retrying"  # this attempt failed; the update is retried later
     GAVE_UP = "gave_up"  # the last attempt failed (max attempts or age reached); on the incident's timeline
+
+
+# -- Generations of the GenAI semantic conventions -----------------------------------------------------------
+#
+# The conventions moved to the open-telemetry/semantic-conventions-genai repository and renamed what
+# dashboards and alerts query. OTEL_SEMCONV_STABILITY_OPT_IN selects what is emitted, as in
+# opentelemetry-python-contrib: nothing (today's names, v1.41.0 of semantic-conventions), the token
+# `gen_ai_latest_experimental` (the repository's current names), or `gen_ai/dup` for both at once during a
+# migration. The GenAI conventions define no `/dup` token of their own; `gen_ai/dup` is ours, spelled like
+# the `http/dup` and `database/dup` of the HTTP and database conventions. The hooks and the generator both
+# resolve names through `Generation`, so rules, rule tests and dashboards follow the setting.
+
+ENV_SEMCONV_STABILITY_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+ENV_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+SEMCONV_OPT_IN_LATEST = "gen_ai_latest_experimental"
+SEMCONV_OPT_IN_DUP = "gen_ai/dup"
+
+
+class ContentCapture(StrEnum):
+    """Where message content goes (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, current conventions)."""
+
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @property
+    def on_span(self) -> bool:
+        return self in (ContentCapture.SPAN_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+    @property
+    def in_event(self) -> bool:
+        return self in (ContentCapture.EVENT_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+
+@dataclass(frozen=True)
+class GuardrailVocabulary:
+    """How a guardrail check is named on its span. EXPERIMENTAL: no guardrail convention is merged, and no
+    published generation of the GenAI conventions has one. Both generations follow the open proposal,
+    semantic-conventions-genai PR 427 (`run_guardrail`, `gen_ai.guardrail.*`); the names of the closed
+    semantic-conventions PR 3233 (`apply_guardrail`, `gen_ai.security.*`), which earlier releases emitted,
+    are added under dual emission (`gen_ai/dup`) for queries still reading them."""
+
+    operation: str  # gen_ai.operation.name, and the span name's first word
+    component: str  # the attribute naming the guardrail
+    target_type: str
+    target_subtype: str | None
+    verdict: str
+    action: str | None
+    score: str
+    targets: dict[str, tuple[str, str | None]]  # our stage -> (target type, target subtype)
+    verdicts: dict[str, str]  # our decision -> verdict
+    actions: dict[str, str]  # our decision -> what the caller enforced
+
+
+GUARDRAIL_PR_3233 = GuardrailVocabulary(
+    operation=OPERATION_APPLY_GUARDRAIL,
+    component=GEN_AI_GUARDIAN_NAME,
+    target_type=GEN_AI_SECURITY_TARGET_TYPE,
+    target_subtype=None,
+    verdict=GEN_AI_SECURITY_DECISION_TYPE,
+    action=None,
+    score=GEN_AI_SECURITY_SCORE,
+    targets={
+        Stage.INPUT.value: ("llm_input", None),
+        Stage.OUTPUT.value: ("llm_output", None),
+        Stage.TOOL.value: ("tool_call", None),
+    },
+    verdicts={
+        Decision.ALLOW.value: "allow",
+        Decision.BLOCK.value: "deny",
+        Decision.REDACT.value: "modify",
+        Decision.FLAG.value: "warn",
+    },
+    actions={},
+)
+GUARDRAIL_PR_427 = GuardrailVocabulary(
+    operation=OPERATION_RUN_GUARDRAIL,
+    component="gen_ai.guardrail.component.name",
+    target_type="gen_ai.guardrail.target.type",
+    target_subtype="gen_ai.guardrail.target.subtype",
+    verdict="gen_ai.guardrail.verdict.type",
+    action="gen_ai.guardrail.action.type",
+    score="gen_ai.guardrail.security.risk.score",
+    targets={
+        Stage.INPUT.value: ("input", "llm"),
+        Stage.OUTPUT.value: ("output", "llm"),
+        Stage.TOOL.value: ("input", "tool_call"),
+    },
+    verdicts={
+        Decision.ALLOW.value: "allow",
+        Decision.BLOCK.value: "deny",
+        Decision.REDACT.value: "modify",
+        Decision.FLAG.value: "warn",
+    },
+    # A flag is recorded, not enforced: the caller lets the content through.
+    actions={
+        Decision.ALLOW.value: "allow",
+        Decision.BLOCK.value: "block",
+        Decision.REDACT.value: "modify",
+        Decision.FLAG.value: "allow",
+    },
+)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The names one generation of the GenAI conventions gives what the model call and guardrails emit."""
+
+    key: str  # "default" or "latest": what `generate --semconv` takes
+    duration: MetricSpec
+    input_tokens: MetricSpec
+    output_tokens: MetricSpec
+    guardrail: GuardrailVocabulary
+    schema_url: str
+    content_values: dict[str, ContentCapture]  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, upper-cased
+
+    @property
+    def token_type_attribute(self) -> bool:
+        """True when both token kinds share one histogram told apart by gen_ai.token.type."""
+        return self.input_tokens is self.output_tokens
+
+    @property
+    def metrics(self) -> tuple[MetricSpec, ...]:
+        specs = (self.duration, self.input_tokens, self.output_tokens)
+        return tuple(dict.fromkeys(specs))
+
+    def content_capture(self, value: str | None) -> ContentCapture | None:
+        """The capture mode a setting names in this generation; None when it names none here."""
+        return self.content_values.get((value or "").strip().upper())
+
+
+DEFAULT_GENERATION = Generation(
+    key="default",
+    duration=OPERATION_DURATION,
+    input_tokens=TOKEN_USAGE,
+    output_tokens=TOKEN_USAGE,
+    guardrail=GUARDRAIL_PR_427,
+    schema_url="https://opentelemetry.io/schemas/1.41.0",
+    # Today's conventions know only on and off, and "on" puts content on the span.
+    content_values={
+        "": ContentCapture.NO_CONTENT,
+        "FALSE": ContentCapture.NO_CONTENT,
+        "TRUE": ContentCapture.SPAN_ONLY,
+    },
+)
+LATEST_GENERATION = Generation(
+    key="latest",
+    duration=INFERENCE_DURATION,
+    input_tokens=INFERENCE_INPUT_TOKENS,
+    output_tokens=INFERENCE_OUTPUT_TOKENS,
+    guardrail=GUARDRAIL_PR_427,
+    # The GenAI repository publishes no schema file of its own yet: the newest published one is named.
+    schema_url="https://opentelemetry.io/schemas/1.41.0",
+    content_values={"": ContentCapture.NO_CONTENT, **{mode.value: mode for mode in ContentCapture}},
+)
+GENERATIONS = {g.key: g for g in (DEFAULT_GENERATION, LATEST_GENERATION)}
+SEMCONV_CHOICES = ("default", "latest", "dup")  # `generate --semconv`
+
+
+def generations_from_opt_in(opt_in: str | None) -> tuple[Generation, ...]:
+    """What OTEL_SEMCONV_STABILITY_OPT_IN selects: a comma-separated list where `gen_ai/dup` wins over
+    `gen_ai_latest_experimental` (as `http/dup` over `http`); anything else leaves today's names."""
+    tokens = {token.strip() for token in (opt_in or "").split(",")}
+    if SEMCONV_OPT_IN_DUP in tokens:
+        return (DEFAULT_GENERATION, LATEST_GENERATION)
+    if SEMCONV_OPT_IN_LATEST in tokens:
+        return (LATEST_GENERATION,)
+    return (DEFAULT_GENERATION,)
+
+
+def generations_from_choice(choice: str) -> tuple[Generation, ...]:
+    """What `generate --semconv default|latest|dup` selects."""
+    if choice == "dup":
+        return (DEFAULT_GENERATION, LATEST_GENERATION)
+    return (GENERATIONS[choice],)
+
+
+def guardrail_vocabularies(generations: tuple[Generation, ...]) -> tuple[GuardrailVocabulary, ...]:
+    """The guardrail span vocabularies to emit, the one naming the span last (see GuardrailVocabulary)."""
+    chosen = [GUARDRAIL_PR_3233] if len(generations) > 1 else []
+    for generation in generations:
+        if all(generation.guardrail is not known for known in chosen):
+            chosen.append(generation.guardrail)
+    return tuple(chosen)
+
+
+def metrics_for(generations: tuple[Generation, ...] = (DEFAULT_GENERATION,)) -> tuple[MetricSpec, ...]:
+    """Every metric the hooks emit under these generations."""
+    specs = [spec for generation in generations for spec in generation.metrics]
+    return (*dict.fromkeys(specs), *COMMON_METRICS)
+
+
+METRICS: tuple[MetricSpec, ...] = metrics_for()  # what the default generation emits
+ALL_GENERATIONS = (DEFAULT_GENERATION, LATEST_GENERATION)
+ALL_METRICS: tuple[MetricSpec, ...] = metrics_for(ALL_GENERATIONS)  # what some generation emits
+
+# Prometheus series names a query may use: histograms expose _bucket/_sum/_count.
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def prometheus_series_names(generations: tuple[Generation, ...] = (DEFAULT_GENERATION,)) -> frozenset[str]:
+    """Every series name the hooks expose to Prometheus, for checking rules and dashboards against."""
+    names: set[str] = set()
+    for spec in metrics_for(generations):
+        if spec.kind is InstrumentKind.HISTOGRAM:
+            names.update(spec.prometheus + suffix for suffix in _HISTOGRAM_SUFFIXES)
+        else:
+            names.add(spec.prometheus)
+    return frozenset(names)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -38,6 +40,18 @@ class Pipeline:
     runtime: Runtime
     spans_exporter: InMemorySpanExporter
     reader: InMemoryMetricReader
+    logs_exporter: InMemoryLogRecordExporter
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The attributes of every event (log record) with this event name."""
+        return [
+            dict(r.log_record.attributes or {})
+            for r in self.logs_exporter.get_finished_logs()
+            if r.log_record.event_name == name
+        ]
 
     def spans(self) -> list[ReadableSpan]:
         return list(self.spans_exporter.get_finished_spans())
@@ -61,20 +75,38 @@ class Pipeline:
                         result[key] = point.value if hasattr(point, "value") else point
         return result
 
+    def records(self, metric_name: str) -> int:
+        """How many values a histogram of this name recorded, summed over every instrumentation scope."""
+        data = self.reader.get_metrics_data()
+        return sum(
+            point.count
+            for resource_metrics in (data.resource_metrics if data else ())
+            for scope_metrics in resource_metrics.scope_metrics
+            for m in scope_metrics.metrics
+            if m.name == metric_name
+            for point in m.data.data_points
+        )
+
     def value(self, metric: names.MetricSpec, **attributes: Any) -> Any:
         return self.points(metric).get(frozenset(attributes.items()))
 
 
-def make_pipeline(**runtime_kwargs: Any) -> Pipeline:
+def make_pipeline(
+    generations: tuple[names.Generation, ...] = (names.DEFAULT_GENERATION,), **runtime_kwargs: Any
+) -> Pipeline:
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
+    logs = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
     runtime = Runtime(
         tracer=tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE),
-        instruments=Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE)),
+        instruments=Instruments(meter_provider.get_meter(names.INSTRUMENTATION_SCOPE), generations=generations),
         pseudonymizer=Pseudonymizer(TEST_KEY),
+        events=logger_provider.get_logger(names.INSTRUMENTATION_SCOPE),
         **runtime_kwargs,
     )
-    return Pipeline(runtime, exporter, reader)
+    return Pipeline(runtime, exporter, reader, logs, tracer_provider, meter_provider, logger_provider)

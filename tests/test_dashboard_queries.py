@@ -48,9 +48,10 @@ def _errors(prometheus: Prometheus, exprs: list[str]) -> dict[str, str]:
     return errors
 
 
-def test_every_panel_and_annotation_query_executes(prometheus: Prometheus) -> None:
+@pytest.mark.parametrize("generation", names.ALL_GENERATIONS, ids=lambda g: g.key)
+def test_every_panel_and_annotation_query_executes(prometheus: Prometheus, generation: names.Generation) -> None:
     signals = artefacts.catalogue(None, PRODUCTION)
-    queries = dashboard.panel_queries(signals, Links()) + dashboard.annotation_queries(signals)
+    queries = dashboard.panel_queries(signals, Links(), generation) + dashboard.annotation_queries(signals)
     assert len(dashboard.annotation_queries(signals)) == 3
     assert not _errors(prometheus, [dashboard.as_grafana_sends(q) for q in queries])
 

@@ -89,6 +89,41 @@ def test_every_queried_series_is_emitted_or_recorded() -> None:
     assert {names.TURNS.prometheus, names.CONTAINMENT_ACTIVE.prometheus, names.PROMETHEUS_ALERTS} <= seen
 
 
+@pytest.mark.parametrize("generation", names.ALL_GENERATIONS, ids=lambda g: g.key)
+def test_the_dashboard_queries_the_metric_names_of_its_generation(generation: names.Generation) -> None:
+    signals = artefacts.catalogue(None, PRODUCTION)
+    queried = {name for expr in dashboard.panel_queries(signals, Links(), generation) for name in metric_names(expr)}
+    other = next(g for g in names.ALL_GENERATIONS if g is not generation)
+    renamed = names.prometheus_series_names((other,)) - names.prometheus_series_names((generation,))
+    recorded = {r["record"] for r in _rules(_production()[artefacts.RULES]) if "record" in r}
+    assert not queried & renamed
+    prometheus_own = {names.PROMETHEUS_ALERTS}  # the incident views read Prometheus' own alert series
+    assert not queried - names.prometheus_series_names((generation,)) - recorded - prometheus_own
+    assert generation.duration.prometheus + "_bucket" in queried
+
+
+@pytest.mark.parametrize(
+    ("flag", "opt_in", "duration"),
+    [
+        ([], "", names.OPERATION_DURATION),
+        ([], "http,gen_ai_latest_experimental", names.INFERENCE_DURATION),
+        ([], names.SEMCONV_OPT_IN_DUP, names.INFERENCE_DURATION),  # dual emission: the dashboard follows the latest
+        (["--semconv", "latest"], "", names.INFERENCE_DURATION),
+        (["--semconv", "default"], names.SEMCONV_OPT_IN_LATEST, names.OPERATION_DURATION),  # the flag wins
+    ],
+)
+def test_generate_resolves_names_from_the_opt_in_or_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], opt_in: str, duration: names.MetricSpec
+) -> None:
+    monkeypatch.setenv(names.ENV_SEMCONV_STABILITY_OPT_IN, opt_in)
+    assert main(["generate", *flag, "--out", str(tmp_path)]) == 0
+    board = (tmp_path / artefacts.DASHBOARD).read_text()
+    assert duration.prometheus + "_bucket" in board
+    other = names.OPERATION_DURATION if duration is names.INFERENCE_DURATION else names.INFERENCE_DURATION
+    assert other.prometheus not in board
+    assert duration.prometheus in (tmp_path / "deploy/kubernetes/50-grafana-dashboard.yaml").read_text()
+
+
 def test_alerts_carry_contract_labels_and_links_that_resolve() -> None:
     files = _production()
     runbook = files[artefacts.RUNBOOK]

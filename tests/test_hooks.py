@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -27,36 +28,75 @@ def pipe() -> Pipeline:
     hooks.set_runtime(None)
 
 
+REPLY = aii.ModelReply(
+    response_id="resp-1", response_model="gpt-test-0613", finish_reasons=("stop",), input_tokens=42, output_tokens=7
+)
+SERVER = {"server_address": "llm.example.com", "server_port": 8443}
+TURN_SPAN = "invoke_agent"
+
+
 def _full_turn(**kwargs) -> str:
     with aii.llm_turn(
         model=MODEL, user_id=RAW_USER, session_id="sess-1", system_prompt="be nice", user_message=MESSAGE, **kwargs
     ) as turn:
         turn.guardrail("prompt_injection", stage="input", decision="allow", score=0.02)
+        with turn.model_call(temperature=0.2, max_tokens=300, top_p=0.9, **SERVER) as call:
+            call.reply(REPLY)
         with turn.tool_call("delete_record", {"id": 42}, writes=True, call_id="call-1"):
             pass
         turn.guardrail("toxicity", stage=names.Stage.OUTPUT, decision=names.Decision.BLOCK, score=0.97)
-        turn.complete(
-            "hello there", input_tokens=42, output_tokens=7, response_model="gpt-test-0613", finish_reasons=["stop"]
-        )
+        turn.complete("hello there")
         return turn.log_id
 
 
-def test_turn_span_follows_the_genai_conventions(pipe: Pipeline) -> None:
-    log_id = _full_turn()
-    span = pipe.span(f"chat {MODEL}")
-    assert span.kind is SpanKind.CLIENT
+def test_turn_span_is_the_apps_and_holds_the_prompt_log_id(pipe: Pipeline) -> None:
+    log_id = _full_turn(agent_name="support")
+    span = pipe.span("invoke_agent support")
+    assert span.kind is SpanKind.INTERNAL
     attrs = dict(span.attributes)
-    assert attrs[names.GEN_AI_OPERATION_NAME] == "chat"
+    assert attrs[names.GEN_AI_OPERATION_NAME] == "invoke_agent"
+    assert attrs[names.GEN_AI_AGENT_NAME] == "support"
     assert attrs[names.GEN_AI_REQUEST_MODEL] == MODEL
-    assert attrs[names.GEN_AI_RESPONSE_MODEL] == "gpt-test-0613"
-    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    assert attrs[names.GEN_AI_USAGE_INPUT_TOKENS] == 42
-    assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
     assert attrs[names.GEN_AI_CONVERSATION_ID] == "sess-1"
     assert attrs[names.AI_SYSTEM_PROMPT_HASH] == hashlib.sha256(b"be nice").hexdigest()
     assert attrs[names.AI_PROMPT_LOG_ID] == log_id
     assert attrs[names.ENDUSER_PSEUDO_ID] == pipe.runtime.pseudonymizer.pseudonymize(RAW_USER)
+    assert attrs[names.GEN_AI_USAGE_INPUT_TOKENS] == 42  # the model calls' usage, summed
     assert span.status.status_code is StatusCode.UNSET
+
+
+def test_model_call_is_a_client_span_with_the_request_and_response(pipe: Pipeline) -> None:
+    _full_turn()
+    span = pipe.span(f"chat {MODEL}")
+    assert span.kind is SpanKind.CLIENT
+    assert span.parent.span_id == pipe.span(TURN_SPAN).context.span_id
+    attrs = dict(span.attributes)
+    assert attrs[names.GEN_AI_OPERATION_NAME] == "chat"
+    assert attrs[names.GEN_AI_PROVIDER_NAME] == "unknown"
+    assert attrs[names.GEN_AI_REQUEST_MODEL] == MODEL
+    assert attrs[names.GEN_AI_REQUEST_TEMPERATURE] == pytest.approx(0.2)
+    assert attrs[names.GEN_AI_REQUEST_MAX_TOKENS] == 300
+    assert attrs[names.GEN_AI_REQUEST_TOP_P] == pytest.approx(0.9)
+    assert attrs[names.SERVER_ADDRESS] == "llm.example.com" and attrs[names.SERVER_PORT] == 8443
+    assert attrs[names.GEN_AI_RESPONSE_ID] == "resp-1"
+    assert attrs[names.GEN_AI_RESPONSE_MODEL] == "gpt-test-0613"
+    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attrs[names.GEN_AI_USAGE_INPUT_TOKENS] == 42 and attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+    assert names.AI_PROMPT_LOG_ID not in attrs and names.ENDUSER_PSEUDO_ID not in attrs
+
+
+def test_app_work_inside_the_turn_is_not_model_latency(pipe: Pipeline) -> None:
+    with aii.llm_turn(model=MODEL) as turn:
+        time.sleep(0.05)  # the app's own work: retrieval, a guardrail
+        with turn.model_call() as call:
+            time.sleep(0.01)
+            call.reply(REPLY)
+        time.sleep(0.05)
+    chat, agent = pipe.span(f"chat {MODEL}"), pipe.span(TURN_SPAN)
+    chat_s, agent_s = (chat.end_time - chat.start_time) / 1e9, (agent.end_time - agent.start_time) / 1e9
+    assert 0.01 <= chat_s <= agent_s - 0.1  # the 100 ms of app work around the call stay out of it
+    (duration,) = pipe.points(names.OPERATION_DURATION).values()
+    assert 0.01 <= duration.sum <= chat_s
 
 
 def test_no_raw_user_id_or_content_on_spans_by_default(pipe: Pipeline) -> None:
@@ -66,7 +106,7 @@ def test_no_raw_user_id_or_content_on_spans_by_default(pipe: Pipeline) -> None:
             text = str(value)
             assert RAW_USER not in text and "alice" not in text, key
             assert "4111" not in text and "hello there" not in text and "be nice" not in text, key
-    pseudonym = dict(pipe.span(f"chat {MODEL}").attributes)[names.ENDUSER_PSEUDO_ID]
+    pseudonym = dict(pipe.span(TURN_SPAN).attributes)[names.ENDUSER_PSEUDO_ID]
     assert pseudonym != hashlib.sha256(RAW_USER.encode()).hexdigest()[: len(pseudonym)]
 
 
@@ -77,7 +117,7 @@ def test_content_capture_puts_messages_on_spans() -> None:
         _full_turn()
     finally:
         hooks.set_runtime(None)
-    attrs = dict(pipe.span(f"chat {MODEL}").attributes)
+    attrs = dict(pipe.span(TURN_SPAN).attributes)
     assert MESSAGE in attrs[names.GEN_AI_INPUT_MESSAGES]
     assert "hello there" in attrs[names.GEN_AI_OUTPUT_MESSAGES]
     assert "be nice" in attrs[names.GEN_AI_SYSTEM_INSTRUCTIONS]
@@ -86,18 +126,25 @@ def test_content_capture_puts_messages_on_spans() -> None:
 
 def test_children_hang_off_the_turn_span(pipe: Pipeline) -> None:
     _full_turn()
-    turn = pipe.span(f"chat {MODEL}")
+    turn = pipe.span(TURN_SPAN)
     tool = pipe.span("execute_tool delete_record")
-    guard = pipe.span("apply_guardrail toxicity")
-    for child in (tool, guard, pipe.span("apply_guardrail prompt_injection")):
+    guard = pipe.span("run_guardrail toxicity")
+    for child in (tool, guard, pipe.span("run_guardrail prompt_injection"), pipe.span(f"chat {MODEL}")):
         assert child.parent.span_id == turn.context.span_id
         assert child.context.trace_id == turn.context.trace_id
     assert tool.kind is SpanKind.INTERNAL
     assert dict(tool.attributes)[names.GEN_AI_TOOL_CALL_ID] == "call-1"
     assert dict(tool.attributes)[names.AI_TOOL_WRITES] is True
-    assert dict(guard.attributes)[names.GEN_AI_SECURITY_DECISION_TYPE] == "deny"
-    assert dict(guard.attributes)[names.GEN_AI_SECURITY_TARGET_TYPE] == "llm_output"
-    assert dict(guard.attributes)[names.GEN_AI_SECURITY_SCORE] == pytest.approx(0.97)
+    vocabulary = names.GUARDRAIL_PR_427
+    assert dict(guard.attributes) == {
+        names.GEN_AI_OPERATION_NAME: "run_guardrail",
+        vocabulary.component: "toxicity",
+        vocabulary.target_type: "output",
+        vocabulary.target_subtype: "llm",
+        vocabulary.verdict: "deny",
+        vocabulary.action: "block",
+        vocabulary.score: pytest.approx(0.97),
+    }
 
 
 def test_metrics_of_a_full_turn(pipe: Pipeline) -> None:
@@ -108,7 +155,14 @@ def test_metrics_of_a_full_turn(pipe: Pipeline) -> None:
     assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="toxicity", stage="output", decision="allow") == 0
     assert pipe.value(names.TOOL_CALLS, **{names.GEN_AI_TOOL_NAME: "delete_record", names.OUTCOME: "ok"}) == 1
     assert pipe.value(names.TOOL_CALLS, **{names.GEN_AI_TOOL_NAME: "delete_record", names.OUTCOME: "blocked"}) == 0
-    op = {names.GEN_AI_OPERATION_NAME: "chat", names.GEN_AI_PROVIDER_NAME: "unknown", names.GEN_AI_REQUEST_MODEL: MODEL}
+    op = {
+        names.GEN_AI_OPERATION_NAME: "chat",
+        names.GEN_AI_PROVIDER_NAME: "unknown",
+        names.GEN_AI_REQUEST_MODEL: MODEL,
+        names.GEN_AI_RESPONSE_MODEL: "gpt-test-0613",
+        names.SERVER_ADDRESS: "llm.example.com",
+        names.SERVER_PORT: 8443,
+    }
     duration = pipe.value(names.OPERATION_DURATION, **op)
     assert duration.count == 1
     assert tuple(duration.explicit_bounds) == names.DURATION_BUCKETS
@@ -119,7 +173,7 @@ def test_metrics_of_a_full_turn(pipe: Pipeline) -> None:
 def test_prompt_log_entry_and_span_point_to_each_other(pipe: Pipeline) -> None:
     log_id = _full_turn()
     (entry,) = pipe.runtime.prompt_log.entries
-    span = pipe.span(f"chat {MODEL}")
+    span = pipe.span(TURN_SPAN)
     assert entry.log_id == log_id
     assert entry.trace_id == f"{span.context.trace_id:032x}" and entry.span_id == f"{span.context.span_id:016x}"
     assert entry.user_pseudonym == dict(span.attributes)[names.ENDUSER_PSEUDO_ID]
@@ -142,13 +196,14 @@ def test_user_exception_is_recorded_and_reraised_unchanged(pipe: Pipeline) -> No
         pass
 
     original = ModelTimeout("upstream timed out for alice@example.com")
-    with pytest.raises(ModelTimeout) as raised, aii.llm_turn(model=MODEL, user_id=RAW_USER):
+    with pytest.raises(ModelTimeout) as raised, aii.llm_turn(model=MODEL, user_id=RAW_USER) as turn, turn.model_call():
         raise original
     assert raised.value is original
+    for span in (pipe.span(f"chat {MODEL}"), pipe.span(TURN_SPAN)):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes[names.ERROR_TYPE] == ModelTimeout.__qualname__
+        assert "alice" not in str(span.status.description) and not span.events
     span = pipe.span(f"chat {MODEL}")
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[names.ERROR_TYPE] == ModelTimeout.__qualname__
-    assert "alice" not in str(span.status.description) and not span.events
     assert pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "error"}) == 1
     durations = pipe.points(names.OPERATION_DURATION)
     assert any(dict(k).get(names.ERROR_TYPE) == span.attributes[names.ERROR_TYPE] for k in durations)
@@ -177,8 +232,12 @@ def test_user_reports_by_kind_and_severity(pipe: Pipeline) -> None:
     assert pipe.value(names.USER_REPORTS, kind="harmful", severity="p2") == 1
     assert pipe.value(names.USER_REPORTS, kind="harmful", severity="p3") == 0
     assert pipe.value(names.INSTRUMENTATION_ERRORS, component="report_user_feedback") == 1
-    first = next(s for s in pipe.spans() if s.name == "report_user_feedback")
-    assert first.attributes[names.GEN_AI_CONVERSATION_ID] == "s" and first.attributes[names.AI_PROMPT_LOG_ID] == "x"
+    first, second = pipe.events(names.EVENT_EVALUATION_RESULT)
+    assert first[names.GEN_AI_EVALUATION_NAME] == "user_feedback"
+    assert first[names.GEN_AI_EVALUATION_SCORE_LABEL] == "harmful" and first[names.AI_USER_REPORT_SEVERITY] == "p1"
+    assert first[names.GEN_AI_CONVERSATION_ID] == "s" and first[names.AI_PROMPT_LOG_ID] == "x"
+    assert second[names.AI_USER_REPORT_SEVERITY] == "p2" and names.AI_PROMPT_LOG_ID not in second
+    assert not [s for s in pipe.spans() if s.name == "report_user_feedback"]
 
 
 def test_alert_series_exist_at_zero_before_the_first_event(pipe: Pipeline) -> None:
@@ -257,7 +316,7 @@ def test_kill_switch_refuses_the_turn_before_the_block_runs() -> None:
     assert raised.value.action == "kill_switch"
     assert pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "contained"}) == 1
     assert pipe.value(names.CONTAINMENT_ENFORCED, action="kill_switch") == 1
-    assert pipe.span(f"chat {MODEL}").attributes[names.AI_CONTAINMENT_ACTION] == "kill_switch"
+    assert pipe.span(TURN_SPAN).attributes[names.AI_CONTAINMENT_ACTION] == "kill_switch"
     assert pipe.runtime.prompt_log.entries[0].outcome == "contained"
 
 
@@ -319,7 +378,7 @@ def _turn_with_tool(session: str) -> None:
 
 def _assert_no_mixed_parents(pipe: Pipeline, expected: int) -> None:
     spans = pipe.spans()
-    turns = {s.context.span_id: s for s in spans if s.name.startswith("chat ")}
+    turns = {s.context.span_id: s for s in spans if s.name == TURN_SPAN}
     tools = [s for s in spans if s.name == "execute_tool lookup"]
     assert len(turns) == expected and len(tools) == expected
     for tool in tools:
@@ -426,3 +485,77 @@ def test_check_output_with_a_failing_guard_returns_the_text_and_counts() -> None
     finally:
         hooks.set_runtime(None)
     assert pipe.value(names.INSTRUMENTATION_ERRORS, component="check_output") == 1
+
+
+# -- guardrail checks with real durations ---------------------------------------------------------------------
+
+
+def test_a_guardrail_check_span_covers_the_check(pipe: Pipeline) -> None:
+    with aii.llm_turn(model=MODEL) as turn:
+        with turn.guardrail_check("moderation", stage="input") as check:
+            time.sleep(0.05)
+            check.decide("flag", score=0.7)
+        turn.complete("ok")
+    span = pipe.span("run_guardrail moderation")
+    assert (span.end_time - span.start_time) / 1e9 >= 0.05
+    assert span.parent.span_id == pipe.span(TURN_SPAN).context.span_id
+    vocabulary = names.GUARDRAIL_PR_427
+    attrs = dict(span.attributes)
+    assert (attrs[vocabulary.verdict], attrs[vocabulary.action], attrs[vocabulary.target_type]) == (
+        "warn",
+        "allow",
+        "input",
+    )
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="moderation", stage="input", decision="flag") == 1
+    assert pipe.runtime.prompt_log.entries[0].guardrail_decisions == [
+        {"guardrail": "moderation", "stage": "input", "decision": "flag", "score": 0.7}
+    ]
+
+
+def test_a_failing_guardrail_check_marks_its_span_and_counts_no_decision(pipe: Pipeline) -> None:
+    with pytest.raises(TimeoutError), aii.llm_turn(model=MODEL) as turn, turn.guardrail_check("remote", stage="output"):
+        raise TimeoutError("moderation service")
+    span = pipe.span("run_guardrail remote")
+    assert span.status.status_code is StatusCode.ERROR and span.attributes[names.ERROR_TYPE] == "TimeoutError"
+    assert pipe.value(names.GUARDRAIL_DECISIONS, guardrail="remote", stage="output", decision="allow") == 0
+
+
+class _SlowGuard:
+    action = "redact"
+    entity_types = ("EMAIL",)
+
+    def check(self, text: str):
+        from otel_ai_incident.guardrails.output_check import OutputCheck
+
+        time.sleep(0.03)
+        return OutputCheck(text=text, decision="allow", action=self.action, entity_counts={})
+
+
+def test_check_output_span_lasts_as_long_as_the_check() -> None:
+    pipe = make_pipeline(output_guard=_SlowGuard())
+    hooks.set_runtime(pipe.runtime)
+    try:
+        with aii.llm_turn(model=MODEL) as turn:
+            assert turn.check_output("fine") == "fine"
+    finally:
+        hooks.set_runtime(None)
+    span = pipe.span("run_guardrail pii")
+    assert (span.end_time - span.start_time) / 1e9 >= 0.03
+
+
+def test_a_flagged_tool_calls_guardrail_span_covers_the_scoring() -> None:
+    class SlowScorer:
+        def observe(self, tool, arguments):
+            time.sleep(0.02)
+            return 0.99
+
+    pipe = make_pipeline(tool_scorer=SlowScorer())
+    hooks.set_runtime(pipe.runtime)
+    try:
+        with aii.llm_turn(model=MODEL) as turn, turn.tool_call("refund", {"amount": 10**9}):
+            pass
+    finally:
+        hooks.set_runtime(None)
+    span = pipe.span("run_guardrail tool_anomaly")
+    assert (span.end_time - span.start_time) / 1e9 >= 0.02
+    assert dict(span.attributes)[names.GUARDRAIL_PR_427.target_subtype] == "tool_call"

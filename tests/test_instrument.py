@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
@@ -49,7 +50,7 @@ def test_scrape_after_a_mixed_workload_has_every_metric_with_exact_counts() -> N
         assert samples[series], f"{spec.prometheus} missing from /metrics"
         for labels, _ in samples[series]:
             label_names = set(labels) - SCOPE_LABELS - {"le"}
-            optional = {"error_type"} if spec is names.OPERATION_DURATION else set()
+            optional = set(spec.conditional_labels)
             assert set(spec.labels) - optional <= label_names <= set(spec.labels), (spec.prometheus, labels)
 
     assert _value(samples, "ai_turns_total", outcome="ok", **model) == 300
@@ -73,10 +74,16 @@ def test_scrape_after_a_mixed_workload_has_every_metric_with_exact_counts() -> N
     assert _value(samples, "ai_pii_detections_total", entity_type="EMAIL", action="redact") == 0
     scored = sum(v for lab, v in samples["ai_tool_call_anomaly_score_count"])
     assert scored == kinds["lookup"] + 2 * kinds["refund"]
-    assert _value(samples, "gen_ai_client_operation_duration_seconds_count", **model) == 300
+    # One model call per turn, except where the input guardrail stopped the turn before the model was asked.
+    assert _value(samples, "gen_ai_client_operation_duration_seconds_count", **model) == 300 - injections
     buckets = {lab["le"] for lab, _ in samples["gen_ai_client_operation_duration_seconds_bucket"]}
     assert buckets == {str(b) for b in names.DURATION_BUCKETS} | {"+Inf"}
-    assert _value(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="output", **model) == 300
+    # Usage of model calls carries the response model; that of turns that never asked the model does not.
+    output_usage = samples["gen_ai_client_token_usage_count"]
+    assert (
+        sum(v for lab, v in output_usage if lab["gen_ai_token_type"] == "output" and lab.items() >= model.items())
+        == 300
+    )
 
     for secret in ("customer", "example.com", "order arrive", "DAN", "system prompt", "Example Shop"):
         assert secret not in exposition
@@ -89,6 +96,7 @@ class _OtlpReceiver(http.server.ThreadingHTTPServer):
         self.spans: list = []
         self.resources: list = []
         self.metric_names: set[str] = set()
+        self.events: list[tuple[str, dict]] = []  # (event name, attributes) of the log records received
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _OtlpHandler)
 
@@ -112,6 +120,13 @@ class _OtlpHandler(http.server.BaseHTTPRequestHandler):
                 for rm in request.resource_metrics:
                     for sm in rm.scope_metrics:
                         self.server.metric_names.update(m.name for m in sm.metrics)
+            elif self.path == "/v1/logs":
+                request = ExportLogsServiceRequest.FromString(body)
+                for rl in request.resource_logs:
+                    for sl in rl.scope_logs:
+                        self.server.events.extend(
+                            (r.event_name, {a.key: a.value.string_value for a in r.attributes}) for r in sl.log_records
+                        )
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -152,15 +167,18 @@ def test_otlp_export_configured_only_by_environment(otlp_receiver: _OtlpReceiver
     )
     assert done.returncode == 0, done.stderr
     span_names = {s.name for s in otlp_receiver.spans}
-    assert {"chat fake-support-1", "execute_tool get_order", "apply_guardrail toxicity"} <= span_names
+    assert {"invoke_agent", "chat fake-support-1", "execute_tool get_order", "run_guardrail toxicity"} <= span_names
     assert otlp_receiver.resources[0]["service.name"] == "otlp-bot"
     assert otlp_receiver.resources[0]["deployment.environment"] == "test"
-    turn = next(s for s in otlp_receiver.spans if s.name == "chat fake-support-1")
+    turn = next(s for s in otlp_receiver.spans if s.name == "invoke_agent")
     attributes = {a.key for a in turn.attributes}
     assert {names.GEN_AI_REQUEST_MODEL, names.ENDUSER_PSEUDO_ID, names.AI_PROMPT_LOG_ID} <= attributes
     assert names.GEN_AI_INPUT_MESSAGES not in attributes
     expected = {spec.name for spec in names.METRICS} - NOT_IN_MIX
     assert expected <= otlp_receiver.metric_names
+    # The bot's user reports arrive as gen_ai.evaluation.result events on the logs signal.
+    evaluations = [attrs for name, attrs in otlp_receiver.events if name == names.EVENT_EVALUATION_RESULT]
+    assert evaluations and all(e[names.GEN_AI_EVALUATION_NAME] == "user_feedback" for e in evaluations)
 
 
 def test_sdk_disabled_gives_working_no_op_hooks() -> None:
@@ -226,7 +244,7 @@ def test_second_instrument_is_harmless_and_app_providers_are_kept() -> None:
         "                  'metrics': first.prometheus_address is not None}))\n",
         clean_env(),
     )
-    assert result == {"same": True, "kept": True, "spans": ["chat m"], "metrics": True}
+    assert result == {"same": True, "kept": True, "spans": ["invoke_agent"], "metrics": True}
 
 
 def test_metrics_port_in_use_does_not_crash_the_app() -> None:
@@ -294,3 +312,30 @@ def test_the_apps_gate_enforces_a_kill_switch_within_the_cache_period(tmp_path) 
         state.close()
     assert result["action"] == "kill_switch"
     assert result["seconds"] < 1.5
+
+
+@pytest.mark.parametrize(
+    ("opt_in", "present", "absent"),
+    [
+        (
+            names.SEMCONV_OPT_IN_LATEST,
+            ("gen_ai_client_inference_duration_seconds_count", "gen_ai_client_inference_usage_output_tokens_total"),
+            ("gen_ai_client_operation_duration_seconds_count", "gen_ai_client_token_usage_count"),
+        ),
+        (
+            names.SEMCONV_OPT_IN_DUP,
+            ("gen_ai_client_inference_duration_seconds_count", "gen_ai_client_operation_duration_seconds_count"),
+            (),
+        ),
+    ],
+)
+def test_the_opt_in_renames_what_prometheus_scrapes(opt_in: str, present: tuple, absent: tuple) -> None:
+    """A real scrape of an app started with OTEL_SEMCONV_STABILITY_OPT_IN: the names the generator then uses."""
+    with support_bot("--turns", "40", "--seed", "5", env=clean_env(OTEL_SEMCONV_STABILITY_OPT_IN=opt_in)) as summary:
+        samples = _samples(http_get(summary["metrics_url"]))
+    for series in present:
+        assert sum(value for _, value in samples[series]) > 0, series
+    for series in absent:
+        assert series not in samples, series
+    schema_urls = {labels["otel_scope_schema_url"] for labels, _ in samples["ai_turns_total"]}
+    assert schema_urls == {names.LATEST_GENERATION.schema_url}

@@ -173,3 +173,15 @@ def test_the_evaluation_generators_are_imported_by_nothing_that_runs() -> None:
     testing = f"{PACKAGE}.testing"
     runtime = [(a, b) for a, targets in graph().items() if not a.startswith(testing) for b in targets]
     assert [(a, b) for a, b in runtime if b.startswith(testing)] == []
+
+
+def test_the_integration_core_imports_no_client_library() -> None:
+    """`telemetry.integrations._core` is client-neutral: only the per-client modules import an SDK."""
+    allowed = {"opentelemetry", PACKAGE, *sys.stdlib_module_names}
+    core = {name: path for name, path in modules().items() if ".integrations._core" in name}
+    assert core
+    for name, path in core.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                imported = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert all(module.split(".")[0] in allowed for module in imported), (name, imported)

@@ -198,6 +198,13 @@ def chat_span(pipe: Pipeline, model: str = MODEL) -> Any:
     return pipe.span(f"chat {model}")
 
 
+def turn_span(pipe: Pipeline) -> Any:
+    return pipe.span("invoke_agent")
+
+
+ONE_CALL = sorted([f"chat {MODEL}", "invoke_agent"])  # the turn, and the model call inside it
+
+
 def turns(pipe: Pipeline, outcome: str, model: str = MODEL) -> Any:
     return pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: model, names.OUTCOME: outcome})
 
@@ -211,12 +218,16 @@ def test_a_chat_completion_becomes_a_turn(pipe: Pipeline, instrumented: None) ->
 
     assert result.choices[0].message.content == "Your order ships today."
     assert len(api.requests) == 1
-    attrs = dict(chat_span(pipe).attributes)
+    chat, turn = chat_span(pipe), turn_span(pipe)
+    assert chat.parent.span_id == turn.context.span_id
+    attrs = dict(chat.attributes)
     assert attrs[names.GEN_AI_PROVIDER_NAME] == "openai"
     assert attrs[names.GEN_AI_RESPONSE_MODEL] == SERVED_MODEL
+    assert attrs[names.GEN_AI_RESPONSE_ID] == "chatcmpl-1"
     assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert (attrs[names.SERVER_ADDRESS], attrs[names.SERVER_PORT]) == ("openai.test", 80)
     assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (12, 5)
-    assert attrs[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert dict(turn.attributes)[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
     assert names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK not in attrs
     assert turns(pipe, "ok") == 1
     (entry,) = pipe.runtime.prompt_log.entries
@@ -345,7 +356,7 @@ def test_a_refusal_message_counts_as_refusal(pipe: Pipeline, instrumented: None)
         model=MODEL, messages=MESSAGES
     )
     assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 1
-    assert dict(chat_span(pipe).attributes)[hooks.AI_REFUSAL] is True
+    assert dict(turn_span(pipe).attributes)[hooks.AI_REFUSAL] is True
 
 
 def test_a_content_filter_finish_counts_as_refusal(pipe: Pipeline, instrumented: None) -> None:
@@ -371,7 +382,7 @@ def test_requested_tools_are_events_without_arguments_by_default(pipe: Pipeline,
         {names.GEN_AI_TOOL_NAME: "get_order", names.GEN_AI_TOOL_CALL_ID: "call_1"},
         {names.GEN_AI_TOOL_NAME: "refund", names.GEN_AI_TOOL_CALL_ID: "call_2"},
     ]
-    assert [s.name for s in pipe.spans()] == [f"chat {MODEL}"]  # requested, not executed: no execute_tool span
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL  # requested, not executed: no execute_tool span
 
 
 # -- errors and containment -----------------------------------------------------------------------------------
@@ -437,7 +448,7 @@ def test_our_own_failure_never_reaches_the_caller(pipe: Pipeline, monkeypatch: p
 
 
 def pseudonym_of(pipe: Pipeline, span: Any = None) -> str | None:
-    return dict((span or chat_span(pipe)).attributes).get(names.ENDUSER_PSEUDO_ID)
+    return dict((span or turn_span(pipe)).attributes).get(names.ENDUSER_PSEUDO_ID)
 
 
 def test_user_and_session_come_from_turn_context(pipe: Pipeline, instrumented: None) -> None:
@@ -445,15 +456,16 @@ def test_user_and_session_come_from_turn_context(pipe: Pipeline, instrumented: N
         FakeApi(reply_json(completion())).client().chat.completions.create(
             model=MODEL, messages=MESSAGES, user="ignored-because-the-context-says-alice"
         )
-    attrs = dict(chat_span(pipe).attributes)
+    attrs = dict(turn_span(pipe).attributes)
     assert attrs[names.ENDUSER_PSEUDO_ID] == pipe.runtime.pseudonymizer.pseudonymize("alice")
     assert attrs[names.GEN_AI_CONVERSATION_ID] == "sess-9"
+    assert dict(chat_span(pipe).attributes)[names.GEN_AI_CONVERSATION_ID] == "sess-9"
 
 
 def test_user_comes_from_the_request_without_turn_context(pipe: Pipeline, instrumented: None) -> None:
     FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES, user="bob")
     assert pseudonym_of(pipe) == pipe.runtime.pseudonymizer.pseudonymize("bob")
-    assert "bob" not in json.dumps(dict(chat_span(pipe).attributes))
+    assert all("bob" not in json.dumps(dict(span.attributes)) for span in pipe.spans())
 
 
 def test_safety_identifier_is_preferred_to_user(pipe: Pipeline, instrumented: None) -> None:
@@ -483,7 +495,8 @@ def test_turn_context_follows_tasks_and_copied_thread_contexts(pipe: Pipeline, i
     thread.join()
 
     pseudonymize = pipe.runtime.pseudonymizer.pseudonymize
-    assert sorted(pseudonym_of(pipe, s) for s in pipe.spans()) == sorted([pseudonymize("dave"), pseudonymize("erin")])
+    turn_spans = [s for s in pipe.spans() if s.name == "invoke_agent"]
+    assert sorted(pseudonym_of(pipe, s) for s in turn_spans) == sorted([pseudonymize("dave"), pseudonymize("erin")])
     assert (seen[0].user_id, seen[0].session_id) == ("frank", "s1")
     assert current_turn_context().user_id is None
 
@@ -510,7 +523,7 @@ def test_a_structured_output_parse_is_one_turn(pipe: Pipeline, instrumented: Non
     result = api.client().chat.completions.parse(model=MODEL, messages=MESSAGES, response_format=OrderStatus)
 
     assert result.choices[0].message.parsed == OrderStatus(order="12345", eta="Friday")
-    assert len(api.requests) == 1 and len(pipe.spans()) == 1
+    assert len(api.requests) == 1 and sorted(s.name for s in pipe.spans()) == ONE_CALL
     attrs = dict(chat_span(pipe).attributes)
     assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (12, 5)
     assert turns(pipe, "ok") == 1
@@ -540,7 +553,7 @@ def test_the_stream_helper_is_one_turn_through_create(pipe: Pipeline, instrument
         for _ in stream:
             pass
         assert stream.get_final_completion().choices[0].message.content == "Your order ships today."
-    assert turns(pipe, "ok") == 1 and len(pipe.spans()) == 1
+    assert turns(pipe, "ok") == 1 and sorted(s.name for s in pipe.spans()) == ONE_CALL
     assert dict(chat_span(pipe).attributes)[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
     assert pipe.runtime.prompt_log.entries[0].assistant_response == "Your order ships today."
 
@@ -564,7 +577,8 @@ def test_a_responses_call_with_a_function_call(pipe: Pipeline, instrumented: Non
     span = chat_span(pipe)
     attrs = dict(span.attributes)
     assert (attrs[names.GEN_AI_USAGE_INPUT_TOKENS], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == (20, 8)
-    assert attrs[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert dict(turn_span(pipe).attributes)[names.AI_SYSTEM_PROMPT_HASH] == pipe.runtime.prompt_hash(SYSTEM)
+    assert attrs[names.GEN_AI_RESPONSE_ID] == "resp_1"
     assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
     assert [dict(e.attributes)[names.GEN_AI_TOOL_NAME] for e in span.events] == ["get_order"]
     assert pipe.runtime.prompt_log.entries[0].user_message == "where is my order?"
@@ -622,7 +636,7 @@ def test_output_is_not_checked_unless_asked(pipe: Pipeline, instrumented: None) 
     leaked = completion("Write to jane.doe@example.com for help.")
     result = FakeApi(reply_json(leaked)).client().chat.completions.create(model=MODEL, messages=MESSAGES)
     assert result.choices[0].message.content == "Write to jane.doe@example.com for help."
-    assert [s.name for s in pipe.spans()] == [f"chat {MODEL}"]
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL
 
 
 # -- patching -------------------------------------------------------------------------------------------------
@@ -654,7 +668,7 @@ def test_one_client_only(pipe: Pipeline) -> None:
         other.chat.completions.create(model=MODEL, messages=MESSAGES)
     finally:
         uninstrument_openai()
-    assert len(pipe.spans()) == 1 and len(api.requests) == 2
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL and len(api.requests) == 2
     assert "create" not in vars(mine.chat.completions)
 
 
@@ -679,5 +693,113 @@ def test_a_client_instrumented_twice_still_makes_one_turn(pipe: Pipeline) -> Non
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
     finally:
         uninstrument_openai()
-    assert len(pipe.spans()) == 1
+    assert sorted(s.name for s in pipe.spans()) == ONE_CALL
     assert Completions.__dict__["create"] is ORIGINAL_CREATE
+
+
+# -- what the model call records of the request ---------------------------------------------------------------
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {"name": "get_order", "description": "Look an order up", "parameters": {"type": "object"}},
+    }
+]
+HISTORY = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "where is order 42?"},
+    {"role": "assistant", "content": None, "tool_calls": [tool_call("call_1", "get_order", '{"id": 42}')]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "shipped"},
+]
+
+
+def test_sampling_settings_and_the_server_go_on_the_model_call(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion())).client().chat.completions.create(
+        model=MODEL, messages=MESSAGES, temperature=0.3, max_completion_tokens=200, top_p=0.5
+    )
+    attrs = dict(chat_span(pipe).attributes)
+    assert attrs[names.GEN_AI_REQUEST_TEMPERATURE] == pytest.approx(0.3)
+    assert attrs[names.GEN_AI_REQUEST_MAX_TOKENS] == 200 and attrs[names.GEN_AI_REQUEST_TOP_P] == pytest.approx(0.5)
+    op = {
+        names.GEN_AI_OPERATION_NAME: "chat",
+        names.GEN_AI_PROVIDER_NAME: "openai",
+        names.GEN_AI_REQUEST_MODEL: MODEL,
+        names.GEN_AI_RESPONSE_MODEL: SERVED_MODEL,
+        names.SERVER_ADDRESS: "openai.test",
+        names.SERVER_PORT: 80,
+    }
+    assert pipe.value(names.OPERATION_DURATION, **op).count == 1
+    assert pipe.value(names.TOKEN_USAGE, **op, **{names.GEN_AI_TOKEN_TYPE: "input"}).sum == 12
+
+
+def test_content_capture_records_the_whole_history_and_the_tool_definitions() -> None:
+    pipe_gen = use_pipeline(capture_content=True)
+    pipe = next(pipe_gen)
+    instrument_openai()
+    try:
+        calls = [tool_call("call_2", "refund", '{"amount": 10}')]
+        reply = completion("Refunding.", finish="tool_calls", tool_calls=calls)
+        FakeApi(reply_json(reply)).client().chat.completions.create(model=MODEL, messages=HISTORY, tools=TOOLS)
+    finally:
+        uninstrument_openai()
+        pipe_gen.close()
+    attrs = dict(chat_span(pipe).attributes)
+    history = json.loads(attrs[names.GEN_AI_INPUT_MESSAGES])
+    assert [m["role"] for m in history] == ["user", "assistant", "tool"]  # the system prompt is the instructions
+    assert history[1]["parts"] == [
+        {"type": "tool_call", "name": "get_order", "arguments": '{"id": 42}', "id": "call_1"}
+    ]
+    assert history[2]["parts"] == [{"type": "tool_call_response", "response": "shipped", "id": "call_1"}]
+    assert json.loads(attrs[names.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": SYSTEM}]
+    assert json.loads(attrs[names.GEN_AI_TOOL_DEFINITIONS]) == [
+        {"type": "function", "name": "get_order", "description": "Look an order up", "parameters": {"type": "object"}}
+    ]
+    (output,) = json.loads(attrs[names.GEN_AI_OUTPUT_MESSAGES])
+    assert output["finish_reason"] == "tool_calls"
+    assert [p["type"] for p in output["parts"]] == ["text", "tool_call"]
+
+
+def test_without_content_capture_no_message_reaches_a_span(pipe: Pipeline, instrumented: None) -> None:
+    FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=HISTORY, tools=TOOLS)
+    for span in pipe.spans():
+        text = json.dumps(dict(span.attributes))
+        assert "shipped" not in text and "where is order" not in text and "Look an order up" not in text
+
+
+_INTEGRATIONS_SCRIPT = """
+import json, httpx2, openai
+from openai.resources.chat.completions import Completions
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+import otel_ai_incident as aii
+original = Completions.__dict__["create"]
+handle = aii.instrument(prometheus=False, prompt_log=False, integrations=["openai", "no-such-client"])
+body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m-1",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}]}
+transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=body))
+client = openai.OpenAI(api_key="k", base_url="http://openai.test/v1", max_retries=0,
+                       http_client=httpx2.Client(transport=transport))
+client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hello"}])
+errors = handle.runtime.instruments.instrumentation_errors._sums
+enabled = [i.name for i in handle.integrations]
+handle.shutdown()
+print(json.dumps({"spans": sorted(s.name for s in exporter.get_finished_spans()), "enabled": enabled,
+                  "errors": {dict(k)["component"]: v for k, v in errors.items()},
+                  "restored": Completions.__dict__["create"] is original}))
+"""
+
+
+def test_instrument_enables_integrations_by_name_and_survives_an_unknown_one() -> None:
+    from processes import clean_env, run_script
+
+    result = run_script(_INTEGRATIONS_SCRIPT, clean_env())
+    assert result["spans"] == ["chat m", "invoke_agent"]
+    assert result["enabled"] == ["openai"]
+    assert result["errors"] == {"integrations": 1}
+    assert result["restored"] is True  # shutdown() undid the patches

@@ -124,3 +124,15 @@ def test_generated_tests_catch_rules_that_drop_the_namespace(tmp_path: Path) -> 
         assert result.returncode != 0, output
         assert 'namespace="quiet"' in output or 'namespace="busy"' in output
         assert 'job="spike"' not in output and 'job="event"' not in output
+
+
+def test_rules_and_their_tests_generated_for_the_latest_conventions_pass_promtool(tmp_path: Path) -> None:
+    """`generate --semconv latest` (what an app opted into gen_ai_latest_experimental needs) gives rules and
+    promtool tests that the real promtool accepts and passes, not only the committed default ones."""
+    from otel_ai_incident.cli import main
+
+    assert main(["generate", "--semconv", "latest", "--out", str(tmp_path)]) == 0
+    rules = tmp_path / artefacts.RULES
+    result = _run(find_binary("promtool"), "check", "rules", rules)
+    assert result.returncode == 0, result.stdout + result.stderr
+    _run_in_parallel(_split_by_test(rules.parent / TEST_FILE.name, tmp_path))

@@ -120,7 +120,10 @@ class SupportBot:
         if blocked_tool is not None:
             turn.complete(REFUSAL_TEXT, input_tokens=60, output_tokens=8)
             return Reply(REFUSAL_TEXT, contained_by=blocked_tool)
-        text, toxicity = REPLIES.get(request.kind, DEFAULT_REPLY)
+        with turn.model_call(temperature=0.2) as call:  # the model's part of the turn: its own `chat` span
+            text, toxicity = REPLIES.get(request.kind, DEFAULT_REPLY)
+            usage = {"input_tokens": len(request.message) // 4 + 50, "output_tokens": len(text) // 4}
+            call.reply(aii.ModelReply(response_model=MODEL, finish_reasons=("stop",), **usage))
         threshold = aii.guardrail_threshold("toxicity", default=TOXICITY_THRESHOLD)
         blocked = toxicity >= threshold
         turn.guardrail("toxicity", stage="output", decision="block" if blocked else "allow", score=toxicity)
@@ -129,7 +132,7 @@ class SupportBot:
         text = turn.check_output(text)  # PII in the reply is redacted before the user sees it
         if request.kind == "refusal":
             turn.refusal()
-        turn.complete(text, input_tokens=len(request.message) // 4 + 50, output_tokens=len(text) // 4)
+        turn.complete(text)
         return Reply(text, threshold=threshold)
 
     def _use_tools(self, turn: aii.Turn, request: Request) -> str | None:

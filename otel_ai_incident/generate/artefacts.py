@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from otel_ai_incident import names
 from otel_ai_incident.generate import alertmanager, dashboard, rule_tests, rules, runbook
 from otel_ai_incident.generate.kubernetes import files as kubernetes
 from otel_ai_incident.generate.kubernetes.options import KubernetesOptions
@@ -40,14 +41,17 @@ def render_all(
     profile: Profile = PRODUCTION,
     links: Links = DEFAULT_LINKS,
     cluster: KubernetesOptions | None = None,
+    generation: names.Generation = names.DEFAULT_GENERATION,
 ) -> dict[str, str]:
     """Rules and dashboard for any profile; promtool tests, Alertmanager example and runbook for production,
     and the Kubernetes manifests (deploy/kubernetes/) when `cluster` says where they go.
 
     The tests' scenarios are sized for production windows (minutes, a day of history); the demo only needs
-    rules that promtool accepts, and the other files do not depend on the profile.
+    rules that promtool accepts, and the other files do not depend on the profile. The dashboard's model-call
+    panels query the metric names of `generation` (the one the apps emit, or under dual emission the current
+    one).
     """
-    files = {RULES: rules.render(signals, profile, links), DASHBOARD: dashboard.render(signals, links)}
+    files = {RULES: rules.render(signals, profile, links), DASHBOARD: dashboard.render(signals, links, generation)}
     if profile is PRODUCTION:
         tests = [test for signal in signals for test in rule_tests.detection_tests(signal)]
         rule_dir = Path(RULES).parent
@@ -56,16 +60,18 @@ def render_all(
         files[ALERTMANAGER] = alertmanager.render(signals)
         files[RUNBOOK] = runbook.render(signals, links)
         if cluster is not None:
-            files |= kubernetes.render(signals, profile, links, cluster)
+            files |= kubernetes.render(signals, profile, links, cluster, generation)
     return files
 
 
-def published_files(root: Path, links: Links = DEFAULT_LINKS) -> dict[str, str]:
+def published_files(
+    root: Path, links: Links = DEFAULT_LINKS, generation: names.Generation = names.DEFAULT_GENERATION
+) -> dict[str, str]:
     """The signals file's JSON Schema, and the production outputs of every example spec under `root`."""
     files = {SCHEMA: to_json(json_schema())}
     for spec_path in sorted((root / EXAMPLES).glob(f"*/{EXAMPLE_SPEC}")):
         out = spec_path.parent.relative_to(root) / EXAMPLE_OUT
-        for path, text in render_all(catalogue(spec_path, PRODUCTION), PRODUCTION, links).items():
+        for path, text in render_all(catalogue(spec_path, PRODUCTION), PRODUCTION, links, None, generation).items():
             files[str(out / path)] = text
     return files
 

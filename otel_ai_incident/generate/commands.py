@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from otel_ai_incident import names
 from otel_ai_incident.commandline import CommandFailed, ErrorType
 from otel_ai_incident.generate.kubernetes.options import DEFAULT_APP_SELECTOR, DEFAULT_RELEASE_LABELS, KubernetesOptions
 from otel_ai_incident.generate.links import DEFAULT_GRAFANA_BASE, DEFAULT_RUNBOOK_BASE, Links
@@ -44,6 +46,13 @@ def register(subparsers: Any) -> None:
         help="Grafana root for the alerts' dashboard_url (default: a path relative to Grafana)",
     )
     _kubernetes_arguments(parser.add_argument_group("Kubernetes manifests (deploy/kubernetes/, production profile)"))
+    parser.add_argument(
+        "--semconv",
+        choices=names.SEMCONV_CHOICES,
+        help="GenAI convention generation whose metric names the dashboard queries: default (today's), latest "
+        f"(semantic-conventions-genai) or dup (both emitted; the dashboard follows the latest). Default: from "
+        f"{names.ENV_SEMCONV_STABILITY_OPT_IN}, as the apps read it",
+    )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale file")
     parser.set_defaults(handler=generate_command)
 
@@ -108,17 +117,26 @@ def _cluster(args: argparse.Namespace) -> KubernetesOptions:
     )
 
 
+def _generation(choice: str | None) -> names.Generation:
+    """The generation the dashboard follows: the flag's, else the one OTEL_SEMCONV_STABILITY_OPT_IN selects for
+    the apps; under dual emission, the current one (what the migration ends on)."""
+    if choice is not None:
+        return names.generations_from_choice(choice)[-1]
+    return names.generations_from_opt_in(os.environ.get(names.ENV_SEMCONV_STABILITY_OPT_IN))[-1]
+
+
 def generate_command(args: argparse.Namespace) -> int:
     # Imported here: the dashboard needs grafana-foundation-sdk, which only `generate` users install.
     from otel_ai_incident.generate import artefacts
 
     profile = PROFILES[args.profile]
     links = Links(args.runbook_url, args.grafana_url)
+    generation = _generation(args.semconv)
     try:
         cluster = _cluster(args) if profile is PRODUCTION else None
-        files = artefacts.render_all(artefacts.catalogue(args.signals, profile), profile, links, cluster)
+        files = artefacts.render_all(artefacts.catalogue(args.signals, profile), profile, links, cluster, generation)
         if profile is PRODUCTION:
-            files |= artefacts.published_files(args.out, links)
+            files |= artefacts.published_files(args.out, links, generation)
     except SignalConfigError as exc:
         raise CommandFailed(str(exc), ErrorType.INVALID, exit_code=2) from exc
     if args.check:

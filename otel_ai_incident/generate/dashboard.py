@@ -82,8 +82,24 @@ def _rate(metric: str, labels: Iterable[str], by: str, extra: str = "") -> str:
     return f"sum by ({by}) (rate({scoped(metric, labels, extra)}[{RATE_INTERVAL}]))"
 
 
-def traffic_panels() -> list[PanelSpec]:
-    turns, duration, tokens = names.TURNS, names.OPERATION_DURATION, names.TOKEN_USAGE
+def _token_queries(generation: names.Generation) -> tuple[Query, ...]:
+    """Tokens per second by type: one histogram's sums by gen_ai.token.type, or a counter per type."""
+    if generation.token_type_attribute:
+        tokens = generation.input_tokens
+        by_type = _rate(tokens.prometheus + "_sum", tokens.labels, TOKEN_TYPE_LABEL)
+        return (Query(by_type, f"{{{{{TOKEN_TYPE_LABEL}}}}}"),)
+    return tuple(
+        Query(f"sum(rate({scoped(spec.prometheus, spec.labels)}[{RATE_INTERVAL}]))", kind)
+        for spec, kind in (
+            (generation.input_tokens, names.TOKEN_TYPE_INPUT),
+            (generation.output_tokens, names.TOKEN_TYPE_OUTPUT),
+        )
+    )
+
+
+def traffic_panels(generation: names.Generation = names.DEFAULT_GENERATION) -> list[PanelSpec]:
+    """Turns, model-call latency and tokens, under the metric names of the selected convention generation."""
+    turns, duration = names.TURNS, generation.duration
     latency = tuple(
         Query(
             f"histogram_quantile({q:g}, {_rate(duration.prometheus + '_bucket', duration.labels, 'le')})",
@@ -99,13 +115,9 @@ def traffic_panels() -> list[PanelSpec]:
             "reqps",
             (Query(_rate(turns.prometheus, turns.labels, names.OUTCOME), f"{{{{{names.OUTCOME}}}}}"),),
         ),
-        PanelSpec(FIXED_PANEL_IDS + 2, "Turn latency", "Quantiles of gen_ai.client.operation.duration.", "s", latency),
+        PanelSpec(FIXED_PANEL_IDS + 2, "Model-call latency", f"Quantiles of {duration.name}.", "s", latency),
         PanelSpec(
-            FIXED_PANEL_IDS + 3,
-            "Tokens per second",
-            "Tokens used, by token type.",
-            "short",
-            (Query(_rate(tokens.prometheus + "_sum", tokens.labels, TOKEN_TYPE_LABEL), f"{{{{{TOKEN_TYPE_LABEL}}}}}"),),
+            FIXED_PANEL_IDS + 3, "Tokens per second", "Tokens used, by token type.", "short", _token_queries(generation)
         ),
     ]
 
@@ -130,19 +142,23 @@ def containment_panels() -> list[PanelSpec]:
     ]
 
 
-def sections(signals: list[MonitoringSignal], links: Links) -> list[tuple[str, list[PanelSpec]]]:
+def sections(
+    signals: list[MonitoringSignal], links: Links, generation: names.Generation = names.DEFAULT_GENERATION
+) -> list[tuple[str, list[PanelSpec]]]:
     """Rows in display order: what fires and what is contained now, one per signal, traffic, containment."""
     rows = [(f"{s.name} ({s.severity.value}, {s.incident_type})", signal_panels(s, links)) for s in signals]
     return [
         (INCIDENTS_ROW, incident_views.incident_panels(signals)),
         *rows,
-        ("Traffic", traffic_panels()),
+        ("Traffic", traffic_panels(generation)),
         ("Containment and prompt log", containment_panels()),
     ]
 
 
-def panel_queries(signals: list[MonitoringSignal], links: Links) -> list[str]:
-    return [q.expr for _, panels in sections(signals, links) for p in panels for q in p.queries]
+def panel_queries(
+    signals: list[MonitoringSignal], links: Links, generation: names.Generation = names.DEFAULT_GENERATION
+) -> list[str]:
+    return [q.expr for _, panels in sections(signals, links, generation) for p in panels for q in p.queries]
 
 
 def annotation_queries(signals: list[MonitoringSignal]) -> list[str]:
@@ -198,7 +214,9 @@ def _variables() -> list[Any]:
     ]
 
 
-def build(signals: list[MonitoringSignal], links: Links) -> dict[str, Any]:
+def build(
+    signals: list[MonitoringSignal], links: Links, generation: names.Generation = names.DEFAULT_GENERATION
+) -> dict[str, Any]:
     board = (
         gdash.Dashboard("AI incidents: overview")
         .uid(DASHBOARD_UID)
@@ -211,7 +229,7 @@ def build(signals: list[MonitoringSignal], links: Links) -> dict[str, Any]:
     )
     for variable in _variables():
         board.with_variable(variable)
-    for title, panels in sections(signals, links):
+    for title, panels in sections(signals, links, generation):
         board.with_row(gdash.Row(title).id(ROW_ID_OFFSET + panels[0].id))
         for spec in panels:
             board.with_panel(grafana.panel(spec, 24 // len(panels) if len(panels) < 4 else 8))
@@ -224,5 +242,8 @@ def build(signals: list[MonitoringSignal], links: Links) -> dict[str, Any]:
     return model
 
 
-def render(signals: list[MonitoringSignal], links: Links) -> str:
-    return json.dumps(build(signals, links), indent=2, sort_keys=True) + "\n"
+def render(
+    signals: list[MonitoringSignal], links: Links, generation: names.Generation = names.DEFAULT_GENERATION
+) -> str:
+    """The dashboard JSON; its model-call panels query `generation`'s metric names."""
+    return json.dumps(build(signals, links, generation), indent=2, sort_keys=True) + "\n"

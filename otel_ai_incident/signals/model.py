@@ -113,7 +113,7 @@ class Matcher:
 
 def _series_spec(series: str) -> MetricSpec | None:
     """The contract metric a Prometheus series name belongs to (histogram suffixes included)."""
-    for spec in names.METRICS:
+    for spec in names.ALL_METRICS:
         if series == spec.prometheus or series.startswith(spec.prometheus + "_"):
             return spec
     return None

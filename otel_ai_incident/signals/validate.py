@@ -50,7 +50,7 @@ class SignalConfigError(ValueError):
 
 
 def _check_selector(selector: Selector, fail: Callable[[str], None]) -> None:
-    known = names.prometheus_series_names()
+    known = names.prometheus_series_names(names.ALL_GENERATIONS)  # a signal may follow either generation
     missing = [s for s in selector.series_names() if s not in known]
     if missing:
         fail(f"{', '.join(missing)} is not a series the hooks emit (known: {', '.join(sorted(known))})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import metrics
 
@@ -35,12 +35,64 @@ def _create(meter: metrics.Meter, spec: MetricSpec) -> Any:
     )
 
 
+class InferenceMetrics:
+    """One convention generation's model-call metrics: the duration, and the tokens as that generation counts
+    them (today's: one histogram by gen_ai.token.type; the current ones: a counter per token type)."""
+
+    __slots__ = ("_add_input", "_add_output", "_duration", "_typed")
+
+    def __init__(self, meter: metrics.Meter, generation: names.Generation) -> None:
+        self._duration = _create(meter, generation.duration).record
+        self._typed = generation.token_type_attribute
+        self._add_input = _adder(_create(meter, generation.input_tokens), generation.input_tokens)
+        self._add_output = (
+            self._add_input  # one histogram for both kinds
+            if self._typed
+            else _adder(_create(meter, generation.output_tokens), generation.output_tokens)
+        )
+
+    def record(
+        self,
+        duration: float,
+        attributes: InferenceLabels,
+        error_type: str | None,
+        tokens: tuple[int | None, int | None],
+    ) -> None:
+        base = attributes.base
+        self._duration(duration, base if error_type is None else {**base, names.ERROR_TYPE: error_type})
+        self.record_tokens(attributes, tokens)
+
+    def record_tokens(self, attributes: InferenceLabels, tokens: tuple[int | None, int | None]) -> None:
+        input_tokens, output_tokens = tokens
+        if input_tokens is not None:
+            self._add_input(input_tokens, attributes.input_tokens if self._typed else attributes.base)
+        if output_tokens is not None:
+            self._add_output(output_tokens, attributes.output_tokens if self._typed else attributes.base)
+
+
+class InferenceLabels(Protocol):
+    base: dict[str, Any]
+    input_tokens: dict[str, Any]
+    output_tokens: dict[str, Any]
+
+
+def _adder(instrument: Any, spec: MetricSpec) -> Callable[[int, dict[str, Any]], None]:
+    return instrument.record if spec.kind is InstrumentKind.HISTOGRAM else instrument.add
+
+
 class Instruments:
     """One instrument per contract metric. Thread-safe: the first-sight sets are guarded by a lock."""
 
-    def __init__(self, meter: metrics.Meter, *, pii_entity_types: Iterable[str] = (), pii_action: str = "redact"):
-        self.operation_duration = _create(meter, names.OPERATION_DURATION)
-        self.token_usage = _create(meter, names.TOKEN_USAGE)
+    def __init__(
+        self,
+        meter: metrics.Meter,
+        *,
+        pii_entity_types: Iterable[str] = (),
+        pii_action: str = "redact",
+        generations: tuple[names.Generation, ...] = (names.DEFAULT_GENERATION,),
+    ):
+        self.generations = generations
+        self.inference = tuple(InferenceMetrics(meter, generation) for generation in generations)
         self.turns = _create(meter, names.TURNS)
         self.guardrail_decisions = _create(meter, names.GUARDRAIL_DECISIONS)
         self.pii_detections = _create(meter, names.PII_DETECTIONS)

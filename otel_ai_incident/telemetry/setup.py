@@ -17,6 +17,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 
 from otel_ai_incident import names
+from otel_ai_incident.telemetry.events_setup import configure_events
 
 if TYPE_CHECKING:
     from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
@@ -46,6 +47,8 @@ class Providers:
     meter_provider: metrics.MeterProvider
     owns_tracer_provider: bool = False
     owns_meter_provider: bool = False
+    logger_provider: Any = None  # where the GenAI events go (events_setup)
+    owns_logger_provider: bool = False
     prometheus_server: Any = None
     worker_metrics: WorkerMetrics | None = None  # when the app runs as several worker processes
     _closed: bool = field(default=False, repr=False)
@@ -80,6 +83,8 @@ class Providers:
             _quietly("stopping the tracer provider", self.tracer_provider.shutdown)
         if self.owns_meter_provider:
             _quietly("stopping the meter provider", self.meter_provider.shutdown)
+        if self.owns_logger_provider:
+            _quietly("stopping the logger provider", self.logger_provider.shutdown)
         if self.prometheus_server is not None:
             _quietly("stopping the /metrics server", self.prometheus_server.shutdown)
             self.prometheus_server.server_close()
@@ -162,6 +167,7 @@ def configure(
     current_mp = metrics.get_meter_provider()
     providers = Providers(tracer_provider=current_tp, meter_provider=current_mp)
 
+    providers.logger_provider, providers.owns_logger_provider = configure_events(resource, otlp_endpoint)
     if _app_has_provider(current_tp, ProxyTracerProvider):
         logger.info("otel-ai-incident: using the tracer provider the app installed")
     else:

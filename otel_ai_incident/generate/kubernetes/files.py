@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from otel_ai_incident import names
 from otel_ai_incident.generate.kubernetes import operator, receiver
 from otel_ai_incident.generate.kubernetes.options import KubernetesOptions
 from otel_ai_incident.generate.links import Links
@@ -17,7 +18,11 @@ GRAFANA_DASHBOARD = f"{DIRECTORY}/50-grafana-dashboard.yaml"
 
 
 def render(
-    signals: list[MonitoringSignal], profile: Profile, links: Links, options: KubernetesOptions
+    signals: list[MonitoringSignal],
+    profile: Profile,
+    links: Links,
+    options: KubernetesOptions,
+    generation: names.Generation = names.DEFAULT_GENERATION,
 ) -> dict[str, str]:
     """Every manifest file by path; the Secrets they name are made by the user (README, "Install on Kubernetes")."""
     secrets = f"{options.webhook_secret}, {options.database_secret} and {options.pseudonym_secret}"
@@ -41,7 +46,7 @@ def render(
             f"{options.webhook_secret}.",
         ),
         GRAFANA_DASHBOARD: to_yaml_documents(
-            [operator.dashboard_config_map(signals, links, options)],
+            [operator.dashboard_config_map(signals, links, options, generation)],
             "The overview dashboard, for the Grafana sidecar (label grafana_dashboard).",
         ),
     }

@@ -125,8 +125,13 @@ def alertmanager_equivalent(signals: list[MonitoringSignal], options: Kubernetes
     return {"route": {"receiver": "null", "routes": [top]}, "receivers": [{"name": "null"}, *receivers]}
 
 
-def dashboard_config_map(signals: list[MonitoringSignal], links: Links, options: KubernetesOptions) -> dict[str, Any]:
+def dashboard_config_map(
+    signals: list[MonitoringSignal],
+    links: Links,
+    options: KubernetesOptions,
+    generation: names.Generation = names.DEFAULT_GENERATION,
+) -> dict[str, Any]:
     """The dashboard as the Grafana sidecar of kube-prometheus-stack loads it: a labelled ConfigMap."""
-    data = {"data": {DASHBOARD_FILE: dashboard.render(signals, links)}}
+    data = {"data": {DASHBOARD_FILE: dashboard.render(signals, links, generation)}}
     name = f"{NAME}-dashboard"
     return resource("v1", "ConfigMap", name, options.grafana_namespace, data, GRAFANA_DASHBOARD_LABELS)

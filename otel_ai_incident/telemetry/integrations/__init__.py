@@ -1,5 +1,38 @@
 """Integrations with LLM client libraries: each patches one library so every API call becomes an `llm_turn`.
 
-Import the module of the library you use (`integrations.openai`); nothing here imports a client library, so
-the core package works without any of them installed.
+The client-neutral part (request, reply, streams, the turn and model call of one API call) lives in `_core`;
+each client has one module with its instrumentor (`integrations.openai`). Nothing here imports a client
+library, so the core package works without any of them installed: `instrument(integrations=["openai"])`
+loads the named ones by `load()`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+# Name -> (module, the module's integration object). One entry per client; add a client by adding its module.
+AVAILABLE: dict[str, tuple[str, str]] = {
+    "openai": ("otel_ai_incident.telemetry.integrations.openai", "INTEGRATION"),
+}
+
+
+class Integration(Protocol):
+    """What each client's instrumentor offers (the shape of OpenTelemetry's BaseInstrumentor)."""
+
+    name: str
+
+    def instrument(self, client: Any = None, *, check_output: bool = False) -> None:
+        """Instrument every client of the library (or only `client`)."""
+
+    def uninstrument(self) -> None:
+        """Undo every `instrument` call."""
+
+
+def load(name: str) -> Integration:
+    """The integration called `name`; ImportError when its client library is not installed."""
+    try:
+        module_name, attribute = AVAILABLE[name]
+    except KeyError:
+        raise ValueError(f"unknown integration {name!r}; available: {', '.join(sorted(AVAILABLE))}") from None
+    return getattr(importlib.import_module(module_name), attribute)

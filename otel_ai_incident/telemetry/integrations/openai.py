@@ -19,12 +19,6 @@ object parsed from it.
 
 from __future__ import annotations
 
-import functools
-import threading
-import types
-import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 try:
@@ -33,56 +27,54 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError("the OpenAI integration needs the SDK: pip install 'otel-ai-incident[openai]'") from missing
 
-from otel_ai_incident.telemetry.integrations.openai_call import CHAT, RESPONSES, Call, OpenAIApi
-from otel_ai_incident.telemetry.integrations.openai_stream import traced
+from otel_ai_incident.telemetry.integrations._core.call import ClientApi
+from otel_ai_incident.telemetry.integrations._core.patching import Patcher
+from otel_ai_incident.telemetry.integrations.openai_api import CHAT, RESPONSES
 
-__all__ = ["instrument_openai", "uninstrument_openai"]
+__all__ = ["INTEGRATION", "OpenAIIntegration", "instrument_openai", "uninstrument_openai"]
 
 _METHODS = ("create", "parse")  # `parse` (structured outputs) posts by itself; `.stream()` calls `create`
-_ORIGINAL = "_otel_ai_incident_original"  # set on our wrappers: what they wrap
-_ABSENT = object()
 
 
-@dataclass(frozen=True, slots=True)
-class _Patch:
-    owner: weakref.ref[Any]  # a resource class or one client's resource; weak, so a client can still be freed
-    method: str
-    previous: Any  # the owner's own attribute before patching, or _ABSENT
+class OpenAIIntegration:
+    """The OpenAI client's instrumentor: what `instrument(integrations=["openai"])` turns on and off."""
 
+    name = "openai"
 
-_lock = threading.Lock()
-_patches: list[_Patch] = []
+    def __init__(self) -> None:
+        self._patcher = Patcher()
 
+    def instrument(self, client: Any = None, *, check_output: bool = False) -> None:
+        """Turn OpenAI calls into turns: those of `client` only, or of every client when `client` is None.
 
-def instrument_openai(client: Any = None, *, check_output: bool = False) -> None:
-    """Turn OpenAI calls into turns: those of `client` only, or of every client when `client` is None.
-
-    `check_output=True` runs `turn.check_output` (the PII guardrail) on each reply and puts the text it returns
-    (redacted, or withheld) into the reply the caller gets; on a stream it can only record, the chunks being
-    already delivered. Calling it again for what is already instrumented changes nothing.
-    """
-    with _lock:
+        `check_output=True` runs `turn.check_output` (the PII guardrail) on each reply and puts the text it
+        returns (redacted, or withheld) into the reply the caller gets; on a stream it can only record, the
+        chunks being already delivered. Calling it again for what is already instrumented changes nothing.
+        """
         for owner, api, is_async in _targets(client):
             for method in _METHODS:
                 if hasattr(owner, method):  # older SDKs have no `parse`
-                    _patch(owner, method, api, is_async, check_output)
+                    self._patcher.patch(owner, method, api, is_async, check_output)
+
+    def uninstrument(self) -> None:
+        """Undo every `instrument` call, newest first."""
+        self._patcher.restore()
+
+
+INTEGRATION = OpenAIIntegration()  # the process's one OpenAI integration
+
+
+def instrument_openai(client: Any = None, *, check_output: bool = False) -> None:
+    """`OpenAIIntegration.instrument` on the process's OpenAI integration."""
+    INTEGRATION.instrument(client, check_output=check_output)
 
 
 def uninstrument_openai() -> None:
     """Undo every `instrument_openai` call, newest first."""
-    with _lock:
-        while _patches:
-            patch = _patches.pop()
-            owner = patch.owner()
-            if owner is None:  # a client freed meanwhile, its patch with it
-                continue
-            if patch.previous is _ABSENT:
-                delattr(owner, patch.method)
-            else:
-                setattr(owner, patch.method, patch.previous)
+    INTEGRATION.uninstrument()
 
 
-def _targets(client: Any) -> list[tuple[Any, OpenAIApi, bool]]:
+def _targets(client: Any) -> list[tuple[Any, ClientApi, bool]]:
     """(resource, its API, whether it is async): the SDK's async methods may be plain functions returning a
     coroutine, so asyncness is known from the client or resource class, not from the method."""
     if client is not None:
@@ -96,44 +88,3 @@ def _targets(client: Any) -> list[tuple[Any, OpenAIApi, bool]]:
     except ImportError:
         return targets
     return [*targets, (Responses, RESPONSES, False), (AsyncResponses, RESPONSES, True)]
-
-
-def _patch(owner: Any, method: str, api: OpenAIApi, is_async: bool, check_output: bool) -> None:
-    previous = vars(owner).get(method, _ABSENT)
-    if hasattr(previous, _ORIGINAL):
-        return
-    cls = owner if isinstance(owner, type) else type(owner)
-    function = getattr(cls, method)
-    # A client patched after its class wraps the SDK's method, not the class's wrapper: one turn per call.
-    wrapper = _wrap(getattr(function, _ORIGINAL, function), api, is_async, check_output)
-    setattr(owner, method, wrapper if owner is cls else types.MethodType(wrapper, owner))
-    _patches.append(_Patch(weakref.ref(owner), method, previous))
-
-
-def _wrap(original: Callable[..., Any], api: OpenAIApi, is_async: bool, check_output: bool) -> Callable[..., Any]:
-    """The instrumented `create` or `parse`: the turn opens (and the gate runs) before the SDK sends anything."""
-    if is_async:
-
-        async def create(*args: Any, **kwargs: Any) -> Any:
-            call = Call(api, kwargs, check_output=check_output)
-            try:
-                result = await original(*args, **kwargs)
-            except BaseException as exc:
-                call.end(exc)
-                raise
-            return traced(call, result)
-
-    else:
-
-        def create(*args: Any, **kwargs: Any) -> Any:
-            call = Call(api, kwargs, check_output=check_output)
-            try:
-                result = original(*args, **kwargs)
-            except BaseException as exc:
-                call.end(exc)
-                raise
-            return traced(call, result)
-
-    functools.update_wrapper(create, original)
-    setattr(create, _ORIGINAL, original)
-    return create

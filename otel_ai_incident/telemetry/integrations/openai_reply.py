@@ -1,53 +1,22 @@
 """What an OpenAI reply tells the turn: text, usage, finish reasons, refusals and the tools the model asks for.
 
-Whole replies (Chat Completions, Responses) and streamed ones are read into one `Reply`, so the turn records
+Whole replies (Chat Completions, Responses) and streamed ones are read into the core's `Reply`, so the turn records
 both the same way. A streamed reply is rebuilt from its chunks by an accumulator; for Responses the final
 `response.completed` event carries the whole reply, which is then read like a non-streamed one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 
+from otel_ai_incident.telemetry.integrations._core.reply import Checker, Reply, RequestedTool
+
 CONTENT_FILTER = "content_filter"
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _TOOL_CALL_ITEMS = frozenset({"function_call", "custom_tool_call"})
-
-Checker = Callable[[str], str]
-
-
-@dataclass(frozen=True, slots=True)
-class RequestedTool:
-    """A tool call the model asks for. The app may run it (an `execute_tool` span then) or not."""
-
-    name: str
-    call_id: str | None = None
-    arguments: str | None = None
-
-
-@dataclass(slots=True)
-class Reply:
-    text: str | None = None
-    response_model: str | None = None
-    finish_reasons: tuple[str, ...] = ()
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    refused: bool = False
-    tools: tuple[RequestedTool, ...] = ()
-
-
-class StreamAccumulator(Protocol):
-    def add(self, chunk: Any) -> None:
-        """Take one streamed chunk or event."""
-
-    def reply(self) -> Reply:
-        """The reply as far as it arrived."""
-
 
 # -- Chat Completions ---------------------------------------------------------------------------------------
 
@@ -65,6 +34,7 @@ def chat_reply(completion: ChatCompletion) -> Reply:
     usage = completion.usage
     return Reply(
         text=choices[0].message.content if choices else None,
+        response_id=completion.id,
         response_model=completion.model,
         finish_reasons=finish_reasons,
         input_tokens=usage.prompt_tokens if usage else None,
@@ -101,9 +71,10 @@ class _ToolParts:
 class ChatStreamAccumulator:
     """Rebuilds a Chat Completions reply from its chunks, read the way `chat_reply` reads a whole one."""
 
-    __slots__ = ("_finish", "_model", "_refused", "_text", "_tools", "_usage")
+    __slots__ = ("_finish", "_id", "_model", "_refused", "_text", "_tools", "_usage")
 
     def __init__(self) -> None:
+        self._id: str | None = None
         self._text: list[str] = []
         self._finish: dict[int, str] = {}
         self._tools: dict[tuple[int, int], _ToolParts] = {}
@@ -113,6 +84,7 @@ class ChatStreamAccumulator:
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         self._model = chunk.model or self._model
+        self._id = chunk.id or self._id
         if chunk.usage is not None:  # the last chunk, with stream_options={"include_usage": True}
             self._usage = chunk.usage
         for choice in chunk.choices:
@@ -136,6 +108,7 @@ class ChatStreamAccumulator:
         usage = self._usage
         return Reply(
             text="".join(self._text) or None,
+            response_id=self._id,
             response_model=self._model,
             finish_reasons=finish_reasons,
             input_tokens=usage.prompt_tokens if usage else None,
@@ -173,6 +146,7 @@ def responses_reply(response: Response) -> Reply:
     usage = response.usage
     return Reply(
         text="".join(texts) if texts else None,
+        response_id=response.id,
         response_model=response.model,
         finish_reasons=(reason,) if reason else (),
         input_tokens=usage.input_tokens if usage else None,

@@ -1,9 +1,10 @@
-"""Streams handed back in place of the SDK's, so the turn ends when the caller is done with the stream.
+"""Streams handed back in place of a client SDK's, so the turn ends when the caller is done with the stream.
 
 The turn ends when the stream is exhausted, fails, is closed (`close()`, `with`, `async with`), or, as a last
 resort, when an abandoned stream is garbage-collected. Everything else is delegated to the SDK's stream.
 Like opentelemetry-python's own OpenAI instrumentation these are plain wrappers: `isinstance(s, openai.Stream)`
-is false for them.
+is false for them. Which results are streams is the client's to say (`ClientApi.streams`): nothing here
+imports a client SDK.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import weakref
 from types import TracebackType
 from typing import Any
 
-from openai import AsyncStream, Stream
+from opentelemetry import context as otel_context
 
-from otel_ai_incident.telemetry.integrations.openai_call import Call
+from otel_ai_incident.telemetry.integrations._core.call import Call
 
 
 class _Traced:
@@ -105,13 +106,20 @@ class TracedAsyncStream(_Traced):
     aclose = close
 
 
-def traced(call: Call, result: Any) -> Any:
-    """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended)."""
-    if isinstance(result, Stream):
-        call.stream_started()
+def traced(call: Call, result: Any, is_async: bool, token: object) -> Any:
+    """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended).
+
+    A stream is the SDK's stream class, or anything iterating like one in the call's mode: another
+    instrumentation's wrapper around the SDK's stream is no subclass of it. `token` attached the call's
+    context around the SDK call; the call detaches it (`Call.stream_started`), a reply here."""
+    sync_stream, async_stream = call.api.streams
+    if is_async:
+        if isinstance(result, async_stream) or hasattr(type(result), "__anext__"):
+            call.stream_started(token)
+            return TracedAsyncStream(result, call)
+    elif isinstance(result, sync_stream) or hasattr(type(result), "__next__"):
+        call.stream_started(token)
         return TracedStream(result, call)
-    if isinstance(result, AsyncStream):
-        call.stream_started()
-        return TracedAsyncStream(result, call)
+    otel_context.detach(token)
     call.returned(result)
     return result

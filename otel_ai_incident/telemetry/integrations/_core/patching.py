@@ -1,0 +1,99 @@
+"""Methods of a client SDK replaced in place by instrumented ones, and put back.
+
+No wrapt: a wrapper is a plain function (or a method bound to one client's resource) that opens a `Call`
+before the SDK sends anything and hands back the reply or a traced stream. Patches are kept per
+instrumentor, weakly (a client patched alone can still be freed), and undone newest first.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import types
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from otel_ai_incident.telemetry.integrations._core.call import Call, ClientApi
+from otel_ai_incident.telemetry.integrations._core.streams import traced
+
+_ORIGINAL = "_otel_ai_incident_original"  # set on our wrappers: what they wrap
+_ABSENT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Patch:
+    owner: weakref.ref[Any]  # a resource class or one client's resource; weak, so a client can still be freed
+    method: str
+    previous: Any  # the owner's own attribute before patching, or _ABSENT
+
+
+class Patcher:
+    """The patches of one instrumentor. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._patches: list[_Patch] = []
+
+    def patch(self, owner: Any, method: str, api: ClientApi, is_async: bool, check_output: bool) -> None:
+        """Replace `owner.method` (a class's, or one client resource's) unless ours is already there."""
+        with self._lock:
+            previous = vars(owner).get(method, _ABSENT)
+            if hasattr(previous, _ORIGINAL):
+                return
+            cls = owner if isinstance(owner, type) else type(owner)
+            function = getattr(cls, method)
+            # A client patched after its class wraps the SDK's method, not the class's wrapper: one turn per call.
+            wrapper = wrap(getattr(function, _ORIGINAL, function), api, is_async, check_output)
+            setattr(owner, method, wrapper if owner is cls else types.MethodType(wrapper, owner))
+            self._patches.append(_Patch(weakref.ref(owner), method, previous))
+
+    def restore(self) -> None:
+        """Undo every patch, newest first."""
+        with self._lock:
+            while self._patches:
+                patch = self._patches.pop()
+                owner = patch.owner()
+                if owner is None:  # a client freed meanwhile, its patch with it
+                    continue
+                if patch.previous is _ABSENT:
+                    delattr(owner, patch.method)
+                else:
+                    setattr(owner, patch.method, patch.previous)
+
+
+def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_output: bool) -> Callable[..., Any]:
+    """The instrumented method: the turn opens (and the gate runs) before the SDK sends anything, and the SDK
+    call runs under the model call's span, so the client's own spans (HTTP) hang off it."""
+    if is_async:
+
+        async def instrumented(*args: Any, **kwargs: Any) -> Any:
+            call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
+            token = otel_context.attach(call.otel_context)
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                otel_context.detach(token)
+                call.end(exc)
+                raise
+            return traced(call, result, True, token)
+
+    else:
+
+        def instrumented(*args: Any, **kwargs: Any) -> Any:
+            call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
+            token = otel_context.attach(call.otel_context)
+            try:
+                result = original(*args, **kwargs)
+            except BaseException as exc:
+                otel_context.detach(token)
+                call.end(exc)
+                raise
+            return traced(call, result, False, token)
+
+    functools.update_wrapper(instrumented, original)
+    setattr(instrumented, _ORIGINAL, original)
+    return instrumented
