@@ -14,6 +14,7 @@ from typing import Any, Protocol
 # Name -> (module, the module's integration object). One entry per client; add a client by adding its module.
 AVAILABLE: dict[str, tuple[str, str]] = {
     "openai": ("otel_ai_incident.telemetry.integrations.openai", "INTEGRATION"),
+    "anthropic": ("otel_ai_incident.telemetry.integrations.anthropic", "INTEGRATION"),
 }
 
 

@@ -3,7 +3,6 @@ provider name, where the client sends its requests, and the other instrumentatio
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from openai import AsyncStream, Stream
@@ -11,6 +10,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from otel_ai_incident.telemetry.integrations._core.call import ClientApi
+from otel_ai_incident.telemetry.integrations._core.clients import base_url_server, instrumentor_active
 from otel_ai_incident.telemetry.integrations.openai_reply import (
     ChatStreamAccumulator,
     ResponsesStreamAccumulator,
@@ -33,27 +33,8 @@ _OTHER_INSTRUMENTATIONS = (
 
 
 def other_instrumentation_active() -> bool:
-    """Whether another OpenAI instrumentation is on. Only modules the app already imported are looked at:
-    one that is not imported cannot be instrumenting anything."""
-    for module_name, class_name in _OTHER_INSTRUMENTATIONS:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            instrumentor = getattr(module, class_name, None)
-            if instrumentor is not None and getattr(instrumentor(), "is_instrumented_by_opentelemetry", False):
-                return True
-    return False
-
-
-def server(resource: Any) -> tuple[str | None, int | None]:
-    """The API's host and port, from the client the resource belongs to (443 or 80 when the URL names none)."""
-    url = getattr(getattr(resource, "_client", None), "base_url", None)
-    host = getattr(url, "host", None)
-    if not isinstance(host, str) or not host:
-        return None, None
-    port = getattr(url, "port", None)
-    if not isinstance(port, int):
-        port = 443 if getattr(url, "scheme", "https") == "https" else 80
-    return host, port
+    """Whether another OpenAI instrumentation is on."""
+    return instrumentor_active(*_OTHER_INSTRUMENTATIONS)
 
 
 def _api(**fields: Any) -> ClientApi:
@@ -63,7 +44,7 @@ def _api(**fields: Any) -> ClientApi:
         streams=(Stream, AsyncStream),
         with_content=with_content,
         traced_elsewhere=other_instrumentation_active,
-        server=server,
+        server=base_url_server,
         **fields,
     )
 
