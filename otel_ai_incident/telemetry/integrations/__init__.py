@@ -15,6 +15,7 @@ from typing import Any, Protocol
 AVAILABLE: dict[str, tuple[str, str]] = {
     "openai": ("otel_ai_incident.telemetry.integrations.openai", "INTEGRATION"),
     "anthropic": ("otel_ai_incident.telemetry.integrations.anthropic", "INTEGRATION"),
+    "litellm": ("otel_ai_incident.telemetry.integrations.litellm", "INTEGRATION"),
 }
 
 

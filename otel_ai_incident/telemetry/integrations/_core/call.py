@@ -86,7 +86,7 @@ class Call:
             session_id=request.session_id,
             system_prompt=request.system_prompt,
             user_message=request.user_message,
-            provider=api.provider,
+            provider=request.provider or api.provider,
         )
         self._context = contextvars.copy_context()
         self._context.run(self._turn.__enter__)

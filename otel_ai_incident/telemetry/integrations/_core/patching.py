@@ -48,7 +48,8 @@ class Patcher:
         check_output: bool,
         wrapper: Wrapper | None = None,
     ) -> None:
-        """Replace `owner.method` (a class's, or one client resource's) unless ours is already there.
+        """Replace `owner.method` (a class's, one client resource's, or a module's function) unless ours is
+        already there.
 
         `wrapper` builds the instrumented method (`wrap` unless given: a client's helper that returns
         something other than a reply or a stream, such as a stream manager, brings its own, marked by
@@ -57,11 +58,11 @@ class Patcher:
             previous = vars(owner).get(method, _ABSENT)
             if hasattr(previous, _ORIGINAL):
                 return
-            cls = owner if isinstance(owner, type) else type(owner)
-            function = getattr(cls, method)
+            plain = isinstance(owner, type | types.ModuleType)  # set as it is, not bound to the owner
+            function = getattr(owner if plain else type(owner), method)
             # A client patched after its class wraps the SDK's method, not the class's wrapper: one turn per call.
             instrumented = (wrapper or wrap)(getattr(function, _ORIGINAL, function), api, is_async, check_output)
-            setattr(owner, method, instrumented if owner is cls else types.MethodType(instrumented, owner))
+            setattr(owner, method, instrumented if plain else types.MethodType(instrumented, owner))
             self._patches.append(_Patch(weakref.ref(owner), method, previous))
 
     def restore(self) -> None:
