@@ -16,6 +16,7 @@ AVAILABLE: dict[str, tuple[str, str]] = {
     "openai": ("otel_ai_incident.telemetry.integrations.openai", "INTEGRATION"),
     "anthropic": ("otel_ai_incident.telemetry.integrations.anthropic", "INTEGRATION"),
     "litellm": ("otel_ai_incident.telemetry.integrations.litellm", "INTEGRATION"),
+    "langchain": ("otel_ai_incident.telemetry.integrations.langchain", "INTEGRATION"),
 }
 
 
