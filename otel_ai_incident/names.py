@@ -77,6 +77,11 @@ REASON = "reason"
 COMPONENT = "component"
 
 OPERATION_CHAT = "chat"
+# The other inference operations of the conventions (a GenAI span bridged into our metrics is one of these).
+OPERATION_TEXT_COMPLETION = "text_completion"
+OPERATION_GENERATE_CONTENT = "generate_content"
+# The provider attribute of the conventions before `gen_ai.provider.name` (still emitted by some instrumentations).
+GEN_AI_SYSTEM = "gen_ai.system"
 OPERATION_EXECUTE_TOOL = "execute_tool"
 OPERATION_INVOKE_AGENT = "invoke_agent"  # the turn's span: the app's work around its model calls
 OPERATION_APPLY_GUARDRAIL = "apply_guardrail"

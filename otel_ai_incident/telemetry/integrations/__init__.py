@@ -17,6 +17,8 @@ AVAILABLE: dict[str, tuple[str, str]] = {
     "anthropic": ("otel_ai_incident.telemetry.integrations.anthropic", "INTEGRATION"),
     "litellm": ("otel_ai_incident.telemetry.integrations.litellm", "INTEGRATION"),
     "langchain": ("otel_ai_incident.telemetry.integrations.langchain", "INTEGRATION"),
+    # Not a client: inference spans of other instrumentations feed our turn metrics and prompt log.
+    "genai_spans": ("otel_ai_incident.telemetry.integrations.genai_spans", "INTEGRATION"),
 }
 
 
