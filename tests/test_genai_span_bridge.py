@@ -129,9 +129,13 @@ def test_with_our_openai_wrapper_too_each_call_is_one_turn(pipe: Pipeline, ours_
         instrument_openai()
     try:
         FakeApi(reply_json(completion())).client().chat.completions.create(model=MODEL, messages=MESSAGES)
-    finally:
-        official.uninstrument()
-        uninstrument_openai()
+    finally:  # undone newest first: each restores what it replaced
+        if ours_first:
+            official.uninstrument()
+            uninstrument_openai()
+        else:
+            uninstrument_openai()
+            official.uninstrument()
     assert pipe.value(names.TURNS, **TURN_OK) == 1
     assert len(pipe.runtime.prompt_log.entries) == 1
 
