@@ -31,6 +31,7 @@ MESSAGES = [
     {"role": "user", "content": [{"type": "text", "text": "where is my order?"}]},
 ]
 ORIGINAL_CREATE = Messages.__dict__["create"]
+TOOL_SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}}}
 USAGE = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 30, "cache_creation_input_tokens": 2}
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
@@ -222,7 +223,8 @@ def test_tool_use_blocks_are_requested_tools() -> None:
         stop="tool_use",
     )
     try:
-        create(FakeApi(reply_json(message([{**tool, "input": {"id": 42}}], stop="tool_use"))).client())
+        tools = [{"name": "get_order", "input_schema": TOOL_SCHEMA}]
+        create(FakeApi(reply_json(message([{**tool, "input": {"id": 42}}], stop="tool_use"))).client(), tools=tools)
         list(create(FakeApi(reply_sse(streamed)).client(), stream=True))
     finally:
         INTEGRATION.uninstrument()
@@ -236,6 +238,11 @@ def test_tool_use_blocks_are_requested_tools() -> None:
     assert [[dict(e.attributes) for e in chat.events] for chat in chats] == [[expected], [expected]]
     assert dict(chats[0].attributes)[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_use",)
     assert '"tool_call"' in dict(chats[0].attributes)[names.GEN_AI_OUTPUT_MESSAGES]
+    history = json.loads(dict(chats[0].attributes)[names.GEN_AI_INPUT_MESSAGES])
+    assert [m["role"] for m in history] == ["user", "assistant", "user"]
+    assert history[-1]["parts"] == [{"type": "text", "content": "where is my order?"}]
+    definitions = json.loads(dict(chats[0].attributes)[names.GEN_AI_TOOL_DEFINITIONS])
+    assert definitions == [{"type": "function", "name": "get_order", "parameters": TOOL_SCHEMA}]
 
 
 def test_a_refusal_stop_reason_counts_as_refusal(pipe: Pipeline, instrumented: None) -> None:

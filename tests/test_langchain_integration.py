@@ -4,6 +4,7 @@ tool calls with the anomaly scorer, and the gate stopping a run before the model
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -198,3 +199,22 @@ def test_a_handler_of_ones_own_covers_its_run_and_uninstrument_stops_the_integra
     FakeModel(responses=[ANSWER]).invoke(PROMPT, config={"callbacks": [LangChainTurnHandler()]})
     assert len(chat_spans(pipe)) == 1 and turns(pipe, "ok") == 1
     assert load("langchain") is INTEGRATION
+
+
+def test_content_capture_records_the_input_history_and_the_reply() -> None:
+    pipe_gen = use_pipeline(capture_content=True)
+    pipe = next(pipe_gen)
+    INTEGRATION.instrument()
+    try:
+        FakeModel(responses=[ANSWER]).invoke(PROMPT)
+    finally:
+        INTEGRATION.uninstrument()
+        pipe_gen.close()
+    attrs = dict(chat_spans(pipe)[0].attributes)
+    assert json.loads(attrs[names.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "where is my order?"}]}
+    ]
+    assert json.loads(attrs[names.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "You are the support assistant."}
+    ]
+    assert "Your order ships today." in attrs[names.GEN_AI_OUTPUT_MESSAGES]

@@ -20,9 +20,8 @@ Use either the integration or handlers of your own, not both: each handler opens
 from __future__ import annotations
 
 import contextvars
-import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +35,16 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError("the LangChain integration needs it: pip install 'otel-ai-incident[langchain]'") from missing
 
-from otel_ai_incident.telemetry import content, hooks
+from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.integrations._core.call import record_requested_tools
-from otel_ai_incident.telemetry.integrations._core.reply import Reply, RequestedTool, model_reply
-from otel_ai_incident.telemetry.integrations._core.request import UNKNOWN_MODEL, content_text, number, string
+from otel_ai_incident.telemetry.integrations._core.reply import model_reply
+from otel_ai_incident.telemetry.integrations._core.request import UNKNOWN_MODEL, string
+from otel_ai_incident.telemetry.integrations.langchain_messages import (
+    ChatRequest,
+    chat_reply,
+    chat_request,
+    input_message,
+)
 from otel_ai_incident.telemetry.model_call import ModelRequest
 from otel_ai_incident.telemetry.scope import Scope
 from otel_ai_incident.telemetry.turn_context import current_turn_context
@@ -47,8 +52,6 @@ from otel_ai_incident.telemetry.turn_context import current_turn_context
 __all__ = ["INTEGRATION", "LangChainIntegration", "LangChainTurnHandler"]
 
 COMPONENT = "langchain_integration"
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
-_REFUSALS = frozenset({"content_filter", "refusal"})
 
 
 @dataclass(slots=True)
@@ -131,10 +134,12 @@ class LangChainTurnHandler(BaseCallbackHandler):
         root = self._started(run_id, parent_run_id)
         rt = hooks.get_runtime()
         try:
-            request = _request(messages[0] if messages else [], metadata or {}, kwargs.get("invocation_params") or {})
+            request = chat_request(
+                messages[0] if messages else [], metadata or {}, kwargs.get("invocation_params") or {}
+            )
         except Exception:
             rt.record_error(COMPONENT)
-            request = _Request(UNKNOWN_MODEL, None, None, None, ModelRequest(), ())
+            request = ChatRequest(UNKNOWN_MODEL, None, None, None, ModelRequest(), ())
         with self._lock:
             opened = self._turns.get(root)
         if opened is None:
@@ -160,7 +165,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
         try:
             if rt.content_on_span or rt.content_in_event:
                 request.call.system_instructions = request.system_prompt
-                request.call.input_messages = [_message(m) for m in request.history if m.type != "system"]
+                request.call.input_messages = [input_message(m) for m in request.history if m.type != "system"]
             model_call = opened.turn.model_call(request.call)
             call_context = opened.context.run(contextvars.copy_context)
             call_context.run(model_call.__enter__)
@@ -177,7 +182,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
                 opened = self._turns.get(self._roots.get(run_id, run_id))
                 child = opened.children.get(run_id) if opened is not None else None
             if child is not None:
-                reply = _reply(response)
+                reply = chat_reply(response)
                 model_call = child[0]
                 model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
                 record_requested_tools(model_call.span, reply.tools)
@@ -240,86 +245,6 @@ class LangChainTurnHandler(BaseCallbackHandler):
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._child_ended(run_id, error)
         self._ended(run_id, error)
-
-
-@dataclass(slots=True)
-class _Request:
-    model: str
-    provider: str | None
-    system_prompt: str | None
-    user_message: str | None
-    call: ModelRequest
-    history: Sequence[BaseMessage]
-
-
-def _request(messages: Sequence[BaseMessage], metadata: Mapping[str, Any], params: Mapping[str, Any]) -> _Request:
-    """Model and provider from LangChain's run metadata (`ls_*`), else the invocation parameters."""
-    model = string(metadata.get("ls_model_name")) or string(params.get("model")) or string(params.get("model_name"))
-    system = [text for m in messages if m.type == "system" and (text := content_text(m.content)) is not None]
-    user_message = next((content_text(m.content) for m in reversed(messages) if m.type == "human"), None)
-    max_tokens = number(metadata.get("ls_max_tokens"))
-    return _Request(
-        model=model or UNKNOWN_MODEL,
-        provider=string(metadata.get("ls_provider")),
-        system_prompt="\n".join(system) if system else None,
-        user_message=user_message,
-        call=ModelRequest(
-            temperature=number(metadata.get("ls_temperature")),
-            max_tokens=int(max_tokens) if max_tokens is not None else None,
-        ),
-        history=messages,
-    )
-
-
-def _message(message: BaseMessage) -> content.Message:
-    """A LangChain message in the conventions' shape (content capture only)."""
-    role = _ROLES.get(message.type, message.type)
-    if role == "tool":
-        return content.message(
-            "tool", [content.tool_result_part(getattr(message, "tool_call_id", None), message.content)]
-        )
-    parts = [content.text_part(text)] if (text := content_text(message.content)) else []
-    parts.extend(
-        content.tool_call_part(c["name"], c.get("id"), c.get("args"))
-        for c in getattr(message, "tool_calls", None) or ()
-    )
-    return content.message(role, parts)
-
-
-def _reply(result: LLMResult) -> Reply:
-    """The first generation's message: text, usage (LangChain's input tokens include the cache's), the
-    provider's finish or stop reason, and the tool calls it asks for."""
-    generations = result.generations[0] if result.generations else []
-    if not generations:
-        return Reply()
-    generation = generations[0]
-    message = getattr(generation, "message", None)
-    metadata = getattr(message, "response_metadata", None) or {}
-    info = generation.generation_info or {}
-    reason = (
-        string(metadata.get("finish_reason"))
-        or string(metadata.get("stop_reason"))
-        or string(info.get("finish_reason"))
-    )
-    usage = getattr(message, "usage_metadata", None) or {}
-    details = usage.get("input_token_details") or {}
-    tools = tuple(
-        RequestedTool(call["name"], call.get("id"), json.dumps(call.get("args"), default=str))
-        for call in getattr(message, "tool_calls", None) or ()
-    )
-    refusal = getattr(message, "additional_kwargs", {}).get("refusal") if message is not None else None
-    return Reply(
-        text=str(message.text) if message is not None else generation.text,
-        response_id=string(metadata.get("id")),
-        response_model=string(metadata.get("model_name")) or string(metadata.get("model")),
-        finish_reasons=(reason,) if reason else (),
-        input_tokens=usage.get("input_tokens"),
-        output_tokens=usage.get("output_tokens"),
-        refused=reason in _REFUSALS or bool(refusal),
-        tools=tools,
-        cache_read_tokens=details.get("cache_read"),
-        cache_creation_tokens=details.get("cache_creation"),
-    )
 
 
 class LangChainIntegration:
