@@ -163,3 +163,13 @@ def test_the_anthropic_sdks_own_spans(pipe: Pipeline) -> None:
     assert pipe.value(names.TURNS, **turns) == 2  # one more: ours, theirs not bridged
     assert pipe.records(names.OPERATION_DURATION.name) == 2
     assert len(pipe.runtime.prompt_log.entries) == 2
+
+
+def test_a_genai_span_beside_one_of_our_turns_in_the_same_request_is_bridged(pipe: Pipeline) -> None:
+    """Our turn inside the app's request span covers that turn only, not the request's other calls."""
+    with pipe.tracer_provider.get_tracer("example.app").start_as_current_span("GET /chat"):
+        with hooks.llm_turn(model=MODEL, user_message="hi") as turn:
+            turn.complete("hello")
+        genai_span(pipe, "example.genai.tracing")
+    assert pipe.value(names.TURNS, **TURN_OK) == 2
+    assert len(pipe.runtime.prompt_log.entries) == 2

@@ -57,6 +57,11 @@ _RECORD_OWN_METRICS = ("opentelemetry.", "openlit")
 UNKNOWN = "unknown"
 
 
+def _inference(span: Any) -> bool:
+    """Whether a span (as started, or ended) is an inference span of the conventions."""
+    return (getattr(span, "attributes", None) or {}).get(names.GEN_AI_OPERATION_NAME) in _INFERENCE
+
+
 def _scope(span: Any) -> str | None:
     scope = getattr(span, "instrumentation_scope", None)
     return scope.name if scope is not None else None
@@ -82,7 +87,9 @@ class GenAISpanBridge(SpanProcessor):
             parent_scope = _scope(parent)
             with self._lock:
                 if _scope(span) == names.INSTRUMENTATION_SCOPE:
-                    if parent_scope is not None and parent_scope != names.INSTRUMENTATION_SCOPE:
+                    # Only an inference span around ours is covered: the app's own spans (a request, a job)
+                    # may hold our turns and, beside them, calls only the bridge sees.
+                    if parent_scope not in (None, names.INSTRUMENTATION_SCOPE) and _inference(parent):
                         self._covered.add(parent_id)
                 elif parent_scope == names.INSTRUMENTATION_SCOPE or parent_id in self._covered:
                     self._covered.add(span.get_span_context().span_id)
@@ -97,11 +104,8 @@ class GenAISpanBridge(SpanProcessor):
                 span_id = span.context.span_id
                 covered = span_id in self._covered
                 self._covered.discard(span_id)
-            attributes = span.attributes or {}
-            if covered or _scope(span) == names.INSTRUMENTATION_SCOPE:
-                return
-            if attributes.get(names.GEN_AI_OPERATION_NAME) in _INFERENCE:
-                self._record(span, attributes)
+            if not covered and _scope(span) != names.INSTRUMENTATION_SCOPE and _inference(span):
+                self._record(span, span.attributes)
         except Exception:
             hooks.get_runtime().record_error(COMPONENT)
 
