@@ -16,6 +16,10 @@ from otel_ai_incident.telemetry.instruments import Instruments
 
 _CACHE_LIMIT = 1024
 
+# Accept our enums or their plain values, and always hand plain strings to OpenTelemetry.
+STAGES = {**{s.value: s.value for s in names.Stage}, **{s: s.value for s in names.Stage}}
+DECISIONS = {**{d.value: d.value for d in names.Decision}, **{d: d.value for d in names.Decision}}
+
 
 @dataclass(frozen=True, slots=True)
 class ModelAttributes:

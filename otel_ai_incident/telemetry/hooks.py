@@ -13,7 +13,6 @@ and nothing that goes wrong in our code ever reaches the app: it is caught, coun
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from random import getrandbits
@@ -26,8 +25,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from otel_ai_incident import names
 from otel_ai_incident.errors import ContainmentActive
 from otel_ai_incident.promptlog.entry import PromptLogEntry
-from otel_ai_incident.telemetry.attributes import ModelAttributes, ToolAttributes
+from otel_ai_incident.telemetry.attributes import DECISIONS, STAGES, ModelAttributes
 from otel_ai_incident.telemetry.content import text_message, to_json
+from otel_ai_incident.telemetry.guardrail_check import GuardrailCheck
 from otel_ai_incident.telemetry.model_call import ModelCall, ModelReply, ModelRequest
 from otel_ai_incident.telemetry.runtime import (
     DEFAULT_ANOMALY_THRESHOLD,
@@ -38,6 +38,7 @@ from otel_ai_incident.telemetry.runtime import (
     set_runtime,
 )
 from otel_ai_incident.telemetry.scope import Scope
+from otel_ai_incident.telemetry.tool_call import ToolCall
 
 __all__ = [
     "DEFAULT_ANOMALY_THRESHOLD",
@@ -60,8 +61,6 @@ __all__ = [
 AI_REFUSAL = "ai.refusal"
 
 # Accept our enums or their plain values, and always hand plain strings to OpenTelemetry.
-_STAGES = {**{s.value: s.value for s in names.Stage}, **{s: s.value for s in names.Stage}}
-_DECISIONS = {**{d.value: d.value for d in names.Decision}, **{d: d.value for d in names.Decision}}
 _SEVERITIES = {**{s.value: s.value for s in names.Severity}, **{s: s.value for s in names.Severity}}
 
 
@@ -329,14 +328,14 @@ class Turn(Scope):
     def guardrail_check(self, name: str, *, stage: str) -> GuardrailCheck:
         """A context manager around one guardrail check: its span starts on entry and ends on exit; call
         `check.decide(decision, score=...)` inside with the outcome."""
-        return GuardrailCheck(self, self._rt, name, stage)
+        return GuardrailCheck(self._rt, self._ctx, name, stage, self._guardrail_logged)
 
     def _guardrail(self, name: str, stage: str, decision: str, score: float | None, started_ns: int | None) -> None:
         """Count one decision and give it a span (from `started_ns`, when the check's start is known)."""
         rt = self._rt
         try:
-            stage_value = _STAGES[stage]
-            decision_value = _DECISIONS[decision]
+            stage_value = STAGES[stage]
+            decision_value = DECISIONS[decision]
             cached = rt.attributes.guardrail(name, stage_value, decision_value)
             rt.instruments.guardrail_decisions.add(1, cached.metric)
             attributes = cached.span
@@ -465,215 +464,6 @@ class Turn(Scope):
                 "error_type": error_type,
             }
         )
-
-
-class GuardrailCheck(Scope):
-    """One guardrail check timed as it runs: its span starts on entry and ends on exit.
-
-    `decide()` gives the outcome (counted in `ai.guardrail.decisions`, set on the span, kept in the prompt
-    log); a check that raises ends its span with the error type and counts no decision. Spans and
-    attributes follow the selected generation's guardrail vocabulary (`names.GuardrailVocabulary`).
-    """
-
-    __slots__ = ("_decision", "_name", "_rt", "_score", "_span", "_stage", "_token", "_turn")
-
-    def __init__(self, turn: Turn, runtime: Runtime, name: str, stage: str) -> None:
-        self._turn = turn
-        self._rt = runtime
-        self._name = name
-        self._stage = stage
-        self._decision: str | None = None
-        self._score: float | None = None
-        self._span: trace.Span = trace.INVALID_SPAN
-        self._token: object | None = None
-
-    def __enter__(self) -> GuardrailCheck:
-        rt = self._rt
-        try:
-            stage = _STAGES[self._stage]
-            rt.instruments.see_guardrail(self._name, stage)  # its alert series exist before its first decision
-            vocabularies = names.guardrail_vocabularies(rt.generations)
-            vocabulary = vocabularies[-1]  # the current one names the span
-            attributes = {names.GEN_AI_OPERATION_NAME: vocabulary.operation}
-            for each in vocabularies:
-                attributes[each.component] = self._name
-            self._stage = stage
-            span = rt.tracer.start_span(
-                f"{vocabulary.operation} {self._name}", context=self._turn._ctx, attributes=attributes
-            )
-            self._span = span
-            self._token = otel_context.attach(trace.set_span_in_context(span, self._turn._ctx))
-        except Exception:
-            rt.record_error("guardrail")
-        return self
-
-    async def __aenter__(self) -> GuardrailCheck:
-        return self.__enter__()
-
-    def decide(self, decision: str, *, score: float | None = None) -> None:
-        """The check's outcome: allow, block, redact or flag, with the guardrail's score if it has one."""
-        self._decision = decision
-        self._score = score
-
-    def _finish(self, exc: BaseException | None) -> None:
-        rt = self._rt
-        try:
-            span = self._span
-            if self._decision is not None:
-                decision = _DECISIONS[self._decision]
-                cached = rt.attributes.guardrail(self._name, self._stage, decision)
-                rt.instruments.guardrail_decisions.add(1, cached.metric)
-                attributes = cached.span
-                if self._score is not None:
-                    attributes = {**attributes, **dict.fromkeys(cached.score_keys, float(self._score))}
-                span.set_attributes(attributes)
-                self._turn._guardrail_logged(self._name, self._stage, decision, self._score)
-            if exc is not None:
-                span.set_attribute(names.ERROR_TYPE, type(exc).__qualname__)
-                span.set_status(Status(StatusCode.ERROR))
-            span.end()
-        except Exception:
-            rt.record_error("guardrail")
-        finally:
-            if self._token is not None:
-                otel_context.detach(self._token)
-                self._token = None
-
-
-class ToolCall(Scope):
-    """One tool execution inside a turn: an `execute_tool {name}` span, its outcome, its anomaly score.
-
-    Made by `Turn.tool_call`, which hands it the runtime and the turn's context; it reports back to the turn
-    through `guardrail`, `_tool_blocked` and `_tool_called` only, never touching the turn's state.
-    """
-
-    __slots__ = (
-        "_anomaly_score",
-        "_attrs",
-        "_parent",
-        "_rt",
-        "_span",
-        "_start",
-        "_token",
-        "_turn",
-        "arguments",
-        "call_id",
-        "name",
-        "writes",
-    )
-
-    def __init__(
-        self,
-        turn: Turn,
-        runtime: Runtime,
-        parent: otel_context.Context | None,
-        name: str,
-        arguments: Mapping[str, Any] | None,
-        *,
-        writes: bool,
-        call_id: str | None,
-        anomaly_score: float | None,
-    ) -> None:
-        self._turn = turn
-        self._rt = runtime
-        self._parent = parent
-        self._attrs: ToolAttributes | None = None
-        self.name = name
-        self.arguments = arguments
-        self.writes = writes
-        self.call_id = call_id
-        self._anomaly_score = anomaly_score
-        self._span: trace.Span = trace.INVALID_SPAN
-        self._token: object | None = None
-        self._start = 0.0
-
-    @property
-    def anomaly_score(self) -> float | None:
-        return self._anomaly_score
-
-    def __enter__(self) -> ToolCall:
-        rt = self._rt
-        blocked = None
-        try:
-            self._attrs = rt.attributes.tool(self.name)
-            blocked = rt.gate.tool_blocked(self.name, self.writes)
-        except Exception:
-            rt.record_error("tool_call")
-        if blocked is not None:
-            self._refuse(*blocked)
-        try:
-            self._score()
-            self._start_span()
-        except Exception:
-            rt.record_error("tool_call")
-        return self
-
-    async def __aenter__(self) -> ToolCall:
-        return self.__enter__()
-
-    def _score(self) -> None:
-        rt = self._rt
-        score = self._anomaly_score
-        started = time.time_ns()  # a flagged call's guardrail span covers the scoring
-        if score is None and rt.tool_scorer is not None and self.arguments is not None:
-            score = self._anomaly_score = rt.tool_scorer.observe(self.name, self.arguments)
-        if score is None:
-            return
-        rt.instruments.tool_anomaly_score.record(score, self._attrs.tool)
-        if score >= rt.threshold(names.GUARDRAIL_TOOL_ANOMALY, rt.anomaly_threshold):
-            self._turn._guardrail(
-                names.GUARDRAIL_TOOL_ANOMALY, names.Stage.TOOL.value, names.Decision.FLAG.value, score, started
-            )
-
-    def _start_span(self) -> None:
-        rt = self._rt
-        attributes: dict[str, Any] = {
-            names.GEN_AI_OPERATION_NAME: names.OPERATION_EXECUTE_TOOL,
-            names.GEN_AI_TOOL_NAME: self.name,
-            names.AI_TOOL_WRITES: self.writes,
-        }
-        if self.call_id is not None:
-            attributes[names.GEN_AI_TOOL_CALL_ID] = self.call_id
-        if self._anomaly_score is not None:
-            attributes[names.AI_TOOL_ANOMALY_SCORE] = float(self._anomaly_score)
-        if rt.capture_content and self.arguments is not None:
-            attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(self.arguments, default=str)
-        self._start = time.perf_counter()
-        span = rt.tracer.start_span(
-            self._attrs.span_name, context=self._parent, kind=SpanKind.INTERNAL, attributes=attributes
-        )
-        self._span = span
-        self._token = otel_context.attach(trace.set_span_in_context(span, self._parent))
-
-    def _refuse(self, action: str, target: str | None) -> None:
-        rt = self._rt
-        try:
-            rt.instruments.containment_enforced.add(1, {names.ACTION: action})
-            rt.instruments.tool_calls.add(1, self._attrs.calls[names.ToolOutcome.BLOCKED.value])
-            turn = self._turn
-            turn._tool_blocked(self.name, action)
-            turn._tool_called(self, names.ToolOutcome.BLOCKED.value, None)
-        except Exception:
-            rt.record_error("tool_call")
-        raise ContainmentActive(action, target)
-
-    def _finish(self, exc: BaseException | None) -> None:
-        rt = self._rt
-        try:
-            outcome = names.ToolOutcome.OK.value if exc is None else names.ToolOutcome.ERROR.value
-            rt.instruments.tool_calls.add(1, self._attrs.calls[outcome])
-            error_type = None if exc is None else type(exc).__qualname__
-            if error_type is not None:
-                self._span.set_attribute(names.ERROR_TYPE, error_type)
-                self._span.set_status(Status(StatusCode.ERROR))
-            self._span.end()
-            self._turn._tool_called(self, outcome, error_type)
-        except Exception:
-            rt.record_error("tool_call")
-        finally:
-            if self._token is not None:
-                otel_context.detach(self._token)
-                self._token = None
 
 
 def _text_parts(text: str) -> str:

@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from otel_ai_incident import names
 from otel_ai_incident.telemetry import hooks
+from otel_ai_incident.telemetry.integrations._core import linked_turns
 from otel_ai_incident.telemetry.integrations._core.reply import (
     Checker,
     Reply,
@@ -61,7 +62,9 @@ class Call:
         "_check_output",
         "_chunks_seen",
         "_context",
+        "_elsewhere",
         "_ended",
+        "_held",
         "_model_call",
         "_partial",
         "_turn",
@@ -91,7 +94,11 @@ class Call:
         self._context = contextvars.copy_context()
         self._context.run(self._turn.__enter__)
         self._model_call: ModelCall | None = None
-        if not api.traced_elsewhere():
+        self._held: object | None = None
+        self._elsewhere = api.traced_elsewhere()
+        if self._elsewhere:
+            linked_turns.link(self._turn)  # so the other instrumentation's span can be told whose it is
+        else:
             self._context.run(self._open_model_call, request, resource)
         #: What the SDK call runs under: the model call's span (or the turn's) as the current span.
         self.otel_context = self._context.run(otel_context.get_current)
@@ -127,8 +134,15 @@ class Call:
             hooks.get_runtime().record_error(self.api.component)
         self.end(None)
 
-    def stream_started(self) -> None:
+    def stream_started(self, token: object) -> None:
+        """A stream came back. `token` attached the call's context around the SDK call; it is detached now,
+        unless another instrumentation traces the request: that one detaches its own context when its stream
+        ends, which restores ours, so ours is detached only then, after it (`end`)."""
         self._partial = self.api.accumulator()
+        if self._elsewhere:
+            self._held = token
+        else:
+            otel_context.detach(token)
 
     def chunk(self, chunk: Any) -> None:
         try:
@@ -164,6 +178,10 @@ class Call:
             return
         self._ended = True
         self._end_model_call(None, exc)
+        linked_turns.unlink(self._turn)
+        if self._held is not None:
+            otel_context.detach(self._held)  # logs, never raises, if the stream ended in another context
+            self._held = None
         if exc is None:
             self._context.run(self._turn.__exit__, None, None, None)
         else:

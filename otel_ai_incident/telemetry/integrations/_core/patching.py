@@ -90,11 +90,10 @@ def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_out
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
+                otel_context.detach(token)
                 call.end(exc)
                 raise
-            finally:
-                otel_context.detach(token)
-            return traced(call, result)
+            return traced(call, result, True, token)
 
     else:
 
@@ -104,11 +103,10 @@ def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_out
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
+                otel_context.detach(token)
                 call.end(exc)
                 raise
-            finally:
-                otel_context.detach(token)
-            return traced(call, result)
+            return traced(call, result, False, token)
 
     return mark_wrapper(instrumented, original)
 

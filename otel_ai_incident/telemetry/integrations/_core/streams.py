@@ -13,6 +13,8 @@ import weakref
 from types import TracebackType
 from typing import Any
 
+from opentelemetry import context as otel_context
+
 from otel_ai_incident.telemetry.integrations._core.call import Call
 
 
@@ -104,14 +106,20 @@ class TracedAsyncStream(_Traced):
     aclose = close
 
 
-def traced(call: Call, result: Any) -> Any:
-    """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended)."""
+def traced(call: Call, result: Any, is_async: bool, token: object) -> Any:
+    """What the patched method returns: a traced stream (the turn ends with it), or the reply (turn ended).
+
+    A stream is the SDK's stream class, or anything iterating like one in the call's mode: another
+    instrumentation's wrapper around the SDK's stream is no subclass of it. `token` attached the call's
+    context around the SDK call; the call detaches it (`Call.stream_started`), a reply here."""
     sync_stream, async_stream = call.api.streams
-    if isinstance(result, sync_stream):
-        call.stream_started()
+    if is_async:
+        if isinstance(result, async_stream) or hasattr(type(result), "__anext__"):
+            call.stream_started(token)
+            return TracedAsyncStream(result, call)
+    elif isinstance(result, sync_stream) or hasattr(type(result), "__next__"):
+        call.stream_started(token)
         return TracedStream(result, call)
-    if isinstance(result, async_stream):
-        call.stream_started()
-        return TracedAsyncStream(result, call)
+    otel_context.detach(token)
     call.returned(result)
     return result
