@@ -143,11 +143,10 @@ def _send(call: Call, request: Callable[[], Any], sent: list[bool]) -> Callable[
         try:
             raw = request()
         except BaseException as exc:
+            otel_context.detach(token)
             call.end(exc)
             raise
-        finally:
-            otel_context.detach(token)
-        return traced(call, raw)
+        return traced(call, raw, False, token)
 
     return send
 
@@ -159,11 +158,10 @@ def _send_async(call: Call, request: Awaitable[Any], sent: list[bool]) -> Awaita
         try:
             raw = await request
         except BaseException as exc:
+            otel_context.detach(token)
             call.end(exc)
             raise
-        finally:
-            otel_context.detach(token)
-        return traced(call, raw)
+        return traced(call, raw, True, token)
 
     return send()
 

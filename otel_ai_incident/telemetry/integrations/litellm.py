@@ -17,7 +17,6 @@ that SDK's, not both, or one call becomes two turns. LiteLLM's own `otel` callba
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -46,10 +45,6 @@ __all__ = ["COMPLETION", "INTEGRATION", "LiteLLMIntegration"]
 COMPONENT = "litellm_integration"
 
 
-class _NoStream:
-    """A type no result is an instance of: LiteLLM has one stream class for both kinds of call."""
-
-
 def server(api_base: Any) -> tuple[str | None, int | None]:
     """Host and port of the request's `api_base`, when it names one (else LiteLLM's provider default)."""
     if not isinstance(api_base, str) or not api_base:
@@ -68,12 +63,11 @@ COMPLETION = ClientApi(
     reply=completion_reply,
     check=check_completion,
     accumulator=CompletionStreamAccumulator,
-    streams=(CustomStreamWrapper, _NoStream),
+    streams=(CustomStreamWrapper, CustomStreamWrapper),  # one class for both: the call's mode tells
     with_content=with_content,
     traced_elsewhere=lambda: False,
     server=server,
 )
-ACOMPLETION = dataclasses.replace(COMPLETION, streams=(_NoStream, CustomStreamWrapper))
 
 
 class LiteLLMIntegration:
@@ -92,7 +86,7 @@ class LiteLLMIntegration:
         if client is not None:
             raise ValueError("LiteLLM has no client to instrument alone; call instrument() without one")
         self._patcher.patch(litellm, "completion", COMPLETION, False, check_output, _wrap_function)
-        self._patcher.patch(litellm, "acompletion", ACOMPLETION, True, check_output, _wrap_function)
+        self._patcher.patch(litellm, "acompletion", COMPLETION, True, check_output, _wrap_function)
 
     def uninstrument(self) -> None:
         """Put LiteLLM's functions back."""
