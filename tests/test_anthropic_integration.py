@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -328,3 +329,13 @@ def test_the_user_comes_from_the_request_metadata(pipe: Pipeline, instrumented: 
 
 def test_instrument_enables_it_by_name() -> None:
     assert load("anthropic") is INTEGRATION
+
+
+def test_a_stream_manager_never_entered_sends_nothing_and_ends_its_turn(pipe: Pipeline, instrumented: None) -> None:
+    api = FakeApi(reply_sse(TEXT_STREAM))
+    manager = api.client().messages.stream(model=MODEL, max_tokens=256, messages=MESSAGES)
+    assert pipe.spans() == []
+    del manager
+    gc.collect()
+    assert api.requests == []
+    assert turns(pipe, "ok") == 1 and pipe.runtime.prompt_log.entries[0].assistant_response is None

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
@@ -218,3 +218,13 @@ def test_content_capture_records_the_input_history_and_the_reply() -> None:
         {"type": "text", "content": "You are the support assistant."}
     ]
     assert "Your order ships today." in attrs[names.GEN_AI_OUTPUT_MESSAGES]
+
+
+def test_a_streamed_reply_is_recorded_when_the_stream_ends(pipe: Pipeline, instrumented: None) -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage("Your order ships today.")]))
+    chunks = [chunk.content for chunk in model.stream(PROMPT)]
+    assert len(chunks) > 1 and "".join(chunks) == "Your order ships today."
+    generic = "chat unknown"  # the generic fake model names no model
+    assert [s.name for s in pipe.spans()].count(generic) == 1
+    (entry,) = pipe.runtime.prompt_log.entries
+    assert entry.assistant_response == "Your order ships today."
