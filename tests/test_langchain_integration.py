@@ -228,3 +228,21 @@ def test_a_streamed_reply_is_recorded_when_the_stream_ends(pipe: Pipeline, instr
     assert [s.name for s in pipe.spans()].count(generic) == 1
     (entry,) = pipe.runtime.prompt_log.entries
     assert entry.assistant_response == "Your order ships today."
+
+
+def test_a_kill_switch_set_during_an_agent_run_stops_its_next_model_call(pipe: Pipeline, instrumented: None) -> None:
+    model = FakeModel(responses=[TOOL_REQUEST, ANSWER])
+
+    def agent(messages: list[Any]) -> Any:
+        request = model.invoke(messages)
+        results = [get_order.invoke(call) for call in request.tool_calls]
+        pipe.runtime.gate = KillSwitch()  # set by an operator while the agent works
+        return model.invoke([*messages, request, *results])
+
+    with pytest.raises(aii.ContainmentActive):
+        RunnableLambda(agent).invoke(PROMPT)
+    assert model.calls == 1 and ran == [42]
+    assert len(chat_spans(pipe)) == 1
+    assert turns(pipe, "contained") == 1 and turns(pipe, "ok") == 0
+    (entry,) = pipe.runtime.prompt_log.entries
+    assert entry.outcome == "contained" and [c["tool"] for c in entry.tool_calls] == ["get_order"]

@@ -11,7 +11,8 @@ and a ContainmentActive raised in `on_chat_model_start` stops the run before the
 ends. Each chat model call is a `chat {model}` span with usage, finish reasons, refusals and the tools the
 model asks for; each tool run is an `execute_tool` span scored by the tool-argument anomaly scorer; the
 prompt log holds the first request's user message and the last model's reply. Model and provider come from
-LangChain's `ls_model_name` / `ls_provider` run metadata. The gate runs once per turn, as with `llm_turn`.
+LangChain's `ls_model_name` / `ls_provider` run metadata. Each later model call of the turn (an agent's next
+step) asks the gate again, so a kill switch set during a long run stops its next request.
 
 Use either the integration or handlers of your own, not both: each handler opens its own turns. Completion
 (non-chat) models are not covered; `check_output` cannot change what a callback is handed, so it only records.
@@ -35,6 +36,8 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError("the LangChain integration needs it: pip install 'otel-ai-incident[langchain]'") from missing
 
+from otel_ai_incident import names
+from otel_ai_incident.errors import ContainmentActive
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.integrations._core.call import record_requested_tools
 from otel_ai_incident.telemetry.integrations._core.reply import model_reply
@@ -162,6 +165,8 @@ class LangChainTurnHandler(BaseCallbackHandler):
             opened = _OpenTurn(turn, turn_context)
             with self._lock:
                 self._turns[root] = opened
+        else:
+            self._gate_again(opened, run_id)
         try:
             if rt.content_on_span or rt.content_in_event:
                 request.call.system_instructions = request.system_prompt
@@ -173,6 +178,23 @@ class LangChainTurnHandler(BaseCallbackHandler):
                 opened.children[run_id] = (model_call, call_context)
         except Exception:
             rt.record_error(COMPONENT)
+
+    def _gate_again(self, opened: _OpenTurn, run_id: UUID) -> None:
+        """A later model call of an open turn (an agent's next step) asks the gate again, so a kill switch
+        or a rate limit set meanwhile stops the run before this request, not only the next run."""
+        rt = hooks.get_runtime()
+        try:
+            blocked = rt.gate.turn_blocked(opened.turn.user_pseudonym)
+            if blocked is not None:
+                rt.instruments.containment_enforced.add(1, {names.ACTION: blocked[0]})
+                opened.turn.span.set_attribute(names.AI_CONTAINMENT_ACTION, blocked[0])
+        except Exception:
+            rt.record_error(COMPONENT)
+            return
+        if blocked is not None:
+            with self._lock:
+                self._roots.pop(run_id, None)
+            raise ContainmentActive(*blocked)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the reply on the model call and the turn; end the turn if the model was the top-level run."""
