@@ -82,6 +82,8 @@ OPERATION_TEXT_COMPLETION = "text_completion"
 OPERATION_GENERATE_CONTENT = "generate_content"
 # The provider attribute of the conventions before `gen_ai.provider.name` (still emitted by some instrumentations).
 GEN_AI_SYSTEM = "gen_ai.system"
+# `error.type` when an error's type is unknown (the conventions' fallback value).
+ERROR_TYPE_OTHER = "_OTHER"
 OPERATION_EXECUTE_TOOL = "execute_tool"
 OPERATION_INVOKE_AGENT = "invoke_agent"  # the turn's span: the app's work around its model calls
 OPERATION_APPLY_GUARDRAIL = "apply_guardrail"

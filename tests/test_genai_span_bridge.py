@@ -94,6 +94,14 @@ def test_refusals_and_errors(pipe: Pipeline) -> None:
     assert pipe.runtime.prompt_log.entries[1].error_type == "RateLimitError"
 
 
+def test_an_error_status_without_its_type_records_no_message(pipe: Pipeline) -> None:
+    tracer = pipe.tracer_provider.get_tracer("example.genai.tracing")
+    attributes = {names.GEN_AI_OPERATION_NAME: "chat", names.GEN_AI_REQUEST_MODEL: MODEL}
+    with tracer.start_as_current_span("chat", attributes=attributes) as span:
+        span.set_status(Status(StatusCode.ERROR, "user jane.doe@example.com was refused"))
+    assert pipe.runtime.prompt_log.entries[0].error_type == "_OTHER"
+
+
 def test_instrumentations_that_record_their_own_metrics_are_not_counted_twice(pipe: Pipeline) -> None:
     genai_span(pipe, "opentelemetry.instrumentation.openai_v2")
     assert pipe.value(names.TURNS, **TURN_OK) == 1

@@ -116,7 +116,7 @@ class GenAISpanBridge(SpanProcessor):
         model_attributes = rt.attributes.model(str(model), str(provider))
         error_type = attributes.get(names.ERROR_TYPE)
         if error_type is None and span.status.status_code is StatusCode.ERROR:
-            error_type = span.status.description or "error"
+            error_type = names.ERROR_TYPE_OTHER  # not the status description: it may hold the error's message
         outcome = names.TurnOutcome.ERROR.value if error_type is not None else names.TurnOutcome.OK.value
         rt.instruments.turns.add(1, model_attributes.turns[outcome])
         finish_reasons = tuple(attributes.get(names.GEN_AI_RESPONSE_FINISH_REASONS) or ())
