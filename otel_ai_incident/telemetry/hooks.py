@@ -434,10 +434,11 @@ class Turn(Scope):
                 attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = self._input_tokens
             if self._output_tokens is not None:
                 attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = self._output_tokens
-            if self._response_model is not None:
-                attributes[names.GEN_AI_RESPONSE_MODEL] = self._response_model
-            if self._finish_reasons is not None:
-                attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = self._finish_reasons
+            if not self._model_calls:  # else they are on the model calls' spans, where they belong
+                if self._response_model is not None:
+                    attributes[names.GEN_AI_RESPONSE_MODEL] = self._response_model
+                if self._finish_reasons is not None:
+                    attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = self._finish_reasons
             if rt.content_on_span and text is not None:
                 attributes[names.GEN_AI_OUTPUT_MESSAGES] = _messages("assistant", text)
             self._span.set_attributes(attributes)

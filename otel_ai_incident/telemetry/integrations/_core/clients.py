@@ -4,19 +4,32 @@ requests, and whether another instrumentation of the same client is already on."
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any
+
+# Client -> (host, port). A client's `base_url` property alone costs a microsecond and a half, on every call;
+# weak keys, so a client can still be freed. A client whose base URL is changed after its first call keeps
+# reporting the first one.
+_servers: weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]] = weakref.WeakKeyDictionary()
 
 
 def base_url_server(resource: Any) -> tuple[str | None, int | None]:
     """The API's host and port from the `base_url` of the client a resource belongs to (the Stainless-built
     SDKs, OpenAI's and Anthropic's, keep it there); 443 or 80 when the URL names no port."""
-    url = getattr(getattr(resource, "_client", None), "base_url", None)
+    client = getattr(resource, "_client", None)
+    try:
+        return _servers[client]
+    except (KeyError, TypeError):  # not seen yet, or no client to key on
+        pass
+    url = getattr(client, "base_url", None)
     host = getattr(url, "host", None)
-    if not isinstance(host, str) or not host:
-        return None, None
     port = getattr(url, "port", None)
-    if not isinstance(port, int):
+    if not isinstance(host, str) or not host:
+        host = port = None
+    elif not isinstance(port, int):
         port = 443 if getattr(url, "scheme", "https") == "https" else 80
+    if client is not None:
+        _servers[client] = (host, port)
     return host, port
 
 
