@@ -73,8 +73,9 @@ def in_memory_providers() -> tuple[Any, Any]:
     return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
 
 
-def setup_openllmetry() -> None:
-    """Traceloop's auto-instrumentation of OpenAI: spans to memory, metrics to a reader that drops them.
+def setup_openllmetry(instrument: str = "OPENAI") -> None:
+    """Traceloop's auto-instrumentation of one client (OpenAI unless `instrument` names another of its
+    `Instruments`): spans to memory, metrics to a reader that drops them.
 
     Content tracing is off, as in this project by default; its own telemetry is off; its endpoint is a dead
     local port, though nothing is sent there since both exporters are given.
@@ -103,17 +104,29 @@ def setup_openllmetry() -> None:
         metrics_exporter=DropMetrics(),
         disable_batch=True,
         telemetry_enabled=False,
-        instruments={Instruments.OPENAI},
+        instruments={Instruments[instrument]},
     )
 
 
 def setup_sdk_floor() -> None:
+    """The SDK floor (`install_sdk_floor`) around OpenAI's chat completions."""
+    from openai.resources.chat.completions import Completions
+
+    def read(reply: Any) -> tuple[int, int, str, str, tuple[str, ...]]:
+        usage = reply.usage
+        reasons = tuple(c.finish_reason for c in reply.choices)
+        return usage.prompt_tokens, usage.completion_tokens, reply.model, reply.id, reasons
+
+    install_sdk_floor(Completions, "openai", read)
+
+
+def install_sdk_floor(resource: Any, provider: str, read: Any) -> None:
     """The OpenTelemetry work the contract asks of one chat turn, and nothing else: the turn's `invoke_agent`
     span, the `chat {model}` span inside it with its request and usage attributes, the duration histogram
     (recorded while the chat span is current, as the hooks do) and the two token-usage records, labelled with
-    the response model and server. No request or reply reading beyond that, no gate, no prompt log. Whatever
-    any instrumentation does on top of this is its own logic."""
-    from openai.resources.chat.completions import Completions
+    the response model and server. No request or reply reading beyond that (`read(reply)` gives input and
+    output tokens, response model and id, finish reasons), no gate, no prompt log. Whatever any
+    instrumentation does on top of this is its own logic. Replaces `resource.create`."""
     from opentelemetry import context, trace
     from opentelemetry.trace import SpanKind
 
@@ -129,37 +142,38 @@ def setup_sdk_floor() -> None:
     tokens = meter.create_histogram(
         tokens_spec.name, unit=tokens_spec.unit, explicit_bucket_boundaries_advisory=list(tokens_spec.buckets)
     )
-    operation = {
-        names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
-        names.GEN_AI_PROVIDER_NAME: "openai",
-        names.GEN_AI_REQUEST_MODEL: MODEL,
-        names.SERVER_ADDRESS: "api.openai.test",
-        names.SERVER_PORT: 443,
-    }
-    original = Completions.create
+    original = resource.create
 
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        model = kwargs["model"]
+        operation = {
+            names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
+            names.GEN_AI_PROVIDER_NAME: provider,
+            names.GEN_AI_REQUEST_MODEL: model,
+            names.SERVER_ADDRESS: "api.bench.test",
+            names.SERVER_PORT: 443,
+        }
         turn = tracer.start_span(
             names.OPERATION_INVOKE_AGENT,
-            attributes={names.GEN_AI_OPERATION_NAME: names.OPERATION_INVOKE_AGENT, names.GEN_AI_REQUEST_MODEL: MODEL},
+            attributes={names.GEN_AI_OPERATION_NAME: names.OPERATION_INVOKE_AGENT, names.GEN_AI_REQUEST_MODEL: model},
         )
         turn_context = trace.set_span_in_context(turn)
         start = time.perf_counter()
-        span = tracer.start_span(f"chat {MODEL}", context=turn_context, kind=SpanKind.CLIENT, attributes=operation)
+        span = tracer.start_span(f"chat {model}", context=turn_context, kind=SpanKind.CLIENT, attributes=operation)
         token = context.attach(trace.set_span_in_context(span, turn_context))
         try:
             reply = original(self, *args, **kwargs)
-            usage = reply.usage
-            replied = {**operation, names.GEN_AI_RESPONSE_MODEL: reply.model}
-            tokens.record(usage.prompt_tokens, {**replied, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT})
-            tokens.record(usage.completion_tokens, {**replied, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT})
+            input_tokens, output_tokens, response_model, response_id, finish_reasons = read(reply)
+            replied = {**operation, names.GEN_AI_RESPONSE_MODEL: response_model}
+            tokens.record(input_tokens, {**replied, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT})
+            tokens.record(output_tokens, {**replied, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_OUTPUT})
             span.set_attributes(
                 {
-                    names.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
-                    names.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
-                    names.GEN_AI_RESPONSE_ID: reply.id,
-                    names.GEN_AI_RESPONSE_MODEL: reply.model,
-                    names.GEN_AI_RESPONSE_FINISH_REASONS: tuple(c.finish_reason for c in reply.choices),
+                    names.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+                    names.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+                    names.GEN_AI_RESPONSE_ID: response_id,
+                    names.GEN_AI_RESPONSE_MODEL: response_model,
+                    names.GEN_AI_RESPONSE_FINISH_REASONS: finish_reasons,
                 }
             )
             duration.record(time.perf_counter() - start, replied)
@@ -169,16 +183,15 @@ def setup_sdk_floor() -> None:
             context.detach(token)
             turn.end()
 
-    Completions.create = create
+    resource.create = create
 
 
-def setup_ours() -> None:
-    """This project: instrument() on the app's in-memory providers, then the OpenAI integration."""
+def setup_ours(integration: str = "openai") -> None:
+    """This project: instrument() on the app's in-memory providers, with one client's integration."""
     from opentelemetry import metrics, trace
 
     import otel_ai_incident as aii
     from otel_ai_incident import names
-    from otel_ai_incident.telemetry.integrations.openai import instrument_openai
 
     state = tempfile.mkdtemp(prefix="aii-bench-")
     os.environ.setdefault(names.ENV_PROMPT_LOG, f"sqlite:///{state}/prompt_log.db")
@@ -187,8 +200,7 @@ def setup_ours() -> None:
     tracer_provider, meter_provider = in_memory_providers()
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    aii.instrument(service_name="bench", prometheus=False)
-    instrument_openai()
+    aii.instrument(service_name="bench", prometheus=False, integrations=[integration])
 
 
 SETUPS = {"bare": lambda: None, "sdk_floor": setup_sdk_floor, "openllmetry": setup_openllmetry, "ours": setup_ours}
@@ -201,15 +213,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     args = parser.parse_args()
     SETUPS[args.mode]()
-    client = make_client()
-    create = client.chat.completions.create
-    for _ in range(args.warmup):
-        create(model=MODEL, messages=MESSAGES)
+    create = make_client().chat.completions.create
+    print(json.dumps(time_calls(args.mode, lambda: create(model=MODEL, messages=MESSAGES), args.calls, args.warmup)))
+
+
+def time_calls(mode: str, call: Any, calls: int, warmup: int) -> dict[str, Any]:
+    """µs per call of `call()` after `warmup` untimed calls, by the wall clock and by process CPU time."""
+    for _ in range(warmup):
+        call()
     wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(args.calls):
-        create(model=MODEL, messages=MESSAGES)
+    for _ in range(calls):
+        call()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(json.dumps({"mode": args.mode, "wall_us": wall / args.calls * 1e6, "cpu_us": cpu / args.calls * 1e6}))
+    return {"mode": mode, "wall_us": wall / calls * 1e6, "cpu_us": cpu / calls * 1e6}
 
 
 if __name__ == "__main__":

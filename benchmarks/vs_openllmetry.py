@@ -1,4 +1,5 @@
 """What auto-instrumenting a mocked OpenAI chat call costs: this project against OpenLLMetry (traceloop-sdk).
+`--client anthropic` measures a mocked Anthropic `messages.create` instead (benchmarks/_anthropic_call.py).
 
 Four modes: `bare` (no instrumentation); `sdk_floor` (only the OpenTelemetry work the contract asks of a chat
 turn: its span and its duration and token histograms, with no logic around them); `openllmetry` (Traceloop.init
@@ -14,7 +15,8 @@ measures the wait for a free core.
 the difference over the extra calls is the instructions per call (all threads). The count does not vary with
 the machine's load, so it settles small differences that the clocks' noise hides; it does not see cache misses.
 
-    python benchmarks/vs_openllmetry.py [--rounds 5] [--calls 2000] [--warmup 300] [--venv PATH]
+    python benchmarks/vs_openllmetry.py [--client openai|anthropic] [--rounds 5] [--calls 2000] [--warmup 300]
+                                        [--venv PATH]
     python benchmarks/vs_openllmetry.py --instructions [--calls 800]
 """
 
@@ -32,12 +34,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HELPER = Path(__file__).resolve().parent / "_openai_call.py"
+HELPERS = {
+    "openai": Path(__file__).resolve().parent / "_openai_call.py",
+    "anthropic": Path(__file__).resolve().parent / "_anthropic_call.py",
+}
 DEFAULT_VENV = Path(__file__).resolve().parent / ".venv-openllmetry"
 MODES = ("bare", "sdk_floor", "openllmetry", "ours")
 GOAL = 0.2
 CLOCKS = {"cpu_us": "process CPU time", "wall_us": "wall clock"}
-PACKAGES = ("openai", "traceloop-sdk", "opentelemetry-sdk", "otel-ai-incident")
+PACKAGES = ("openai", "anthropic", "traceloop-sdk", "opentelemetry-sdk", "otel-ai-incident")
 
 
 def ensure_venv(venv: Path) -> Path:
@@ -47,12 +52,12 @@ def ensure_venv(venv: Path) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         # An old pip backtracks for many minutes over traceloop-sdk's pins; a current one resolves at once.
         subprocess.run([python, "-m", "pip", "install", "-q", "-U", "pip"], check=True)
-    ready = subprocess.run([python, "-c", "import traceloop.sdk, openai, otel_ai_incident"], capture_output=True)
+    check = "import traceloop.sdk, openai, anthropic, otel_ai_incident"
+    ready = subprocess.run([python, "-c", check], capture_output=True)
     if ready.returncode != 0:
         # httpx: traceloop-sdk imports it without declaring it (openai 3.x brings httpx2 instead).
-        subprocess.run(
-            [python, "-m", "pip", "install", "-q", "traceloop-sdk", "openai", "httpx", "-e", str(REPO)], check=True
-        )
+        packages = ["traceloop-sdk", "openai", "anthropic", "httpx", "-e", str(REPO)]
+        subprocess.run([python, "-m", "pip", "install", "-q", *packages], check=True)
     return python
 
 
@@ -68,10 +73,10 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def run_mode(python: Path, mode: str, calls: int, warmup: int) -> dict[str, float]:
+def run_mode(python: Path, helper: Path, mode: str, calls: int, warmup: int) -> dict[str, float]:
     """µs per call of one mode in a fresh process: {"wall_us": ..., "cpu_us": ...}."""
     done = subprocess.run(
-        [python, str(HELPER), mode, "--calls", str(calls), "--warmup", str(warmup)],
+        [python, str(helper), mode, "--calls", str(calls), "--warmup", str(warmup)],
         capture_output=True,
         text=True,
         env=clean_env(),
@@ -82,7 +87,7 @@ def run_mode(python: Path, mode: str, calls: int, warmup: int) -> dict[str, floa
     return {clock: result[clock] for clock in CLOCKS}
 
 
-def instructions(python: Path, mode: str, calls: int, warmup: int) -> float:
+def instructions(python: Path, helper: Path, mode: str, calls: int, warmup: int) -> float:
     """Instructions per call of one mode: the callgrind totals of `calls` + 1 and of 1 timed call, subtracted."""
 
     def total(extra_calls: int, out: Path) -> int:
@@ -92,7 +97,7 @@ def instructions(python: Path, mode: str, calls: int, warmup: int) -> float:
                 "--tool=callgrind",
                 f"--callgrind-out-file={out}",
                 str(python),
-                str(HELPER),
+                str(helper),
                 mode,
                 "--calls",
                 str(extra_calls),
@@ -129,6 +134,7 @@ def report(title: str, unit: str, values: dict[str, list[float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--client", choices=sorted(HELPERS), default="openai")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
@@ -136,19 +142,20 @@ def main() -> None:
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     args = parser.parse_args()
 
+    helper = HELPERS[args.client]
     python = ensure_venv(args.venv)
     print(versions(python))
     if args.instructions:
         if shutil.which("valgrind") is None:
             sys.exit("--instructions needs valgrind (apt-get install -y valgrind)")
-        counts = {mode: [instructions(python, mode, args.calls, args.warmup)] for mode in MODES}
+        counts = {mode: [instructions(python, helper, mode, args.calls, args.warmup)] for mode in MODES}
         report(f"instructions (callgrind, {args.calls} calls after {args.warmup} warm-up)", "instr", counts)
         return
     samples: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     for round_no in range(args.rounds):
         order = MODES[round_no % len(MODES) :] + MODES[: round_no % len(MODES)]
         for mode in order:
-            samples[mode].append(run_mode(python, mode, args.calls, args.warmup))
+            samples[mode].append(run_mode(python, helper, mode, args.calls, args.warmup))
         print(
             f"round {round_no + 1} (cpu µs): " + "  ".join(f"{m} {samples[m][-1]['cpu_us']:.0f}" for m in MODES),
             flush=True,

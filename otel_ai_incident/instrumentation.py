@@ -214,8 +214,9 @@ def instrument(
     and counted (ai_instrumentation_errors_total{component="prompt_log"}), and the rest works as usual.
 
     `integrations` names the client libraries whose every call becomes a turn (see
-    `telemetry.integrations.AVAILABLE`; today "openai": chat completions and responses, sync and async,
-    streaming or not); `check_output=True` also runs the PII check on their replies. `openai=True` and
+    `telemetry.integrations.AVAILABLE`: "openai", "anthropic", "litellm", "langchain"), and "genai_spans",
+    which turns other instrumentations' GenAI spans into turns (README, "Other clients");
+    `check_output=True` also runs the PII check on their replies. `openai=True` and
     `openai_check_output=True` are the older spelling of `integrations=["openai"]` and its check.
     """
     global _current

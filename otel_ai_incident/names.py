@@ -27,6 +27,9 @@ GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+# Input tokens read from or written to a provider's prompt cache (counted in gen_ai.usage.input_tokens too).
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 GEN_AI_TOOL_NAME = "gen_ai.tool.name"
@@ -74,6 +77,13 @@ REASON = "reason"
 COMPONENT = "component"
 
 OPERATION_CHAT = "chat"
+# The other inference operations of the conventions (a GenAI span bridged into our metrics is one of these).
+OPERATION_TEXT_COMPLETION = "text_completion"
+OPERATION_GENERATE_CONTENT = "generate_content"
+# The provider attribute of the conventions before `gen_ai.provider.name` (still emitted by some instrumentations).
+GEN_AI_SYSTEM = "gen_ai.system"
+# `error.type` when an error's type is unknown (the conventions' fallback value).
+ERROR_TYPE_OTHER = "_OTHER"
 OPERATION_EXECUTE_TOOL = "execute_tool"
 OPERATION_INVOKE_AGENT = "invoke_agent"  # the turn's span: the app's work around its model calls
 OPERATION_APPLY_GUARDRAIL = "apply_guardrail"

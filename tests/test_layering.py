@@ -185,3 +185,21 @@ def test_the_integration_core_imports_no_client_library() -> None:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 imported = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 assert all(module.split(".")[0] in allowed for module in imported), (name, imported)
+
+
+CLIENT_LIBRARIES = {"openai": "openai", "anthropic": "anthropic", "litellm": "litellm", "langchain_core": "langchain"}
+
+
+def test_each_client_library_is_imported_by_its_own_integration_only() -> None:
+    """In the telemetry layer, `integrations.<client>` (and its `<client>_*` translation modules) alone import
+    that client's SDK (elsewhere, the investigation's own OpenAI model client is a user of the SDK, not ours)."""
+    for name, path in modules().items():
+        if not name.startswith(f"{PACKAGE}.telemetry"):
+            continue
+        module = name.rsplit(".", 1)[-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                imported = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for top in {m.split(".")[0] for m in imported} & CLIENT_LIBRARIES.keys():
+                    owner = CLIENT_LIBRARIES[top]
+                    assert ".telemetry.integrations." in name and module.split("_")[0] == owner, (name, top)

@@ -803,3 +803,43 @@ def test_instrument_enables_integrations_by_name_and_survives_an_unknown_one() -
     assert result["enabled"] == ["openai"]
     assert result["errors"] == {"integrations": 1}
     assert result["restored"] is True  # shutdown() undid the patches
+
+
+_ALL_INTEGRATIONS_SCRIPT = """
+import json, os
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+import litellm
+import otel_ai_incident as aii
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+original = litellm.completion
+handle = aii.instrument(prometheus=False, prompt_log=False,
+                        integrations=["anthropic", "litellm", "langchain", "genai_spans"])
+litellm.completion(model="anthropic/claude-x", messages=[{"role": "user", "content": "hi"}], mock_response="hello")
+FakeListChatModel(responses=["hello"]).invoke("hi")
+with trace.get_tracer("example.genai").start_as_current_span("chat m", attributes={"gen_ai.operation.name": "chat",
+                                                                                 "gen_ai.request.model": "m"}):
+    pass
+turns = sum(handle.runtime.instruments.turns._sums.values())
+enabled = [i.name for i in handle.integrations]
+handle.shutdown()
+print(json.dumps({"spans": sorted(s.name for s in exporter.get_finished_spans()), "enabled": enabled,
+                  "turns": turns, "restored": litellm.completion is original}))
+"""
+
+
+def test_instrument_enables_the_other_integrations_by_name() -> None:
+    from processes import clean_env, run_script
+
+    result = run_script(_ALL_INTEGRATIONS_SCRIPT, clean_env())
+    assert result["enabled"] == ["anthropic", "litellm", "langchain", "genai_spans"]
+    assert result["spans"] == ["chat claude-x", "chat m", "chat unknown", "invoke_agent", "invoke_agent"]
+    assert result["turns"] == 3  # LiteLLM's, LangChain's, and the bridged span's
+    assert result["restored"] is True

@@ -64,7 +64,7 @@ AI_REFUSAL = "ai.refusal"
 _SEVERITIES = {**{s.value: s.value for s in names.Severity}, **{s: s.value for s in names.Severity}}
 
 
-def _new_log_id() -> str:
+def new_log_id() -> str:
     """Time-sortable and cheap: 48 bits of milliseconds, then 64 random bits, as hex."""
     return f"{time.time_ns() // 1_000_000:012x}{getrandbits(64):016x}"
 
@@ -136,7 +136,7 @@ class Turn(Scope):
         self.prompt_name = prompt_name
         self.prompt_version = prompt_version
         self.agent_name = agent_name
-        self.log_id = _new_log_id()
+        self.log_id = new_log_id()
         self._span: trace.Span = trace.INVALID_SPAN
         self._ctx: otel_context.Context | None = None
         self._token: object | None = None

@@ -56,6 +56,8 @@ class ModelReply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     output_messages: list[Message] | None = None
+    cache_read_tokens: int | None = None  # part of input_tokens
+    cache_creation_tokens: int | None = None  # part of input_tokens
 
 
 class TurnLink(Protocol):
@@ -165,6 +167,10 @@ class ModelCall(Scope):
                 attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = reply.input_tokens
             if reply.output_tokens is not None:
                 attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = reply.output_tokens
+            if reply.cache_read_tokens is not None:
+                attributes[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = reply.cache_read_tokens
+            if reply.cache_creation_tokens is not None:
+                attributes[names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = reply.cache_creation_tokens
             if rt.content_on_span and reply.output_messages is not None:
                 attributes[names.GEN_AI_OUTPUT_MESSAGES] = to_json(reply.output_messages)
             self._span.set_attributes(attributes)

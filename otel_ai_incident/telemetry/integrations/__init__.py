@@ -14,6 +14,11 @@ from typing import Any, Protocol
 # Name -> (module, the module's integration object). One entry per client; add a client by adding its module.
 AVAILABLE: dict[str, tuple[str, str]] = {
     "openai": ("otel_ai_incident.telemetry.integrations.openai", "INTEGRATION"),
+    "anthropic": ("otel_ai_incident.telemetry.integrations.anthropic", "INTEGRATION"),
+    "litellm": ("otel_ai_incident.telemetry.integrations.litellm", "INTEGRATION"),
+    "langchain": ("otel_ai_incident.telemetry.integrations.langchain", "INTEGRATION"),
+    # Not a client: inference spans of other instrumentations feed our turn metrics and prompt log.
+    "genai_spans": ("otel_ai_incident.telemetry.integrations.genai_spans", "INTEGRATION"),
 }
 
 

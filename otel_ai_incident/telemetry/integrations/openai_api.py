@@ -3,8 +3,6 @@ provider name, where the client sends its requests, and the other instrumentatio
 
 from __future__ import annotations
 
-import sys
-import weakref
 from typing import Any
 
 from openai import AsyncStream, Stream
@@ -12,6 +10,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from otel_ai_incident.telemetry.integrations._core.call import ClientApi
+from otel_ai_incident.telemetry.integrations._core.clients import base_url_server, instrumentor_active
 from otel_ai_incident.telemetry.integrations.openai_reply import (
     ChatStreamAccumulator,
     ResponsesStreamAccumulator,
@@ -34,40 +33,8 @@ _OTHER_INSTRUMENTATIONS = (
 
 
 def other_instrumentation_active() -> bool:
-    """Whether another OpenAI instrumentation is on. Only modules the app already imported are looked at:
-    one that is not imported cannot be instrumenting anything."""
-    for module_name, class_name in _OTHER_INSTRUMENTATIONS:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            instrumentor = getattr(module, class_name, None)
-            if instrumentor is not None and getattr(instrumentor(), "is_instrumented_by_opentelemetry", False):
-                return True
-    return False
-
-
-# Client -> (host, port). The client's `base_url` property alone costs a microsecond and a half, on every call;
-# weak keys, so a client can still be freed. A client whose base URL is changed after its first call keeps
-# reporting the first one.
-_servers: weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]] = weakref.WeakKeyDictionary()
-
-
-def server(resource: Any) -> tuple[str | None, int | None]:
-    """The API's host and port, from the client the resource belongs to (443 or 80 when the URL names none)."""
-    client = getattr(resource, "_client", None)
-    try:
-        return _servers[client]
-    except (KeyError, TypeError):  # not seen yet, or no client to key on
-        pass
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None)
-    port = getattr(url, "port", None)
-    if not isinstance(host, str) or not host:
-        host = port = None
-    elif not isinstance(port, int):
-        port = 443 if getattr(url, "scheme", "https") == "https" else 80
-    if client is not None:
-        _servers[client] = (host, port)
-    return host, port
+    """Whether another OpenAI instrumentation is on."""
+    return instrumentor_active(*_OTHER_INSTRUMENTATIONS)
 
 
 def _api(**fields: Any) -> ClientApi:
@@ -77,7 +44,7 @@ def _api(**fields: Any) -> ClientApi:
         streams=(Stream, AsyncStream),
         with_content=with_content,
         traced_elsewhere=other_instrumentation_active,
-        server=server,
+        server=base_url_server,
         **fields,
     )
 

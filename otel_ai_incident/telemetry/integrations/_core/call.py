@@ -89,7 +89,7 @@ class Call:
             session_id=request.session_id,
             system_prompt=request.system_prompt,
             user_message=request.user_message,
-            provider=api.provider,
+            provider=request.provider or api.provider,
         )
         self._context = contextvars.copy_context()
         self._context.run(self._turn.__enter__)
@@ -193,13 +193,13 @@ class Call:
         if model_call is None:
             if reply is not None:  # traced by another instrumentation: the requested tools go on the turn
                 self._turn.model_call_traced_elsewhere(model_reply(reply, capture=False))
-                self._record_requested_tools(self._turn.span, reply.tools)
+                record_requested_tools(self._turn.span, reply.tools)
             return
         self._model_call = None
         if reply is not None:
             rt = hooks.get_runtime()
             model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
-            self._record_requested_tools(model_call.span, reply.tools)
+            record_requested_tools(model_call.span, reply.tools)
         if exc is None:
             self._context.run(model_call.__exit__, None, None, None)
         else:
@@ -217,18 +217,18 @@ class Call:
             finish_reasons=reply.finish_reasons or None,
         )
 
-    @staticmethod
-    def _record_requested_tools(span: trace.Span, tools: tuple[RequestedTool, ...]) -> None:
-        """The model asking for a tool is not the tool running (the app's `execute_tool` span, if it runs it):
-        each requested call is an event on the chat span, its arguments only with content capture on."""
-        capture = hooks.get_runtime().capture_content
-        for tool in tools:
-            attributes = {names.GEN_AI_TOOL_NAME: tool.name}
-            if tool.call_id:
-                attributes[names.GEN_AI_TOOL_CALL_ID] = tool.call_id
-            if capture and tool.arguments is not None:
-                attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = tool.arguments
-            span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
+
+def record_requested_tools(span: trace.Span, tools: tuple[RequestedTool, ...]) -> None:
+    """The model asking for a tool is not the tool running (the app's `execute_tool` span, if it runs it):
+    each requested call is an event on the chat span, its arguments only with content capture on."""
+    capture = hooks.get_runtime().capture_content
+    for tool in tools:
+        attributes = {names.GEN_AI_TOOL_NAME: tool.name}
+        if tool.call_id:
+            attributes[names.GEN_AI_TOOL_CALL_ID] = tool.call_id
+        if capture and tool.arguments is not None:
+            attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = tool.arguments
+        span.add_event(names.AI_TOOL_CALL_REQUESTED, attributes)
 
 
 def _read(api: ClientApi, kwargs: Mapping[str, Any]) -> TurnRequest:

@@ -20,6 +20,7 @@ from opentelemetry import context as otel_context
 from otel_ai_incident.telemetry.integrations._core.call import Call, ClientApi
 from otel_ai_incident.telemetry.integrations._core.streams import traced
 
+Wrapper = Callable[[Callable[..., Any], ClientApi, bool, bool], Callable[..., Any]]  # (original, api, async, check)
 _ORIGINAL = "_otel_ai_incident_original"  # set on our wrappers: what they wrap
 _ABSENT = object()
 
@@ -38,17 +39,30 @@ class Patcher:
         self._lock = threading.Lock()
         self._patches: list[_Patch] = []
 
-    def patch(self, owner: Any, method: str, api: ClientApi, is_async: bool, check_output: bool) -> None:
-        """Replace `owner.method` (a class's, or one client resource's) unless ours is already there."""
+    def patch(
+        self,
+        owner: Any,
+        method: str,
+        api: ClientApi,
+        is_async: bool,
+        check_output: bool,
+        wrapper: Wrapper | None = None,
+    ) -> None:
+        """Replace `owner.method` (a class's, one client resource's, or a module's function) unless ours is
+        already there.
+
+        `wrapper` builds the instrumented method (`wrap` unless given: a client's helper that returns
+        something other than a reply or a stream, such as a stream manager, brings its own, marked by
+        `mark_wrapper`)."""
         with self._lock:
             previous = vars(owner).get(method, _ABSENT)
             if hasattr(previous, _ORIGINAL):
                 return
-            cls = owner if isinstance(owner, type) else type(owner)
-            function = getattr(cls, method)
+            plain = isinstance(owner, type | types.ModuleType)  # set as it is, not bound to the owner
+            function = getattr(owner if plain else type(owner), method)
             # A client patched after its class wraps the SDK's method, not the class's wrapper: one turn per call.
-            wrapper = wrap(getattr(function, _ORIGINAL, function), api, is_async, check_output)
-            setattr(owner, method, wrapper if owner is cls else types.MethodType(wrapper, owner))
+            instrumented = (wrapper or wrap)(getattr(function, _ORIGINAL, function), api, is_async, check_output)
+            setattr(owner, method, instrumented if plain else types.MethodType(instrumented, owner))
             self._patches.append(_Patch(weakref.ref(owner), method, previous))
 
     def restore(self) -> None:
@@ -94,6 +108,11 @@ def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_out
                 raise
             return traced(call, result, False, token)
 
+    return mark_wrapper(instrumented, original)
+
+
+def mark_wrapper(instrumented: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    """Give the instrumented method the original's name and docstring, and mark it as ours."""
     functools.update_wrapper(instrumented, original)
     setattr(instrumented, _ORIGINAL, original)
     return instrumented

@@ -31,6 +31,8 @@ class Reply:
     output_tokens: int | None = None
     refused: bool = False
     tools: tuple[RequestedTool, ...] = ()
+    cache_read_tokens: int | None = None  # prompt-cache reads, already counted in input_tokens
+    cache_creation_tokens: int | None = None  # prompt-cache writes, already counted in input_tokens
 
 
 class StreamAccumulator(Protocol):
@@ -56,4 +58,6 @@ def model_reply(reply: Reply, *, capture: bool) -> ModelReply:
         input_tokens=reply.input_tokens,
         output_tokens=reply.output_tokens,
         output_messages=output,
+        cache_read_tokens=reply.cache_read_tokens,
+        cache_creation_tokens=reply.cache_creation_tokens,
     )

@@ -27,6 +27,7 @@ class TurnRequest:
     call: ModelRequest | None = None  # the model call's settings (content added only when captured)
     messages: Any = None  # the request's input as given, read into content only when content is captured
     tools: Any = None
+    provider: str | None = None  # None: the client's (`ClientApi.provider`); a router names it per request
 
 
 def field(obj: Any, name: str) -> Any:

@@ -1,0 +1,300 @@
+"""LangChain: a callback handler that makes each top-level run a turn, its chat model calls the turn's model
+calls and its tool runs the turn's tool calls.
+
+    instrument(integrations=["langchain"])         # every run, through LangChain's configure hook
+    model.invoke(messages, config={"callbacks": [LangChainTurnHandler()]})  # or one run at a time
+
+The turn opens at the first chat model start of a top-level run (a chain, an agent, or the chat model
+itself), so the containment gate runs before the model is asked anything: the handler sets `raise_error`,
+and a ContainmentActive raised in `on_chat_model_start` stops the run before the request (as one raised in
+`on_tool_start`, when a tool is contained, stops the tool before it runs). It ends when that top-level run
+ends. Each chat model call is a `chat {model}` span with usage, finish reasons, refusals and the tools the
+model asks for; each tool run is an `execute_tool` span scored by the tool-argument anomaly scorer; the
+prompt log holds the first request's user message and the last model's reply. Model and provider come from
+LangChain's `ls_model_name` / `ls_provider` run metadata. Each later model call of the turn (an agent's next
+step) asks the gate again, so a kill switch set during a long run stops its next request.
+
+Use either the integration or handlers of your own, not both: each handler opens its own turns. Completion
+(non-chat) models are not covered; `check_output` cannot change what a callback is handed, so it only records.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+try:
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import LLMResult
+    from langchain_core.tracers.context import register_configure_hook
+except ImportError as missing:  # pragma: no cover - depends on the environment
+    raise ImportError("the LangChain integration needs it: pip install 'otel-ai-incident[langchain]'") from missing
+
+from otel_ai_incident import names
+from otel_ai_incident.errors import ContainmentActive
+from otel_ai_incident.telemetry import hooks
+from otel_ai_incident.telemetry.integrations._core.call import record_requested_tools
+from otel_ai_incident.telemetry.integrations._core.reply import model_reply
+from otel_ai_incident.telemetry.integrations._core.request import UNKNOWN_MODEL, string
+from otel_ai_incident.telemetry.integrations.langchain_messages import (
+    ChatRequest,
+    chat_reply,
+    chat_request,
+    input_message,
+)
+from otel_ai_incident.telemetry.model_call import ModelRequest
+from otel_ai_incident.telemetry.scope import Scope
+from otel_ai_incident.telemetry.turn_context import current_turn_context
+
+__all__ = ["INTEGRATION", "LangChainIntegration", "LangChainTurnHandler"]
+
+COMPONENT = "langchain_integration"
+
+
+@dataclass(slots=True)
+class _OpenTurn:
+    turn: hooks.Turn
+    context: contextvars.Context  # the turn was entered in this copy of the caller's context
+    children: dict[UUID, tuple[Scope, contextvars.Context]] = field(default_factory=dict)
+
+
+class LangChainTurnHandler(BaseCallbackHandler):
+    """Opens, fills and ends turns from LangChain's run events. Thread-safe; one handler serves every run."""
+
+    raise_error = True  # ContainmentActive must stop the run; nothing else of ours ever raises
+    run_inline = True  # async runs call it in order, on the event loop's thread
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._lock = threading.Lock()
+        self._roots: dict[UUID, UUID] = {}  # run -> its top-level run (among the runs seen)
+        self._turns: dict[UUID, _OpenTurn] = {}  # top-level run -> its turn
+
+    # -- runs -----------------------------------------------------------------------------------------
+
+    def _started(self, run_id: UUID, parent_run_id: UUID | None) -> UUID:
+        """Note a run; its top-level run (itself when its parent was not seen by this handler)."""
+        with self._lock:
+            root = self._roots.get(parent_run_id, run_id) if parent_run_id is not None else run_id
+            self._roots[run_id] = root
+            return root
+
+    def _ended(self, run_id: UUID, error: BaseException | None) -> None:
+        """Forget a run; a top-level run's end ends its turn."""
+        with self._lock:
+            root = self._roots.pop(run_id, None)
+            opened = self._turns.pop(run_id, None) if root == run_id else None
+        if opened is not None:
+            exc_info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
+            opened.context.run(opened.turn.__exit__, *exc_info)
+
+    def _child_ended(self, run_id: UUID, error: BaseException | None) -> tuple[_OpenTurn | None, Scope | None]:
+        """End a model or tool call of a turn; (its turn, the call) so the caller can record more first."""
+        with self._lock:
+            opened = self._turns.get(self._roots.get(run_id, run_id))
+            child = opened.children.pop(run_id, None) if opened is not None else None
+        if child is None:
+            return opened, None
+        scope, context = child
+        exc_info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
+        context.run(scope.__exit__, *exc_info)
+        return opened, scope
+
+    def on_chain_start(
+        self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        if self.enabled:
+            self._started(run_id, parent_run_id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._ended(run_id, None)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._ended(run_id, error)
+
+    # -- chat models ----------------------------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Open the run's turn if none is open (the gate runs here: ContainmentActive stops the run before
+        the request), then the model call."""
+        if not self.enabled:
+            return
+        root = self._started(run_id, parent_run_id)
+        rt = hooks.get_runtime()
+        try:
+            request = chat_request(
+                messages[0] if messages else [], metadata or {}, kwargs.get("invocation_params") or {}
+            )
+        except Exception:
+            rt.record_error(COMPONENT)
+            request = ChatRequest(UNKNOWN_MODEL, None, None, None, ModelRequest(), ())
+        with self._lock:
+            opened = self._turns.get(root)
+        if opened is None:
+            context = current_turn_context()
+            turn = hooks.llm_turn(
+                model=request.model,
+                user_id=context.user_id,
+                session_id=context.session_id,
+                system_prompt=request.system_prompt,
+                user_message=request.user_message,
+                provider=request.provider,
+            )
+            turn_context = contextvars.copy_context()
+            try:
+                turn_context.run(turn.__enter__)
+            except BaseException:
+                with self._lock:
+                    self._roots.pop(run_id, None)
+                raise
+            opened = _OpenTurn(turn, turn_context)
+            with self._lock:
+                self._turns[root] = opened
+        else:
+            self._gate_again(opened, run_id)
+        try:
+            if rt.content_on_span or rt.content_in_event:
+                request.call.system_instructions = request.system_prompt
+                request.call.input_messages = [input_message(m) for m in request.history if m.type != "system"]
+            model_call = opened.turn.model_call(request.call)
+            call_context = opened.context.run(contextvars.copy_context)
+            call_context.run(model_call.__enter__)
+            with self._lock:
+                opened.children[run_id] = (model_call, call_context)
+        except Exception:
+            rt.record_error(COMPONENT)
+
+    def _gate_again(self, opened: _OpenTurn, run_id: UUID) -> None:
+        """A later model call of an open turn (an agent's next step) asks the gate again, so a kill switch
+        or a rate limit set meanwhile stops the run before this request, not only the next run."""
+        rt = hooks.get_runtime()
+        try:
+            blocked = rt.gate.turn_blocked(opened.turn.user_pseudonym)
+            if blocked is not None:
+                rt.instruments.containment_enforced.add(1, {names.ACTION: blocked[0]})
+                opened.turn.span.set_attribute(names.AI_CONTAINMENT_ACTION, blocked[0])
+        except Exception:
+            rt.record_error(COMPONENT)
+            return
+        if blocked is not None:
+            with self._lock:
+                self._roots.pop(run_id, None)
+            raise ContainmentActive(*blocked)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record the reply on the model call and the turn; end the turn if the model was the top-level run."""
+        rt = hooks.get_runtime()
+        try:
+            with self._lock:
+                opened = self._turns.get(self._roots.get(run_id, run_id))
+                child = opened.children.get(run_id) if opened is not None else None
+            if child is not None:
+                reply = chat_reply(response)
+                model_call = child[0]
+                model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
+                record_requested_tools(model_call.span, reply.tools)
+                self._child_ended(run_id, None)
+                if reply.refused:
+                    opened.turn.refusal()
+                opened.turn.complete(
+                    reply.text,
+                    input_tokens=reply.input_tokens,
+                    output_tokens=reply.output_tokens,
+                    response_model=reply.response_model,
+                    finish_reasons=reply.finish_reasons or None,
+                )
+        except Exception:
+            rt.record_error(COMPONENT)
+        self._ended(run_id, None)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._child_ended(run_id, error)
+        self._ended(run_id, error)
+
+    # -- tools ----------------------------------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: Any,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A tool run inside a turn is its tool call (ContainmentActive stops a contained tool before it runs);
+        its arguments feed the anomaly scorer."""
+        if not self.enabled:
+            return
+        root = self._started(run_id, parent_run_id)
+        with self._lock:
+            opened = self._turns.get(root)
+        if opened is None:  # a tool run outside any turn (no chat model before it in its run)
+            return
+        name = string((serialized or {}).get("name")) or string(kwargs.get("name")) or "unknown"
+        arguments = inputs if isinstance(inputs, dict) else {"input": input_str}
+        tool = opened.turn.tool_call(name, arguments, call_id=string(kwargs.get("tool_call_id")))
+        tool_context = opened.context.run(contextvars.copy_context)
+        try:
+            tool_context.run(tool.__enter__)
+        except BaseException:
+            with self._lock:
+                self._roots.pop(run_id, None)
+            raise
+        with self._lock:
+            opened.children[run_id] = (tool, tool_context)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._child_ended(run_id, None)
+        self._ended(run_id, None)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._child_ended(run_id, error)
+        self._ended(run_id, error)
+
+
+class LangChainIntegration:
+    """What `instrument(integrations=["langchain"])` turns on and off: one handler that LangChain's configure
+    hook adds to every run (as it adds its own tracer), enabled and disabled in place."""
+
+    name = "langchain"
+
+    def __init__(self) -> None:
+        self.handler = LangChainTurnHandler()
+        self.handler.enabled = False
+        self._hook: ContextVar[LangChainTurnHandler | None] | None = None
+        self._lock = threading.Lock()
+
+    def instrument(self, client: Any = None, *, check_output: bool = False) -> None:
+        """Add the handler to every LangChain run from now on. `client` is not used: LangChain runs have no
+        client object (pass a `LangChainTurnHandler()` in a run's callbacks to cover that run alone)."""
+        with self._lock:
+            if self._hook is None:
+                # The variable's default is the handler, so every thread and task sees it; a hook cannot be
+                # unregistered, so `uninstrument` disables the handler instead.
+                self._hook = ContextVar("otel_ai_incident_langchain", default=self.handler)
+                register_configure_hook(self._hook, inheritable=True)
+            self.handler.enabled = True
+
+    def uninstrument(self) -> None:
+        """Stop opening turns (the hook stays registered; a disabled handler does nothing)."""
+        self.handler.enabled = False
+
+
+INTEGRATION = LangChainIntegration()  # the process's one LangChain integration
