@@ -40,7 +40,9 @@ HELPERS = {
 }
 DEFAULT_VENV = Path(__file__).resolve().parent / ".venv-openllmetry"
 MODES = ("bare", "sdk_floor", "openllmetry", "ours")
-GOAL = 0.2
+#: Goals per integration: what it adds at most this share of what OpenLLMetry adds for the same call, and its own
+#: code above the OpenTelemetry SDK floor (the spans and metrics the conventions require) at most the second.
+GOAL_TOTAL, GOAL_ABOVE_FLOOR = 0.30, 0.10
 CLOCKS = {"cpu_us": "process CPU time", "wall_us": "wall clock"}
 PACKAGES = ("openai", "anthropic", "traceloop-sdk", "opentelemetry-sdk", "otel-ai-incident")
 
@@ -124,12 +126,17 @@ def report(title: str, unit: str, values: dict[str, list[float]]) -> None:
         spread = f"   (rounds {min(values[mode]):.0f}..{max(values[mode]):.0f})" if len(values[mode]) > 1 else ""
         print(f"  {mode:<12} {median[mode]:12,.1f} {unit}   added over bare {added[mode]:10,.1f}{spread}")
     ratio = added["ours"] / added["openllmetry"]
-    verdict = "meets" if ratio <= GOAL else "misses"
-    print(f"  ours added / openllmetry added = {ratio:.3f} ({verdict} the goal of <= {GOAL})")
+    above = (added["ours"] - added["sdk_floor"]) / added["openllmetry"]
+    print(f"  ours added / openllmetry added = {ratio:.3f} ({_verdict(ratio, GOAL_TOTAL)})")
     print(
         f"  sdk_floor added / openllmetry added = {added['sdk_floor'] / added['openllmetry']:.3f}"
         f"; ours above the floor = {added['ours'] - added['sdk_floor']:,.1f} {unit}"
+        f" = {above:.3f} of openllmetry added ({_verdict(above, GOAL_ABOVE_FLOOR)})"
     )
+
+
+def _verdict(ratio: float, goal: float) -> str:
+    return f"{'meets' if ratio <= goal else 'misses'} the goal of <= {goal}"
 
 
 def main() -> None:
