@@ -163,7 +163,7 @@ def _classify_ipv4(window: Window) -> str | None:
     """
     if len(window.lengths) != 4 or window.separators != "...":
         return None
-    if _VERSION_CONTEXT.search(window.run.before) or validators.ip_version(window.value) != 4:
+    if not validators.ipv4_valid(window.value) or _VERSION_CONTEXT.search(window.run.before):
         return None
     label = label_of(window.run.text, window.start, window.run.view.table_tops)
     while label and label[-1] in _NUMBER_WORDS:
