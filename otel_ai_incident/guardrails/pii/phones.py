@@ -262,7 +262,9 @@ def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
     digits, lengths, run = window.digits, window.lengths, window.run
     if not 7 <= len(digits) <= 15 or window.time_follows or _NEGATIVE_CONTEXT.search(run.before):
         return False
-    if _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value) or _DECIMAL.search(window.value):
+    if _dotted_or_dashed(window.separators) and (
+        _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value) or _DECIMAL.search(window.value)
+    ):
         return False
     if (len(lengths) == 1 and not (international or context)) or lengths in (SSN_SHAPE, _EIN_SHAPE):
         return False
@@ -271,3 +273,9 @@ def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
     if (lengths[0] == 1 and digits[0] not in _ONE_DIGIT_LEADS) or (max(lengths) <= 2 and digits[0] != "0"):
         return False
     return _CURRENCY_BEFORE.search(run.before) is None and _UNIT_AFTER.match(run.text, window.end) is None
+
+
+def _dotted_or_dashed(separators: str) -> bool:
+    """Whether a date, a dotted quad or a decimal fraction may hide in a window with these separators: each
+    needs a ".", "-" or "/" between its digits. Most phone-shaped windows use spaces, and skip three regexes."""
+    return "." in separators or "-" in separators or "/" in separators
