@@ -176,12 +176,19 @@ _ASCII_DIGIT = re.compile(r"[0-9]")
 
 # What documentation and templates put where a token goes: AKIAXXXXXXXXXXXXXXXX, ghp_xxxx..., AWS's own
 # AKIAIOSFODNN7EXAMPLE, dop_v1_000...; a generated token holds none of these but by a tiny chance.
-_PLACEHOLDER = re.compile(r"(?i:x{4}|example|your|dummy|redacted)|(.)\1{7}")
+# The words and the repeated character are searched apart: one alternation of both has no literal to skip
+# ahead to, and cost several microseconds per token. An ASCII token is lowered first, so its words are plain
+# literals; `(?i)` matching of other scripts has folds of its own, so they keep the flag.
+_PLACEHOLDER_WORDS = "xxxx|example|your|dummy|redacted"
+_PLACEHOLDER_WORD = re.compile(_PLACEHOLDER_WORDS)
+_PLACEHOLDER_WORD_ANY_CASE = re.compile(f"(?i:{_PLACEHOLDER_WORDS})")
+_REPEATED_CHARACTER = re.compile(r"(.)\1{7}")
 
 
 def not_placeholder(text: str) -> bool:
     """False for the fillers of documentation and templates (a run of X, "EXAMPLE", one character repeated)."""
-    return _PLACEHOLDER.search(text) is None
+    word = _PLACEHOLDER_WORD.search(text.lower()) if text.isascii() else _PLACEHOLDER_WORD_ANY_CASE.search(text)
+    return word is None and _REPEATED_CHARACTER.search(text) is None
 
 
 def card_valid(text: str) -> bool:
