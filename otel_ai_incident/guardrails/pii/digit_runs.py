@@ -48,7 +48,18 @@ _CONTEXT_CHARS = 40
 class DigitRun:
     """A run of digit groups and what surrounds it, shared by every window cut from it."""
 
-    __slots__ = ("before", "digits", "glued", "plain", "separators", "spans", "text", "time_follows", "view")
+    __slots__ = (
+        "_context_hits",
+        "before",
+        "digits",
+        "glued",
+        "plain",
+        "separators",
+        "spans",
+        "text",
+        "time_follows",
+        "view",
+    )
 
     def __init__(self, view: TextView, start: int, end: int) -> None:
         self.view = view
@@ -61,6 +72,7 @@ class DigitRun:
         # Context ends at a line or field break: a word on the line above or in the next cell names another value.
         before = text[max(0, start - _CONTEXT_CHARS) : start]
         self.before = before[max(before.rfind("\n"), before.rfind("\t")) + 1 :].lower()
+        self._context_hits: dict[re.Pattern[str], bool] = {}
         if text[end : end + 1] in _ENDS_CLEAN:  # the end of the text, a line, a cell or a quote: the common case
             self.glued = self.time_follows = False
             return
@@ -69,6 +81,14 @@ class DigitRun:
         comma_glued = not opens_field and _COMMA_GLUE.match(text, end) is not None
         self.glued = (comma_glued or _RIGHT_GLUE.match(text, end) is not None) and not cidr
         self.time_follows = _TIME_AFTER.match(text, end) is not None
+
+    def before_has(self, pattern: re.Pattern[str]) -> bool:
+        """Whether `pattern` occurs in the context before the run. Remembered per run: every window cut from
+        it asks again, and the context patterns (word lists ending at the value) cost microseconds each."""
+        hit = self._context_hits.get(pattern)
+        if hit is None:
+            hit = self._context_hits[pattern] = pattern.search(self.before) is not None
+        return hit
 
     def space_after(self, index: int) -> int | None:
         """The group after `index` when a single space separates them: only there may a new value start."""

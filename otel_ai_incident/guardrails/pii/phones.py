@@ -178,7 +178,7 @@ class PhoneClassifier:
     def classify(self, window: Window) -> str | None:
         """The subtype ("international" or "national") when the window is a phone number, else None."""
         international = window.value.startswith("+")
-        context = _PHONE_CONTEXT.search(window.run.before) is not None
+        context = window.run.before_has(_PHONE_CONTEXT)
         if not _phone_shaped(window, international, context):
             return None
         # A number written as NANP numbers are, (415) 555-2671, is a phone even in an unassigned area
@@ -260,7 +260,7 @@ def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
     ("20 27 35 47 49"), or that are amounts ("EUR 912 345 678", "67 750 000 people").
     """
     digits, lengths, run = window.digits, window.lengths, window.run
-    if not 7 <= len(digits) <= 15 or window.time_follows or _NEGATIVE_CONTEXT.search(run.before):
+    if not 7 <= len(digits) <= 15 or window.time_follows or run.before_has(_NEGATIVE_CONTEXT):
         return False
     if _dotted_or_dashed(window.separators) and (
         _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value) or _DECIMAL.search(window.value)
@@ -272,7 +272,7 @@ def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
         return True
     if (lengths[0] == 1 and digits[0] not in _ONE_DIGIT_LEADS) or (max(lengths) <= 2 and digits[0] != "0"):
         return False
-    return _CURRENCY_BEFORE.search(run.before) is None and _UNIT_AFTER.match(run.text, window.end) is None
+    return not run.before_has(_CURRENCY_BEFORE) and _UNIT_AFTER.match(run.text, window.end) is None
 
 
 def _dotted_or_dashed(separators: str) -> bool:

@@ -12,6 +12,7 @@ import binascii
 import ipaddress
 import json
 import re
+import string
 from collections.abc import Callable
 
 _DIGIT_VALUES = {str(d): d for d in range(10)}
@@ -91,7 +92,11 @@ def iban_valid(text: str) -> bool:
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum() or not compact.isascii():
         return False
     rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+    return int(rearranged.translate(_IBAN_LETTER_VALUES)) % 97 == 1
+
+
+# Letters count as two digits in the mod-97 check (A = 10 ... Z = 35): one `str.translate`, not a step per char.
+_IBAN_LETTER_VALUES = str.maketrans({letter: str(value) for value, letter in enumerate(string.ascii_uppercase, 10)})
 
 
 # Numbers the SSA has voided or never issued although the area, group and serial rules allow them: the
