@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import pairwise
 
 from otel_ai_incident.guardrails.pii.text import UNSPACED, TextView
 
@@ -32,6 +33,8 @@ _COMMA_GLUE = re.compile(r",\w")
 _COMMA_FIELD_OPENERS = "\n,"
 _CIDR_PREFIX = re.compile(r"/(?:3[0-2]|[12]?\d)(?![\w.])")  # the "/24" of 10.0.0.0/24 ends the address
 _TIME_AFTER = re.compile(r":\d")
+# Characters after a run that none of the glue, comma, CIDR and time patterns above can start with.
+_ENDS_CLEAN = frozenset(["", " ", "\n", "\t", "\r", '"', "'", ";", "|", ")", "]", "}", "<", ">", "*", "`"])
 MAX_RUN = 64
 MIN_WINDOW_DIGITS, MAX_WINDOW_DIGITS = 4, 19  # the shortest entity is an IPv4 address, the longest a card
 # No entity is written in more groups: "+33 (0)6 12 34 56 78" has seven. Bounding
@@ -45,24 +48,47 @@ _CONTEXT_CHARS = 40
 class DigitRun:
     """A run of digit groups and what surrounds it, shared by every window cut from it."""
 
-    __slots__ = ("before", "digits", "glued", "plain", "separators", "spans", "text", "time_follows", "view")
+    __slots__ = (
+        "_context_hits",
+        "before",
+        "digits",
+        "glued",
+        "plain",
+        "separators",
+        "spans",
+        "text",
+        "time_follows",
+        "view",
+    )
 
     def __init__(self, view: TextView, start: int, end: int) -> None:
         self.view = view
         self.text = text = view.text
         matches = list(_GROUP_SPANS.finditer(text, start, end))
-        self.spans = [m.span() for m in matches]
-        self.digits = [m.group("digits") for m in matches]
-        self.plain = [m.end() - m.start() == len(digits) for m, digits in zip(matches, self.digits, strict=True)]
-        self.separators = [text[self.spans[i][1] : self.spans[i + 1][0]] for i in range(len(self.spans) - 1)]
+        self.spans = spans = [m.span() for m in matches]
+        self.digits = digits = [m["digits"] for m in matches]
+        self.plain = [b - a == len(group) for (a, b), group in zip(spans, digits, strict=True)]
+        self.separators = [text[a:b] for (_, a), (b, _) in pairwise(spans)]
         # Context ends at a line or field break: a word on the line above or in the next cell names another value.
         before = text[max(0, start - _CONTEXT_CHARS) : start]
         self.before = before[max(before.rfind("\n"), before.rfind("\t")) + 1 :].lower()
+        self._context_hits: dict[re.Pattern[str], bool] = {}
+        if text[end : end + 1] in _ENDS_CLEAN:  # the end of the text, a line, a cell or a quote: the common case
+            self.glued = self.time_follows = False
+            return
         cidr = _CIDR_PREFIX.match(text, end) is not None and IPV4_SHAPE.fullmatch(text, start, end) is not None
         opens_field = start == 0 or text[start - 1] in _COMMA_FIELD_OPENERS
         comma_glued = not opens_field and _COMMA_GLUE.match(text, end) is not None
         self.glued = (comma_glued or _RIGHT_GLUE.match(text, end) is not None) and not cidr
         self.time_follows = _TIME_AFTER.match(text, end) is not None
+
+    def before_has(self, pattern: re.Pattern[str]) -> bool:
+        """Whether `pattern` occurs in the context before the run. Remembered per run: every window cut from
+        it asks again, and the context patterns (word lists ending at the value) cost microseconds each."""
+        hit = self._context_hits.get(pattern)
+        if hit is None:
+            hit = self._context_hits[pattern] = pattern.search(self.before) is not None
+        return hit
 
     def space_after(self, index: int) -> int | None:
         """The group after `index` when a single space separates them: only there may a new value start."""
@@ -85,7 +111,7 @@ class DigitRun:
 class Window:
     """A candidate: groups `first`..`last` of a run."""
 
-    __slots__ = ("digits", "end", "first", "last", "lengths", "run", "separators", "start")
+    __slots__ = ("digits", "end", "first", "last", "lengths", "run", "separators", "start", "value")
 
     def __init__(self, run: DigitRun, first: int, last: int) -> None:
         self.run = run
@@ -96,10 +122,7 @@ class Window:
         self.digits = "".join(run.digits[first : last + 1])
         self.lengths = tuple(map(len, run.digits[first : last + 1]))
         self.separators = "".join(run.separators[first:last])
-
-    @property
-    def value(self) -> str:
-        return self.run.text[self.start : self.end]
+        self.value = run.text[self.start : self.end]  # read by several checks of each classifier
 
     @property
     def is_plain(self) -> bool:

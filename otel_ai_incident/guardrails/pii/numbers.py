@@ -163,7 +163,7 @@ def _classify_ipv4(window: Window) -> str | None:
     """
     if len(window.lengths) != 4 or window.separators != "...":
         return None
-    if _VERSION_CONTEXT.search(window.run.before) or validators.ip_version(window.value) != 4:
+    if not validators.ipv4_valid(window.value) or window.run.before_has(_VERSION_CONTEXT):
         return None
     label = label_of(window.run.text, window.start, window.run.view.table_tops)
     while label and label[-1] in _NUMBER_WORDS:
@@ -198,7 +198,7 @@ def _classify_ssn(window: Window) -> str | None:
         return None
     if lengths == SSN_SHAPE and window.separators in ("--", "  "):
         subtype = "dashed" if window.separators == "--" else "spaced"
-    elif lengths == (9,) and _SSN_CONTEXT.search(window.run.before):
+    elif lengths == (9,) and window.run.before_has(_SSN_CONTEXT):
         subtype = "unformatted"
     else:
         return None

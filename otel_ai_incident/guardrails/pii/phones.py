@@ -178,12 +178,11 @@ class PhoneClassifier:
     def classify(self, window: Window) -> str | None:
         """The subtype ("international" or "national") when the window is a phone number, else None."""
         international = window.value.startswith("+")
-        context = _PHONE_CONTEXT.search(window.run.before) is not None
-        if not _phone_shaped(window, international, context):
+        if not _phone_shaped(window, international):
             return None
         # A number written as NANP numbers are, (415) 555-2671, is a phone even in an unassigned area
         # such as the 555 of fiction and examples; other numbers must be valid unless the text says phone.
-        lenient = international or context or window.lengths in _NANP_SHAPES
+        lenient = international or window.lengths in _NANP_SHAPES or window.run.before_has(_PHONE_CONTEXT)
         if _nanp_fictional(window.digits, international):
             return None
         for number, region in self._readings(window.value, window.digits):
@@ -250,24 +249,35 @@ def _nanp_fictional(digits: str, international: bool) -> bool:
     return nanp and _NANP_FICTIONAL.fullmatch(digits) is not None
 
 
-def _phone_shaped(window: Window, international: bool, context: bool) -> bool:
+def _phone_shaped(window: Window, international: bool) -> bool:
     """Whether the window may be written as a phone number is, before any numbering plan is asked.
 
-    Rejects, cheapest first: wrong digit counts, times, numbers after "order"-like, digest or coordinate
-    words, dates, dotted quads, decimal fractions ("151.209290"), single groups nobody calls a phone, the
-    SSN grouping, and national numbers that open with a lone digit other than a trunk prefix
-    ("7 14 21 33 42"), that are written in pairs without the trunk "0" that pairs follow
-    ("20 27 35 47 49"), or that are amounts ("EUR 912 345 678", "67 750 000 people").
+    Rejects, cheapest first: wrong digit counts, times, dates, dotted quads, decimal fractions
+    ("151.209290"), the SSN grouping, single groups nobody calls a phone (unless the text says phone),
+    national numbers that open with a lone digit other than a trunk prefix ("7 14 21 33 42") or are
+    written in pairs without the trunk "0" that pairs follow ("20 27 35 47 49"), then, as the patterns
+    on the context cost most, numbers after "order"-like, digest or coordinate words and national numbers
+    that are amounts ("EUR 912 345 678", "67 750 000 people").
     """
     digits, lengths, run = window.digits, window.lengths, window.run
-    if not 7 <= len(digits) <= 15 or window.time_follows or _NEGATIVE_CONTEXT.search(run.before):
+    if not 7 <= len(digits) <= 15 or window.time_follows or lengths in (SSN_SHAPE, _EIN_SHAPE):
         return False
-    if _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value) or _DECIMAL.search(window.value):
+    if _dotted_or_dashed(window.separators) and (
+        _DATE.search(window.value) or IPV4_SHAPE.fullmatch(window.value) or _DECIMAL.search(window.value)
+    ):
         return False
-    if (len(lengths) == 1 and not (international or context)) or lengths in (SSN_SHAPE, _EIN_SHAPE):
+    if len(lengths) == 1 and not (international or run.before_has(_PHONE_CONTEXT)):
         return False
-    if international:
-        return True
-    if (lengths[0] == 1 and digits[0] not in _ONE_DIGIT_LEADS) or (max(lengths) <= 2 and digits[0] != "0"):
+    if not international and (
+        (lengths[0] == 1 and digits[0] not in _ONE_DIGIT_LEADS) or (max(lengths) <= 2 and digits[0] != "0")
+    ):
         return False
-    return _CURRENCY_BEFORE.search(run.before) is None and _UNIT_AFTER.match(run.text, window.end) is None
+    if run.before_has(_NEGATIVE_CONTEXT):
+        return False
+    return international or (not run.before_has(_CURRENCY_BEFORE) and _UNIT_AFTER.match(run.text, window.end) is None)
+
+
+def _dotted_or_dashed(separators: str) -> bool:
+    """Whether a date, a dotted quad or a decimal fraction may hide in a window with these separators: each
+    needs a ".", "-" or "/" between its digits. Most phone-shaped windows use spaces, and skip three regexes."""
+    return "." in separators or "-" in separators or "/" in separators

@@ -95,16 +95,27 @@ class SecretRecognizer:
 
     def __init__(self) -> None:
         self._labelled = LabelledSecretRecognizer()
+        # Each pattern's gate is kept beside it and asked here, so a pattern whose prefix is absent costs one
+        # gate call, not a generator: most replies with a token-like run hold one or two kinds of secret.
         self._members = tuple(
-            RegexRecognizer(SECRET, subtype, re.compile(regex), any_of(*hints), _rejecting_placeholders(check), bounded)
-            if subtype not in _STRUCTURED
-            else RegexRecognizer(SECRET, subtype, re.compile(regex), any_of(*hints), check, bounded)
+            (
+                any_of(*hints),
+                RegexRecognizer(
+                    SECRET,
+                    subtype,
+                    re.compile(regex),
+                    None,
+                    check if subtype in _STRUCTURED else _rejecting_placeholders(check),
+                    bounded,
+                ),
+            )
             for subtype, regex, hints, check, bounded in _SECRET_SPECS
         )
 
     def find(self, view: TextView) -> Iterator[Finding]:
         if _TOKEN_RUN.search(view.text) is None:
             return
-        for member in self._members:
-            yield from member.find(view)
+        for gate, member in self._members:
+            if gate(view):
+                yield from member.find(view)
         yield from self._labelled.find(view)

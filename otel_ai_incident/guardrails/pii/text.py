@@ -54,9 +54,16 @@ class TextView:
 Gate = Callable[[TextView], bool]
 
 
-def any_of(*hints: str) -> Gate:
-    """A gate passing when one of the lower-case `hints` occurs in the text."""
-    return lambda view: any(hint in view.lowered for hint in hints)
+def any_of(hint: str, *more: str) -> Gate:
+    """A gate passing when one of the lower-case hints (`hint` or one of `more`) occurs in the text.
+
+    Several hints are searched as one alternation, a single pass in C, rather than one substring test each
+    from Python: the gates of the secret patterns run on every reply with a long token-like run.
+    """
+    if not more:
+        return lambda view: hint in view.lowered
+    search = re.compile("|".join(map(re.escape, (hint, *more)))).search
+    return lambda view: search(view.lowered) is not None
 
 
 # Scripts written without spaces between words (Japanese kana, CJK ideographs, Hangul, whose particles attach
