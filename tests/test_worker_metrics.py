@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -36,6 +37,13 @@ MODEL = "m"
 KILL_SWITCH = {names.ACTION: names.ContainmentActionName.KILL_SWITCH.value}
 
 
+def record_duration(instruments: Instruments, seconds: float) -> None:
+    """One model call of `seconds` on the duration histogram, as the hooks record it (no tokens)."""
+    labels = SimpleNamespace(base={names.GEN_AI_REQUEST_MODEL: MODEL}, input_tokens={}, output_tokens={})
+    for inference in instruments.inference:
+        inference.record(seconds, labels, None, (None, None))
+
+
 @dataclass
 class Worker:
     """One worker's metrics pipeline and its part in serving everyone's."""
@@ -48,7 +56,7 @@ class Worker:
     def turns(self, count: int, outcome: str = "ok") -> None:
         for _ in range(count):
             self.instruments.turns.add(1, {names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: outcome})
-            self.instruments.operation_duration.record(0.05, {names.GEN_AI_REQUEST_MODEL: MODEL})
+            record_duration(self.instruments, 0.05)
 
     def close(self) -> None:
         self.metrics.close()
@@ -110,7 +118,7 @@ def test_merge_adds_counters_and_histograms_and_takes_the_largest_gauge(workers:
     b.turns(4, outcome="error")
     for worker in (a, b):
         worker.instruments.containment_active.add(1, KILL_SWITCH)
-    b.instruments.operation_duration.record(100.0, {names.GEN_AI_REQUEST_MODEL: MODEL})  # above every bucket
+    record_duration(b.instruments, 100.0)  # above every bucket
 
     families = merge([a.metrics._registry.collect(), b.metrics._registry.collect()])
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
@@ -153,7 +161,7 @@ def test_a_histograms_samples_stay_together_after_a_merge() -> None:
 
 def test_snapshots_round_trip_exactly_and_anything_else_is_refused(workers: Workers) -> None:
     worker = workers.start()
-    worker.instruments.operation_duration.record(0.1 + 0.2, {names.GEN_AI_REQUEST_MODEL: MODEL})
+    record_duration(worker.instruments, 0.1 + 0.2)
     families = list(worker.metrics._registry.collect())
     decoded = decode(encode(Snapshot(families, pid=42, final=True, folded={"x": 1.5})))
     assert decoded.families == families and (decoded.pid, decoded.final, decoded.folded) == (42, True, {"x": 1.5})
