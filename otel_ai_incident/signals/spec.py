@@ -11,7 +11,7 @@ A file adds, overrides or disables signals of the built-in catalogue:
       - name: anomalous_tool_usage
         enabled: false              # removed from the catalogue
       - name: input_block_rate      # a new signal: description, detection_method, severity,
-        ...                         # incident_type and a spike or any_increase are required
+        incident_type: jailbreak_wave  # incident_type and a spike or any_increase are required
 
 These pydantic models are the format's one definition: `load` validates files with them, and the JSON
 Schema published for editors and CI (docs/signals.schema.json, `json_schema()`) is generated from them.

@@ -17,10 +17,9 @@ def base_url_server(resource: Any) -> tuple[str | None, int | None]:
     """The API's host and port from the `base_url` of the client a resource belongs to (the Stainless-built
     SDKs, OpenAI's and Anthropic's, keep it there); 443 or 80 when the URL names no port."""
     client = getattr(resource, "_client", None)
-    try:
-        return _servers[client]
-    except (KeyError, TypeError):  # not seen yet, or no client to key on
-        pass
+    known = _servers.get(client) if client is not None else None
+    if known is not None:
+        return known
     url = getattr(client, "base_url", None)
     host = getattr(url, "host", None)
     port = getattr(url, "port", None)
