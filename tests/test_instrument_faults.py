@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 from processes import clean_env, run_script
 from test_promptlog_instrument import metric
+from unprivileged import run_as_nobody
 
 _APP = """
 import json, logging, urllib.request
@@ -75,23 +73,10 @@ def test_a_port_variable_that_is_not_a_number_falls_back_to_the_default() -> Non
 
 
 def test_a_read_only_working_directory_keeps_the_app_running() -> None:
-    if os.geteuid() != 0 or shutil.which("runuser") is None:
-        if os.environ.get("AII_REQUIRE_E2E") == "1":
-            pytest.fail("a read-only directory for the app needs root (to run it as nobody) and runuser")
-        pytest.skip("needs root and runuser to run the app as nobody in a directory it cannot write")
     directory = Path(tempfile.mkdtemp(prefix="aii-readonly-cwd-"))
     directory.chmod(0o755)  # nobody may enter, not create files
-    site = Path(httpx.__file__).resolve().parent.parent
-    env = clean_env(PYTHONPATH=f"{Path(__file__).resolve().parent.parent}:{site}", HOME=str(directory))
     try:
-        done = subprocess.run(
-            ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", _app()],
-            env=env,
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_as_nobody(_app(), cwd=directory, HOME=str(directory))
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout.strip().splitlines()[-1])
         assert metric(result["metrics"], "ai_turns_total", outcome="ok") == 3

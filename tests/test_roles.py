@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from otel_ai_incident.server.inbox.sql_store import open_inbox
 from processes import clean_env
 from test_server import wait_for
 from test_server_crash import PAYLOAD, _wait_healthy
+from unprivileged import run_as_nobody
 
 ALERTS, READER, OPERATOR = "alerts-token-0123456789", "reader-token-0123456789", "operator-token-0123456789"
 ROLES = RoleCredentials(alerts=Credentials(ALERTS), reader=Credentials(READER), operator=Credentials(OPERATOR))
@@ -137,25 +137,13 @@ def test_tokens_are_checked_at_start(tmp_path: Path, settings: dict[str, str], m
     assert not [value for name, value in settings.items() if "FILE" not in name and value in done.stderr]
 
 
-def _as_nobody() -> list[str]:
-    if os.geteuid() != 0 or shutil.which("runuser") is None:
-        if os.environ.get("AII_REQUIRE_E2E") == "1":
-            pytest.fail("reading as an unprivileged user needs root and runuser")
-        pytest.skip("needs root and runuser to run a process as nobody")
-    return ["runuser", "-u", "nobody", "--"]
-
-
 def _gate_as_nobody(state_path: Path, fail_closed: bool = False) -> subprocess.CompletedProcess[str]:
     code = (
         "from otel_ai_incident.containment.gate import open_gate\n"
         f"gate = open_gate('sqlite:///{state_path}', load_timeout_s=0.5, fail_closed={fail_closed})\n"
         "print(gate.turn_blocked(None))\n"
     )
-    site = Path(httpx.__file__).resolve().parent.parent  # the test environment's packages
-    env = clean_env(PYTHONPATH=f"{Path(__file__).resolve().parent.parent}:{site}")
-    return subprocess.run(
-        [*_as_nobody(), "/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True, cwd="/", timeout=60
-    )
+    return run_as_nobody(code, cwd="/")
 
 
 @pytest.mark.parametrize("writer_open", [True, False], ids=["receiver running", "receiver stopped"])
