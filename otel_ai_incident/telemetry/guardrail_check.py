@@ -44,7 +44,7 @@ class GuardrailCheck(Scope):
         self._span: trace.Span = trace.INVALID_SPAN
         self._token: object | None = None
 
-    def __enter__(self) -> GuardrailCheck:
+    def _open(self, attach: bool) -> GuardrailCheck:
         rt = self._rt
         try:
             stage = STAGES[self._stage]
@@ -59,13 +59,11 @@ class GuardrailCheck(Scope):
                 f"{vocabulary.operation} {self._name}", context=self._parent, attributes=attributes
             )
             self._span = span
-            self._token = otel_context.attach(trace.set_span_in_context(span, self._parent))
+            if attach:
+                self._token = otel_context.attach(trace.set_span_in_context(span, self._parent))
         except Exception:
             rt.record_error("guardrail")
         return self
-
-    async def __aenter__(self) -> GuardrailCheck:
-        return self.__enter__()
 
     def decide(self, decision: str, *, score: float | None = None) -> None:
         """The check's outcome: allow, block, redact or flag, with the guardrail's score if it has one."""

@@ -164,9 +164,14 @@ class Turn(Scope):
         """The turn's `invoke_agent` span once entered (a non-recording one before, or if it could not start)."""
         return self._span
 
+    @property
+    def context(self) -> otel_context.Context:
+        """A context with the turn's span current (the caller's, if the span could not start)."""
+        return self._ctx if self._ctx is not None else otel_context.get_current()
+
     # -- entering and leaving -------------------------------------------------------------------------
 
-    def __enter__(self) -> Turn:
+    def _open(self, attach: bool) -> Turn:
         rt = self._rt
         blocked = None
         try:
@@ -178,14 +183,13 @@ class Turn(Scope):
             rt.record_error("llm_turn")
         try:
             self._start_span()
+            if attach:
+                self._token = otel_context.attach(self._ctx)
         except Exception:
             rt.record_error("llm_turn")
         if blocked is not None:
             self._refuse(*blocked)
         return self
-
-    async def __aenter__(self) -> Turn:
-        return self.__enter__()
 
     def _start_span(self) -> None:
         rt = self._rt
@@ -214,7 +218,6 @@ class Turn(Scope):
         span = rt.tracer.start_span(span_name, kind=SpanKind.INTERNAL, attributes=attributes)
         self._span = span
         self._ctx = trace.set_span_in_context(span)
-        self._token = otel_context.attach(self._ctx)
 
     def _refuse(self, action: str, target: str | None) -> None:
         """Close the turn as contained and raise: the app shows its fallback instead of calling the model."""

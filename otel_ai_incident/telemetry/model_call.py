@@ -107,16 +107,20 @@ class ModelCall(Scope):
     def span(self) -> trace.Span:
         return self._span
 
-    def __enter__(self) -> ModelCall:
+    @property
+    def context(self) -> otel_context.Context:
+        """The context with this call's span current: what the client library's own spans (HTTP) run under."""
+        return trace.set_span_in_context(self._span, self._parent)
+
+    def _open(self, attach: bool) -> ModelCall:
         try:
             self._start_span()
+            if attach:  # the client library's own spans (HTTP) hang off the model call
+                self._ctx_token = otel_context.attach(self.context)
         except Exception:
             self._rt.record_error(COMPONENT)
         self._start = time.perf_counter()
         return self
-
-    async def __aenter__(self) -> ModelCall:
-        return self.__enter__()
 
     def _start_span(self) -> None:
         rt, request = self._rt, self._request
@@ -141,8 +145,6 @@ class ModelCall(Scope):
             self._attrs.chat_span_name, context=self._parent, kind=SpanKind.CLIENT, attributes=attributes
         )
         self._span = span
-        # The client library's own spans (HTTP) hang off the model call.
-        self._ctx_token = otel_context.attach(trace.set_span_in_context(span, self._parent))
 
     def first_chunk(self) -> None:
         """The first streamed chunk arrived: `gen_ai.response.time_to_first_chunk` on the span."""

@@ -87,7 +87,7 @@ class ToolCall(Scope):
     def anomaly_score(self) -> float | None:
         return self._anomaly_score
 
-    def __enter__(self) -> ToolCall:
+    def _open(self, attach: bool) -> ToolCall:
         rt = self._rt
         blocked = None
         try:
@@ -100,12 +100,11 @@ class ToolCall(Scope):
         try:
             self._score()
             self._start_span()
+            if attach:
+                self._token = otel_context.attach(trace.set_span_in_context(self._span, self._parent))
         except Exception:
             rt.record_error("tool_call")
         return self
-
-    async def __aenter__(self) -> ToolCall:
-        return self.__enter__()
 
     def _score(self) -> None:
         rt = self._rt
@@ -139,7 +138,6 @@ class ToolCall(Scope):
             self._attrs.span_name, context=self._parent, kind=SpanKind.INTERNAL, attributes=attributes
         )
         self._span = span
-        self._token = otel_context.attach(trace.set_span_in_context(span, self._parent))
 
     def _refuse(self, action: str, target: str | None) -> None:
         rt = self._rt

@@ -20,7 +20,6 @@ Use either the integration or handlers of your own, not both: each handler opens
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -48,7 +47,7 @@ from otel_ai_incident.telemetry.integrations.langchain_messages import (
     chat_request,
     input_message,
 )
-from otel_ai_incident.telemetry.model_call import ModelRequest
+from otel_ai_incident.telemetry.model_call import ModelCall, ModelRequest
 from otel_ai_incident.telemetry.scope import Scope
 from otel_ai_incident.telemetry.turn_context import current_turn_context
 
@@ -59,9 +58,10 @@ COMPONENT = "langchain_integration"
 
 @dataclass(slots=True)
 class _OpenTurn:
+    """A turn and its open model and tool calls, all entered detached: callbacks run nothing inside them."""
+
     turn: hooks.Turn
-    context: contextvars.Context  # the turn was entered in this copy of the caller's context
-    children: dict[UUID, tuple[Scope, contextvars.Context]] = field(default_factory=dict)
+    children: dict[UUID, Scope] = field(default_factory=dict)
 
 
 class LangChainTurnHandler(BaseCallbackHandler):
@@ -92,7 +92,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
             opened = self._turns.pop(run_id, None) if root == run_id else None
         if opened is not None:
             exc_info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
-            opened.context.run(opened.turn.__exit__, *exc_info)
+            opened.turn.__exit__(*exc_info)
 
     def _child_ended(self, run_id: UUID, error: BaseException | None) -> tuple[_OpenTurn | None, Scope | None]:
         """End a model or tool call of a turn; (its turn, the call) so the caller can record more first."""
@@ -101,10 +101,9 @@ class LangChainTurnHandler(BaseCallbackHandler):
             child = opened.children.pop(run_id, None) if opened is not None else None
         if child is None:
             return opened, None
-        scope, context = child
         exc_info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
-        context.run(scope.__exit__, *exc_info)
-        return opened, scope
+        child.__exit__(*exc_info)
+        return opened, child
 
     def on_chain_start(
         self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
@@ -155,14 +154,13 @@ class LangChainTurnHandler(BaseCallbackHandler):
                 user_message=request.user_message,
                 provider=request.provider,
             )
-            turn_context = contextvars.copy_context()
             try:
-                turn_context.run(turn.__enter__)
+                turn.enter_detached()
             except BaseException:
                 with self._lock:
                     self._roots.pop(run_id, None)
                 raise
-            opened = _OpenTurn(turn, turn_context)
+            opened = _OpenTurn(turn)
             with self._lock:
                 self._turns[root] = opened
         else:
@@ -171,11 +169,9 @@ class LangChainTurnHandler(BaseCallbackHandler):
             if rt.content_on_span or rt.content_in_event:
                 request.call.system_instructions = request.system_prompt
                 request.call.input_messages = [input_message(m) for m in request.history if m.type != "system"]
-            model_call = opened.turn.model_call(request.call)
-            call_context = opened.context.run(contextvars.copy_context)
-            call_context.run(model_call.__enter__)
+            model_call = opened.turn.model_call(request.call).enter_detached()
             with self._lock:
-                opened.children[run_id] = (model_call, call_context)
+                opened.children[run_id] = model_call
         except Exception:
             rt.record_error(COMPONENT)
 
@@ -202,10 +198,9 @@ class LangChainTurnHandler(BaseCallbackHandler):
         try:
             with self._lock:
                 opened = self._turns.get(self._roots.get(run_id, run_id))
-                child = opened.children.get(run_id) if opened is not None else None
-            if child is not None:
+                model_call = opened.children.get(run_id) if opened is not None else None
+            if isinstance(model_call, ModelCall):
                 reply = chat_reply(response)
-                model_call = child[0]
                 model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
                 record_requested_tools(model_call.span, reply.tools)
                 self._child_ended(run_id, None)
@@ -250,15 +245,14 @@ class LangChainTurnHandler(BaseCallbackHandler):
         name = string((serialized or {}).get("name")) or string(kwargs.get("name")) or "unknown"
         arguments = inputs if isinstance(inputs, dict) else {"input": input_str}
         tool = opened.turn.tool_call(name, arguments, call_id=string(kwargs.get("tool_call_id")))
-        tool_context = opened.context.run(contextvars.copy_context)
         try:
-            tool_context.run(tool.__enter__)
+            tool.enter_detached()
         except BaseException:
             with self._lock:
                 self._roots.pop(run_id, None)
             raise
         with self._lock:
-            opened.children[run_id] = (tool, tool_context)
+            opened.children[run_id] = tool
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._child_ended(run_id, None)

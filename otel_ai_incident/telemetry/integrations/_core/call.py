@@ -1,14 +1,15 @@
 """One instrumented API call of any client: the turn it opens (the gate), its model call, what the reply records.
 
-The turn is entered in a copy of the caller's context. The caller's context therefore never holds the turn's
-span, and a stream may end the turn later, from another task or thread, without detaching anyone's context.
+The turn and the model call are entered detached: neither becomes the caller's current span. Only the SDK
+call itself runs with the model call's context attached (by the wrapper, around it), so the caller's context
+never holds the turn's span, and a stream may end the turn later, from another task or thread, without
+detaching anyone's context.
 What differs between clients (how a request and a reply read, which results are streams, whether another
 instrumentation already traces the request) comes in a `ClientApi`; nothing here imports a client SDK.
 """
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,6 @@ class Call:
     __slots__ = (
         "_check_output",
         "_chunks_seen",
-        "_context",
         "_elsewhere",
         "_ended",
         "_held",
@@ -91,17 +91,16 @@ class Call:
             user_message=request.user_message,
             provider=request.provider or api.provider,
         )
-        self._context = contextvars.copy_context()
-        self._context.run(self._turn.__enter__)
+        self._turn.enter_detached()
         self._model_call: ModelCall | None = None
         self._held: object | None = None
         self._elsewhere = api.traced_elsewhere()
         if self._elsewhere:
             linked_turns.link(self._turn)  # so the other instrumentation's span can be told whose it is
         else:
-            self._context.run(self._open_model_call, request, resource)
+            self._open_model_call(request, resource)
         #: What the SDK call runs under: the model call's span (or the turn's) as the current span.
-        self.otel_context = self._context.run(otel_context.get_current)
+        self.otel_context = self._model_call.context if self._model_call is not None else self._turn.context
         self._partial: StreamAccumulator | None = None
         self._chunks_seen = False
         self._ended = False
@@ -117,8 +116,7 @@ class Call:
         except Exception:
             hooks.get_runtime().record_error(self.api.component)
             return
-        model_call.__enter__()
-        self._model_call = model_call
+        self._model_call = model_call.enter_detached()
 
     def returned(self, result: Any) -> None:
         """The call returned a whole reply: record it, check it in place if asked, end the turn."""
@@ -183,9 +181,9 @@ class Call:
             otel_context.detach(self._held)  # logs, never raises, if the stream ended in another context
             self._held = None
         if exc is None:
-            self._context.run(self._turn.__exit__, None, None, None)
+            self._turn.__exit__(None, None, None)
         else:
-            self._context.run(self._turn.__exit__, type(exc), exc, exc.__traceback__)
+            self._turn.__exit__(type(exc), exc, exc.__traceback__)
 
     def _end_model_call(self, reply: Reply | None, exc: BaseException | None) -> None:
         """End the model call with its reply (the first time only); without one, hand the turn the usage."""
@@ -201,9 +199,9 @@ class Call:
             model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
             record_requested_tools(model_call.span, reply.tools)
         if exc is None:
-            self._context.run(model_call.__exit__, None, None, None)
+            model_call.__exit__(None, None, None)
         else:
-            self._context.run(model_call.__exit__, type(exc), exc, exc.__traceback__)
+            model_call.__exit__(type(exc), exc, exc.__traceback__)
 
     def _record(self, reply: Reply) -> None:
         turn = self._turn
