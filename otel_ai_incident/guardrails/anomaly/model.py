@@ -30,7 +30,7 @@ from otel_ai_incident.guardrails.anomaly.features import (
     Leaf,
     Marks,
 )
-from otel_ai_incident.guardrails.anomaly.sketches import RARE_COUNT, Code, Grouping, Reservoir, Vocabulary, rare_change
+from otel_ai_incident.guardrails.anomaly.sketches import RARE_COUNT, Code, Grouping, Reservoir, Vocabulary
 
 MIN_SAMPLES = 8
 RESERVOIR_SIZE = 32
@@ -227,14 +227,14 @@ class ArgumentModel:
             values = self.values
             if values is None:
                 values = self.values = Vocabulary(vocabulary_size)
-            fresh = token not in values.counts
+            count = values.counts.get(token)
+            fresh = count is None
             # How often values and shapes are new next to a sibling value (see _new_value) is kept only
             # where they are rarely new over all: elsewhere (ids) a rate next to a sibling changes nothing.
+            # A count bounds the guaranteed count from above, so a common value is settled without more.
             before, shaped = RARE_COUNT, SHAPE_KNOWN
-            if context:
-                before = 0.0 if fresh else values.guaranteed(token)
-                if before < RARE_COUNT and not _rarely_new(values, values.total):
-                    before = RARE_COUNT
+            if context and (count is None or count < RARE_COUNT) and _rarely_new(values, values.total):
+                before = values.guaranteed(token)
             # Shapes are counted for untracked values only (a known value has a known shape), and only
             # up to the count at which a shape stops being rare: _new_value judges how often new shapes
             # turn up against all values, so counting an id's shape on every call would add nothing.
@@ -296,9 +296,13 @@ class ArgumentModel:
         categorical: Callable[[int], bool],
     ) -> None:
         """Move the Good-Turing masses next to each categorical sibling value (see _new_value) as a value
-        seen `before` and a shape seen `shaped` gain `weight`."""
-        value_moved = rare_change(before, before + weight, RARE_COUNT) if before < RARE_COUNT else 0.0
-        shape_moved = rare_change(shaped, shaped + weight, SHAPE_KNOWN) if shaped < SHAPE_KNOWN else 0.0
+        seen `before` and a shape seen `shaped` gain `weight`: a count still rare adds the weight, one that
+        stops being rare takes back what it had added (as Vocabulary keeps its own rare weight)."""
+        value_moved = shape_moved = 0.0
+        if before < RARE_COUNT:
+            value_moved = weight if before + weight < RARE_COUNT else -before
+        if shaped < SHAPE_KNOWN:
+            shape_moved = weight if shaped + weight < SHAPE_KNOWN else -shaped
         contexts = self.contexts
         if contexts is None:
             contexts = self.contexts = {}

@@ -22,12 +22,6 @@ RARE_COUNT = 2.0
 _DISCOUNT = 0.5
 
 
-def rare_change(before: float, after: float, rare: float) -> float:
-    """How much the weight of entries seen about once (count below `rare`) moves as one entry's count goes
-    from `before` to `after`: the Good-Turing mass kept by Vocabulary and per context by the model."""
-    return (after if after < rare else 0.0) - (before if before < rare else 0.0)
-
-
 def lcg64(state: int) -> tuple[int, float]:
     """One step of a 64-bit linear congruential generator (Knuth's MMIX): next state, uniform in [0, 1).
 
@@ -110,7 +104,7 @@ class Vocabulary:
     def _moved(self, before: float, after: float) -> None:
         """Keep `rare` and `distinct` in step with one entry's guaranteed count going from before to after."""
         if min(before, after) < RARE_COUNT:
-            self.rare += rare_change(before, after, RARE_COUNT)
+            self.rare += (after if after < RARE_COUNT else 0.0) - (before if before < RARE_COUNT else 0.0)
         if min(before, after) < 1.0:
             self.distinct += min(after, 1.0) - min(before, 1.0)
 
