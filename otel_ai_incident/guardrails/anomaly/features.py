@@ -222,7 +222,7 @@ def _fill_context(leaves: list[Leaf], codes: list[int], context: list[tuple[int,
     codes = [i for i in codes if leaves[i].shape is not None]
     if len(codes) > MAX_CONTEXTS:
         codes = sorted(codes, key=lambda i: leaves[i].size or 0.0)[:MAX_CONTEXTS]
-    context.extend((leaves[i].key, leaves[i].token) for i in codes)  # type: ignore[misc]
+    context.extend((leaves[i].key, leaves[i].token) for i in codes)  # type: ignore[misc]  # a string has a token
 
 
 def _walk_value(
