@@ -219,10 +219,10 @@ def _fill_context(leaves: list[Leaf], codes: list[int], context: list[tuple[int,
     be learned per. A string finds its own pair there too (the model skips its own key). With more than
     MAX_CONTEXTS, the shortest: a category is a short code, and the ids and references next to it
     (`cus_4471...`, `idem_...`) must not crowd the currency out."""
-    codes = [i for i in codes if leaves[i].shape is not None]
-    if len(codes) > MAX_CONTEXTS:
-        codes = sorted(codes, key=lambda i: leaves[i].size or 0.0)[:MAX_CONTEXTS]
-    context.extend((leaves[i].key, leaves[i].token) for i in codes)  # type: ignore[misc]  # a string has a token
+    picked = [leaves[i] for i in codes if leaves[i].shape is not None]
+    if len(picked) > MAX_CONTEXTS:
+        picked = sorted(picked, key=lambda leaf: leaf.size or 0.0)[:MAX_CONTEXTS]
+    context += [(leaf.key, leaf.token) for leaf in picked]  # type: ignore[misc]  # a string has a token
 
 
 def _walk_value(
