@@ -153,14 +153,18 @@ def _numbers(node: Any) -> set[int]:
 
 
 def test_contexts_stay_bounded() -> None:
-    scorer = ToolArgumentScorer(warmup=0)
+    """A settled tool where, every twentieth call, a field never seen before brings a word never seen before:
+    each leaves a context with a value seen once, far more of them than an argument keeps."""
+    scorer = ToolArgumentScorer(warmup=50)
     rng = random.Random(9)
+    sizes = []
     for index in range(3000):
-        # Forty fields, each bringing words of its own: far more contexts than an argument keeps.
-        field = f"f{index % 40}"
-        scorer.observe("set_ticket_field", {"field": field, "value": f"{field}x{rng.randint(1, 6)}", "n": index})
-    arguments = scorer._tools["set_ticket_field"].arguments.values()
-    assert all(model.contexts is None or len(model.contexts) <= CONTEXTS for model in arguments)
+        arguments = settled_ticket(rng)
+        if index % 20 == 19:
+            arguments.update(field=f"custom_{index}", value=f"w{index}")
+        scorer.observe("set_ticket_field", arguments)
+        sizes.append(max(len(model.contexts or ()) for model in scorer._tools["set_ticket_field"].arguments.values()))
+    assert max(sizes) == CONTEXTS
 
 
 def test_contexts_are_saved_sealed_and_restored(tmp_path: Any) -> None:
