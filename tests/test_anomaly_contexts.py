@@ -185,3 +185,12 @@ def test_contexts_are_saved_sealed_and_restored(tmp_path: Any) -> None:
     rest = [young(rng) if i % 3 == 0 else settled_ticket(rng) for i in range(60)]
     expected = [scorer.observe("set_ticket_field", arguments) for arguments in rest]
     assert [restored.observe("set_ticket_field", arguments) for arguments in rest] == expected
+
+    # A state saved before contexts were kept loads with none: a new word under the young field is news again.
+    plain = {"ticket_id": "TK-310422", "field": NEW_FIELD, "value": "copper"}
+    assert ToolArgumentScorer.load(path, key).score("set_ticket_field", plain) < SUSPICIOUS
+    state = json.loads(path.read_text())
+    for _, tool in state["tools"]:
+        for _, argument in tool["arguments"]:
+            del argument["contexts"]
+    assert ToolArgumentScorer.from_state(state, key).score("set_ticket_field", plain) >= SUSPICIOUS
