@@ -1,21 +1,24 @@
-"""Tool-argument scorer on four classes of misuse and drift, each on a tool trained with ordinary calls.
+"""Tool-argument scorer on five classes of misuse and drift, each on a tool trained with ordinary calls.
 
 Run: PYTHONPATH=<checkout> python benchmarks/anomaly_classes.py [--seeds 5]
 
 Only the public `ToolArgumentScorer` API is used, so the same script measures any revision. Per seed, a
 fresh scorer learns 800 ordinary calls of each tool (a repository file reader, a shell runner, a payment
-tool, a calendar tool, a CRM tool), then:
+tool, a calendar tool, a CRM tool, a catalogue tool), then:
   1. secret reads: the share of 12 secret file paths (dotenv, SSH and TLS keys, cloud and registry
      credentials, /etc/shadow) and of 8 ordinary new paths that `score` puts at 0.8 or above;
   2. commands: the same for 12 destructive commands, 12 uploading ones (curl/wget uploads, netcat, DNS
      labels, scp to an outside host) and 10 ordinary new ones;
   3. drift: a new value recurring in every third call (a currency worth 1/150 of a dollar next to four
      ids, a partner mail domain one letter from a known one, a new record field named `approval_state`,
-     a new record field sent with any combination of the optional ones),
+     a new record field sent with any combination of the optional ones, a new `attribute` of a catalogue
+     tool arriving with four `value`s of its own, each seen about five times by its twentieth call),
      observed 60 times: the share of its calls flagged once it has been seen 20 times (goal <= 1%), and
      the last sighting that was flagged;
   4. the look-alike spelling of a known domain (`I` for `l`) sent 40 times: the share flagged (it should
-     stay flagged).
+     stay flagged);
+  5. once the new attribute has settled, 10 never-seen values under a settled attribute (`material`): the
+     share flagged (it should stay high: a new value where values are few and all well known).
 """
 
 from __future__ import annotations
@@ -114,6 +117,23 @@ def update_contact(rng: random.Random, extra: bool = False) -> dict[str, Any]:
     return {"contact_id": f"ct_{rng.randint(10**5, 10**6)}", "fields": fields}
 
 
+ATTRIBUTES = {
+    "color": ("black", "white", "navy", "red"),
+    "size": ("S", "M", "L", "XL"),
+    "material": ("cotton", "wool", "linen"),
+    "status": ("active", "draft", "archived"),
+}
+NEW_ATTRIBUTE = ("fit", ("slim", "regular", "relaxed", "oversized"))
+NEW_MATERIALS = (
+    "hemp", "bamboo", "polyester", "cashmere", "nylon", "mohair", "jersey", "tencel", "leather", "viscose",
+)  # fmt: skip
+
+
+def set_attribute(rng: random.Random, new: bool = False) -> dict[str, Any]:
+    attribute, values = NEW_ATTRIBUTE if new else rng.choice(tuple(ATTRIBUTES.items()))
+    return {"sku": f"SKU-{rng.randint(10**5, 10**6)}", "attribute": attribute, "value": rng.choice(values)}
+
+
 def trained(tool: str, make: Make, seed: int) -> ToolArgumentScorer:
     scorer = ToolArgumentScorer(warmup=50)
     rng = random.Random(seed)
@@ -126,8 +146,9 @@ def flagged(scores: list[float]) -> float:
     return sum(score >= THRESHOLD for score in scores) / len(scores)
 
 
-def drift(tool: str, make: Make, changed: Make, seed: int) -> tuple[float, int]:
-    """(share of the changed calls flagged after 20 sightings, last flagged sighting) over 60 sightings."""
+def drift(tool: str, make: Make, changed: Make, seed: int) -> tuple[float, int, ToolArgumentScorer]:
+    """(share of the changed calls flagged after 20 sightings, last flagged sighting, the scorer after them)
+    over 60 sightings."""
     scorer = trained(tool, make, seed)
     rng = random.Random(seed + 1)
     scores = []
@@ -137,7 +158,7 @@ def drift(tool: str, make: Make, changed: Make, seed: int) -> tuple[float, int]:
         else:
             scorer.observe(tool, make(rng))
     last = max((i + 1 for i, score in enumerate(scores) if score >= THRESHOLD), default=0)
-    return flagged(scores[20:]), last
+    return flagged(scores[20:]), last, scorer
 
 
 def main() -> None:
@@ -166,10 +187,13 @@ def main() -> None:
             ("partner domain one letter away", "invite", invite, lambda r: invite(r, "tidewaters.com")),
             ("new field approval_state", "update_contact", update_contact, lambda r: update_contact(r, True)),
             ("new field among optional fields", "edit_contact", edit_contact, lambda r: edit_contact(r, True)),
+            ("new attribute with 4 new values", "set_attribute", set_attribute, lambda r: set_attribute(r, True)),
         ):
-            late, last = drift(tool, make, changed, seed)
+            late, last, scorer = drift(tool, make, changed, seed)
             add(f"{name}: flagged after 20 sightings", late)
             add(f"{name}: last flagged sighting", last)
+        probes = [{"sku": "SKU-204811", "attribute": "material", "value": value} for value in NEW_MATERIALS]
+        add("new values under a settled attribute flagged", flagged([scorer.score("set_attribute", p) for p in probes]))
         scorer = trained("invite", invite, seed)
         rng = random.Random(seed + 2)
         fake = [scorer.observe("invite", invite(rng, "caIloway.com")) for _ in range(40)]

@@ -10,8 +10,9 @@ fingerprints, sealed with a key (see `sealing`).
 
 Some values also yield derived leaves, keyed `path#part`: where a URL or e-mail address points (see
 `urls`), what a SQL statement does to which tables (see `sql`), and what kind of thing a shell command
-does with which programs (see `shell`). A number carries the fingerprints of
-its short string siblings (`currency` next to `amount`), so its scale can be learned per such context.
+does with which programs (see `shell`). A number or string carries the fingerprints of its short string
+siblings (`currency` next to `amount`, `field` next to `value`), so a number's scale and how often a value is
+new can be learned per such context.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
@@ -77,8 +78,9 @@ class Kind:
     OTHER = "other"
 
 
-# (sibling key, sibling value) fingerprints a number is learned per.
-Context = tuple[tuple[int, int], ...]
+# (sibling key, sibling value) fingerprints a number's scale and a value's novelty are learned per: one list
+# shared by the numbers and strings of a mapping, filled once the mapping has been walked.
+Context = Sequence[tuple[int, int]]
 # A host's look-alike fingerprints: what it leaves when known, what it is probed with for the same name and
 # for a name one edit away (see urls.name_marks).
 Marks = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
@@ -90,7 +92,7 @@ class Leaf(NamedTuple):
     `shape` is the fingerprint of a short value's character-class sequence; `strict` marks a derived leaf
     whose values are a few categories of risk (an address range, a statement kind), judged by frequency
     rather than by whether they were seen once; `marks` are a host's look-alike fingerprints (see Marks);
-    `context` pairs (sibling key, sibling value) for a number."""
+    `context` pairs (sibling key, sibling value) for a number or a string."""
 
     key: int
     kind: str
@@ -197,38 +199,35 @@ def _risky_name(path: str) -> bool:
 def _walk_mapping(
     mapping: Mapping[Any, Any], prefix: str, depth: int, leaves: list[Leaf], paths: dict[str, int]
 ) -> None:
-    numbers: list[int] = []
     codes: list[int] = []
+    context: list[tuple[int, int]] = []
+    # A lone value has no siblings: its leaf gets no context to look through.
+    shared: Context = context if len(mapping) > 1 else ()
     for name, value in mapping.items():
         if len(leaves) >= MAX_LEAVES:
             break
-        kind = type(value)
-        if kind is int or kind is float:
-            numbers.append(len(leaves))
-        elif kind is str and len(value) <= CONTEXT_CHARS:
+        if type(value) is str and len(value) <= CONTEXT_CHARS:
             codes.append(len(leaves))
-        _walk_value(f"{prefix}{name}", value, depth, leaves, paths)
-    if numbers and codes:
-        _add_context(leaves, numbers, codes)
+        _walk_value(f"{prefix}{name}", value, depth, leaves, paths, shared)
+    if codes and shared is context:
+        _fill_context(leaves, codes, context)
 
 
-def _add_context(leaves: list[Leaf], numbers: list[int], codes: list[int]) -> None:
-    """Give each number the (key, value) of its sibling codes: short single-word strings (a currency, a
-    status), the categories its scale may be learned per. With more than MAX_CONTEXTS, the shortest: a
-    category is a short code, and the ids and references next to it (`cus_4471...`, `idem_...`) must not
-    crowd the currency out."""
-    codes = [i for i in codes if leaves[i].shape is not None]
-    if len(codes) > MAX_CONTEXTS:
-        codes = sorted(codes, key=lambda i: leaves[i].size or 0.0)[:MAX_CONTEXTS]
-    context = tuple((leaves[i].key, leaves[i].token) for i in codes)
-    if context:
-        for index in numbers:
-            leaf = leaves[index]
-            if leaf.magnitude is not None:
-                leaves[index] = Leaf(*leaf[:9], context)  # type: ignore[arg-type]
+def _fill_context(leaves: list[Leaf], codes: list[int], context: list[tuple[int, int]]) -> None:
+    """Fill the mapping's shared context with the (key, value) of its codes: short single-word strings (a
+    currency, a status, a record's field name), the categories a number's scale and a value's novelty may
+    be learned per. A string finds its own pair there too (the model skips its own key). With more than
+    MAX_CONTEXTS, the shortest: a category is a short code, and the ids and references next to it
+    (`cus_4471...`, `idem_...`) must not crowd the currency out."""
+    picked = [leaves[i] for i in codes if leaves[i].shape is not None]
+    if len(picked) > MAX_CONTEXTS:
+        picked = sorted(picked, key=lambda leaf: leaf.size or 0.0)[:MAX_CONTEXTS]
+    context += [(leaf.key, leaf.token) for leaf in picked]  # type: ignore[misc]  # a string has a token
 
 
-def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: dict[str, int]) -> None:
+def _walk_value(
+    path: str, value: Any, depth: int, leaves: list[Leaf], paths: dict[str, int], context: Context = ()
+) -> None:
     key = paths.get(path)
     if key is None:
         key = _paths.get(path)
@@ -238,7 +237,7 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
     kind = type(value)
     if kind is str:
         index = len(leaves)
-        leaves.append(_string(key, value))
+        leaves.append(_string(key, value, context))
         if ("://" in value[:16] or "@" in value) and _destination(path, value, leaves, paths):
             # Where an address points is judged by its own leaves; its shape would only say how long the
             # domain's name is, and make every new domain a new shape for each length of local part.
@@ -255,7 +254,7 @@ def _walk_value(path: str, value: Any, depth: int, leaves: list[Leaf], paths: di
         elif "." in value or ":" in value or value in INTERNAL_NAMES:
             _bare_host(path, value, leaves, paths)
     elif kind is int or kind is float:
-        leaves.append(_number(key, value))
+        leaves.append(_number(key, value, context))
     elif kind is dict or isinstance(value, Mapping):
         leaves.append(_container(key, Kind.DICT, len(value)))
         if depth < MAX_DEPTH:
@@ -360,7 +359,7 @@ def _container(key: int, kind: str, size: int) -> Leaf:
     return Leaf(key, kind, None, 0, math.log10(1 + size), None)
 
 
-def _string(key: int, text: str) -> Leaf:
+def _string(key: int, text: str, context: Context = ()) -> Leaf:
     features = _strings.get(text) if len(text) <= MEMO_CHARS else None
     if features is None:
         head = text[:SCAN_CHARS]
@@ -374,7 +373,7 @@ def _string(key: int, text: str) -> Leaf:
         )
         if len(text) <= MEMO_CHARS:
             _strings.put(text, features)
-    return Leaf(key, Kind.STR, features[0], features[1], features[2], None, features[3])
+    return Leaf(key, Kind.STR, features[0], features[1], features[2], None, features[3], False, None, context)
 
 
 def _scalar(key: int, value: Any) -> Leaf:
@@ -390,7 +389,7 @@ def _scalar(key: int, value: Any) -> Leaf:
     return Leaf(key, Kind.OTHER, None, 0, None, None)
 
 
-def _number(key: int, value: float) -> Leaf:
+def _number(key: int, value: float, context: Context = ()) -> Leaf:
     chars = Char.NEGATIVE if value < 0 else 0
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -398,4 +397,4 @@ def _number(key: int, value: float) -> Leaf:
         if not value.is_integer():
             chars |= Char.FRACTION
     # math.log10 takes arbitrarily large ints without overflowing to float first.
-    return Leaf(key, Kind.NUM, None, chars, None, math.log10(1 + abs(value)))
+    return Leaf(key, Kind.NUM, None, chars, None, math.log10(1 + abs(value)), None, False, None, context)

@@ -30,7 +30,7 @@ from otel_ai_incident.guardrails.anomaly.features import (
     Leaf,
     Marks,
 )
-from otel_ai_incident.guardrails.anomaly.sketches import Code, Grouping, Reservoir, Vocabulary
+from otel_ai_incident.guardrails.anomaly.sketches import RARE_COUNT, Code, Grouping, Reservoir, Vocabulary
 
 MIN_SAMPLES = 8
 RESERVOIR_SIZE = 32
@@ -44,9 +44,19 @@ SHAPES = 16
 SHAPE_KNOWN = 2.0
 GROUPS = 8
 MARKS = 512
+# How often a value is new next to a sibling's value is kept for this many such values per argument (see
+# ArgumentModel._new_value); the one with the least weight of rare values goes first.
+CONTEXTS = 16
 # A host one edit away from a known one (not spelled like it) is strong evidence until it has been learned
 # with this weight: ten sightings at the quarantine weight (see scorer).
 NEAR_KNOWN = 0.5
+
+
+def _rarely_new(vocabulary: Vocabulary, total: float) -> bool:
+    """Whether new entries are rare (under CATEGORICAL) among `total` observations. An id's vocabulary
+    evicts on every call: its evicted weight alone answers, without the novelty estimate (which is at
+    least evicted / (total + 1))."""
+    return vocabulary.evicted < CATEGORICAL * (total + 1.0) and vocabulary.novelty(PRIOR, total) < CATEGORICAL
 
 
 def _outlier_evidence(reservoir: Reservoir, value: float, into: list[float]) -> None:
@@ -65,9 +75,16 @@ class ArgumentModel:
     `strict` leaf such as a destructive command, a look-alike host). `novel`: what a legitimate change
     also does (a never-seen value, shape or plain character class); the scorer lets a call with only
     novel evidence become normal faster.
+
+    `contexts` holds, per (categorical sibling key, its value), the Good-Turing mass of this argument's
+    values next to it: the weight of values (and of value shapes) seen about once. A `field` that just
+    started to appear brings values of its own to `value`, and judged against all of `value`'s history each
+    of them is news until seen ten times; judged next to that field, new values are what happens there.
     """
 
-    __slots__ = ("chars", "groups", "kinds", "magnitudes", "marks", "n", "n_chars", "shapes", "sizes", "values")
+    __slots__ = (
+        "chars", "contexts", "groups", "kinds", "magnitudes", "marks", "n", "n_chars", "shapes", "sizes", "values",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.n = 0.0
@@ -80,13 +97,15 @@ class ArgumentModel:
         self.magnitudes: Reservoir | None = None
         self.groups: dict[int, Grouping] | None = None
         self.marks: dict[int, int] | None = None
+        self.contexts: dict[tuple[int, int], list[float]] | None = None
 
     def categorical(self) -> bool:
         """Whether this argument takes values from a small set (a currency, a status), not ids or text."""
         return self.values is not None and self.values.novelty(PRIOR) < CATEGORICAL
 
-    def evidence(self, leaf: Leaf, strong: list[float], novel: list[float]) -> None:
-        """Append the evidence that `leaf` is unusual for this argument to `strong` or `novel`."""
+    def evidence(self, leaf: Leaf, strong: list[float], novel: list[float], siblings: dict[int, ArgumentModel]) -> None:
+        """Append the evidence that `leaf` is unusual for this argument to `strong` or `novel`; `siblings`
+        are the tool's argument models (a new value is judged next to its siblings' values too)."""
         # One unpacking instead of a dozen field lookups: this runs for every leaf of every call.
         _, kind, token, chars, size, magnitude, _, strict, marks, context = leaf
         total = self.n + 1.0
@@ -103,7 +122,7 @@ class ArgumentModel:
                 if rare:
                     strong.append(rarity((seen + PRIOR) / total, RARE_P))
             elif seen < 1.0:
-                self._new_value(leaf, values, novel)
+                self._new_value(leaf, values, novel, siblings)
         if chars:
             self._char_evidence(chars, strong, novel)
         if size is not None and self.sizes is not None:
@@ -131,14 +150,37 @@ class ArgumentModel:
                 return True
         return False
 
-    def _new_value(self, leaf: Leaf, values: Vocabulary, novel: list[float]) -> None:
-        """A never-seen value: as rare as new values are here, or as new shapes are if its shape is new too."""
-        s = rarity(values.novelty(PRIOR), NOVEL_P)
+    def _new_value(
+        self, leaf: Leaf, values: Vocabulary, novel: list[float], siblings: dict[int, ArgumentModel]
+    ) -> None:
+        """A never-seen value: as rare as new values are here, or as new shapes are if its shape is new too.
+
+        Next to a sibling value that is itself known (seen with the weight of a call), both rates are also
+        taken there, Good-Turing style (the weight of values seen about once next to it over its sightings),
+        and the larger counts: where new values keep arriving, as under a field that started to appear, a
+        new value is weak evidence; next to a settled value (hundreds of sightings, its values all seen
+        more than once) the rate there is near zero and the argument's own rate stands. A sibling value
+        that is new itself gives no context: two new values must not vouch for each other."""
+        new = values.novelty(PRIOR)
         shapes = self.shapes
-        if leaf.shape is not None and shapes is not None and shapes.guaranteed(leaf.shape) < 1.0:
-            # Shapes are counted for new values only: how often a new shape turns up is judged over
-            # all the values this argument took.
-            s = max(s, rarity(shapes.novelty(PRIOR, values.total), NOVEL_P))
+        shape = leaf.shape
+        new_shape = shape is not None and shapes is not None and shapes.guaranteed(shape) < 1.0
+        # Shapes are counted for new values only: how often a new shape turns up is judged over all the
+        # values this argument took.
+        shaped = shapes.novelty(PRIOR, values.total) if new_shape and shapes is not None else CATEGORICAL
+        contexts = self.contexts
+        if contexts and leaf.context and (new < CATEGORICAL or shaped < CATEGORICAL):
+            for pair in leaf.context:
+                entry = contexts.get(pair)
+                sibling = siblings.get(pair[0]) if entry is not None else None
+                if entry is not None and sibling is not None and sibling.values is not None:
+                    sightings = sibling.values.guaranteed(pair[1])
+                    if sightings >= 1.0:
+                        new = max(new, (entry[0] + PRIOR) / (sightings + 1.0))
+                        shaped = max(shaped, (entry[1] + PRIOR) / (sightings + 1.0))
+        s = rarity(new, NOVEL_P)
+        if new_shape:
+            s = max(s, rarity(shaped, NOVEL_P))
         if s > NEGLIGIBLE:
             novel.append(s)
 
@@ -178,23 +220,36 @@ class ArgumentModel:
     ) -> int:
         """Learn `leaf` with `weight`; returns the advanced random state (reservoirs sample with it).
         `categorical` says whether a sibling key takes values from a small set (see _learn_context)."""
-        _, kind, token, mask, size, magnitude, shape, _, marks, context = leaf
+        key, kind, token, mask, size, magnitude, shape, _, marks, context = leaf
         self.n += weight
         self.kinds[kind] = self.kinds.get(kind, 0.0) + weight
         if token is not None:
             values = self.values
             if values is None:
                 values = self.values = Vocabulary(vocabulary_size)
+            count = values.counts.get(token)
+            fresh = count is None
+            # How often values and shapes are new next to a sibling value (see _new_value) is kept only
+            # where they are rarely new over all: elsewhere (ids) a rate next to a sibling changes nothing.
+            # A count bounds the guaranteed count from above, so a common value is settled without more.
+            before, shaped = RARE_COUNT, SHAPE_KNOWN
+            if context and (count is None or count < RARE_COUNT) and _rarely_new(values, values.total):
+                before = values.guaranteed(token)
             # Shapes are counted for untracked values only (a known value has a known shape), and only
             # up to the count at which a shape stops being rare: _new_value judges how often new shapes
             # turn up against all values, so counting an id's shape on every call would add nothing.
-            if shape is not None and token not in values.counts:
+            if shape is not None and fresh:
                 shapes = self.shapes
                 if shapes is None:
                     shapes = self.shapes = Vocabulary(SHAPES)
-                if shapes.guaranteed(shape) < SHAPE_KNOWN:
+                known = shapes.guaranteed(shape)
+                if known < SHAPE_KNOWN:
+                    if context and _rarely_new(shapes, values.total):
+                        shaped = known
                     shapes.add(shape, weight)
             values.add(token, weight)
+            if before < RARE_COUNT or shaped < SHAPE_KNOWN:
+                self._learn_novelty(key, context, before, shaped, weight, categorical)
             if marks is not None and weight >= 1.0 and marks[0]:
                 self._remember(marks[0], token)
         if kind in (Kind.STR, Kind.NUM):
@@ -231,6 +286,41 @@ class ArgumentModel:
                 grouping = groups[sibling] = Grouping(GROUPS, MIN_SAMPLES)
             grouping.add(token, magnitude, weight)
 
+    def _learn_novelty(
+        self,
+        key: int,
+        context: Context,
+        before: float,
+        shaped: float,
+        weight: float,
+        categorical: Callable[[int], bool],
+    ) -> None:
+        """Move the Good-Turing masses next to each categorical sibling value (see _new_value) as a value
+        seen `before` and a shape seen `shaped` gain `weight`: a count still rare adds the weight, one that
+        stops being rare takes back what it had added (as Vocabulary keeps its own rare weight)."""
+        value_moved = shape_moved = 0.0
+        if before < RARE_COUNT:
+            value_moved = weight if before + weight < RARE_COUNT else -before
+        if shaped < SHAPE_KNOWN:
+            shape_moved = weight if shaped + weight < SHAPE_KNOWN else -shaped
+        contexts = self.contexts
+        if contexts is None:
+            contexts = self.contexts = {}
+        for pair in context:
+            if pair[0] == key:
+                continue
+            entry = contexts.get(pair)
+            if entry is None:
+                if (value_moved <= 0.0 and shape_moved <= 0.0) or not categorical(pair[0]):
+                    continue
+                if len(contexts) >= CONTEXTS:
+                    del contexts[min(contexts, key=lambda k: contexts[k][0] + contexts[k][1])]
+                entry = contexts[pair] = [0.0, 0.0]
+            entry[0] = max(entry[0] + value_moved, 0.0)
+            entry[1] = max(entry[1] + shape_moved, 0.0)
+            if entry[0] + entry[1] < NEGLIGIBLE:
+                del contexts[pair]  # settled: every value here seen more than once
+
     def _remember(self, own: tuple[int, ...], token: int) -> None:
         """Keep a known host's look-alike marks, each with the host it came from (a host does not imitate
         itself); the oldest go first when more than MARKS are held."""
@@ -253,6 +343,9 @@ class ArgumentModel:
             self.shapes.halve()
         for grouping in (self.groups or {}).values():
             grouping.halve()
+        for entry in (self.contexts or {}).values():
+            entry[0] *= 0.5
+            entry[1] *= 0.5
         self.chars = [count * 0.5 for count in self.chars]
         self.n_chars *= 0.5
 
@@ -269,6 +362,9 @@ class ArgumentModel:
             "magnitudes": None if self.magnitudes is None else self.magnitudes.state(),
             "groups": None if self.groups is None else [[code(k), g.state(code)] for k, g in self.groups.items()],
             "marks": None if self.marks is None else [[code(m), code(t)] for m, t in self.marks.items()],
+            "contexts": None
+            if self.contexts is None
+            else [[code(k), code(t), *masses] for (k, t), masses in self.contexts.items()],
         }
 
     @classmethod
@@ -287,6 +383,11 @@ class ArgumentModel:
             model.groups = {code(int(key)): Grouping.from_state(sub, code) for key, sub in state["groups"]}
         if state["marks"] is not None:
             model.marks = {code(int(mark)): code(int(token)) for mark, token in state["marks"]}
+        if state.get("contexts") is not None:  # absent from a state saved before they were kept
+            model.contexts = {
+                (code(int(key)), code(int(token))): [float(value), float(shape)]
+                for key, token, value, shape in state["contexts"]
+            }
         return model
 
 
@@ -336,7 +437,7 @@ class ToolModel:
         for leaf in call.leaves:
             model = arguments.get(leaf.key)
             if model is not None:
-                model.evidence(leaf, strong, novel)
+                model.evidence(leaf, strong, novel, arguments)
         keep_strong = 1.0
         for s in strong:
             keep_strong *= 1.0 - s

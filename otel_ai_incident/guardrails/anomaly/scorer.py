@@ -57,8 +57,9 @@ class ToolArgumentScorer:
     survives restarts; without one, a key of this process is used and the state reloads only in it.
 
     Memory is bounded by max_tools x max_keys_per_tool x (top_k vocabulary entries + 16 shapes + two
-    32-sample reservoirs + for a number 4 x 8 groups + for a host 512 look-alike marks): about 0.6 MB per
-    tool at the defaults when every key is high-cardinality, tens of kB for a typical tool. Beyond
+    32-sample reservoirs + for a number 4 x 8 groups + for a host 512 look-alike marks + 16 sibling values
+    next to which new values are counted, about 4.4 kB): about 0.6 MB per tool at the defaults when every
+    key is high-cardinality (such a key rarely keeps sibling values), tens of kB for a typical tool. Beyond
     max_tools the least recently used tool is forgotten (and warms up again).
     """
 

@@ -17,7 +17,7 @@ Code = Callable[[int], int]
 
 _MASK64 = (1 << 64) - 1
 # Below this guaranteed count a vocabulary entry counts as "seen about once" for the Good-Turing estimate.
-_RARE_COUNT = 2.0
+RARE_COUNT = 2.0
 # Pitman-Yor discount: each distinct value seen adds half a unit to the chance of the next being new.
 _DISCOUNT = 0.5
 
@@ -85,7 +85,7 @@ class Vocabulary:
         if count is not None:
             before = count - self.errors.get(key, 0.0)
             counts[key] = count + weight
-            if before < _RARE_COUNT:
+            if before < RARE_COUNT:
                 self._moved(before, before + weight)
             return None
         evicted = None
@@ -103,8 +103,8 @@ class Vocabulary:
 
     def _moved(self, before: float, after: float) -> None:
         """Keep `rare` and `distinct` in step with one entry's guaranteed count going from before to after."""
-        if min(before, after) < _RARE_COUNT:
-            self.rare += (after if after < _RARE_COUNT else 0.0) - (before if before < _RARE_COUNT else 0.0)
+        if min(before, after) < RARE_COUNT:
+            self.rare += (after if after < RARE_COUNT else 0.0) - (before if before < RARE_COUNT else 0.0)
         if min(before, after) < 1.0:
             self.distinct += min(after, 1.0) - min(before, 1.0)
 
@@ -127,7 +127,7 @@ class Vocabulary:
         self.total *= 0.5
         self.evicted *= 0.5
         guaranteed = [self.guaranteed(key) for key in self.counts]
-        self.rare = sum(g for g in guaranteed if g < _RARE_COUNT)
+        self.rare = sum(g for g in guaranteed if g < RARE_COUNT)
         self.distinct = sum(min(g, 1.0) for g in guaranteed)
         self._floor = []
 
