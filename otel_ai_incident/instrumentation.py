@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import secrets
 import threading
@@ -139,6 +140,7 @@ def _open_prompt_log(
         return PromptLogWriter(
             open_store(url),
             on_drop=count_drop,
+            flush_interval=_seconds_setting(names.ENV_PROMPT_LOG_FLUSH, names.DEFAULT_PROMPT_LOG_FLUSH_S),
             retention=Retention.from_env(),
             redact=(lambda text: scrubber.check(text).text) if scrubber is not None else None,
         )
@@ -146,6 +148,22 @@ def _open_prompt_log(
         instruments.instrumentation_errors.add(1, {names.COMPONENT: "prompt_log"})
         logger.error("otel-ai-incident: prompt log %s unusable; turns are not recorded", redacted(url), exc_info=True)
         return None
+
+
+def _seconds_setting(variable: str, default: float) -> float:
+    """A duration from the environment; one that is not a number of seconds above 0 is a warning and the
+    default, not a crash."""
+    raw = (os.environ.get(variable) or "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        logger.warning("otel-ai-incident: %s=%r is not a number of seconds; using %s", variable, raw, default)
+        return default
+    return seconds
 
 
 def _load_scorer(path: str | os.PathLike[str] | None, key: bytes) -> ToolArgumentScorer:

@@ -401,6 +401,14 @@ ENV_CONTAINMENT_LOAD_TIMEOUT = "AII_CONTAINMENT_LOAD_TIMEOUT_S"
 ENV_CONTAINMENT_FAIL_CLOSED = "AII_CONTAINMENT_FAIL_CLOSED"
 ENV_CONTAINMENT_REPLICAS = "AII_CONTAINMENT_REPLICAS"
 DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S = 2.0
+# How often the gate looks for a change (a local database is re-read on the turn path at most this often, a
+# receiver polled in the background): a change is enforced within it.
+ENV_CONTAINMENT_REFRESH = "AII_CONTAINMENT_REFRESH_S"
+DEFAULT_CONTAINMENT_REFRESH_S = 1.0
+# How long the prompt log's writer lets entries gather before writing a batch (OpenTelemetry's batch
+# processors call it the schedule delay): what a hard kill of the app can lose.
+ENV_PROMPT_LOG_FLUSH = "AII_PROMPT_LOG_FLUSH_S"
+DEFAULT_PROMPT_LOG_FLUSH_S = 0.1
 
 # What an erased user's pseudonym is replaced with wherever a store keeps a record that names it.
 ERASED_MARKER = "[erased]"

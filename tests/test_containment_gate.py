@@ -317,3 +317,28 @@ def test_open_gate_reads_the_first_load_settings_from_the_environment(monkeypatc
     monkeypatch.setenv("AII_CONTAINMENT_LOAD_TIMEOUT_S", "soon")
     with pytest.raises(ValueError, match="AII_CONTAINMENT_LOAD_TIMEOUT_S='soon' is not a number"):
         open_gate(f"http://127.0.0.1:{free_port()}", registry=Registry())
+
+
+def test_open_gate_looks_for_changes_as_often_as_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'refresh.db'}"
+    state = SqliteContainmentState(tmp_path / "refresh.db")
+    monkeypatch.setenv("AII_CONTAINMENT_REFRESH_S", "0.2")
+    often = open_gate(url, registry=Registry())
+    monkeypatch.setenv("AII_CONTAINMENT_REFRESH_S", "3600")
+    hourly = open_gate(url, registry=Registry())
+    try:
+        assert often.turn_blocked(None) is None and hourly.turn_blocked(None) is None
+        _apply(state, Action.KILL_SWITCH)
+        time.sleep(0.3)
+        assert often.turn_blocked(None) == ("kill_switch", None)
+        assert hourly.turn_blocked(None) is None  # enforced within the hour it was told, not before
+    finally:
+        often.close()
+        hourly.close()
+        state.close()
+    for bad in ("0", "soon"):
+        monkeypatch.setenv("AII_CONTAINMENT_REFRESH_S", bad)
+        with pytest.raises(ValueError, match="AII_CONTAINMENT_REFRESH_S"):
+            open_gate(url, registry=Registry())

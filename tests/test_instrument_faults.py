@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from otel_ai_incident import names
 from processes import clean_env, run_script
 from test_promptlog_instrument import metric
 from unprivileged import run_as_nobody
@@ -70,6 +71,16 @@ def test_a_port_variable_that_is_not_a_number_falls_back_to_the_default() -> Non
     )
     warnings = [message for level, message in result["records"] if level == "WARNING"]
     assert any("OTEL_EXPORTER_PROMETHEUS_PORT='metrics' is not a port number; using 9464" in m for m in warnings)
+
+
+def test_a_flush_interval_that_is_not_a_duration_falls_back_to_the_default(tmp_path: Path) -> None:
+    env = clean_env(AII_PROMPT_LOG_FLUSH_S="-1", AII_PROMPT_LOG=f"sqlite:///{tmp_path / 'log.db'}")
+    env[names.ENV_PSEUDONYM_KEY_FILE] = str(tmp_path / "key")
+    result = run_script(_app(), env)
+    warnings = [message for level, message in result["records"] if level == "WARNING"]
+    assert any("AII_PROMPT_LOG_FLUSH_S='-1' is not a number of seconds; using 0.1" in m for m in warnings)
+    assert result["prompt_log"] is True
+    assert metric(result["metrics"], "ai_turns_total", outcome="ok") == 3
 
 
 def test_a_read_only_working_directory_keeps_the_app_running() -> None:

@@ -51,7 +51,7 @@ from otel_ai_incident.storage.urls import is_sqlite_url
 
 logger = logging.getLogger("otel_ai_incident")
 
-DEFAULT_REFRESH_INTERVAL_S = 1.0
+DEFAULT_REFRESH_INTERVAL_S = names.DEFAULT_CONTAINMENT_REFRESH_S
 #: While errors last, one is logged at most this often (every one is counted).
 ERROR_LOG_INTERVAL_S = 60.0
 _KILL = Action.KILL_SWITCH.value
@@ -431,7 +431,8 @@ def open_gate(url: str | None = None, *, token: str | None = None, **options: An
 
     An http(s) URL is the receiver's base URL, read with `token` (default: AII_READER_TOKEN[_FILE], else
     AII_WEBHOOK_TOKEN[_FILE]); its rate limits are divided by AII_CONTAINMENT_REPLICAS.
-    AII_CONTAINMENT_LOAD_TIMEOUT_S and AII_CONTAINMENT_FAIL_CLOSED set the first-load policy. A malformed or
+    AII_CONTAINMENT_LOAD_TIMEOUT_S and AII_CONTAINMENT_FAIL_CLOSED set the first-load policy,
+    AII_CONTAINMENT_REFRESH_S how often a change is looked for (1 s). A malformed or
     unsupported URL (or setting) raises ValueError naming it; a database that cannot be reached does not
     raise (the gate retries).
     """
@@ -440,6 +441,10 @@ def open_gate(url: str | None = None, *, token: str | None = None, **options: An
         "load_timeout_s", _env_number(names.ENV_CONTAINMENT_LOAD_TIMEOUT, names.DEFAULT_CONTAINMENT_LOAD_TIMEOUT_S)
     )
     options.setdefault("fail_closed", fail_closed_setting())
+    if "refresh_interval_s" not in options:
+        options["refresh_interval_s"] = _env_number(names.ENV_CONTAINMENT_REFRESH, DEFAULT_REFRESH_INTERVAL_S)
+        if not options["refresh_interval_s"] > 0:
+            raise ValueError(f"{names.ENV_CONTAINMENT_REFRESH} must be a number of seconds above 0")
     source: StateSource
     if url.startswith(("http://", "https://")):
         credential = "the token given to open_gate" if token else client_setting(Role.READER)

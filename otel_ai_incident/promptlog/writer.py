@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from otel_ai_incident.names import PromptLogDropReason
+from otel_ai_incident.names import DEFAULT_PROMPT_LOG_FLUSH_S, PromptLogDropReason
 from otel_ai_incident.promptlog.entry import PromptLogEntry
 from otel_ai_incident.promptlog.retention import Retention
 from otel_ai_incident.promptlog.store import PromptLogStore
@@ -38,7 +38,7 @@ logger = logging.getLogger("otel_ai_incident")
 
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_BATCH_SIZE = 500
-DEFAULT_FLUSH_INTERVAL = 0.1
+DEFAULT_FLUSH_INTERVAL = DEFAULT_PROMPT_LOG_FLUSH_S
 DEFAULT_CLOSE_TIMEOUT = 5.0
 DEFAULT_RETRY_INTERVAL = 0.1
 DEFAULT_MAX_RETRY_INTERVAL = 1.0
