@@ -144,7 +144,7 @@ def _is_short_lead(run: DigitRun) -> bool:
 def _lead_may_stand_apart(run: DigitRun, with_lead_last: int) -> bool:
     """A cheap pre-check before reading the run without its lead: a run read whole with its lead, in one
     separator style ("415 555 2671"), needs no second reading."""
-    return with_lead_last < len(run.spans) - 1 or run.separators[0] not in run.separators[1:with_lead_last]
+    return with_lead_last < len(run.digits) - 1 or run.separators[0] not in run.separators[1:with_lead_last]
 
 
 def _card_grouped(run: DigitRun) -> bool:
