@@ -8,24 +8,28 @@ then its expiry month) be split at a space.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from itertools import accumulate
 
 from otel_ai_incident.guardrails.pii.text import UNSPACED, TextView
 
 # One run of digit groups: "+44 (0)20 7946 0958", "4111-1111-1111-1111", "10.0.0.1", "123 45 6789".
 _GROUP = r"(?:\(\d{1,5}\)|\d++)"
-# The lookahead skips, in C, runs too short to hold any entity (most numbers in prose: "3 steps", "2024").
+# A run opens with "+", "(" or a digit; the regex says so first, so the engine skips other characters in C
+# without entering the pattern, then reads the first group on from what that character was. The lookahead
+# skips, in C, runs too short to hold any entity (most numbers in prose: "3 steps", "2024").
 # A slash parts an area code that opens with the trunk "0" from the subscriber number ("030/1234567").
 _AREA_SLASH = r"(?:(?<=\b0\d)|(?<=\b0\d\d)|(?<=\b0\d{3})|(?<=\b0\d{4})|(?<=\b0\d{5}))/"
-NUMBER_RUN = re.compile(rf"(?=[\d+() .\-/]{{7}})(?:\+{_GROUP}|{_GROUP})(?:(?:[ .\-]|(?<=\))|{_AREA_SLASH}){_GROUP})*+")
+_FIRST_GROUP = rf"[\d+(](?=[\d+() .\-/]{{6}})(?:(?<=\+){_GROUP}|(?<=\()\d{{1,5}}\)|(?<=\d)\d*+)"
+NUMBER_RUN = re.compile(rf"{_FIRST_GROUP}(?:(?:[ .\-]|(?<=\))|{_AREA_SLASH}){_GROUP})*+")
 _GROUP_SPANS = re.compile(r"\+?\(?(?P<digits>\d+)\)?")
 _DIGITS = re.compile(r"(\d+)")
 # A run glued to a word, path or another number is part of an identifier, not an entity of its own. Letters of
 # scripts written without spaces between words (Japanese, Chinese, Korean, full-width forms) do not glue:
 # "電話は03-1234-5678です". Nor does the dot ending an abbreviated label ("Card no.5444 ...", "Ph.+39 ...").
 _WORD = rf"(?![{UNSPACED}])[\w@]"
-LEFT_GLUE = re.compile(rf"(?:{_WORD}|(?<!/)/|[\d_][.\-]|[^\W\d_]-)\Z")  # "//" starts a URL's host: no glue
+_LEFT_GLUE = re.compile(rf"(?:{_WORD}|(?<!/)/|[\d_][.\-]|[^\W\d_]-)\Z")  # "//" starts a URL's host: no glue
+# Characters before a run that none of the glue patterns ends with: what most runs follow.
+_NEVER_GLUE = frozenset(" \n\t\r\"'`:;,=([{<>|*#")
 _RIGHT_GLUE = re.compile(rf"(?!x\d)(?:{_WORD}|[.\-/]\w)")  # "x12" is an extension, not part of the number
 # A comma then more is a decimal or thousands separator ("12 345 678,90"), except after a value that opens a
 # field of comma-separated text, where it separates fields ("Jane,0301234567,42"). Where semicolons, tabs or
@@ -44,6 +48,13 @@ _MAX_WINDOW_GROUPS = 7
 IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 SSN_SHAPE = (3, 2, 4)  # no numbering plan groups a phone number so; a failed SSN check does not make one
 _CONTEXT_CHARS = 40
+
+
+def glued_left(text: str, start: int) -> bool:
+    """Whether the run starting at `start` continues a word, a path or another number."""
+    if start == 0 or text[start - 1] in _NEVER_GLUE:
+        return False
+    return _LEFT_GLUE.search(text, max(0, start - 2), start) is not None
 
 
 class DigitRun:
@@ -124,7 +135,7 @@ class DigitRun:
         """The group after `index` when a single space separates them: only there may a new value start."""
         return index + 1 if index + 1 < len(self.digits) and self.separators[index] == " " else None
 
-    def lasts(self, first: int) -> Iterator[int]:
+    def lasts(self, first: int) -> list[int]:
         """Indexes of the last group of windows starting at group `first`, longest first: the rest of the run
         (unless glued to what follows), then the run cut short at each space; at most `_MAX_WINDOW_GROUPS`.
 
@@ -133,9 +144,12 @@ class DigitRun:
         """
         last = len(self.digits) - 1
         limit = first + _MAX_WINDOW_GROUPS - 1
-        if not self.glued and last <= limit:
-            yield last
-        yield from (cut for cut in range(min(last - 1, limit), first - 1, -1) if self.separators[cut] == " ")
+        lasts = [last] if not self.glued and last <= limit else []
+        separators = self.separators
+        for cut in range(min(last - 1, limit), first - 1, -1):
+            if separators[cut] == " ":
+                lasts.append(cut)
+        return lasts
 
 
 class Window:
@@ -147,12 +161,13 @@ class Window:
         self.run = run
         self.first = first
         self.last = last
-        self.start = run.starts[first]
-        self.end = run.ends[last]
-        self.digits = "".join(run.digits[first : last + 1])
-        self.lengths = tuple(map(len, run.digits[first : last + 1]))
+        self.start = start = run.starts[first]
+        self.end = end = run.ends[last]
+        groups = run.digits[first : last + 1]
+        self.digits = "".join(groups)
+        self.lengths = tuple(map(len, groups))
         self.separators = "".join(run.separators[first:last])
-        self.value = run.text[self.start : self.end]  # read by several checks of each classifier
+        self.value = run.text[start:end]  # read by several checks of each classifier
 
     @property
     def is_plain(self) -> bool:
