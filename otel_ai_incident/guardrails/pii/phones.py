@@ -235,8 +235,8 @@ def _possible(number: phonenumbers.PhoneNumber) -> bool:
 
 @functools.cache
 def _possible_length(country_code: int, length: int) -> bool:
-    """Whether the plan of `country_code` has national significant numbers of `length` digits; a few hundred
-    pairs at most, as there are few country codes and numbers are at most 17 digits long."""
+    """Whether the plan of `country_code` has national significant numbers of `length` digits. The pairs are
+    bounded: a few hundred country codes, and a window holds at most 19 digits."""
     return phonenumbers.is_possible_number(
         phonenumbers.PhoneNumber(country_code=country_code, national_number=int("1" * length))
     )
