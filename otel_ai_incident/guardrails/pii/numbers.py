@@ -76,7 +76,9 @@ class NumberRecognizer:
                 continue
             if iban_shaped and view.inside_iban_shape(start):
                 continue  # the digits of an IBAN-shaped code whose checksum failed
-            yield from self._values(DigitRun(view, start, end))
+            values = self._values(DigitRun(view, start, end))
+            if values:
+                yield from values
 
     def _values(self, run: DigitRun) -> list[Finding]:
         """Values left to right. A value starts the run, follows a value, or follows one short number.
