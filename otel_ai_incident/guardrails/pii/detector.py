@@ -11,6 +11,8 @@ import bisect
 import functools
 import hashlib
 import hmac
+import itertools
+import operator
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
@@ -35,6 +37,7 @@ from otel_ai_incident.guardrails.pii.text import TextView
 BLOCKED_MESSAGE = "[This response was withheld because it contained personal data or a secret.]"
 _HMAC_HEX_CHARS = 8
 _NUMERIC_ENTITIES = frozenset({PHONE, CREDIT_CARD, US_SSN, IP_ADDRESS})
+_start = operator.attrgetter("start")
 
 
 class RedactMode(StrEnum):
@@ -136,6 +139,9 @@ def _resolve_overlaps(found: list[Finding], priority: dict[str, int]) -> list[Fi
     A longer span explains more of the text: a PEM block beats the base64 "numbers" inside it, an e-mail
     beats the phone-like digits in its local part.
     """
+    by_start = sorted(found, key=_start)
+    if all(before.end <= after.start for before, after in itertools.pairwise(by_start)):
+        return by_start  # no overlap, the common case: every finding is kept
     ordered = sorted(found, key=lambda f: (f.start - f.end, priority[f.entity_type], f.start, f.subtype or ""))
     starts: list[int] = []
     kept: list[Finding] = []

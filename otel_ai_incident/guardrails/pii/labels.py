@@ -31,7 +31,7 @@ _GENERIC_HEADERS = frozenset(
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SCRIPT_CHANGE = re.compile(f"(?<=[A-Za-z0-9])(?=[{UNSPACED}])|(?<=[{UNSPACED}])(?=[A-Za-z0-9])")
-_NOT_WORD = re.compile(r"[\W_]+")
+_WORD_CHARS = re.compile(r"[^\W_]+")  # letters and digits: "_" and "-" part the words of keys
 
 
 # Where the table holding a line starts, per (line start, separator, field count); one per scanned text, so
@@ -85,7 +85,7 @@ def words(label: str) -> list[str]:
         label = _CAMEL.sub(" ", label)
     if not label.isascii():
         label = _SCRIPT_CHANGE.sub(" ", label)
-    return [word for word in _NOT_WORD.split(label.lower()) if word]
+    return _WORD_CHARS.findall(label.lower())
 
 
 def _column_header(text: str, line_start: int, start: int, tops: TableTops) -> str:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 
 from otel_ai_incident.guardrails.pii import validators
 from otel_ai_incident.guardrails.pii.digit_runs import (
-    LEFT_GLUE,
     MAX_RUN,
     MAX_WINDOW_DIGITS,
     MIN_WINDOW_DIGITS,
@@ -19,12 +18,15 @@ from otel_ai_incident.guardrails.pii.digit_runs import (
     SSN_SHAPE,
     DigitRun,
     Window,
+    glued_left,
 )
 from otel_ai_incident.guardrails.pii.findings import CREDIT_CARD, IP_ADDRESS, PHONE, US_SSN, Finding
 from otel_ai_incident.guardrails.pii.labels import label_of
 from otel_ai_incident.guardrails.pii.phones import DEFAULT_PHONE_REGIONS, PhoneClassifier
 from otel_ai_incident.guardrails.pii.text import UNSPACED, TextView
 
+# A window a classifier accepted: entity type, subtype, first and last group.
+_Hit = tuple[str, str, int, int]
 _MAX_LEAD_DIGITS = 3  # a short number before a value in the same run: an age, a count, a list index
 _SSN_CONTEXT = re.compile(r"(?<![a-z])(?:ssn|social security)(?![a-z])")
 # Words that number versions or parts of a document, in the languages the scanner reads: a dotted quad they
@@ -67,30 +69,42 @@ class NumberRecognizer:
         if view.digits < self._min_digits or not self._classifiers:
             return
         text = view.text
+        iban_shaped = bool(view.iban_shapes())
         for match in NUMBER_RUN.finditer(text):
             start, end = match.span()
-            if end - start > MAX_RUN or end - start < 7 or LEFT_GLUE.search(text, max(0, start - 2), start):
+            if end - start > MAX_RUN or end - start < 7 or glued_left(text, start):
                 continue
-            if view.inside_iban_shape(start):
+            if iban_shaped and view.inside_iban_shape(start):
                 continue  # the digits of an IBAN-shaped code whose checksum failed
-            yield from self._classify_run(DigitRun(view, start, end))
+            values = self._values(DigitRun(view, start, end))
+            if values:
+                yield from values
 
-    def _classify_run(self, run: DigitRun) -> Iterator[Finding]:
+    def _values(self, run: DigitRun) -> list[Finding]:
         """Values left to right. A value starts the run, follows a value, or follows one short number.
 
         A run grouped exactly as a card is printed ("3605 658999 9065") is a card or nothing: when the card
         checks fail, its first groups are no phone number."""
+        if " " not in run.separators:  # no value starts after the first group: one window at most, the run
+            lasts = run.lasts(0)
+            hit = self._judge(run, 0, lasts[0]) if lasts else None
+            if hit is None or (hit[0] == PHONE and _card_grouped(run)):
+                return []
+            return [Finding(hit[0], run.start, run.ends[hit[3]], hit[1])]
         hit = self._value_at(run, 0)
-        if hit is not None and hit[0].entity_type == PHONE and _card_grouped(run):
-            return
-        if _is_short_lead(run) and (hit is None or _lead_may_stand_apart(run, hit[1])):
+        if hit is not None and hit[0] == PHONE and _card_grouped(run):
+            return []
+        if _is_short_lead(run) and (hit is None or _lead_may_stand_apart(run, hit[3])):
             after_lead = self._value_at(run, 1)
-            if after_lead is not None and (hit is None or self._lead_apart(run, after_lead[1], hit[1])):
+            if after_lead is not None and (hit is None or self._lead_apart(run, after_lead[3], hit[3])):
                 hit = after_lead
+        values = []
         while hit is not None:
-            yield hit[0]
-            following = run.space_after(hit[1])
+            kind, subtype, first, last = hit
+            values.append(Finding(kind, run.starts[first], run.ends[last], subtype))
+            following = run.space_after(last)
             hit = None if following is None else self._value_at(run, following)
+        return values
 
     def _lead_apart(self, run: DigitRun, value_last: int, with_lead_last: int) -> bool:
         """Whether the value after a short lead is the better reading: the lead is set apart by a separator
@@ -100,36 +114,45 @@ class NumberRecognizer:
             return True
         return value_last > with_lead_last and self._leaves_remainder(run, with_lead_last)
 
-    def _value_at(self, run: DigitRun, first: int) -> tuple[Finding, int] | None:
+    def _value_at(self, run: DigitRun, first: int) -> _Hit | None:
         """The value starting at group `first`: the longest window accepted, unless it swallows the first
         group of a next value ("07557 371355 913 828 166"); then the shorter window that leaves it whole."""
-        accepted = self._accepted(run, first)
-        hit = next(accepted, None)
-        if hit is None or not self._leaves_remainder(run, hit[1]):
+        hit = self._longest_at(run, first)
+        if hit is None or not self._leaves_remainder(run, hit[3]):
             return hit
-        for shorter in accepted:
-            after = run.space_after(shorter[1])
-            follow = None if after is None else next(self._accepted(run, after), None)
-            if follow is not None and follow[1] > hit[1]:
+        for last in run.lasts(first):
+            shorter = None if last >= hit[3] else self._judge(run, first, last)
+            if shorter is None:
+                continue
+            after = run.space_after(last)
+            follow = None if after is None else self._longest_at(run, after)
+            if follow is not None and follow[3] > hit[3]:
                 return shorter
         return hit
 
     def _leaves_remainder(self, run: DigitRun, last: int) -> bool:
         """Whether groups follow group `last` in the run without a value of their own."""
         following = run.space_after(last)
-        return following is not None and next(self._accepted(run, following), None) is None
+        return following is not None and self._longest_at(run, following) is None
 
-    def _accepted(self, run: DigitRun, first: int) -> Iterator[tuple[Finding, int]]:
-        """Each window from group `first` that some classifier accepts, longest first, with its last group."""
+    def _longest_at(self, run: DigitRun, first: int) -> _Hit | None:
+        """The longest window from group `first` that some classifier accepts."""
         for last in run.lasts(first):
-            window = Window(run, first, last)
-            if window.end - window.start < 7 or not MIN_WINDOW_DIGITS <= len(window.digits) <= MAX_WINDOW_DIGITS:
-                continue
-            for kind, classify in self._classifiers:
-                subtype = classify(window)
-                if subtype is not None:
-                    yield Finding(kind, window.start, window.end, subtype), last
-                    break
+            hit = self._judge(run, first, last)
+            if hit is not None:
+                return hit
+        return None
+
+    def _judge(self, run: DigitRun, first: int, last: int) -> _Hit | None:
+        """What the first classifier to accept groups `first`..`last` takes them for, if any does."""
+        window = Window(run, first, last)
+        if window.end - window.start < 7 or not MIN_WINDOW_DIGITS <= len(window.digits) <= MAX_WINDOW_DIGITS:
+            return None
+        for kind, classify in self._classifiers:
+            subtype = classify(window)
+            if subtype is not None:
+                return kind, subtype, first, last
+        return None
 
 
 def _is_short_lead(run: DigitRun) -> bool:
@@ -144,7 +167,7 @@ def _is_short_lead(run: DigitRun) -> bool:
 def _lead_may_stand_apart(run: DigitRun, with_lead_last: int) -> bool:
     """A cheap pre-check before reading the run without its lead: a run read whole with its lead, in one
     separator style ("415 555 2671"), needs no second reading."""
-    return with_lead_last < len(run.spans) - 1 or run.separators[0] not in run.separators[1:with_lead_last]
+    return with_lead_last < len(run.digits) - 1 or run.separators[0] not in run.separators[1:with_lead_last]
 
 
 def _card_grouped(run: DigitRun) -> bool:

@@ -186,7 +186,7 @@ class PhoneClassifier:
         if _nanp_fictional(window.digits, international):
             return None
         for number, region in self._readings(window.value, window.digits):
-            if phonenumbers.is_possible_number(number) and (lenient or _valid(number, region)):
+            if _possible(number) and (lenient or _valid(number, region)):
                 return None if _named_otherwise(window) else "international" if international else "national"
         return None
 
@@ -225,6 +225,21 @@ def _trunk_prefix(country_code: int) -> str:
     """The national (trunk) prefix of the main region of a country code, "" if it has none."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(country_code))
     return (metadata.national_prefix or "") if metadata is not None else ""
+
+
+def _possible(number: phonenumbers.PhoneNumber) -> bool:
+    """`phonenumbers.is_possible_number(number)`, which looks at the country code and the length of the national
+    significant number only ("it only checks the length of phone numbers"): asked once per pair."""
+    return _possible_length(number.country_code, len(phonenumbers.national_significant_number(number)))
+
+
+@functools.cache
+def _possible_length(country_code: int, length: int) -> bool:
+    """Whether the plan of `country_code` has national significant numbers of `length` digits. The pairs are
+    bounded: a few hundred country codes, and a window holds at most 19 digits."""
+    return phonenumbers.is_possible_number(
+        phonenumbers.PhoneNumber(country_code=country_code, national_number=int("1" * length))
+    )
 
 
 def _valid(number: phonenumbers.PhoneNumber, region: str | None) -> bool:

@@ -18,6 +18,16 @@ from otel_ai_incident.guardrails.pii import validators
 # positions holding a digit, where starting at letters would try nearly every position of prose.
 IBAN_SHAPE = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)(?: ?[A-Za-z0-9]{4}){2,7}+(?: ?[A-Za-z0-9]{1,4})?")
 
+_ASCII_DIGITS = b"0123456789"
+
+
+def count_digits(text: str) -> int:
+    """How many of the characters of `text` are ASCII digits. Deleting them from the UTF-8 bytes is one pass in
+    C, where counting each digit is ten; no other character's encoding holds an ASCII byte, and lone surrogates
+    pass through encoded instead of raising."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    return len(encoded) - len(encoded.translate(None, _ASCII_DIGITS))
+
 
 @dataclass(slots=True)
 class TextView:
@@ -31,7 +41,7 @@ class TextView:
 
     @classmethod
     def of(cls, text: str) -> TextView:
-        return cls(text, text.lower(), sum(map(text.count, "0123456789")))
+        return cls(text, text.lower(), count_digits(text))
 
     def iban_shapes(self) -> list[tuple[int, int]]:
         """Spans of IBAN-shaped codes with a known country prefix, found once for both users of them."""
