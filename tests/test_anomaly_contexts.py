@@ -16,6 +16,7 @@ from otel_ai_incident.guardrails.anomaly import SUSPICIOUS, ToolArgumentScorer
 from otel_ai_incident.guardrails.anomaly.features import fingerprint, profile
 from otel_ai_incident.guardrails.anomaly.model import CONTEXTS
 from otel_ai_incident.guardrails.anomaly.scorer import STRONG
+from test_anomaly_shapes import numbers_in
 
 Make = Callable[[random.Random], dict[str, Any]]
 SETTLED = {
@@ -144,14 +145,6 @@ def test_an_account_of_another_shape_next_to_a_settled_currency_is_flagged() -> 
     assert scorer.score("transfer", {**iban, "to_account": "ACC-55555"}) < 0.3
 
 
-def _numbers(node: Any) -> set[int]:
-    if isinstance(node, dict):
-        return set().union(*map(_numbers, node.values())) if node else set()
-    if isinstance(node, list):
-        return set().union(*map(_numbers, node)) if node else set()
-    return {node} if isinstance(node, int) and not isinstance(node, bool) else set()
-
-
 def test_contexts_stay_bounded() -> None:
     """A settled tool where, every twentieth call, a field never seen before brings a word never seen before:
     each leaves a context with a value seen once, far more of them than an argument keeps."""
@@ -177,7 +170,7 @@ def test_contexts_are_saved_sealed_and_restored(tmp_path: Any) -> None:
     assert any(model.contexts for model in scorer._tools["set_ticket_field"].arguments.values())
     path = tmp_path / "baseline.json"
     scorer.save(path)
-    saved = _numbers(json.loads(path.read_text()))
+    saved = numbers_in(json.loads(path.read_text()))
     for plain in (NEW_FIELD, "field", *NEW_VALUES):
         assert fingerprint(plain) not in saved, plain
     restored = ToolArgumentScorer.load(path, key)

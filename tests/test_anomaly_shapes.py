@@ -227,11 +227,11 @@ def test_state_round_trip_and_threads_on_the_heldout_stream(tmp_path: Any) -> No
     json.dumps(shared.state())
 
 
-def _numbers(node: Any) -> set[int]:
+def numbers_in(node: Any) -> set[int]:
     if isinstance(node, dict):
-        return set().union(*map(_numbers, node.values())) if node else set()
+        return set().union(*map(numbers_in, node.values())) if node else set()
     if isinstance(node, list):
-        return set().union(*map(_numbers, node)) if node else set()
+        return set().union(*map(numbers_in, node)) if node else set()
     return {node} if isinstance(node, int) and not isinstance(node, bool) else set()
 
 
@@ -245,7 +245,7 @@ def test_saved_fingerprints_are_sealed_with_the_key(tmp_path: Any) -> None:
         scorer.observe("refund", {"order_id": f"ORD-{i}", "amount": 10.0 + i, "currency": ("USD", "EUR")[i % 2]})
     path = tmp_path / "baseline.json"
     scorer.save(path)
-    saved = _numbers(json.loads(path.read_text()))
+    saved = numbers_in(json.loads(path.read_text()))
     for plain in ("USD", "EUR", "currency", "amount", "order_id"):
         assert fingerprint(plain) not in saved, plain
     restored = ToolArgumentScorer.load(path, key)
