@@ -192,7 +192,10 @@ def main() -> None:
     if args.instructions:
         if shutil.which("valgrind") is None:
             sys.exit("--instructions needs valgrind (apt-get install -y valgrind)")
-        counts = {mode: [instructions(python, helper, mode, args.calls, args.warmup)] for mode in modes}
+        counts: dict[str, list[float]] = {}
+        for mode in modes:  # each count as it comes: a run of all modes takes many minutes under callgrind
+            counts[mode] = [instructions(python, helper, mode, args.calls, args.warmup)]
+            print(f"{mode}: {counts[mode][0]:,.0f} instructions per call", flush=True)
         title = f"instructions (callgrind, {args.calls} calls after {args.warmup} warm-up)"
         report(title, "instr", counts, client.references)
         return
