@@ -4,16 +4,16 @@
 own OpenTelemetry callback as a second reference, `litellm_otel`), `--client langchain` a fake chat model's
 `invoke` (benchmarks/_langchain_call.py).
 
-Four modes: `bare` (no instrumentation); `sdk_floor` (only the OpenTelemetry work the contract asks of a chat
-turn: its span and its duration and token histograms, with no logic around them); `openllmetry` (Traceloop.init
-with its OpenAI instrumentation); `ours` (instrument(prometheus=False) + instrument_openai(): spans, metrics,
-gate, prompt log). Each round runs every mode once, in a fresh process (benchmarks/_openai_call.py), in an
-order rotated per round. All modes run in one dedicated venv holding traceloop-sdk, the clients and this
-project, so they share the interpreter and the clients' and OpenTelemetry versions, and traceloop-sdk never
-enters the project's own environment. The venv is created on first use (this needs PyPI). Goals, against
-OpenLLMetry (the first reference mode): ours adds at most 0.30 of what it adds, and at most 0.10 above the SDK
-floor. Process CPU time is reported first: on a shared machine the wall clock mostly measures the wait for a
-free core.
+Four modes (five for LiteLLM): `bare` (no instrumentation); `sdk_floor` (only the OpenTelemetry work the
+contract asks of a chat turn: its spans and its duration and token histograms, with no logic around them);
+`openllmetry` (Traceloop.init with its instrumentation of the client); `ours` (instrument(prometheus=False,
+integrations=[client]): spans, metrics, gate, prompt log). Each round runs every mode once, in a fresh process
+(benchmarks/_openai_call.py and the other helpers), in an order rotated per round. All modes run in one
+dedicated venv holding traceloop-sdk, the clients and this project, so they share the interpreter and the
+clients' and OpenTelemetry versions, and traceloop-sdk never enters the project's own environment. The venv is
+created on first use (this needs PyPI). Goals, against OpenLLMetry (the first reference mode): ours adds at
+most 0.30 of what it adds, and at most 0.10 above the SDK floor. Process CPU time is reported first: on a
+shared machine the wall clock mostly measures the wait for a free core.
 
 `--instructions` counts instead of timing: each mode runs under valgrind's callgrind at two call counts, and
 the difference over the extra calls is the instructions per call (all threads). The count does not vary with
