@@ -19,6 +19,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 MODEL = "gpt-4o-mini"
@@ -121,13 +123,22 @@ def setup_sdk_floor() -> None:
     install_sdk_floor(Completions, "openai", read)
 
 
-def install_sdk_floor(resource: Any, provider: str, read: Any) -> None:
+def install_sdk_floor(
+    owner: Any,
+    provider: str,
+    read: Callable[[Any], tuple[int, int, str, str, tuple[str, ...]]],
+    attribute: str = "create",
+    request_model: Callable[[dict[str, Any]], str] = itemgetter("model"),
+) -> None:
     """The OpenTelemetry work the contract asks of one chat turn, and nothing else: the turn's `invoke_agent`
     span, the `chat {model}` span inside it with its request and usage attributes, the duration histogram
     (recorded while the chat span is current, as the hooks do) and the two token-usage records, labelled with
     the response model and server. No request or reply reading beyond that (`read(reply)` gives input and
     output tokens, response model and id, finish reasons), no gate, no prompt log. Whatever any
-    instrumentation does on top of this is its own logic. Replaces `resource.create`."""
+    instrumentation does on top of this is its own logic.
+
+    Replaces `owner.<attribute>` (a method of a class or a function of a module, hence no `self` of its own);
+    the request model is the call's `model` keyword unless `request_model(kwargs)` finds it elsewhere."""
     from opentelemetry import context, trace
     from opentelemetry.trace import SpanKind
 
@@ -143,10 +154,10 @@ def install_sdk_floor(resource: Any, provider: str, read: Any) -> None:
     tokens = meter.create_histogram(
         tokens_spec.name, unit=tokens_spec.unit, explicit_bucket_boundaries_advisory=list(tokens_spec.buckets)
     )
-    original = resource.create
+    original = getattr(owner, attribute)
 
-    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        model = kwargs["model"]
+    def create(*args: Any, **kwargs: Any) -> Any:
+        model = request_model(kwargs)
         operation = {
             names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
             names.GEN_AI_PROVIDER_NAME: provider,
@@ -163,7 +174,7 @@ def install_sdk_floor(resource: Any, provider: str, read: Any) -> None:
         span = tracer.start_span(f"chat {model}", context=turn_context, kind=SpanKind.CLIENT, attributes=operation)
         token = context.attach(trace.set_span_in_context(span, turn_context))
         try:
-            reply = original(self, *args, **kwargs)
+            reply = original(*args, **kwargs)
             input_tokens, output_tokens, response_model, response_id, finish_reasons = read(reply)
             replied = {**operation, names.GEN_AI_RESPONSE_MODEL: response_model}
             tokens.record(input_tokens, {**replied, names.GEN_AI_TOKEN_TYPE: names.TOKEN_TYPE_INPUT})
@@ -184,7 +195,7 @@ def install_sdk_floor(resource: Any, provider: str, read: Any) -> None:
             context.detach(token)
             turn.end()
 
-    resource.create = create
+    setattr(owner, attribute, create)
 
 
 def setup_ours(integration: str = "openai") -> None:

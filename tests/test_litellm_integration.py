@@ -20,7 +20,7 @@ from opentelemetry.trace import StatusCode
 import otel_ai_incident as aii
 from otel_ai_incident import names
 from otel_ai_incident.guardrails.output import PiiOutputGuard
-from otel_ai_incident.telemetry.integrations import load
+from otel_ai_incident.telemetry.integrations import litellm_chat, load
 from otel_ai_incident.telemetry.integrations.litellm import INTEGRATION
 from telemetry_support import Pipeline
 from test_openai_integration import FakeApi, KillSwitch, completion, reply_json, use_pipeline
@@ -192,3 +192,23 @@ def test_uninstrument_restores_and_instrument_is_by_name() -> None:
     assert load("litellm") is INTEGRATION
     with pytest.raises(ValueError):
         INTEGRATION.instrument(openai.OpenAI(api_key="test", http_client=httpx2.Client()))
+
+
+def test_a_model_is_routed_once_and_an_unknown_one_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteLLM's routing is asked once per model and provider (it costs tens of µs a call and answers the same
+    every time); a model it cannot route is not remembered, so a provider registered later is seen."""
+    asked: list[str] = []
+    route = litellm.get_llm_provider
+
+    def counted(model: str, **kwargs: Any) -> Any:
+        asked.append(model)
+        return route(model, **kwargs)
+
+    monkeypatch.setattr(litellm, "get_llm_provider", counted)
+    monkeypatch.setattr(litellm_chat, "_ROUTES", {})
+    for _ in range(3):
+        request = litellm_chat.completion_request({"model": f"anthropic/{MODEL}", "messages": MESSAGES})
+        assert (request.model, request.provider) == (MODEL, "anthropic")
+        unknown = litellm_chat.completion_request({"model": "no-such-model-x", "messages": MESSAGES})
+        assert unknown.provider == litellm_chat.UNKNOWN_PROVIDER
+    assert asked == [f"anthropic/{MODEL}"] + ["no-such-model-x"] * 3

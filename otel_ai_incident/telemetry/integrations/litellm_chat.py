@@ -43,13 +43,27 @@ def completion_request(kwargs: Mapping[str, Any]) -> TurnRequest:
     return request
 
 
+# Routes already asked of LiteLLM, by (model, provider): an app names few models, and LiteLLM's routing (string
+# checks against its provider lists, tens of µs) answers the same for the same pair every time. Bounded, so an
+# app that makes up model names cannot grow it without end; a model LiteLLM cannot route is asked again.
+_ROUTES: dict[tuple[str, str | None], tuple[str, str]] = {}
+_MAX_ROUTES = 1024
+
+
 def _route(model: str, provider: str | None) -> tuple[str, str]:
     """(the provider's model, LiteLLM's provider name), as LiteLLM routes the request."""
+    key = (model, provider)
+    known = _ROUTES.get(key)
+    if known is not None:
+        return known
     try:
         routed, routed_provider, _, _ = litellm.get_llm_provider(model, custom_llm_provider=provider)
     except Exception:  # a model LiteLLM cannot route: the call itself fails the same way
         return model, provider or UNKNOWN_PROVIDER
-    return routed, routed_provider or UNKNOWN_PROVIDER
+    route = (routed, routed_provider or UNKNOWN_PROVIDER)
+    if len(_ROUTES) < _MAX_ROUTES:
+        _ROUTES[key] = route
+    return route
 
 
 def _usage(usage: Any) -> tuple[int | None, int | None, int | None]:
