@@ -9,7 +9,6 @@ the instrumented modes a span more than `bare`, which has no tracer provider.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ from typing import Any
 os.environ["ANTHROPIC_OPEN_TELEMETRY"] = "false"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _openai_call import install_sdk_floor, setup_openllmetry, setup_ours, time_calls
+from _openai_call import install_sdk_floor, run, setup_openllmetry, setup_ours
 
 MODEL = "claude-sonnet-4-5"
 SYSTEM = "You are the support assistant of Example Shop."
@@ -74,15 +73,11 @@ SETUPS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=sorted(SETUPS))
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=300)
-    args = parser.parse_args()
-    SETUPS[args.mode]()
-    create = make_client().messages.create
-    call = lambda: create(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES)  # noqa: E731
-    print(json.dumps(time_calls(args.mode, call, args.calls, args.warmup)))
+    def make_call() -> Any:
+        create = make_client().messages.create
+        return lambda: create(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES)
+
+    run(__doc__, SETUPS, make_call)
 
 
 if __name__ == "__main__":

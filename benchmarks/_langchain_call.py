@@ -12,15 +12,13 @@ handler added to every run).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _openai_call import MESSAGES, install_sdk_floor, setup_openllmetry, setup_ours, time_calls
+from _openai_call import MESSAGES, install_sdk_floor, run, setup_openllmetry, setup_ours
 
 MODEL = "fake-chat-1"
 REPLY_TEXT = "Your order 12345 left our warehouse yesterday and should arrive by Friday."
@@ -75,15 +73,9 @@ SETUPS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=sorted(SETUPS))
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=300)
-    args = parser.parse_args()
-    model = make_model()
-    SETUPS[args.mode](model)
-    messages = prompt()
-    print(json.dumps(time_calls(args.mode, lambda: model.invoke(messages), args.calls, args.warmup)))
+    model, messages = make_model(), prompt()
+    setups = {mode: (lambda setup=setup: setup(model)) for mode, setup in SETUPS.items()}
+    run(__doc__, setups, lambda: lambda: model.invoke(messages))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ callback (its `otel` callback, given the same in-memory providers), as a second 
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -29,9 +27,9 @@ from _openai_call import (
     in_memory_providers,
     install_sdk_floor,
     make_client,
+    run,
     setup_openllmetry,
     setup_ours,
-    time_calls,
 )
 
 ROUTED_MODEL = f"openai/{MODEL}"
@@ -69,17 +67,13 @@ SETUPS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=sorted(SETUPS))
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=300)
-    args = parser.parse_args()
-    SETUPS[args.mode]()
-    import litellm
+    def make_call() -> Any:
+        import litellm
 
-    completion, client = litellm.completion, make_client()  # looked up after the mode replaced it
-    call = lambda: completion(model=ROUTED_MODEL, messages=MESSAGES, client=client, api_key="bench")  # noqa: E731
-    print(json.dumps(time_calls(args.mode, call, args.calls, args.warmup)))
+        completion, client = litellm.completion, make_client()  # looked up after the mode replaced it
+        return lambda: completion(model=ROUTED_MODEL, messages=MESSAGES, client=client, api_key="bench")
+
+    run(__doc__, SETUPS, make_call)
 
 
 if __name__ == "__main__":

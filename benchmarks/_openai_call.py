@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
 
@@ -219,14 +219,24 @@ SETUPS = {"bare": lambda: None, "sdk_floor": setup_sdk_floor, "openllmetry": set
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=sorted(SETUPS))
+    def make_call() -> Callable[[], Any]:
+        create = make_client().chat.completions.create
+        return lambda: create(model=MODEL, messages=MESSAGES)
+
+    run(__doc__, SETUPS, make_call)
+
+
+def run(doc: str | None, setups: Mapping[str, Callable[[], None]], make_call: Callable[[], Callable[[], Any]]) -> None:
+    """The command line every client's helper shares: `MODE [--calls N] [--warmup N]`; sets the mode up, then
+    times the call `make_call()` builds (after the set-up, which may have replaced the method it looks up) and
+    prints the result as one JSON line."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=sorted(setups))
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
     args = parser.parse_args()
-    SETUPS[args.mode]()
-    create = make_client().chat.completions.create
-    print(json.dumps(time_calls(args.mode, lambda: create(model=MODEL, messages=MESSAGES), args.calls, args.warmup)))
+    setups[args.mode]()
+    print(json.dumps(time_calls(args.mode, make_call(), args.calls, args.warmup)))
 
 
 def time_calls(mode: str, call: Any, calls: int, warmup: int) -> dict[str, Any]:

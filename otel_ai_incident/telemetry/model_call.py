@@ -158,13 +158,7 @@ class ModelCall(Scope):
         rt = self._rt
         try:
             self._reply = reply
-            attributes: dict[str, Any] = {}
-            if reply.response_id is not None:
-                attributes[names.GEN_AI_RESPONSE_ID] = reply.response_id
-            if reply.response_model is not None:
-                attributes[names.GEN_AI_RESPONSE_MODEL] = reply.response_model
-            if reply.finish_reasons:
-                attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = reply.finish_reasons
+            attributes = _response_attributes(reply, {})
             if reply.input_tokens is not None:
                 attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = reply.input_tokens
             if reply.output_tokens is not None:
@@ -217,12 +211,7 @@ class ModelCall(Scope):
         attributes.update(_request_content(self._request))
         reply = self._reply
         if reply is not None:
-            if reply.response_id is not None:
-                attributes[names.GEN_AI_RESPONSE_ID] = reply.response_id
-            if reply.response_model is not None:
-                attributes[names.GEN_AI_RESPONSE_MODEL] = reply.response_model
-            if reply.finish_reasons:
-                attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = reply.finish_reasons
+            _response_attributes(reply, attributes)
             if reply.output_messages is not None:
                 attributes[names.GEN_AI_OUTPUT_MESSAGES] = to_json(reply.output_messages)
         if error_type is not None:
@@ -232,6 +221,17 @@ class ModelCall(Scope):
             attributes=attributes,
             context=trace.set_span_in_context(self._span, self._parent),
         )
+
+
+def _response_attributes(reply: ModelReply, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Add what identifies the answer (id, response model, finish reasons) to `attributes`, and return it."""
+    if reply.response_id is not None:
+        attributes[names.GEN_AI_RESPONSE_ID] = reply.response_id
+    if reply.response_model is not None:
+        attributes[names.GEN_AI_RESPONSE_MODEL] = reply.response_model
+    if reply.finish_reasons:
+        attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = reply.finish_reasons
+    return attributes
 
 
 def _request_content(request: ModelRequest) -> dict[str, str]:

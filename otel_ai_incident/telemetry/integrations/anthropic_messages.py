@@ -24,10 +24,9 @@ from otel_ai_incident.telemetry.integrations._core.request import (
     content_text,
     field,
     items,
-    number,
+    model_settings,
     string,
 )
-from otel_ai_incident.telemetry.model_call import ModelRequest
 from otel_ai_incident.telemetry.turn_context import current_turn_context
 
 REFUSAL = "refusal"  # the stop reason of a reply the model's safety measures stopped
@@ -42,20 +41,13 @@ def messages_request(kwargs: Mapping[str, Any]) -> TurnRequest:
         if field(message, "role") == "user" and (text := content_text(field(message, "content"))) is not None:
             user_message = text
     context = current_turn_context()
-    stream = kwargs.get("stream")
-    max_tokens = number(kwargs.get("max_tokens"))
     return TurnRequest(
         model=string(kwargs.get("model")) or UNKNOWN_MODEL,
         system_prompt=content_text(kwargs.get("system")),
         user_message=user_message,
         user_id=context.user_id or string(field(kwargs.get("metadata"), "user_id")),
         session_id=context.session_id,
-        call=ModelRequest(
-            temperature=number(kwargs.get("temperature")),
-            max_tokens=int(max_tokens) if max_tokens is not None else None,
-            top_p=number(kwargs.get("top_p")),
-            stream=stream if isinstance(stream, bool) else None,
-        ),
+        call=model_settings(kwargs),
         messages=messages,
         tools=kwargs.get("tools"),
     )

@@ -22,10 +22,9 @@ from otel_ai_incident.telemetry.integrations._core.request import (
     content_text,
     field,
     items,
-    number,
+    model_settings,
     string,
 )
-from otel_ai_incident.telemetry.model_call import ModelRequest
 from otel_ai_incident.telemetry.turn_context import current_turn_context
 
 _SYSTEM_ROLES = frozenset({"system", "developer"})
@@ -53,17 +52,6 @@ def _who(kwargs: Mapping[str, Any], session_id: str | None = None) -> tuple[str 
     return user_id, context.session_id or session_id
 
 
-def _settings(kwargs: Mapping[str, Any], max_tokens_keys: tuple[str, ...]) -> ModelRequest:
-    max_tokens = next((v for k in max_tokens_keys if (v := number(kwargs.get(k))) is not None), None)
-    stream = kwargs.get("stream")
-    return ModelRequest(
-        temperature=number(kwargs.get("temperature")),
-        max_tokens=int(max_tokens) if max_tokens is not None else None,
-        top_p=number(kwargs.get("top_p")),
-        stream=stream if isinstance(stream, bool) else None,
-    )
-
-
 def chat_request(kwargs: Mapping[str, Any]) -> TurnRequest:
     """Read `chat.completions.create(**kwargs)`."""
     messages = kwargs.get("messages")
@@ -75,7 +63,7 @@ def chat_request(kwargs: Mapping[str, Any]) -> TurnRequest:
         user_message=user_message,
         user_id=user_id,
         session_id=session_id,
-        call=_settings(kwargs, ("max_completion_tokens", "max_tokens")),
+        call=model_settings(kwargs, ("max_completion_tokens", "max_tokens")),
         messages=messages,
         tools=kwargs.get("tools"),
     )
@@ -97,7 +85,7 @@ def responses_request(kwargs: Mapping[str, Any]) -> TurnRequest:
         user_message=user_message,
         user_id=user_id,
         session_id=session_id,
-        call=_settings(kwargs, ("max_output_tokens",)),
+        call=model_settings(kwargs, ("max_output_tokens",)),
         messages=given,
         tools=kwargs.get("tools"),
     )

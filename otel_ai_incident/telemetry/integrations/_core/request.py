@@ -64,3 +64,16 @@ def content_text(content: Any) -> str | None:
         return content
     texts = [text for part in items(content) if isinstance(text := field(part, "text"), str)]
     return "".join(texts) if texts else None
+
+
+def model_settings(kwargs: Mapping[str, Any], max_tokens_keys: tuple[str, ...] = ("max_tokens",)) -> ModelRequest:
+    """The sampling settings of a request given as keyword arguments (the first of `max_tokens_keys` given
+    names the token limit: clients and API versions spell it differently)."""
+    max_tokens = next((v for k in max_tokens_keys if (v := number(kwargs.get(k))) is not None), None)
+    stream = kwargs.get("stream")
+    return ModelRequest(
+        temperature=number(kwargs.get("temperature")),
+        max_tokens=int(max_tokens) if max_tokens is not None else None,
+        top_p=number(kwargs.get("top_p")),
+        stream=stream if isinstance(stream, bool) else None,
+    )
