@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -21,7 +21,8 @@ from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.integrations import load
 from otel_ai_incident.telemetry.integrations.anthropic import INTEGRATION
 from telemetry_support import Pipeline
-from test_openai_integration import KillSwitch, use_pipeline
+from test_openai_integration import FakeApi as RecordingApi
+from test_openai_integration import Handler, KillSwitch, reply_json, use_pipeline
 
 MODEL = "claude-sonnet-4-5"
 SERVED_MODEL = "claude-sonnet-4-5-20250929"
@@ -35,19 +36,9 @@ ORIGINAL_CREATE = Messages.__dict__["create"]
 TOOL_SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}}}
 USAGE = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 30, "cache_creation_input_tokens": 2}
 
-Handler = Callable[[httpx2.Request], httpx2.Response]
 
-
-class FakeApi:
-    """Answers with the handler and keeps every request it saw."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests: list[httpx2.Request] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        return self.handler(request)
+class FakeApi(RecordingApi):
+    """The fake OpenAI API's recorder, answering Anthropic's clients."""
 
     def client(self) -> anthropic.Anthropic:
         transport = httpx2.MockTransport(self)
@@ -79,10 +70,6 @@ def message(content: list[dict[str, Any]] | None = None, stop: str = "end_turn")
         "stop_sequence": None,
         "usage": USAGE,
     }
-
-
-def reply_json(body: dict[str, Any], status: int = 200) -> Handler:
-    return lambda request: httpx2.Response(status, json=body)
 
 
 def reply_sse(events: list[dict[str, Any]]) -> Handler:
