@@ -43,6 +43,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_ai_incident import names
+
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 
@@ -128,7 +130,7 @@ def run_mode(python: Path, helper: Path, mode: str, calls: int, warmup: int) -> 
 def instructions(python: Path, helper: Path, mode: str, calls: int, warmup: int) -> float:
     """Instructions per call of one mode: the callgrind totals of `calls` + 1 and of 1 timed call, subtracted."""
 
-    per_call_only = {**clean_env(), "AII_CONTAINMENT_REFRESH_S": "3600", "AII_PROMPT_LOG_FLUSH_S": "3600"}
+    per_call_only = {**clean_env(), names.ENV_CONTAINMENT_REFRESH: "3600", names.ENV_PROMPT_LOG_FLUSH: "3600"}
 
     def total(extra_calls: int, out: Path) -> int:
         subprocess.run(
