@@ -32,7 +32,7 @@ from otel_ai_incident.telemetry.instruments import Instruments
 from otel_ai_incident.telemetry.integrations import Integration
 from otel_ai_incident.telemetry.integrations import load as load_integration
 from otel_ai_incident.telemetry.semconv import content_capture, selected_generations
-from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, sdk_disabled
+from otel_ai_incident.telemetry.setup import SHUTDOWN_TIMEOUT, Providers, configure, env_setting, sdk_disabled
 
 logger = logging.getLogger("otel_ai_incident")
 
@@ -140,7 +140,9 @@ def _open_prompt_log(
         return PromptLogWriter(
             open_store(url),
             on_drop=count_drop,
-            flush_interval=_seconds_setting(names.ENV_PROMPT_LOG_FLUSH, names.DEFAULT_PROMPT_LOG_FLUSH_S),
+            flush_interval=env_setting(
+                names.ENV_PROMPT_LOG_FLUSH, names.DEFAULT_PROMPT_LOG_FLUSH_S, _seconds, "a number of seconds"
+            ),
             retention=Retention.from_env(),
             redact=(lambda text: scrubber.check(text).text) if scrubber is not None else None,
         )
@@ -150,19 +152,10 @@ def _open_prompt_log(
         return None
 
 
-def _seconds_setting(variable: str, default: float) -> float:
-    """A duration from the environment; one that is not a number of seconds above 0 is a warning and the
-    default, not a crash."""
-    raw = (os.environ.get(variable) or "").strip()
-    if not raw:
-        return default
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not seconds > 0 or math.isinf(seconds):
-        logger.warning("otel-ai-incident: %s=%r is not a number of seconds; using %s", variable, raw, default)
-        return default
+def _seconds(raw: str) -> float:
+    seconds = float(raw)
+    if not 0 < seconds < math.inf:
+        raise ValueError(raw)
     return seconds
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
 
 logger = logging.getLogger("otel_ai_incident")
+T = TypeVar("T")
 
 _TRUE = {"true", "1", "yes", "on"}
 SHUTDOWN_TIMEOUT = 5.0
@@ -241,7 +243,7 @@ def _prometheus(host: str | None, port: int | None) -> tuple[Any, Any, WorkerMet
 
     host = host or os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "localhost"
     if port is None:
-        port = _port_setting("OTEL_EXPORTER_PROMETHEUS_PORT", names.DEFAULT_PROMETHEUS_PORT)
+        port = env_setting("OTEL_EXPORTER_PROMETHEUS_PORT", names.DEFAULT_PROMETHEUS_PORT, _port, "a port number")
     registry = CollectorRegistry(auto_describe=True)
     directory = metrics_dir()
     if directory is not None:
@@ -265,16 +267,21 @@ def _log_listening(host: str, port: int, who: str) -> None:
     logger.info("otel-ai-incident: serving /metrics on %s:%s (%s)%s", host, port, who, hint if local else "")
 
 
-def _port_setting(variable: str, default: int) -> int:
-    """A port from the environment; a value that is not a port is a warning and the default, not a crash."""
+def env_setting(variable: str, default: T, parse: Callable[[str], T], kind: str) -> T:
+    """A setting from the environment; a value `parse` refuses (ValueError) is a warning naming `kind` and the
+    default, not a crash: the app starts with telemetry configured as well as it can be."""
     raw = (os.environ.get(variable) or "").strip()
     if not raw:
         return default
     try:
-        port = int(raw)
-        if not 0 <= port <= 65535:
-            raise ValueError(raw)
+        return parse(raw)
     except ValueError:
-        logger.warning("otel-ai-incident: %s=%r is not a port number; using %d", variable, raw, default)
+        logger.warning("otel-ai-incident: %s=%r is not %s; using %s", variable, raw, kind, default)
         return default
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(raw)
     return port
