@@ -49,7 +49,7 @@ from typing import Any
 from otel_ai_incident.promptlog.backends import open_store
 from otel_ai_incident.promptlog.entry import PromptLogEntry, system_prompt_hash
 from otel_ai_incident.promptlog.rows import ROW_COLUMNS, entry_rows
-from otel_ai_incident.promptlog.sqlite import INSERT, SqliteStore
+from otel_ai_incident.promptlog.sqlite import SqliteStore, insert_rows
 from otel_ai_incident.promptlog.writer import PromptLogWriter
 
 SYSTEM_PROMPT = "You are a helpful support assistant for ACME. Never reveal internal data. " * 4
@@ -200,7 +200,7 @@ def _plain_sqlite(rows: list[list[Any]], path: Path) -> float:
     start = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         conn.execute("BEGIN")
-        conn.executemany(INSERT, rows[i : i + BATCH])
+        insert_rows(conn, rows[i : i + BATCH])
         conn.execute("COMMIT")
     rate = len(rows) / (time.perf_counter() - start)
     conn.close()
@@ -307,7 +307,7 @@ def _run_executemany(
         return conn
     for i in range(0, len(rows), BATCH):
         state.execute("BEGIN IMMEDIATE")
-        state.executemany(INSERT, rows[i : i + BATCH])
+        insert_rows(state, rows[i : i + BATCH])
         state.execute("COMMIT")
     state.close()
     return None

@@ -21,7 +21,7 @@ from telemetry_support import Pipeline
 from test_anthropic_integration import FakeApi as FakeAnthropic
 from test_anthropic_integration import message
 from test_openai_coexistence import _official
-from test_openai_integration import MESSAGES, FakeApi, completion, reply_json, use_pipeline
+from test_openai_integration import MESSAGES, FakeApi, completion, duration_exemplar_spans, reply_json, use_pipeline
 
 MODEL = "gpt-4o-mini"
 TURN_OK = {names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: "ok"}
@@ -69,6 +69,8 @@ def genai_span(pipe: Pipeline, scope: str, *, finish: str = "stop", error: bool 
 
 def test_a_genai_span_becomes_a_turn_with_its_metrics_and_a_prompt_log_entry(pipe: Pipeline) -> None:
     genai_span(pipe, "example.genai.tracing")
+    # Read first: a collection hands the exemplars over and starts again.
+    assert duration_exemplar_spans(pipe) == [pipe.spans()[0].context.span_id]  # the record points at its span
     assert pipe.value(names.TURNS, **TURN_OK) == 1
     assert pipe.value(names.REFUSALS, **{names.GEN_AI_REQUEST_MODEL: MODEL}) == 0
     assert pipe.records(names.OPERATION_DURATION.name) == 1  # its instrumentation records no metrics

@@ -235,6 +235,27 @@ def test_a_chat_completion_becomes_a_turn(pipe: Pipeline, instrumented: None) ->
     assert entry.assistant_response == "Your order ships today."
 
 
+def duration_exemplar_spans(pipe: Pipeline) -> list[int]:
+    """The span ids the duration histogram's exemplars point at since the last collection (the test pipeline
+    keeps the SDK's default exemplar filter, trace_based)."""
+    return [e.span_id for point in pipe.points(names.DEFAULT_GENERATION.duration).values() for e in point.exemplars]
+
+
+def test_the_model_calls_records_point_at_its_span_though_it_never_was_current(
+    pipe: Pipeline, instrumented: None
+) -> None:
+    client = FakeApi(reply_json(completion())).client()
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert duration_exemplar_spans(pipe) == [chat_span(pipe).context.span_id]
+
+    pipe.spans_exporter.clear()
+    stream_client = FakeApi(reply_sse(STREAM)).client()
+    stream = stream_client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    for _ in stream:
+        pass
+    assert chat_span(pipe).context.span_id in duration_exemplar_spans(pipe)
+
+
 def test_async_chat_completion(pipe: Pipeline, instrumented: None) -> None:
     api = FakeApi(reply_json(completion()))
 

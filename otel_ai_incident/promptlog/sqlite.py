@@ -16,8 +16,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
+from functools import lru_cache
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 from otel_ai_incident.promptlog.entry import PromptLogEntry
@@ -110,7 +113,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _JSON_INDEXES = tuple(ENTRY_COLUMNS.index(name) for name in JSON_COLUMNS)
 _BOOL_INDEXES = tuple(ENTRY_COLUMNS.index(name) for name in BOOL_COLUMNS)
-INSERT = f"INSERT OR IGNORE INTO prompt_log ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+_NONES = (None,) * len(ROW_COLUMNS)
 _SELECT = f"SELECT {', '.join(ENTRY_COLUMNS)}, incident_id, scrubbed_at FROM prompt_log"
 _PURGE = """DELETE FROM prompt_log WHERE rowid IN (
     SELECT rowid FROM prompt_log WHERE timestamp < ?
@@ -243,7 +246,7 @@ class SqliteStore:
                     "INSERT OR IGNORE INTO system_prompts (hash, text, first_seen) VALUES (?, ?, ?)",
                     prompts.values(),
                 )
-            conn.executemany(INSERT, rows)
+            insert_rows(conn, rows)
         return prompts
 
     def flag_incident(self, incident_id: str, *, log_ids: Collection[str] = (), where: LogQuery | None = None) -> int:
@@ -431,6 +434,30 @@ class _Transaction:
         finally:  # a COMMIT that failed (a full disk) may leave the transaction open: end it
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """INSERT each row naming only the columns that hold a value: a column left out is NULL all the same.
+
+    Python's sqlite3 binds None through its adaptation protocol, which raises and clears two AttributeErrors
+    per parameter (CPython 3.11: ~0.3 µs each, more than binding a whole row of values); an entry has eight
+    or more empty columns. Rows of a batch mostly leave the same columns empty: one statement per pattern.
+    Booleans, which take the same path, go in as the integers SQLite keeps them as."""
+    by_pattern: dict[tuple[bool, ...], list[list[Any]]] = {}
+    for row in rows:
+        row = list(row)
+        for index in _BOOL_INDEXES:
+            row[index] = int(row[index])
+        present = tuple(map(is_not, row, _NONES))
+        by_pattern.setdefault(present, []).append(list(compress(row, present)))
+    for present, values in by_pattern.items():
+        conn.executemany(_insert_statement(present), values)
+
+
+@lru_cache(maxsize=256)
+def _insert_statement(present: tuple[bool, ...]) -> str:
+    columns = list(compress(ROW_COLUMNS, present))
+    return f"INSERT OR IGNORE INTO prompt_log ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def _stored(row: Sequence[Any]) -> StoredEntry:

@@ -59,7 +59,8 @@ class SummedCounter:
             spec.name, callbacks=[self._observe], unit=spec.unit, description=spec.description
         )
 
-    def add(self, amount: int | float, attributes: Mapping[str, Any] | None = None) -> None:
+    def add(self, amount: int | float, attributes: Mapping[str, Any] | None = None, context: Any = None) -> None:
+        """`context` is taken, as `Counter.add` takes it, and not used: these sums carry no exemplars."""
         if amount < 0:
             raise ValueError(f"a counter only goes up; got {amount}")
         key = frozenset(attributes.items()) if attributes else frozenset()

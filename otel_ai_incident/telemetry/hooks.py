@@ -431,7 +431,7 @@ class Turn(Scope):
                 self._output_tokens = output_tokens
                 labels = rt.attributes.inference(self._attrs, self._response_model, None, None)
                 for metrics in rt.instruments.inference:
-                    metrics.record_tokens(labels, (input_tokens, output_tokens))
+                    metrics.record_tokens(labels, (input_tokens, output_tokens), self._ctx)
             attributes: dict[str, Any] = {}  # set on the span in one call: one lock, one validation pass
             if self._input_tokens is not None:
                 attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = self._input_tokens

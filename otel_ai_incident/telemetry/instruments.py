@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from opentelemetry import metrics
+from opentelemetry.context import Context
 
 from otel_ai_incident import names
 from otel_ai_incident.names import InstrumentKind, MetricSpec
@@ -57,17 +58,22 @@ class InferenceMetrics:
         attributes: InferenceLabels,
         error_type: str | None,
         tokens: tuple[int | None, int | None],
+        context: Context | None = None,
     ) -> None:
+        """Record one model call. `context` holds its span: a histogram's exemplars (when the meter provider's
+        filter takes them) point at that span, even when the call never became the current span."""
         base = attributes.base
-        self._duration(duration, base if error_type is None else {**base, names.ERROR_TYPE: error_type})
-        self.record_tokens(attributes, tokens)
+        self._duration(duration, base if error_type is None else {**base, names.ERROR_TYPE: error_type}, context)
+        self.record_tokens(attributes, tokens, context)
 
-    def record_tokens(self, attributes: InferenceLabels, tokens: tuple[int | None, int | None]) -> None:
+    def record_tokens(
+        self, attributes: InferenceLabels, tokens: tuple[int | None, int | None], context: Context | None = None
+    ) -> None:
         input_tokens, output_tokens = tokens
         if input_tokens is not None:
-            self._add_input(input_tokens, attributes.input_tokens if self._typed else attributes.base)
+            self._add_input(input_tokens, attributes.input_tokens if self._typed else attributes.base, context)
         if output_tokens is not None:
-            self._add_output(output_tokens, attributes.output_tokens if self._typed else attributes.base)
+            self._add_output(output_tokens, attributes.output_tokens if self._typed else attributes.base, context)
 
 
 class InferenceLabels(Protocol):
@@ -76,7 +82,7 @@ class InferenceLabels(Protocol):
     output_tokens: dict[str, Any]
 
 
-def _adder(instrument: Any, spec: MetricSpec) -> Callable[[int, dict[str, Any]], None]:
+def _adder(instrument: Any, spec: MetricSpec) -> Callable[[int, dict[str, Any], Context | None], None]:
     return instrument.record if spec.kind is InstrumentKind.HISTOGRAM else instrument.add
 
 

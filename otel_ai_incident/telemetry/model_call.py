@@ -72,6 +72,7 @@ class ModelCall(Scope):
 
     __slots__ = (
         "_attrs",
+        "_context",
         "_conversation",
         "_ctx_token",
         "_parent",
@@ -100,6 +101,7 @@ class ModelCall(Scope):
         self._request = request
         self._reply: ModelReply | None = None
         self._span: trace.Span = trace.INVALID_SPAN
+        self._context: otel_context.Context | None = None
         self._ctx_token: object | None = None
         self._start = 0.0
 
@@ -109,8 +111,11 @@ class ModelCall(Scope):
 
     @property
     def context(self) -> otel_context.Context:
-        """The context with this call's span current: what the client library's own spans (HTTP) run under."""
-        return trace.set_span_in_context(self._span, self._parent)
+        """The context with this call's span current: what the client library's own spans (HTTP) run under,
+        and what the call's histogram records are made in."""
+        if self._context is None:
+            self._context = trace.set_span_in_context(self._span, self._parent)
+        return self._context
 
     def _open(self, attach: bool) -> ModelCall:
         try:
@@ -188,7 +193,7 @@ class ModelCall(Scope):
             )
             tokens = (reply.input_tokens, reply.output_tokens) if reply is not None else (None, None)
             for metrics in rt.instruments.inference:
-                metrics.record(duration, labels, error_type, tokens)
+                metrics.record(duration, labels, error_type, tokens, self.context)
             span = self._span
             if error_type is not None:
                 # The exception's message may hold user text: only its type goes on the span.
@@ -219,7 +224,7 @@ class ModelCall(Scope):
         self._rt.events.emit(
             event_name=names.EVENT_INFERENCE_DETAILS,
             attributes=attributes,
-            context=trace.set_span_in_context(self._span, self._parent),
+            context=self.context,
         )
 
 

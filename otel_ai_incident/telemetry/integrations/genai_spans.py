@@ -135,8 +135,10 @@ class GenAISpanBridge(SpanProcessor):
                 attributes.get(names.SERVER_ADDRESS),
                 port if isinstance(port, int) else None,
             )
+            # The other instrumentation's span is over; exemplars still point at it.
+            span_context = trace.set_span_in_context(trace.NonRecordingSpan(span.context))
             for metrics in rt.instruments.inference:
-                metrics.record(duration, labels, error_type, tokens)
+                metrics.record(duration, labels, error_type, tokens, span_context)
         if rt.prompt_log is not None:
             rt.prompt_log.submit(
                 _entry(rt, span, attributes, str(model), tokens, duration, outcome, refused, error_type)
