@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -9,7 +10,8 @@ import pytest
 
 import otel_ai_incident as aii
 from otel_ai_incident import names
-from otel_ai_incident.telemetry import hooks
+from otel_ai_incident.telemetry import hooks, model_call
+from otel_ai_incident.telemetry.content import to_json
 from otel_ai_incident.telemetry.semconv import content_capture
 from telemetry_support import ListSink, Pipeline, make_pipeline
 
@@ -21,13 +23,13 @@ LATEST = (names.LATEST_GENERATION,)
 DUP = (names.DEFAULT_GENERATION, names.LATEST_GENERATION)
 
 
-def _turn(pipe: Pipeline, **request) -> None:
+def _turn(pipe: Pipeline, reply: aii.ModelReply = REPLY, **request) -> None:
     hooks.set_runtime(pipe.runtime)
     try:
         with aii.llm_turn(model=MODEL, system_prompt="be brief", user_message="hi") as turn:
             turn.guardrail("toxicity", stage="output", decision="redact", score=0.4)
             with turn.model_call(server_address="llm.test", server_port=443, **request) as call:
-                call.reply(REPLY)
+                call.reply(reply)
             turn.complete("hello")
     finally:
         hooks.set_runtime(None)
@@ -119,7 +121,10 @@ def _content_pipe(mode: names.ContentCapture) -> Pipeline:
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "shipped"}]},
     ]
     tools = [{"type": "function", "name": "get_order", "parameters": {"type": "object"}}]
-    _turn(pipe, system_instructions="be brief", input_messages=history, tool_definitions=tools)
+    reply = dataclasses.replace(
+        REPLY, output_messages=[{"role": "assistant", "parts": [{"type": "text", "content": "it shipped"}]}]
+    )
+    _turn(pipe, reply, system_instructions="be brief", input_messages=history, tool_definitions=tools)
     return pipe
 
 
@@ -147,10 +152,20 @@ def test_event_only_keeps_content_off_spans_and_in_the_details_event() -> None:
     assert record.span_id == pipe.span(f"chat {MODEL}").context.span_id  # the event belongs to the model call
 
 
-def test_span_and_event_does_both_and_no_content_neither() -> None:
+def test_span_and_event_does_both_and_no_content_neither(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded: list[str] = []
+    monkeypatch.setattr(model_call, "to_json", lambda value: encoded.append(to_json(value)) or encoded[-1])
     both = _content_pipe(names.ContentCapture.SPAN_AND_EVENT)
-    assert names.GEN_AI_INPUT_MESSAGES in both.span(f"chat {MODEL}").attributes
-    assert len(both.events(names.EVENT_INFERENCE_DETAILS)) == 1
+    span = dict(both.span(f"chat {MODEL}").attributes)
+    (event,) = both.events(names.EVENT_INFERENCE_DETAILS)
+    content = (
+        names.GEN_AI_SYSTEM_INSTRUCTIONS,
+        names.GEN_AI_INPUT_MESSAGES,
+        names.GEN_AI_TOOL_DEFINITIONS,
+        names.GEN_AI_OUTPUT_MESSAGES,
+    )
+    assert [span[key] for key in content] == [event[key] for key in content]
+    assert sorted(encoded) == sorted(span[key] for key in content)  # each encoded once, for both
     neither = _content_pipe(names.ContentCapture.NO_CONTENT)
     assert names.GEN_AI_INPUT_MESSAGES not in neither.span(f"chat {MODEL}").attributes
     assert neither.events(names.EVENT_INFERENCE_DETAILS) == []

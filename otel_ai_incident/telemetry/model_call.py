@@ -72,6 +72,7 @@ class ModelCall(Scope):
 
     __slots__ = (
         "_attrs",
+        "_content",
         "_context",
         "_conversation",
         "_ctx_token",
@@ -102,6 +103,8 @@ class ModelCall(Scope):
         self._reply: ModelReply | None = None
         self._span: trace.Span = trace.INVALID_SPAN
         self._context: otel_context.Context | None = None
+        #: The request's and the reply's content as JSON, encoded once for the span and the details event.
+        self._content: dict[str, str] = {}
         self._ctx_token: object | None = None
         self._start = 0.0
 
@@ -144,8 +147,10 @@ class ModelCall(Scope):
             attributes[names.GEN_AI_REQUEST_TOP_P] = float(request.top_p)
         if request.stream is not None:
             attributes[names.GEN_AI_REQUEST_STREAM] = request.stream
-        if rt.content_on_span:
-            attributes.update(_request_content(request))
+        if rt.content_on_span or rt.content_in_event:
+            self._content = _request_content(request)
+            if rt.content_on_span:
+                attributes.update(self._content)
         span = rt.tracer.start_span(
             self._attrs.chat_span_name, context=self._parent, kind=SpanKind.CLIENT, attributes=attributes
         )
@@ -172,8 +177,10 @@ class ModelCall(Scope):
                 attributes[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = reply.cache_read_tokens
             if reply.cache_creation_tokens is not None:
                 attributes[names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = reply.cache_creation_tokens
-            if rt.content_on_span and reply.output_messages is not None:
-                attributes[names.GEN_AI_OUTPUT_MESSAGES] = to_json(reply.output_messages)
+            if (rt.content_on_span or rt.content_in_event) and reply.output_messages is not None:
+                self._content[names.GEN_AI_OUTPUT_MESSAGES] = to_json(reply.output_messages)
+                if rt.content_on_span:
+                    attributes[names.GEN_AI_OUTPUT_MESSAGES] = self._content[names.GEN_AI_OUTPUT_MESSAGES]
             self._span.set_attributes(attributes)
         except Exception:
             rt.record_error(COMPONENT)
@@ -213,12 +220,10 @@ class ModelCall(Scope):
     def _emit_details(self, error_type: str | None) -> None:
         """The opt-in `gen_ai.client.inference.operation.details` event: the call and its content."""
         attributes: dict[str, Any] = dict(self._attrs.operation)
-        attributes.update(_request_content(self._request))
         reply = self._reply
         if reply is not None:
             _response_attributes(reply, attributes)
-            if reply.output_messages is not None:
-                attributes[names.GEN_AI_OUTPUT_MESSAGES] = to_json(reply.output_messages)
+        attributes.update(self._content)  # the request's content, and the reply's output messages
         if error_type is not None:
             attributes[names.ERROR_TYPE] = error_type
         self._rt.events.emit(

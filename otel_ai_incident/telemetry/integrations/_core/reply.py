@@ -22,17 +22,13 @@ class RequestedTool:
 
 
 @dataclass(slots=True)
-class Reply:
+class Reply(ModelReply):
+    """A whole or streamed reply of any client: what its model call records (a `ModelReply`), and what the
+    turn needs besides: the text, whether the model refused, the tools it asks for."""
+
     text: str | None = None
-    response_id: str | None = None
-    response_model: str | None = None
-    finish_reasons: tuple[str, ...] = ()
-    input_tokens: int | None = None
-    output_tokens: int | None = None
     refused: bool = False
     tools: tuple[RequestedTool, ...] = ()
-    cache_read_tokens: int | None = None  # prompt-cache reads, already counted in input_tokens
-    cache_creation_tokens: int | None = None  # prompt-cache writes, already counted in input_tokens
 
 
 class StreamAccumulator(Protocol):
@@ -44,20 +40,11 @@ class StreamAccumulator(Protocol):
 
 
 def model_reply(reply: Reply, *, capture: bool) -> ModelReply:
-    """What the model call records of a reply; its output message (text and tool calls) only when captured."""
-    output = None
+    """The reply as its model call records it: itself, given its output message (text and tool calls) when
+    content is captured."""
     if capture:
         parts = [content.text_part(reply.text)] if reply.text else []
         parts.extend(content.tool_call_part(t.name, t.call_id, t.arguments) for t in reply.tools)
         finish = reply.finish_reasons[0] if reply.finish_reasons else None
-        output = [content.message("assistant", parts, finish)]
-    return ModelReply(
-        response_id=reply.response_id,
-        response_model=reply.response_model,
-        finish_reasons=reply.finish_reasons,
-        input_tokens=reply.input_tokens,
-        output_tokens=reply.output_tokens,
-        output_messages=output,
-        cache_read_tokens=reply.cache_read_tokens,
-        cache_creation_tokens=reply.cache_creation_tokens,
-    )
+        reply.output_messages = [content.message("assistant", parts, finish)]
+    return reply

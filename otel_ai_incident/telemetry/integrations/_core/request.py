@@ -69,11 +69,15 @@ def content_text(content: Any) -> str | None:
 def model_settings(kwargs: Mapping[str, Any], max_tokens_keys: tuple[str, ...] = ("max_tokens",)) -> ModelRequest:
     """The sampling settings of a request given as keyword arguments (the first of `max_tokens_keys` given
     names the token limit: clients and API versions spell it differently)."""
-    max_tokens = next((v for k in max_tokens_keys if (v := number(kwargs.get(k))) is not None), None)
-    stream = kwargs.get("stream")
+    get = kwargs.get
+    max_tokens = None
+    for key in max_tokens_keys:
+        if (max_tokens := number(get(key))) is not None:
+            break
+    stream = get("stream")
     return ModelRequest(
-        temperature=number(kwargs.get("temperature")),
+        temperature=number(get("temperature")),
         max_tokens=int(max_tokens) if max_tokens is not None else None,
-        top_p=number(kwargs.get("top_p")),
+        top_p=number(get("top_p")),
         stream=stream if isinstance(stream, bool) else None,
     )
