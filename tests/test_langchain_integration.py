@@ -17,6 +17,7 @@ from langchain_core.tools import tool
 import otel_ai_incident as aii
 from otel_ai_incident import names
 from otel_ai_incident.guardrails.anomaly import ToolArgumentScorer
+from otel_ai_incident.telemetry.integrations import langchain as langchain_integration
 from otel_ai_incident.telemetry.integrations import load
 from otel_ai_incident.telemetry.integrations.langchain import INTEGRATION, LangChainTurnHandler
 from telemetry_support import Pipeline
@@ -183,6 +184,23 @@ def test_a_model_error_reaches_the_caller_unchanged(pipe: Pipeline, instrumented
     (chat,) = chat_spans(pipe)
     assert chat.attributes[names.ERROR_TYPE] == "TimeoutError"
     assert turns(pipe, "error") == 1
+
+
+def test_a_reply_that_cannot_be_read_still_ends_the_model_call_and_the_turn(
+    pipe: Pipeline, instrumented: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(response: Any) -> Any:
+        raise ValueError("a reply shape of a future LangChain")
+
+    monkeypatch.setattr(langchain_integration, "chat_reply", unreadable)
+    result = FakeModel(responses=[ANSWER]).invoke(PROMPT)
+
+    assert result.content == "Your order ships today."  # the app gets its answer
+    (chat,) = chat_spans(pipe)
+    assert chat.end_time is not None and pipe.span("invoke_agent").end_time is not None
+    assert turns(pipe, "ok") == 1
+    errors = pipe.value(names.INSTRUMENTATION_ERRORS, **{names.COMPONENT: langchain_integration.COMPONENT})
+    assert errors == 1
 
 
 def test_a_content_filter_finish_is_a_refusal(pipe: Pipeline, instrumented: None) -> None:

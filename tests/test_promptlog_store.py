@@ -97,6 +97,18 @@ def test_every_field_round_trips(store: PromptLogStore) -> None:
     assert store.get("no-such-id") is None
 
 
+def test_a_batch_whose_entries_leave_different_fields_empty_round_trips(store: PromptLogStore) -> None:
+    entries = [
+        make_entry(0),
+        make_entry(1, user_pseudonym=None, pseudonym_key_id=None, session_id=None, refused=True),
+        make_entry(2, user_message=None, assistant_response=None, input_tokens=3, incident_flag=True),
+        make_entry(3),
+        make_entry(4, session_id=None, latency_ms=None, error_type="TimeoutError"),
+    ]
+    store.write(entries)
+    assert [stored.entry for stored in store.query(LogQuery())] == entries
+
+
 def test_scrubbed_at_is_stamped_on_write(store: PromptLogStore) -> None:
     store.write([make_entry(1)], scrubbed_at=T0 + 5)
     assert store.get(make_entry(1).log_id).scrubbed_at == T0 + 5  # type: ignore[union-attr]

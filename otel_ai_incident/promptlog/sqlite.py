@@ -436,16 +436,15 @@ class _Transaction:
                 self._conn.execute("ROLLBACK")
 
 
-def insert_rows(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+def insert_rows(conn: sqlite3.Connection, rows: Iterable[list[Any]]) -> None:
     """INSERT each row naming only the columns that hold a value: a column left out is NULL all the same.
 
     Python's sqlite3 binds None through its adaptation protocol, which raises and clears two AttributeErrors
     per parameter (CPython 3.11: ~0.3 µs each, more than binding a whole row of values); an entry has eight
     or more empty columns. Rows of a batch mostly leave the same columns empty: one statement per pattern.
-    Booleans, which take the same path, go in as the integers SQLite keeps them as."""
+    Booleans, which take the same path, go in as the integers SQLite keeps them as (changed in the rows)."""
     by_pattern: dict[tuple[bool, ...], list[list[Any]]] = {}
     for row in rows:
-        row = list(row)
         for index in _BOOL_INDEXES:
             row[index] = int(row[index])
         present = tuple(map(is_not, row, _NONES))

@@ -85,25 +85,24 @@ class LangChainTurnHandler(BaseCallbackHandler):
             self._roots[run_id] = root
             return root
 
-    def _ended(self, run_id: UUID, error: BaseException | None) -> None:
-        """Forget a run; a top-level run's end ends its turn."""
+    def _forget(self, run_id: UUID) -> tuple[_OpenTurn | None, Scope | None, bool]:
+        """Forget a run that ended, under one lock: the turn it belongs to, its model or tool call (taken from
+        the turn), and whether the turn ends with it (a top-level run)."""
         with self._lock:
             root = self._roots.pop(run_id, None)
-            opened = self._turns.pop(run_id, None) if root == run_id else None
-        if opened is not None:
-            exc_info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
-            opened.turn.__exit__(*exc_info)
-
-    def _child_ended(self, run_id: UUID, error: BaseException | None) -> tuple[_OpenTurn | None, Scope | None]:
-        """End a model or tool call of a turn; (its turn, the call) so the caller can record more first."""
-        with self._lock:
-            opened = self._turns.get(self._roots.get(run_id, run_id))
+            opened = self._turns.get(run_id if root is None else root)
             child = opened.children.pop(run_id, None) if opened is not None else None
-        if child is None:
-            return opened, None
-        exc_info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
-        child.__exit__(*exc_info)
-        return opened, child
+            if root == run_id:
+                self._turns.pop(run_id, None)
+        return opened, child, root == run_id and opened is not None
+
+    def _ended(self, run_id: UUID, error: BaseException | None) -> None:
+        """A run ended: end its model or tool call, and its turn if it was the top-level run."""
+        opened, child, ends_turn = self._forget(run_id)
+        if child is not None:
+            _exit(child, error)
+        if ends_turn:
+            _exit(opened.turn, error)
 
     def on_chain_start(
         self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
@@ -193,32 +192,38 @@ class LangChainTurnHandler(BaseCallbackHandler):
             raise ContainmentActive(*blocked)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        """Record the reply on the model call and the turn; end the turn if the model was the top-level run."""
+        """Record the reply on the model call, end it, then hand the turn the text (the turn counts usage its
+        model call did not); end the turn if the model was the top-level run."""
         rt = hooks.get_runtime()
-        try:
-            with self._lock:
-                opened = self._turns.get(self._roots.get(run_id, run_id))
-                model_call = opened.children.get(run_id) if opened is not None else None
-            if isinstance(model_call, ModelCall):
+        opened, model_call, ends_turn = self._forget(run_id)
+        if isinstance(model_call, ModelCall):
+            reply = None
+            try:
                 reply = chat_reply(response)
                 model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
                 record_requested_tools(model_call.span, reply.tools)
-                self._child_ended(run_id, None)
-                if reply.refused:
-                    opened.turn.refusal()
-                opened.turn.complete(
-                    reply.text,
-                    input_tokens=reply.input_tokens,
-                    output_tokens=reply.output_tokens,
-                    response_model=reply.response_model,
-                    finish_reasons=reply.finish_reasons or None,
-                )
-        except Exception:
-            rt.record_error(COMPONENT)
-        self._ended(run_id, None)
+            except Exception:
+                rt.record_error(COMPONENT)
+            _exit(model_call, None)
+            try:
+                if reply is not None:
+                    if reply.refused:
+                        opened.turn.refusal()
+                    opened.turn.complete(
+                        reply.text,
+                        input_tokens=reply.input_tokens,
+                        output_tokens=reply.output_tokens,
+                        response_model=reply.response_model,
+                        finish_reasons=reply.finish_reasons or None,
+                    )
+            except Exception:
+                rt.record_error(COMPONENT)
+        elif model_call is not None:
+            _exit(model_call, None)
+        if ends_turn:
+            _exit(opened.turn, None)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._child_ended(run_id, error)
         self._ended(run_id, error)
 
     # -- tools ----------------------------------------------------------------------------------------
@@ -255,12 +260,17 @@ class LangChainTurnHandler(BaseCallbackHandler):
             opened.children[run_id] = tool
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._child_ended(run_id, None)
         self._ended(run_id, None)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._child_ended(run_id, error)
         self._ended(run_id, error)
+
+
+def _exit(scope: Scope, error: BaseException | None) -> None:
+    if error is None:
+        scope.__exit__(None, None, None)
+    else:
+        scope.__exit__(type(error), error, error.__traceback__)
 
 
 class LangChainIntegration:
