@@ -75,7 +75,13 @@ def test_retention_runs_once_per_fleet(backend: PostgresBackend) -> None:
         results: dict[str, int] = {}
         first = threading.Thread(target=lambda: results.update(first=purging.purge(T0, batch_size=100)))
         first.start()
-        wait_for(lambda: backend.sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"))
+        # pg_locks spans the cluster, which other tests' databases share: only this database's lock counts.
+        wait_for(
+            lambda: backend.sql(
+                "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
         for n, replica in enumerate(others):
             other = threading.Thread(target=lambda r=replica, n=n: results.update({f"other{n}": r.purge(T0)}))
             other.start()
