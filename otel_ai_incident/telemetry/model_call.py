@@ -116,8 +116,8 @@ class ModelCall(Scope):
     def context(self) -> otel_context.Context:
         """The context with this call's span current: what the client library's own spans (HTTP) run under,
         and what the call's histogram records are made in."""
-        if self._context is None:
-            self._context = trace.set_span_in_context(self._span, self._parent)
+        if self._context is None:  # not started (yet, or at all)
+            return trace.set_span_in_context(self._span, self._parent)
         return self._context
 
     def _open(self, attach: bool) -> ModelCall:
@@ -155,6 +155,7 @@ class ModelCall(Scope):
             self._attrs.chat_span_name, context=self._parent, kind=SpanKind.CLIENT, attributes=attributes
         )
         self._span = span
+        self._context = trace.set_span_in_context(span, self._parent)
 
     def first_chunk(self) -> None:
         """The first streamed chunk arrived: `gen_ai.response.time_to_first_chunk` on the span."""
