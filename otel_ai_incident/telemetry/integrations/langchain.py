@@ -39,7 +39,7 @@ from otel_ai_incident import names
 from otel_ai_incident.errors import ContainmentActive
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.integrations._core.call import record_requested_tools
-from otel_ai_incident.telemetry.integrations._core.reply import model_reply
+from otel_ai_incident.telemetry.integrations._core.reply import Reply, model_reply
 from otel_ai_incident.telemetry.integrations._core.request import UNKNOWN_MODEL, string
 from otel_ai_incident.telemetry.integrations.langchain_messages import (
     ChatRequest,
@@ -194,19 +194,12 @@ class LangChainTurnHandler(BaseCallbackHandler):
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the reply on the model call, end it, then hand the turn the text (the turn counts usage its
         model call did not); end the turn if the model was the top-level run."""
-        rt = hooks.get_runtime()
         opened, model_call, ends_turn = self._forget(run_id)
-        if isinstance(model_call, ModelCall):
-            reply = None
-            try:
-                reply = chat_reply(response)
-                model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
-                record_requested_tools(model_call.span, reply.tools)
-            except Exception:
-                rt.record_error(COMPONENT)
+        if model_call is not None:
+            reply = _record_reply(model_call, response)
             _exit(model_call, None)
-            try:
-                if reply is not None:
+            if reply is not None:
+                try:
                     if reply.refused:
                         opened.turn.refusal()
                     opened.turn.complete(
@@ -216,10 +209,8 @@ class LangChainTurnHandler(BaseCallbackHandler):
                         response_model=reply.response_model,
                         finish_reasons=reply.finish_reasons or None,
                     )
-            except Exception:
-                rt.record_error(COMPONENT)
-        elif model_call is not None:
-            _exit(model_call, None)
+                except Exception:
+                    hooks.get_runtime().record_error(COMPONENT)
         if ends_turn:
             _exit(opened.turn, None)
 
@@ -264,6 +255,21 @@ class LangChainTurnHandler(BaseCallbackHandler):
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._ended(run_id, error)
+
+
+def _record_reply(model_call: Scope, response: LLMResult) -> Reply | None:
+    """The reply, recorded on its model call; None if it cannot be read (counted as our error)."""
+    if not isinstance(model_call, ModelCall):
+        return None
+    rt = hooks.get_runtime()
+    try:
+        reply = chat_reply(response)
+        model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
+        record_requested_tools(model_call.span, reply.tools)
+    except Exception:
+        rt.record_error(COMPONENT)
+        return None
+    return reply
 
 
 def _exit(scope: Scope, error: BaseException | None) -> None:
