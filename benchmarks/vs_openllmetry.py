@@ -92,9 +92,7 @@ def ensure_venv(venv: Path) -> Path:
         # An old pip backtracks for many minutes over traceloop-sdk's pins; a current one resolves at once.
         subprocess.run([python, "-m", "pip", "install", "-q", "-U", "pip"], check=True)
     check = "import traceloop.sdk, openai, anthropic, litellm, langchain, otel_ai_incident"
-    # Run from the venv's directory: from a checkout, the current directory would put this project on the path
-    # even when the venv's own install of it is gone.
-    ready = subprocess.run([python, "-c", check], capture_output=True, cwd=venv)
+    ready = subprocess.run([python, "-c", check], capture_output=True)
     if ready.returncode != 0:
         # httpx: traceloop-sdk imports it without declaring it (openai 3.x brings httpx2 instead). langchain, not
         # only langchain-core: Traceloop.init turns its LangChain instrumentation on only when `langchain` is there.

@@ -36,19 +36,20 @@ def write_cost(models: int, tools: int, writes: int) -> dict[str, object]:
     from opentelemetry.sdk.metrics import MeterProvider
     from prometheus_client import CollectorRegistry
 
+    from otel_ai_incident.telemetry.attributes import AttributeCache
     from otel_ai_incident.telemetry.instruments import Instruments
     from otel_ai_incident.telemetry.multiprocess import WorkerMetrics
 
     registry = CollectorRegistry(auto_describe=True)
     provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
     instruments = Instruments(provider.get_meter(names.INSTRUMENTATION_SCOPE))
+    attributes = AttributeCache(instruments)
     for m in range(models):
-        model = {names.GEN_AI_REQUEST_MODEL: f"model-{m}"}
-        instruments.see_model(model[names.GEN_AI_REQUEST_MODEL])
-        instruments.turns.add(1, {**model, names.OUTCOME: "ok"})
-        instruments.operation_duration.record(0.3, model)
-        for token_type in (names.TOKEN_TYPE_INPUT, names.TOKEN_TYPE_OUTPUT):
-            instruments.token_usage.record(100, {**model, names.GEN_AI_TOKEN_TYPE: token_type})
+        model = attributes.model(f"model-{m}", "openai")  # sees the model: its label sets start at zero
+        instruments.turns.add(1, model.turns[names.TurnOutcome.OK.value])
+        labels = attributes.inference(model, f"model-{m}-served", "api.example.test", 443)
+        for metrics in instruments.inference:
+            metrics.record(0.3, labels, None, (100, 100))
     for t in range(tools):
         instruments.see_tool(f"tool-{t}")
         instruments.tool_anomaly_score.record(0.1, {names.GEN_AI_TOOL_NAME: f"tool-{t}"})
