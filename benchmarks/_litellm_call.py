@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # its price list from the package, not the network
+# LiteLLM hands each call's logging to a thread pool that starts a new thread (up to 100) whenever none is idle at
+# that instant: how many it starts follows the scheduling (300 calls: 3 natively, 12 under valgrind, which runs one
+# thread at a time), and the count of a mode would follow it too. One thread: the same logging work in every mode.
+os.environ.setdefault("LOGGING_EXECUTOR_MAX_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _openai_call import (
