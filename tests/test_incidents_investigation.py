@@ -338,6 +338,9 @@ def test_close_needs_a_root_cause_then_releases_the_hold(
     assert setup.cli("incidents", "close", setup.incident_id, "--by", "alice") == 0
     assert "released the hold on 4" in capsys.readouterr().out
     assert setup.incidents.get(setup.incident_id).status is IncidentStatus.CLOSED
+    # Its turns still export as cases (without counting it again), and stay released: retention deletes them.
+    assert setup.cli("incidents", "export-regressions", setup.incident_id, "--out", str(tmp_path / "evals")) == 0
+    assert "wrote 4 cases" in capsys.readouterr().out
     assert setup.log.purge(far_future) == 4
     # Retention deleted the turns; the blast radius counted at the close stays, in every report.
     radius = _show(setup, capsys)["blast_radius"]

@@ -371,8 +371,10 @@ def close_command(args: argparse.Namespace) -> None:
 
 def export_command(args: argparse.Namespace) -> None:
     store, log = _incidents(args), _required_prompt_log(args)
-    _incident(store, args.id)
-    blast_radius.assess(store, log, _evidence(args), args.id, clock())
+    if blast_radius.recorded(_incident(store, args.id)) is None:
+        # Open: find and hold its turns now. A closed one's turns were linked to it when it closed (and its
+        # count kept): nothing to count again.
+        blast_radius.assess(store, log, _evidence(args), args.id, clock())
     done = regressions.export(log, args.id, args.out)
     print(
         f"wrote {done.cases} cases ({done.checked} checked automatically) to {done.cases_file} and "
