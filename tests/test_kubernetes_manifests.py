@@ -215,6 +215,8 @@ def test_options_reach_the_manifests_and_check_covers_them(tmp_path: Path, capsy
         "app=chat-api",
         "--k8s-receiver-image",
         "registry.example.org/otel-ai-incident:1.2.3",
+        "--k8s-notify-secret",
+        "team-updates",
     ]
     assert cli.main(["generate", *options]) == 0
     written = {
@@ -235,6 +237,8 @@ def test_options_reach_the_manifests_and_check_covers_them(tmp_path: Path, capsy
         "http://otel-ai-incident.chat.svc:"
     )
     assert written["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.2.3")
+    volumes = written["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert "team-updates" in {v["secret"]["secretName"] for v in volumes if "secret" in v}
     capsys.readouterr()
     assert cli.main(["generate", "--check", *options]) == 0
     assert cli.main(["generate", "--check", "--out", str(tmp_path)]) == 1  # other options: other manifests
@@ -256,6 +260,75 @@ def _pod_process(container: dict[str, Any], values: dict[str, str], files_dir: P
     return subprocess.Popen([command, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+TOKEN = "t" * 32
+
+
+def _secret_files(files_dir: Path) -> None:
+    """The webhook token and pseudonym key Secrets as the pod sees them, under `files_dir`."""
+    (files_dir / "webhook").mkdir()
+    (files_dir / "webhook" / "token").write_text(TOKEN)
+    (files_dir / "pseudonym").mkdir()
+    (files_dir / "pseudonym" / "key").write_text("k" * 64 + "\n")
+
+
+def _wait_healthy(process: subprocess.Popen, port: int) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{receiver.HEALTH_PATH}").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "replica not healthy within 30 s"
+        time.sleep(0.2)
+
+
+def _post_install_check(port: int) -> None:
+    """Post, as Alertmanager would, one firing alert of a p3 incident named install_check."""
+    import httpx
+
+    alert = {
+        "status": "firing",
+        "labels": {
+            "alertname": "InstallCheck",
+            "signal": "pii_detection_in_output",
+            "incident_type": "install_check",
+            "priority": "p3",
+            "severity": "info",
+            "namespace": "ai-app",
+        },
+        "annotations": {},
+        "startsAt": "2025-01-01T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": "fp-install-check",
+    }
+    payload = {
+        "version": "4",
+        "groupKey": '{}:{alertname="InstallCheck"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "otel-ai-incident",
+        "groupLabels": {},
+        "commonLabels": alert["labels"],
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [alert],
+    }
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    accepted = httpx.post(f"http://127.0.0.1:{port}/alertmanager", json=payload, headers=headers)
+    assert accepted.status_code == 200, accepted.text
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def test_two_replicas_as_deployed_share_the_postgresql_stores(tmp_path: Path, postgres_url: str) -> None:
     """The Deployment's command and environment, run twice on one database: both become healthy, and what
     one replica accepted, the other lists."""
@@ -265,57 +338,15 @@ def test_two_replicas_as_deployed_share_the_postgresql_stores(tmp_path: Path, po
 
     [deployment] = _by_kind("Deployment")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
-    token = "t" * 32
-    (tmp_path / "webhook").mkdir()
-    (tmp_path / "webhook" / "token").write_text(token)
-    (tmp_path / "pseudonym").mkdir()
-    (tmp_path / "pseudonym" / "key").write_text("k" * 64 + "\n")
+    _secret_files(tmp_path)
     ports = [free_port() for _ in range(deployment["spec"]["replicas"])]
     processes = [_pod_process(container, {"otel-ai-incident-database": postgres_url}, tmp_path, p) for p in ports]
-    headers = {"Authorization": f"Bearer {token}"}
     try:
         for process, port in zip(processes, ports, strict=True):
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}{receiver.HEALTH_PATH}").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "replica not healthy within 30 s"
-                time.sleep(0.2)
-        alert = {
-            "status": "firing",
-            "labels": {
-                "alertname": "InstallCheck",
-                "signal": "pii_detection_in_output",
-                "incident_type": "install_check",
-                "priority": "p3",
-                "severity": "info",
-                "namespace": "ai-app",
-            },
-            "annotations": {},
-            "startsAt": "2025-01-01T10:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph",
-            "fingerprint": "fp-install-check",
-        }
-        payload = {
-            "version": "4",
-            "groupKey": '{}:{alertname="InstallCheck"}',
-            "truncatedAlerts": 0,
-            "status": "firing",
-            "receiver": "otel-ai-incident",
-            "groupLabels": {},
-            "commonLabels": alert["labels"],
-            "commonAnnotations": {},
-            "externalURL": "http://alertmanager:9093",
-            "alerts": [alert],
-        }
-        accepted = httpx.post(f"http://127.0.0.1:{ports[0]}/alertmanager", json=payload, headers=headers)
-        assert accepted.status_code == 200, accepted.text
+            _wait_healthy(process, port)
+        _post_install_check(ports[0])
         deadline = time.monotonic() + 15
+        headers = {"Authorization": f"Bearer {TOKEN}"}
         while True:
             listed = httpx.get(f"http://127.0.0.1:{ports[-1]}/v1/incidents", headers=headers).json()["incidents"]
             if listed:
@@ -324,6 +355,53 @@ def test_two_replicas_as_deployed_share_the_postgresql_stores(tmp_path: Path, po
             time.sleep(0.2)
         assert [(i["incident_type"], i["severity"]) for i in listed] == [("install_check", "p3")]
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        _stop(processes)
+
+
+def test_a_notify_secret_gives_the_replicas_the_team_updates_file(tmp_path: Path, postgres_url: str) -> None:
+    """With --k8s-notify-secret the Deployment mounts that Secret whole and points the receiver at its
+    notify.yaml; run as deployed, an alert's incident reaches the webhook whose URL sits in the same Secret."""
+    from otel_ai_incident.demo.services import free_port
+    from otel_ai_incident.testing.webhook_endpoint import Endpoint
+
+    options = KubernetesOptions(notify_secret="otel-ai-incident-notify")
+    deployment = receiver.deployment(options)
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(deployment, version, strict=True)
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "otel-ai-incident-notify"]
+    assert "items" not in volume["secret"]  # every key: the file and the URLs beside it
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env[names.ENV_NOTIFY_FILE] == f"{mount['mountPath']}/{receiver.NOTIFY_KEY}"
+    assert names.ENV_NOTIFY_FILE not in {
+        e["name"] for e in _by_kind("Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }  # the default manifests send no updates
+
+    _secret_files(tmp_path)
+    with Endpoint() as team:
+        notify_dir = tmp_path / "notify"  # the Secret's keys, as the mount shows them
+        notify_dir.mkdir()
+        (notify_dir / "team-url").write_text(team.url + "\n")
+        (notify_dir / receiver.NOTIFY_KEY).write_text(
+            yaml.safe_dump(
+                {
+                    "version": 1,
+                    "targets": [{"name": "team", "kind": "json", "url_file": str(notify_dir / "team-url")}],
+                }
+            )
+        )
+        port = free_port()
+        processes = [_pod_process(container, {"otel-ai-incident-database": postgres_url}, tmp_path, port)]
+        try:
+            _wait_healthy(processes[0], port)
+            _post_install_check(port)
+            deadline = time.monotonic() + 15
+            while not team.received:
+                assert time.monotonic() < deadline, "no update reached the team's webhook"
+                time.sleep(0.2)
+        finally:
+            _stop(processes)
+    [update] = [u for u in team.received if u["event"] == "incident_opened"]
+    assert (update["incident"]["type"], update["incident"]["severity"]) == ("install_check", "p3")

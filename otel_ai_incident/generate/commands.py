@@ -10,6 +10,7 @@ from typing import Any
 
 from otel_ai_incident import names
 from otel_ai_incident.commandline import CommandFailed, ErrorType
+from otel_ai_incident.generate.kubernetes import receiver
 from otel_ai_incident.generate.kubernetes.options import DEFAULT_APP_SELECTOR, DEFAULT_RELEASE_LABELS, KubernetesOptions
 from otel_ai_incident.generate.links import DEFAULT_GRAFANA_BASE, DEFAULT_RUNBOOK_BASE, Links
 from otel_ai_incident.signals import PRODUCTION, PROFILES, SignalConfigError
@@ -103,6 +104,12 @@ def _kubernetes_arguments(group: Any) -> None:
     group.add_argument(
         "--k8s-receiver-image", metavar="IMAGE", help=f"receiver image (default {defaults.receiver_image})"
     )
+    group.add_argument(
+        "--k8s-notify-secret",
+        metavar="NAME",
+        help="Secret whose key notify.yaml is the receivers' team-updates file, its other keys the webhook URLs "
+        f"the file reads with url_file from {receiver.NOTIFY_DIR}/ (default: none, no updates sent)",
+    )
 
 
 def _cluster(args: argparse.Namespace) -> KubernetesOptions:
@@ -114,6 +121,7 @@ def _cluster(args: argparse.Namespace) -> KubernetesOptions:
         app_selector=dict(args.k8s_app_selector) if args.k8s_app_selector else defaults.app_selector,
         app_metrics_port=args.k8s_app_metrics_port,
         receiver_image=args.k8s_receiver_image or defaults.receiver_image,
+        notify_secret=args.k8s_notify_secret,
     )
 
 

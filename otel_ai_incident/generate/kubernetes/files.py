@@ -25,7 +25,10 @@ def render(
     generation: names.Generation = names.DEFAULT_GENERATION,
 ) -> dict[str, str]:
     """Every manifest file by path; the Secrets they name are made by the user (README, "Install on Kubernetes")."""
-    secrets = f"{options.webhook_secret}, {options.database_secret} and {options.pseudonym_secret}"
+    named = [options.webhook_secret, options.database_secret, options.pseudonym_secret]
+    if options.notify_secret is not None:
+        named.append(options.notify_secret)
+    secrets = f"{', '.join(named[:-1])} and {named[-1]}"
     return {
         RECEIVER: to_yaml_documents(
             [receiver.deployment(options), receiver.service(options)],

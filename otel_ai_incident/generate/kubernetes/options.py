@@ -45,6 +45,9 @@ class KubernetesOptions:
     webhook_secret: str = f"{NAME}-webhook"  # key `token`: the receiver's credentials and Alertmanager's
     database_secret: str = f"{NAME}-database"  # key `url`: postgresql://... for every store of the receiver
     pseudonym_secret: str = f"{NAME}-pseudonym"  # key `key`: the prompt log's pseudonym key
+    # Key `notify.yaml`: the team-updates file, mounted with the Secret's other keys (the webhook URLs it reads
+    # with `url_file`). None: no updates are sent, and the receivers mark them done unsent.
+    notify_secret: str | None = None
     scrape_interval: str = "30s"
 
     @property

@@ -2,7 +2,9 @@
 
 Replicas are safe side by side because the stores are shared (the inbox hands each notification to one of
 them under a lease), so Alertmanager may deliver to any. Credentials come from Secrets only: the bearer
-token and the pseudonym key as files, the database URL as environment variables, none in the manifest.
+token and the pseudonym key as files, the database URL as environment variables, none in the manifest; the
+team-updates file, when a Secret holds it, as a directory with the webhook URLs it reads beside it. Every
+replica gets the same file, as a fleet of receivers needs (README, "Updates to the team").
 The pod runs as a non-root user on a read-only root filesystem; only /tmp is writable.
 """
 
@@ -16,20 +18,34 @@ from otel_ai_incident.generate.kubernetes.options import NAME, KubernetesOptions
 
 TOKEN_DIR = "/etc/otel-ai-incident/webhook"
 PSEUDONYM_DIR = "/etc/otel-ai-incident/pseudonym"
-TOKEN_KEY, DATABASE_KEY, PSEUDONYM_KEY = "token", "url", "key"
+NOTIFY_DIR = "/etc/otel-ai-incident/notify"
+TOKEN_KEY, DATABASE_KEY, PSEUDONYM_KEY, NOTIFY_KEY = "token", "url", "key", "notify.yaml"
 HEALTH_PATH = "/healthz"
 SECRET_FILE_MODE = 0o440  # readable by the pod's group (fsGroup), nobody else
 STORES = (names.ENV_INCIDENTS, names.ENV_CONTAINMENT, names.ENV_PROMPT_LOG)
 
 
-def _secret_volume(name: str, secret: str, key: str) -> dict[str, Any]:
-    items = [{"key": key, "path": key}]
-    return {"name": name, "secret": {"secretName": secret, "items": items, "defaultMode": SECRET_FILE_MODE}}
+def _secret_volume(name: str, secret: str, key: str | None) -> dict[str, Any]:
+    """The Secret as files: only `key`, or every key when None."""
+    items = {"items": [{"key": key, "path": key}]} if key is not None else {}
+    return {"name": name, "secret": {"secretName": secret, **items, "defaultMode": SECRET_FILE_MODE}}
 
 
 def _container(options: KubernetesOptions) -> dict[str, Any]:
     database = {"secretKeyRef": {"name": options.database_secret, "key": DATABASE_KEY}}
     probe = {"httpGet": {"path": HEALTH_PATH, "port": "http"}}
+    env: list[dict[str, Any]] = [
+        *({"name": env, "valueFrom": database} for env in STORES),
+        {"name": names.ENV_PSEUDONYM_KEY_FILE, "value": f"{PSEUDONYM_DIR}/{PSEUDONYM_KEY}"},
+    ]
+    mounts = [
+        {"name": "webhook-token", "mountPath": TOKEN_DIR, "readOnly": True},
+        {"name": "pseudonym-key", "mountPath": PSEUDONYM_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if options.notify_secret is not None:
+        env.append({"name": names.ENV_NOTIFY_FILE, "value": f"{NOTIFY_DIR}/{NOTIFY_KEY}"})
+        mounts.append({"name": "notify", "mountPath": NOTIFY_DIR, "readOnly": True})
     return {
         "name": "receiver",
         "image": options.receiver_image,
@@ -43,10 +59,7 @@ def _container(options: KubernetesOptions) -> dict[str, Any]:
             "--token-file",
             f"{TOKEN_DIR}/{TOKEN_KEY}",
         ],
-        "env": [
-            *({"name": env, "valueFrom": database} for env in STORES),
-            {"name": names.ENV_PSEUDONYM_KEY_FILE, "value": f"{PSEUDONYM_DIR}/{PSEUDONYM_KEY}"},
-        ],
+        "env": env,
         "ports": [{"name": "http", "containerPort": options.receiver_port, "protocol": "TCP"}],
         # Ready only while the worker runs and the inbox is readable and not stalled; restarted only after a
         # minute of that, so a short database outage does not restart every replica at once.
@@ -66,11 +79,7 @@ def _container(options: KubernetesOptions) -> dict[str, Any]:
             "runAsUser": options.run_as_user,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [
-            {"name": "webhook-token", "mountPath": TOKEN_DIR, "readOnly": True},
-            {"name": "pseudonym-key", "mountPath": PSEUDONYM_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": mounts,
     }
 
 
@@ -90,6 +99,7 @@ def deployment(options: KubernetesOptions) -> dict[str, Any]:
             _secret_volume("webhook-token", options.webhook_secret, TOKEN_KEY),
             _secret_volume("pseudonym-key", options.pseudonym_secret, PSEUDONYM_KEY),
             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+            *([_secret_volume("notify", options.notify_secret, None)] if options.notify_secret is not None else []),
         ],
     }
     spec = {
