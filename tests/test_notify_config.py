@@ -138,6 +138,9 @@ def test_the_slack_message_escapes_what_could_forge_mentions_or_links() -> None:
     blocks = str(body["blocks"])
     assert "<https://console.example/ui/incidents/INC-20250101-abc|INC-20250101-abc>" in blocks
     assert "<@channel>" not in blocks and "GDPR Art. 33 deadline" in blocks
+    status_change = {"from": "resolved", "to": "open"}
+    reopened = payload.slack(_message(NotificationEvent.REOPENED, **status_change), _leak(), None, 2000.0)
+    assert reopened["text"].startswith("Incident reopened: P1 INC-20250101-abc")
     reminder = payload.slack(_message(NotificationEvent.GDPR_REMINDER, hours=66), _leak(), None, 2000.0)
     assert reminder["text"].startswith("GDPR Art. 33 deadline approaching (66 h of 72 h passed)")
 

@@ -66,6 +66,16 @@ def test_changes_queue_their_updates_once(store: IncidentStore) -> None:
     assert (applied.message.incident_id, applied.message.at, applied.attempts) == (incident.id, 1001.0, 1)
 
 
+def test_a_resolved_incident_whose_alerts_fire_again_tells_the_team_it_reopened(store: IncidentStore) -> None:
+    incident = _open(store)
+    store.transition(incident.id, IncidentStatus.RESOLVED, 1004.0, "receiver")
+    assert store.transition(incident.id, IncidentStatus.OPEN, 1005.0, "receiver")
+    assert not store.transition(incident.id, IncidentStatus.OPEN, 1006.0, "receiver")  # open already: no update
+    deliveries = _claim(store)
+    assert [d.message.event for d in deliveries] == [Event.OPENED, Event.RESOLVED, Event.REOPENED]
+    assert deliveries[-1].message.detail == {"from": "resolved", "to": "open", "by": "receiver"}
+
+
 def test_closing_through_the_cli_path_queues_the_update(store: IncidentStore) -> None:
     incident = _open(store)
     rca.record_rca(

@@ -1,7 +1,7 @@
 """What the team is told about an incident, as the incident store queues it (its outbox).
 
 The store writes an outbox message in the same transaction as the change that causes it (an incident
-opened, containment applied or waiting for approval, resolved, closed), whoever makes the change: the
+opened, containment applied or waiting for approval, resolved, reopened, closed), whoever makes the change: the
 receiver's worker or the CLI writing to the store directly. Reminders are queued by the receiver's scheduler
 (`incidents.reminders`), keyed (incident, kind, n) so receivers sharing a store queue each one once. The
 receiver routes each message to the targets that want it, one `Delivery` per target, retried on its own so
@@ -25,6 +25,7 @@ class NotificationEvent(StrEnum):
     CONTAINMENT_APPLIED = "containment_applied"
     CONTAINMENT_PENDING = "containment_pending"  # waiting for an operator's approval
     RESOLVED = "incident_resolved"
+    REOPENED = "incident_reopened"  # a resolved incident's alerts fired again
     CLOSED = "incident_closed"
     P1_REMINDER = "p1_reminder"  # every interval (30 minutes by default) while a P1 incident is open
     GDPR_REMINDER = "gdpr_reminder"  # at 48 h and 66 h of the 72 h GDPR Art. 33 clock
@@ -40,6 +41,7 @@ FOR_EVENT: Mapping[EventKind, NotificationEvent] = {
     EventKind.CONTAINMENT_PENDING: NotificationEvent.CONTAINMENT_PENDING,
 }
 FOR_STATUS: Mapping[IncidentStatus, NotificationEvent] = {
+    IncidentStatus.OPEN: NotificationEvent.REOPENED,  # only a resolved incident changes to open
     IncidentStatus.RESOLVED: NotificationEvent.RESOLVED,
     IncidentStatus.CLOSED: NotificationEvent.CLOSED,
 }

@@ -12,7 +12,7 @@
         kind: slack                   # slack (incoming webhook) | json (the versioned payload, docs)
         url_env: AII_SLACK_WEBHOOK_URL   # exactly one of url_env, url_file, url
         events: [incident_opened, containment_applied, containment_pending, incident_resolved,
-                 incident_closed, p1_reminder, gdpr_reminder]   # optional filter (default: all)
+                 incident_reopened, incident_closed, p1_reminder, gdpr_reminder]   # optional (default: all)
 
 A webhook URL is a secret (whoever has it can post to the channel): give it by environment variable or
 file, so the notify file itself can be shared. It is held as a `SecretStr` and never logged or shown in an

@@ -22,6 +22,7 @@ _HEADLINES = {
     NotificationEvent.CONTAINMENT_APPLIED: "Containment applied",
     NotificationEvent.CONTAINMENT_PENDING: "Containment waiting for approval",
     NotificationEvent.RESOLVED: "Incident resolved",
+    NotificationEvent.REOPENED: "Incident reopened",
     NotificationEvent.CLOSED: "Incident closed",
     NotificationEvent.P1_REMINDER: "P1 still open",
     NotificationEvent.GDPR_REMINDER: "GDPR Art. 33 deadline approaching",
