@@ -117,7 +117,7 @@ KILL_AFTER_SCENARIO = 2
 def _run_fleet(stack: Any, normal_s: float) -> tuple[list[Any], Any]:
     """The five scenarios on the fleet, a receiver killed part-way, then the fleet's own checks."""
     from otel_ai_incident.demo.fleet_checks import PII_SIGNAL, verify_fleet
-    from otel_ai_incident.demo.run import Demo
+    from otel_ai_incident.demo.run import Demo, wait_until_scraped
 
     print(f"  PostgreSQL {stack.database_url}", flush=True)
     print(f"  replicas {', '.join(r.url for r in stack.replicas)}", flush=True)
@@ -130,6 +130,7 @@ def _run_fleet(stack: Any, normal_s: float) -> tuple[list[Any], Any]:
 
     def after(outcome: Any) -> None:
         if len(demo.outcomes) == KILL_AFTER_SCENARIO:
+            wait_until_scraped(stack.prometheus, outcome.action)  # the receiver that acted may be this one
             stack.kill_receiver(KILLED_RECEIVER)
             print(f"  !! receiver-{KILLED_RECEIVER} killed (SIGKILL); the other carries on", flush=True)
 

@@ -313,6 +313,25 @@ class Verification:
         }
 
 
+def receiver_applied(action: str | None = None) -> str:
+    """The receivers' count of the containment actions they applied (their /metrics): one action, or all."""
+    only = f',action="{action}"' if action is not None else ""
+    return f'aii_containment_actions_total{{job="{RECEIVER_JOB}",outcome="applied"{only}}}'
+
+
+def wait_until_scraped(prometheus: Prometheus, action: str, timeout_s: float = 15.0) -> bool:
+    """Wait until Prometheus holds the receivers' count of `action` applied. A receiver's counters die with it,
+    and the checks at the end read what Prometheus scraped: a receiver killed within a scrape interval of
+    acting would otherwise leave its action out of them."""
+    applied = f"sum({receiver_applied(action)}) > 0"
+    deadline = time.monotonic() + timeout_s
+    while not prometheus.query(applied):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def verify(stack: Stack, say: Callable[[str], None] = say_now) -> Verification:
     """Run every dashboard panel and annotation query against the live Prometheus over the last hour, as
     Grafana would, and compare the receiver's and the app's /metrics on which containment actions were
@@ -334,10 +353,7 @@ def verify(stack: Stack, say: Callable[[str], None] = say_now) -> Verification:
     empty = tuple(filter(shows_nothing, queries))
     quiet = tuple(filter(shows_nothing, dashboard.annotation_queries(signals)))
     # Over the last hour, so a receiver that died after acting (the fleet demo kills one) still counts.
-    applied = prometheus.query(
-        f'sum by (action) (max_over_time(aii_containment_actions_total{{job="{RECEIVER_JOB}",outcome="applied"}}[1h]))'
-        " > 0"
-    )
+    applied = prometheus.query(f"sum by (action) (max_over_time({receiver_applied()}[1h])) > 0")
     enforced = prometheus.query(
         f'sum by (action) (max_over_time(ai_containment_enforced_total{{job="{APP_JOB}"}}[1h])) > 0'
     )
