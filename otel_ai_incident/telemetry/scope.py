@@ -27,6 +27,11 @@ class Scope(ABC):
         """Enter without making the span current; leave with `__exit__` as usual."""
         return self._open(attach=False)
 
+    def exit_detached(self, exc: BaseException | None = None) -> None:
+        """Leave as `__exit__` does, for a scope an integration ends from a callback rather than a block: `exc` is
+        the exception the work ended with (None: it ended normally)."""
+        self._finish(exc)
+
     @abstractmethod
     def _open(self, attach: bool) -> Self:
         """Start (raising ContainmentActive where the gate forbids it); attach the span's context if asked."""

@@ -100,9 +100,9 @@ class LangChainTurnHandler(BaseCallbackHandler):
         """A run ended: end its model or tool call, and its turn if it was the top-level run."""
         opened, child, ends_turn = self._forget(run_id)
         if child is not None:
-            _exit(child, error)
+            child.exit_detached(error)
         if ends_turn:
-            _exit(opened.turn, error)
+            opened.turn.exit_detached(error)
 
     def on_chain_start(
         self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
@@ -197,7 +197,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
         opened, model_call, ends_turn = self._forget(run_id)
         if model_call is not None:
             reply = _record_reply(model_call, response)
-            _exit(model_call, None)
+            model_call.exit_detached()
             if reply is not None:
                 try:
                     if reply.refused:
@@ -212,7 +212,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
                 except Exception:
                     hooks.get_runtime().record_error(COMPONENT)
         if ends_turn:
-            _exit(opened.turn, None)
+            opened.turn.exit_detached()
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._ended(run_id, error)
@@ -270,13 +270,6 @@ def _record_reply(model_call: Scope, response: LLMResult) -> Reply | None:
         rt.record_error(COMPONENT)
         return None
     return reply
-
-
-def _exit(scope: Scope, error: BaseException | None) -> None:
-    if error is None:
-        scope.__exit__(None, None, None)
-    else:
-        scope.__exit__(type(error), error, error.__traceback__)
 
 
 class LangChainIntegration:

@@ -180,10 +180,7 @@ class Call:
         if self._held is not None:
             otel_context.detach(self._held)  # logs, never raises, if the stream ended in another context
             self._held = None
-        if exc is None:
-            self._turn.__exit__(None, None, None)
-        else:
-            self._turn.__exit__(type(exc), exc, exc.__traceback__)
+        self._turn.exit_detached(exc)
 
     def _end_model_call(self, reply: Reply | None, exc: BaseException | None) -> None:
         """End the model call with its reply (the first time only); without one, hand the turn the usage."""
@@ -198,10 +195,7 @@ class Call:
             rt = hooks.get_runtime()
             model_call.reply(model_reply(reply, capture=rt.content_on_span or rt.content_in_event))
             record_requested_tools(model_call.span, reply.tools)
-        if exc is None:
-            model_call.__exit__(None, None, None)
-        else:
-            model_call.__exit__(type(exc), exc, exc.__traceback__)
+        model_call.exit_detached(exc)
 
     def _record(self, reply: Reply) -> None:
         turn = self._turn
