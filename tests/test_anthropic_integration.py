@@ -10,7 +10,9 @@ from typing import Any
 
 import anthropic
 import httpx2
+import pydantic
 import pytest
+from anthropic.resources.beta.messages import Messages as BetaMessages
 from anthropic.resources.messages import Messages
 from opentelemetry.trace import StatusCode
 
@@ -33,6 +35,8 @@ MESSAGES = [
     {"role": "user", "content": [{"type": "text", "text": "where is my order?"}]},
 ]
 ORIGINAL_CREATE = Messages.__dict__["create"]
+ORIGINAL_PARSE = Messages.__dict__["parse"]
+ORIGINAL_BETA_CREATE = BetaMessages.__dict__["create"]
 TOOL_SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}}}
 USAGE = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 30, "cache_creation_input_tokens": 2}
 
@@ -122,8 +126,22 @@ def chat_attributes(pipe: Pipeline) -> dict[str, Any]:
     return dict(chat.attributes)
 
 
-def create(client: Any, **kwargs: Any) -> Any:
-    return client.messages.create(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES, **kwargs)
+def create(client: Any, *, beta: bool = False, **kwargs: Any) -> Any:
+    messages = client.beta.messages if beta else client.messages
+    return messages.create(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES, **kwargs)
+
+
+class Order(pydantic.BaseModel):
+    order: str
+    eta: str
+
+
+ORDER_JSON = '{"order": "12345", "eta": "Friday"}'
+
+
+def parse(messages: Any) -> Any:
+    """A structured-output `parse` on a Messages resource (the Beta API's or not, sync or async)."""
+    return messages.parse(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES, output_format=Order)
 
 
 def assert_whole_turn(pipe: Pipeline) -> None:
@@ -191,6 +209,61 @@ def test_the_async_stream_helper_is_a_turn(pipe: Pipeline, instrumented: None) -
 
     assert asyncio.run(call()) == "Your order ships today."
     assert_whole_turn(pipe)
+
+
+def test_a_structured_output_parse_is_a_turn(pipe: Pipeline, instrumented: None) -> None:
+    """`parse` posts by itself, not through `create`: it is wrapped on its own, so the gate runs before it too."""
+    api = FakeApi(reply_json(message([{"type": "text", "text": ORDER_JSON}])))
+    assert parse(api.client().messages).parsed_output == Order(order="12345", eta="Friday")
+    assert asyncio.run(parse(api.async_client().messages)).parsed_output.eta == "Friday"
+    assert len(api.requests) == 2 and turns(pipe, "ok") == 2
+    chats = [s for s in pipe.spans() if s.name == f"chat {MODEL}"]
+    assert [dict(c.attributes)[names.GEN_AI_USAGE_INPUT_TOKENS] for c in chats] == [42, 42]
+    assert [e.assistant_response for e in pipe.runtime.prompt_log.entries] == [ORDER_JSON, ORDER_JSON]
+
+
+BETA_CALLS = {
+    "create": lambda api: create(api.client(), beta=True).content[0].text,
+    "async create": lambda api: asyncio.run(create(api.async_client(), beta=True)).content[0].text,
+    "create stream": lambda api: "".join(
+        e.delta.text for e in create(api.client(), beta=True, stream=True) if e.type == "content_block_delta"
+    ),
+    "stream helper": lambda api: _beta_stream_text(api.client()),
+}
+
+
+def _beta_stream_text(client: anthropic.Anthropic) -> str:
+    with client.beta.messages.stream(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES) as stream:
+        return stream.get_final_text()
+
+
+@pytest.mark.parametrize("call", sorted(BETA_CALLS))
+def test_a_beta_api_call_is_a_whole_turn(pipe: Pipeline, instrumented: None, call: str) -> None:
+    """`client.beta.messages`, which the Beta API's threads and tool runner send every request through."""
+    streamed = call in ("create stream", "stream helper")
+    api = FakeApi(reply_sse(TEXT_STREAM) if streamed else reply_json(message()))
+    assert BETA_CALLS[call](api) == "Your order ships today."
+    assert len(api.requests) == 1 and api.requests[0].url.path == "/v1/messages"
+    assert_whole_turn(pipe)
+
+
+def test_each_message_of_a_beta_thread_is_a_turn(pipe: Pipeline, instrumented: None) -> None:
+    """A thread sends through `beta.messages.create`: each message is a turn, with the thread's history."""
+    api = FakeApi(reply_json(message()))
+    thread = api.client().beta.messages.thread(model=MODEL, max_tokens=256, system=SYSTEM)
+    for question in ("where is my order?", "and the refund?"):
+        assert thread.send({"role": "user", "content": question}).content[0].text == "Your order ships today."
+    assert len(api.requests) == 2 and turns(pipe, "ok") == 2
+    assert [e.user_message for e in pipe.runtime.prompt_log.entries] == ["where is my order?", "and the refund?"]
+
+
+def test_a_beta_mcp_tool_use_block_is_a_requested_tool(pipe: Pipeline, instrumented: None) -> None:
+    mcp = {"type": "mcp_tool_use", "id": "mcptoolu_1", "name": "search", "server_name": "docs", "input": {"q": "x"}}
+    create(FakeApi(reply_json(message([mcp], stop="end_turn"))).client(), beta=True)
+    events = pipe.span(f"chat {MODEL}").events
+    assert [
+        (dict(e.attributes)[names.GEN_AI_TOOL_NAME], dict(e.attributes)[names.GEN_AI_TOOL_CALL_ID]) for e in events
+    ] == [("search", "mcptoolu_1")]
 
 
 def test_tool_use_blocks_are_requested_tools() -> None:
@@ -269,12 +342,24 @@ def test_the_kill_switch_stops_every_call_before_any_request() -> None:
             api.client().messages.stream(model=MODEL, max_tokens=256, messages=MESSAGES)
         with pytest.raises(aii.ContainmentActive):
             asyncio.run(create(api.async_client()))
+        with pytest.raises(aii.ContainmentActive):
+            parse(api.client().messages)
+        with pytest.raises(aii.ContainmentActive):
+            asyncio.run(parse(api.async_client().messages))
+        with pytest.raises(aii.ContainmentActive):
+            create(api.client(), beta=True)
+        with pytest.raises(aii.ContainmentActive):
+            parse(api.client().beta.messages)
+        with pytest.raises(aii.ContainmentActive):
+            api.client().beta.messages.stream(model=MODEL, max_tokens=256, messages=MESSAGES)
+        with pytest.raises(aii.ContainmentActive):
+            asyncio.run(create(api.async_client(), beta=True, stream=True))
     finally:
         INTEGRATION.uninstrument()
         pipe_gen.close()
     assert api.requests == []
-    assert [s.name for s in pipe.spans()] == ["invoke_agent"] * 4
-    assert turns(pipe, "contained") == 4
+    assert [s.name for s in pipe.spans()] == ["invoke_agent"] * 10
+    assert turns(pipe, "contained") == 10
 
 
 def test_check_output_redacts_the_reply_the_caller_gets() -> None:
@@ -297,13 +382,21 @@ def test_one_client_only_and_uninstrument_restores(pipe: Pipeline) -> None:
     INTEGRATION.instrument(mine)
     try:
         create(other)
+        create(other, beta=True)
         assert pipe.spans() == []
+        create(mine, beta=True)
+        assert turns(pipe, "ok") == 1
         with aii.turn_context(user_id="alice", session_id="s-1"):
             create(mine)
     finally:
         INTEGRATION.uninstrument()
     assert Messages.__dict__["create"] is ORIGINAL_CREATE and "create" not in vars(mine.messages)
-    turn = pipe.span("invoke_agent")
+    assert not {"create", "parse", "stream"} & set(vars(mine.beta.messages))
+    INTEGRATION.instrument()
+    INTEGRATION.uninstrument()
+    assert (Messages.__dict__["parse"], BetaMessages.__dict__["create"]) == (ORIGINAL_PARSE, ORIGINAL_BETA_CREATE)
+    turn = pipe.spans()[-1]
+    assert turn.name == "invoke_agent"
     assert turn.attributes[names.ENDUSER_PSEUDO_ID] == pipe.runtime.pseudonymizer.pseudonymize("alice")
     assert turn.attributes[names.GEN_AI_CONVERSATION_ID] == "s-1"
 

@@ -16,6 +16,7 @@ import httpx2
 import openai
 import pydantic
 import pytest
+from openai.resources.beta.responses import Responses as BetaResponses
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.responses import Responses
 from opentelemetry import trace
@@ -442,12 +443,14 @@ def test_the_kill_switch_stops_the_call_before_any_request() -> None:
             asyncio.run(api.async_client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
         with pytest.raises(aii.ContainmentActive):
             api.client().chat.completions.parse(model=MODEL, messages=MESSAGES, response_format=OrderStatus)
+        with pytest.raises(aii.ContainmentActive):
+            asyncio.run(api.async_client().beta.responses.create(model=MODEL, input="hi"))
     finally:
         uninstrument_openai()
         pipe_gen.close()
     assert api.requests == []
-    assert turns(pipe, "contained") == 3
-    assert pipe.value(names.CONTAINMENT_ENFORCED, action="kill_switch") == 3
+    assert turns(pipe, "contained") == 4
+    assert pipe.value(names.CONTAINMENT_ENFORCED, action="kill_switch") == 4
 
 
 def test_our_own_failure_never_reaches_the_caller(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -633,6 +636,26 @@ def test_a_responses_stream_is_read_from_its_final_event(pipe: Pipeline, instrum
     assert pipe.runtime.prompt_log.entries[0].assistant_response == "Hi there"
 
 
+def test_a_beta_responses_call_is_a_turn(pipe: Pipeline) -> None:
+    """`client.beta.responses` posts to the Responses API by itself: each client's is wrapped with the client."""
+    api = FakeApi(reply_json(response_json([output_message("Hi there")])))
+    mine, other = api.client(), api.client()
+    instrument_openai(mine)
+    try:
+        other.beta.responses.create(model=MODEL, input="hi")
+        assert pipe.spans() == []
+        result = mine.beta.responses.create(model=MODEL, instructions=SYSTEM, input="hi")
+    finally:
+        uninstrument_openai()
+    assert result.output[0].content[0].text == "Hi there" and "create" not in vars(mine.beta.responses)
+    assert api.requests[-1].url.path == "/v1/responses"
+    attrs = dict(chat_span(pipe).attributes)
+    assert (attrs[names.GEN_AI_RESPONSE_ID], attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == ("resp_1", 8)
+    assert turns(pipe, "ok") == 1
+    (entry,) = pipe.runtime.prompt_log.entries
+    assert (entry.user_message, entry.assistant_response) == ("hi", "Hi there")
+
+
 # -- output check ---------------------------------------------------------------------------------------------
 
 
@@ -667,10 +690,13 @@ def test_uninstrument_restores_the_sdk(pipe: Pipeline) -> None:
     original_async = AsyncCompletions.__dict__["create"]
     original_responses = Responses.__dict__["create"]
     original_parse = Completions.__dict__["parse"]
+    original_beta = BetaResponses.__dict__["create"]
     instrument_openai()
     assert Completions.__dict__["create"] is not ORIGINAL_CREATE
     assert Completions.__dict__["parse"] is not original_parse
+    assert BetaResponses.__dict__["create"] is not original_beta
     uninstrument_openai()
+    assert BetaResponses.__dict__["create"] is original_beta
     assert Completions.__dict__["create"] is ORIGINAL_CREATE
     assert Completions.__dict__["parse"] is original_parse
     assert AsyncCompletions.__dict__["create"] is original_async

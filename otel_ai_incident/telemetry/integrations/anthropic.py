@@ -1,20 +1,23 @@
-"""Auto-instrumentation of the Anthropic SDK: every `messages.create` and `messages.stream` is an `llm_turn`.
+"""Auto-instrumentation of the Anthropic SDK: every Messages call, Beta API included, is an `llm_turn`.
 
     instrument(integrations=["anthropic"])     # or, directly:
     from otel_ai_incident.telemetry.integrations.anthropic import INTEGRATION
     INTEGRATION.instrument()                   # every client, sync and async
     INTEGRATION.instrument(client)             # or only this client
 
-Each call passes the containment gate before anything is sent (ContainmentActive reaches the caller, and no
-request leaves), gets the turn's `invoke_agent` span with a `chat {model}` span for the request, the turn and
-model-call metrics and a prompt-log entry, and records usage (prompt-cache reads and writes included),
-the stop reason, refusals (stop reason `refusal`) and the `tool_use` blocks the model asks for. The SDK's
-exceptions reach the caller unchanged; errors of ours are counted and never raised.
+`messages.create`, the structured-output `messages.parse` (it posts by itself, not through `create`) and
+`messages.stream`, and the same three of `client.beta.messages` (which the Beta API's threads and tool
+runner call for each request they send), are wrapped. Each call passes the containment gate before anything
+is sent (ContainmentActive reaches the caller, and no request leaves), gets the turn's `invoke_agent` span
+with a `chat {model}` span for the request, the turn and model-call metrics and a prompt-log entry, and
+records usage (prompt-cache reads and writes included), the stop reason, refusals (stop reason `refusal`)
+and the tool-use blocks the model asks for. The SDK's exceptions reach the caller unchanged; errors of ours
+are counted and never raised.
 
-`create(stream=True)` returns a wrapped stream, and `messages.stream(...)` a manager whose stream is traced:
-the turn ends when the stream is exhausted, fails or is closed (leaving the `with` block closes it). A
-manager that is never entered sends nothing; its turn ends when it is freed. The Beta API
-(`client.beta.messages`) is not instrumented.
+`create(stream=True)` returns a wrapped stream, and `stream(...)` a manager whose stream is traced: the turn
+ends when the stream is exhausted, fails or is closed (leaving the `with` block closes it). A manager that is
+never entered sends nothing; its turn ends when it is freed. With `check_output`, `parse` redacts the reply's
+text blocks, not the object already parsed from them.
 
 The SDK traces its own calls too (an `anthropic.messages.create` CLIENT span, no metrics): under this
 integration that span is a child of the `chat` span. `ANTHROPIC_OPEN_TELEMETRY=false` turns it off.
@@ -22,14 +25,18 @@ integration that span is a child of the `chat` span. `ANTHROPIC_OPEN_TELEMETRY=f
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 try:
-    from anthropic import AsyncAnthropic, AsyncStream, Stream
+    from anthropic import AsyncStream, Stream
+    from anthropic.resources.beta.messages import AsyncMessages as AsyncBetaMessages
+    from anthropic.resources.beta.messages import Messages as BetaMessages
     from anthropic.resources.messages import AsyncMessages, Messages
     from anthropic.types import Message
+    from anthropic.types.beta import BetaMessage
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError("the Anthropic integration needs the SDK: pip install 'otel-ai-incident[anthropic]'") from missing
 
@@ -48,13 +55,12 @@ from otel_ai_incident.telemetry.integrations.anthropic_messages import (
     with_content,
 )
 
-__all__ = ["INTEGRATION", "MESSAGES", "AnthropicIntegration"]
+__all__ = ["BETA_MESSAGES", "INTEGRATION", "MESSAGES", "AnthropicIntegration"]
 
 PROVIDER = "anthropic"
 COMPONENT = "anthropic_integration"
-# Where the SDK's stream managers keep the request they send on entry (name-mangled private attributes).
-_SYNC_REQUEST = "_MessageStreamManager__api_request"
-_ASYNC_REQUEST = "_AsyncMessageStreamManager__api_request"
+_METHODS = ("create", "parse")  # `parse` (structured outputs) posts by itself; `stream` has a wrapper of its own
+_ASYNC_RESOURCES = (AsyncMessages, AsyncBetaMessages)
 # Instrumentations of the client that trace and count the request themselves (OpenLLMetry's).
 _OTHER_INSTRUMENTATIONS = (("opentelemetry.instrumentation.anthropic", "AnthropicInstrumentor"),)
 
@@ -76,6 +82,7 @@ MESSAGES = ClientApi(
     traced_elsewhere=other_instrumentation_active,
     server=base_url_server,
 )
+BETA_MESSAGES = dataclasses.replace(MESSAGES, reply_type=BetaMessage)  # same request, reply and stream shapes
 
 
 class AnthropicIntegration:
@@ -92,13 +99,11 @@ class AnthropicIntegration:
         `check_output=True` runs the PII check on each whole reply and puts the text it returns into the
         reply's text blocks; on a stream it can only record, the events being already delivered.
         """
-        if client is not None:
-            targets = [(client.messages, isinstance(client, AsyncAnthropic))]
-        else:
-            targets = [(Messages, False), (AsyncMessages, True)]
-        for owner, is_async in targets:
-            self._patcher.patch(owner, "create", MESSAGES, is_async, check_output)
-            self._patcher.patch(owner, "stream", MESSAGES, is_async, check_output, _wrap_stream_helper)
+        for owner, api in _targets(client):
+            is_async = issubclass(owner if isinstance(owner, type) else type(owner), _ASYNC_RESOURCES)
+            for method in _METHODS:
+                self._patcher.patch(owner, method, api, is_async, check_output)
+            self._patcher.patch(owner, "stream", api, is_async, check_output, _wrap_stream_helper)
 
     def uninstrument(self) -> None:
         """Undo every `instrument` call, newest first."""
@@ -106,6 +111,22 @@ class AnthropicIntegration:
 
 
 INTEGRATION = AnthropicIntegration()  # the process's one Anthropic integration
+
+
+def _targets(client: Any) -> list[tuple[Any, ClientApi]]:
+    """(Messages resource or class, its API): one client's, Beta API included, or every client's."""
+    if client is None:
+        return [
+            (Messages, MESSAGES),
+            (AsyncMessages, MESSAGES),
+            (BetaMessages, BETA_MESSAGES),
+            (AsyncBetaMessages, BETA_MESSAGES),
+        ]
+    targets = [(client.messages, MESSAGES)]
+    beta = getattr(client, "beta", None)  # a client without the Beta API (a cloud platform's, say)
+    if beta is not None and hasattr(beta, "messages"):
+        targets.append((beta.messages, BETA_MESSAGES))
+    return targets
 
 
 def _wrap_stream_helper(
@@ -122,7 +143,8 @@ def _wrap_stream_helper(
             call.end(exc)
             raise
         try:
-            attribute = _ASYNC_REQUEST if is_async else _SYNC_REQUEST
+            # Where the manager keeps the request it sends on entry: a private, hence name-mangled, attribute.
+            attribute = f"_{type(manager).__name__}__api_request"
             request = getattr(manager, attribute)
             sent = [False]
             send = _send_async if is_async else _send

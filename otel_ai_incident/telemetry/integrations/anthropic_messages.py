@@ -30,7 +30,7 @@ from otel_ai_incident.telemetry.integrations._core.request import (
 from otel_ai_incident.telemetry.turn_context import current_turn_context
 
 REFUSAL = "refusal"  # the stop reason of a reply the model's safety measures stopped
-_TOOL_USE_BLOCKS = frozenset({"tool_use", "server_tool_use"})
+_TOOL_USE_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})  # the last two run on Anthropic's side
 
 
 def messages_request(kwargs: Mapping[str, Any]) -> TurnRequest:

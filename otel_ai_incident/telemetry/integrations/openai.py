@@ -9,10 +9,11 @@ sent (ContainmentActive then reaches the caller, and no request leaves), and rec
 refusals and the tools the model asks for. The SDK's own exceptions reach the caller unchanged; errors of ours
 are counted and never raised. Methods are replaced in place (no wrapt) and `uninstrument_openai()` puts them back.
 
-`create` and the structured-output `parse` of both APIs are wrapped; the `.stream()` helpers call `create`
-and are covered through it. Streams (`stream=True`) come back wrapped: the turn ends when the stream is
-exhausted, fails or is closed, with usage when the API sends it (`stream_options={"include_usage": True}`) and
-`gen_ai.response.time_to_first_chunk` on the span. The `with_raw_response` / `with_streaming_response`
+`create` and the structured-output `parse` of both APIs are wrapped, and `create` of the Beta Responses API
+(`client.beta.responses`); the `.stream()` helpers call `create` and are covered through it. Streams
+(`stream=True`) come back wrapped: the turn ends when the stream is exhausted, fails or is closed, with usage
+when the API sends it (`stream_options={"include_usage": True}`) and `gen_ai.response.time_to_first_chunk` on
+the span. The `with_raw_response` / `with_streaming_response`
 variants count as turns but record no reply. With `check_output`, `parse` redacts the reply's text, not the
 object parsed from it.
 """
@@ -29,7 +30,7 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
 
 from otel_ai_incident.telemetry.integrations._core.call import ClientApi
 from otel_ai_incident.telemetry.integrations._core.patching import Patcher
-from otel_ai_incident.telemetry.integrations.openai_api import CHAT, RESPONSES
+from otel_ai_incident.telemetry.integrations.openai_api import BETA_RESPONSES, CHAT, RESPONSES
 
 __all__ = ["INTEGRATION", "OpenAIIntegration", "instrument_openai", "uninstrument_openai"]
 
@@ -76,15 +77,25 @@ def uninstrument_openai() -> None:
 
 def _targets(client: Any) -> list[tuple[Any, ClientApi, bool]]:
     """(resource, its API, whether it is async): the SDK's async methods may be plain functions returning a
-    coroutine, so asyncness is known from the client or resource class, not from the method."""
+    coroutine, so asyncness is known from the client or resource class, not from the method. Older SDKs lack
+    the Responses API or its Beta variant."""
     if client is not None:
         is_async = isinstance(client, AsyncOpenAI)
-        targets = [(client.chat.completions, CHAT, is_async)]
-        responses = getattr(client, "responses", None)  # older SDKs have no Responses API
-        return [*targets, (responses, RESPONSES, is_async)] if responses is not None else targets
+        resources = [
+            (client.chat.completions, CHAT),
+            (getattr(client, "responses", None), RESPONSES),
+            (getattr(getattr(client, "beta", None), "responses", None), BETA_RESPONSES),
+        ]
+        return [(resource, api, is_async) for resource, api in resources if resource is not None]
     targets = [(Completions, CHAT, False), (AsyncCompletions, CHAT, True)]
     try:
         from openai.resources.responses import AsyncResponses, Responses
     except ImportError:
         return targets
-    return [*targets, (Responses, RESPONSES, False), (AsyncResponses, RESPONSES, True)]
+    targets += [(Responses, RESPONSES, False), (AsyncResponses, RESPONSES, True)]
+    try:
+        from openai.resources.beta.responses import AsyncResponses as AsyncBetaResponses
+        from openai.resources.beta.responses import Responses as BetaResponses
+    except ImportError:
+        return targets
+    return [*targets, (BetaResponses, BETA_RESPONSES, False), (AsyncBetaResponses, BETA_RESPONSES, True)]

@@ -3,11 +3,17 @@ provider name, where the client sends its requests, and the other instrumentatio
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from openai import AsyncStream, Stream
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
+
+try:
+    from openai.types.beta import BetaResponse
+except ImportError:  # an SDK without the Beta Responses API, whose resource is then not patched either
+    BetaResponse = Response
 
 from otel_ai_incident.telemetry.integrations._core.call import ClientApi
 from otel_ai_incident.telemetry.integrations._core.clients import base_url_server, instrumentor_active
@@ -63,3 +69,5 @@ RESPONSES = _api(
     check=check_responses,
     accumulator=ResponsesStreamAccumulator,
 )
+#: `client.beta.responses`: the Responses API's request, reply and stream shapes under a reply class of its own.
+BETA_RESPONSES = dataclasses.replace(RESPONSES, reply_type=BetaResponse)
