@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from random import getrandbits
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "Runtime",
     "ToolCall",
     "Turn",
+    "current_turn",
     "default_runtime",
     "get_runtime",
     "guardrail_threshold",
@@ -62,6 +64,16 @@ AI_REFUSAL = "ai.refusal"
 
 # Accept our enums or their plain values, and always hand plain strings to OpenTelemetry.
 _SEVERITIES = {**{s.value: s.value for s in names.Severity}, **{s: s.value for s in names.Severity}}
+
+
+# The turn a `with llm_turn(...)` block holds in this context: a client integration called inside it makes its
+# request a model call of that turn instead of a turn of its own.
+_CURRENT_TURN: ContextVar[Turn | None] = ContextVar("otel_ai_incident.current_turn", default=None)
+
+
+def current_turn() -> Turn | None:
+    """The turn of the innermost `with llm_turn(...)` (or `async with`) block around this code, if any."""
+    return _CURRENT_TURN.get()
 
 
 def new_log_id() -> str:
@@ -82,6 +94,7 @@ class Turn(Scope):
     __slots__ = (
         "_attrs",
         "_ctx",
+        "_current",
         "_error_type",
         "_finish_reasons",
         "_guardrails",
@@ -140,6 +153,7 @@ class Turn(Scope):
         self._span: trace.Span = trace.INVALID_SPAN
         self._ctx: otel_context.Context | None = None
         self._token: object | None = None
+        self._current: Token[Turn | None] | None = None
         self._start = 0.0
         self._pseudonym: str | None = None
         self._prompt_hash: str | None = None
@@ -185,6 +199,7 @@ class Turn(Scope):
             self._start_span()
             if attach:
                 self._token = otel_context.attach(self._ctx)
+                self._current = _CURRENT_TURN.set(self)
         except Exception:
             rt.record_error("llm_turn")
         if blocked is not None:
@@ -231,6 +246,22 @@ class Turn(Scope):
         self._finish(error)
         raise error
 
+    def check_gate(self) -> None:
+        """Ask the gate again before another request of this turn (an agent's next step), so a kill switch or
+        a rate limit set since the turn began stops the request: ContainmentActive, recorded on the turn's
+        span and counted; the turn itself ends as contained when the exception leaves its block."""
+        rt = self._rt
+        try:
+            blocked = rt.gate.turn_blocked(self._pseudonym)
+            if blocked is not None:
+                rt.instruments.containment_enforced.add(1, {names.ACTION: blocked[0]})
+                self._span.set_attribute(names.AI_CONTAINMENT_ACTION, blocked[0])
+        except Exception:
+            rt.record_error("llm_turn")
+            return
+        if blocked is not None:
+            raise ContainmentActive(*blocked)
+
     def _finish(self, exc: BaseException | None) -> None:
         rt = self._rt
         try:
@@ -249,6 +280,9 @@ class Turn(Scope):
         except Exception:
             rt.record_error("llm_turn")
         finally:
+            if self._current is not None:
+                _CURRENT_TURN.reset(self._current)
+                self._current = None
             if self._token is not None:
                 otel_context.detach(self._token)
                 self._token = None
@@ -298,8 +332,9 @@ class Turn(Scope):
         request = request if request is not None else ModelRequest(**fields)
         rt = self._rt
         model = self._attrs
-        if request.model is not None and request.model != self.model:
-            model = rt.attributes.model(request.model, self.provider)
+        provider = request.provider or self.provider
+        if (request.model is not None and request.model != self.model) or provider != self.provider:
+            model = rt.attributes.model(request.model or self.model, provider)
         self._model_calls += 1
         return ModelCall(self, rt, self._ctx, model, request, self.session_id)
 
@@ -497,7 +532,8 @@ def llm_turn(
 
     `user_id` is pseudonymised before it goes anywhere. Raises ContainmentActive on entry while a kill
     switch or a rate limit on this user is in force. The turn's span is `invoke_agent {agent_name}`
-    (`invoke_agent` without one); wrap each request to the model in `turn.model_call()`.
+    (`invoke_agent` without one); wrap each request to the model in `turn.model_call()`, or call an
+    instrumented client inside the block: its requests become this turn's model calls.
     """
     return Turn(
         get_runtime(),

@@ -11,6 +11,7 @@ event holding the content.
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 
 COMPONENT = "model_call"
 
+#: Whether a request to a model is being traced in this context: inside `with turn.model_call()`, or inside an
+#: integration's wrapper around the SDK call. A client library that an instrumented one calls underneath
+#: (LiteLLM calling OpenAI's SDK) then adds no turn and no model call of its own: one request, one `chat` span.
+REQUEST_TRACED: ContextVar[bool] = ContextVar("otel_ai_incident.request_traced", default=False)
+
 
 @dataclass(slots=True)
 class ModelRequest:
@@ -35,6 +41,7 @@ class ModelRequest:
     only when content capture is on."""
 
     model: str | None = None  # None: the turn's model
+    provider: str | None = None  # gen_ai.provider.name; None: the turn's
     server_address: str | None = None
     server_port: int | None = None
     temperature: float | None = None
@@ -82,6 +89,7 @@ class ModelCall(Scope):
         "_rt",
         "_span",
         "_start",
+        "_traced",
         "_turn",
     )
 
@@ -106,6 +114,7 @@ class ModelCall(Scope):
         #: The request's and the reply's content as JSON, encoded once for the span and the details event.
         self._content: dict[str, str] = {}
         self._ctx_token: object | None = None
+        self._traced: Token[bool] | None = None
         self._start = 0.0
 
     @property
@@ -125,6 +134,7 @@ class ModelCall(Scope):
             self._start_span()
             if attach:  # the client library's own spans (HTTP) hang off the model call
                 self._ctx_token = otel_context.attach(self.context)
+                self._traced = REQUEST_TRACED.set(True)
         except Exception:
             self._rt.record_error(COMPONENT)
         self._start = time.perf_counter()
@@ -214,6 +224,9 @@ class ModelCall(Scope):
         except Exception:
             rt.record_error(COMPONENT)
         finally:
+            if self._traced is not None:
+                REQUEST_TRACED.reset(self._traced)
+                self._traced = None
             if self._ctx_token is not None:
                 otel_context.detach(self._ctx_token)
                 self._ctx_token = None

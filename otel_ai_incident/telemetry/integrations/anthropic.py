@@ -54,6 +54,7 @@ from otel_ai_incident.telemetry.integrations.anthropic_messages import (
     messages_request,
     with_content,
 )
+from otel_ai_incident.telemetry.model_call import REQUEST_TRACED
 
 __all__ = ["BETA_MESSAGES", "INTEGRATION", "MESSAGES", "AnthropicIntegration"]
 
@@ -136,6 +137,8 @@ def _wrap_stream_helper(
     manager sends on entry is replaced by one that runs under the model call and returns a traced stream."""
 
     def instrumented(*args: Any, **kwargs: Any) -> Any:
+        if REQUEST_TRACED.get():  # inside the app's model_call(): that one traces the request
+            return original(*args, **kwargs)
         call = Call(api, {**kwargs, "stream": True}, args[0] if args else None, check_output=check_output)
         try:
             manager = original(*args, **kwargs)
@@ -162,12 +165,15 @@ def _send(call: Call, request: Callable[[], Any], sent: list[bool]) -> Callable[
     def send() -> Any:
         sent[0] = True
         token = otel_context.attach(call.otel_context)
+        inside = REQUEST_TRACED.set(True)
         try:
             raw = request()
         except BaseException as exc:
             otel_context.detach(token)
             call.end(exc)
             raise
+        finally:
+            REQUEST_TRACED.reset(inside)
         return traced(call, raw, False, token)
 
     return send
@@ -177,12 +183,15 @@ def _send_async(call: Call, request: Awaitable[Any], sent: list[bool]) -> Awaita
     async def send() -> Any:
         sent[0] = True
         token = otel_context.attach(call.otel_context)
+        inside = REQUEST_TRACED.set(True)
         try:
             raw = await request
         except BaseException as exc:
             otel_context.detach(token)
             call.end(exc)
             raise
+        finally:
+            REQUEST_TRACED.reset(inside)
         return traced(call, raw, True, token)
 
     return send()

@@ -14,8 +14,13 @@ prompt log holds the first request's user message and the last model's reply. Mo
 LangChain's `ls_model_name` / `ls_provider` run metadata. Each later model call of the turn (an agent's next
 step) asks the gate again, so a kill switch set during a long run stops its next request.
 
-Use either the integration or handlers of your own, not both: each handler opens its own turns. Completion
-(non-chat) models are not covered; `check_output` cannot change what a callback is handed, so it only records.
+A run made inside the app's own `with llm_turn(...)` block is part of that turn: its chat model calls are
+the turn's model calls (the gate asked before each), and the turn is the app's to end.
+
+Use either the integration or handlers of your own, not both: each handler opens its own turns. Likewise
+enable either this integration or the chat model's client integration (`openai`, `anthropic`): a callback
+cannot mark the request the model then sends, so both would trace it. Completion (non-chat) models are not
+covered; `check_output` cannot change what a callback is handed, so it only records.
 """
 
 from __future__ import annotations
@@ -35,8 +40,6 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError("the LangChain integration needs it: pip install 'otel-ai-incident[langchain]'") from missing
 
-from otel_ai_incident import names
-from otel_ai_incident.errors import ContainmentActive
 from otel_ai_incident.telemetry import hooks
 from otel_ai_incident.telemetry.integrations._core.call import record_requested_tools
 from otel_ai_incident.telemetry.integrations._core.reply import Reply, model_reply
@@ -62,6 +65,7 @@ class _OpenTurn:
 
     turn: hooks.Turn
     children: dict[UUID, Scope] = field(default_factory=dict)
+    owned: bool = True  # False: the app's own turn, which the run is part of and the app ends
 
 
 class LangChainTurnHandler(BaseCallbackHandler):
@@ -101,7 +105,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
         opened, child, ends_turn = self._forget(run_id)
         if child is not None:
             child.exit_detached(error)
-        if ends_turn:
+        if ends_turn and opened.owned:
             opened.turn.exit_detached(error)
 
     def on_chain_start(
@@ -143,27 +147,15 @@ class LangChainTurnHandler(BaseCallbackHandler):
             request = ChatRequest(UNKNOWN_MODEL, None, None, None, ModelRequest(), ())
         with self._lock:
             opened = self._turns.get(root)
-        if opened is None:
-            context = current_turn_context()
-            turn = hooks.llm_turn(
-                model=request.model,
-                user_id=context.user_id,
-                session_id=context.session_id,
-                system_prompt=request.system_prompt,
-                user_message=request.user_message,
-                provider=request.provider,
-            )
-            try:
-                turn.enter_detached()
-            except BaseException:
-                with self._lock:
-                    self._roots.pop(run_id, None)
-                raise
-            opened = _OpenTurn(turn)
+        try:
+            if opened is None:
+                opened = self._open_turn(root, request)
+            else:
+                opened.turn.check_gate()
+        except BaseException:  # ContainmentActive: the run stops here, before the request
             with self._lock:
-                self._turns[root] = opened
-        else:
-            self._gate_again(opened, run_id)
+                self._roots.pop(run_id, None)
+            raise
         try:
             if rt.content_on_span or rt.content_in_event:
                 request.call.system_instructions = request.system_prompt
@@ -174,22 +166,27 @@ class LangChainTurnHandler(BaseCallbackHandler):
         except Exception:
             rt.record_error(COMPONENT)
 
-    def _gate_again(self, opened: _OpenTurn, run_id: UUID) -> None:
-        """A later model call of an open turn (an agent's next step) asks the gate again, so a kill switch
-        or a rate limit set meanwhile stops the run before this request, not only the next run."""
-        rt = hooks.get_runtime()
-        try:
-            blocked = rt.gate.turn_blocked(opened.turn.user_pseudonym)
-            if blocked is not None:
-                rt.instruments.containment_enforced.add(1, {names.ACTION: blocked[0]})
-                opened.turn.span.set_attribute(names.AI_CONTAINMENT_ACTION, blocked[0])
-        except Exception:
-            rt.record_error(COMPONENT)
-            return
-        if blocked is not None:
-            with self._lock:
-                self._roots.pop(run_id, None)
-            raise ContainmentActive(*blocked)
+    def _open_turn(self, root: UUID, request: ChatRequest) -> _OpenTurn:
+        """The turn of a run's first chat model call: the app's own when the run was made inside its `with
+        llm_turn(...)` block (the gate is asked again), else a new one (the gate runs as it opens)."""
+        outer = hooks.current_turn()
+        if outer is not None:
+            outer.check_gate()
+            opened = _OpenTurn(outer, owned=False)
+        else:
+            context = current_turn_context()
+            turn = hooks.llm_turn(
+                model=request.model,
+                user_id=context.user_id,
+                session_id=context.session_id,
+                system_prompt=request.system_prompt,
+                user_message=request.user_message,
+                provider=request.provider,
+            )
+            opened = _OpenTurn(turn.enter_detached())
+        with self._lock:
+            self._turns[root] = opened
+        return opened
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the reply on the model call, end it, then hand the turn the text (the turn counts usage its
@@ -211,7 +208,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
                     )
                 except Exception:
                     hooks.get_runtime().record_error(COMPONENT)
-        if ends_turn:
+        if ends_turn and opened.owned:
             opened.turn.exit_detached()
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

@@ -41,12 +41,15 @@ def chat_request(
     system = [text for m in messages if m.type == "system" and (text := content_text(m.content)) is not None]
     user_message = next((content_text(m.content) for m in reversed(messages) if m.type == "human"), None)
     max_tokens = number(metadata.get("ls_max_tokens"))
+    provider = string(metadata.get("ls_provider"))
     return ChatRequest(
         model=model or UNKNOWN_MODEL,
-        provider=string(metadata.get("ls_provider")),
+        provider=provider,
         system_prompt="\n".join(system) if system else None,
         user_message=user_message,
-        call=ModelRequest(
+        call=ModelRequest(  # its own model and provider: a turn's later calls (or the app's turn) may differ
+            model=model,
+            provider=provider,
             temperature=number(metadata.get("ls_temperature")),
             max_tokens=int(max_tokens) if max_tokens is not None else None,
         ),

@@ -11,8 +11,8 @@ LiteLLM's exceptions reach the caller unchanged. `stream=True` returns a wrapped
 
 The functions of the `litellm` module are replaced, so `litellm.completion(...)` and a
 `from litellm import completion` made after `instrument()` are covered; a name imported before is not.
-LiteLLM calls a provider's SDK underneath (OpenAI's for `openai/` models): enable either this integration or
-that SDK's, not both, or one call becomes two turns. LiteLLM's own `otel` callback is not detected.
+Where LiteLLM sends through a provider's SDK whose integration is on too, that integration adds nothing: the
+request is traced here, once. LiteLLM's own `otel` callback is not detected.
 """
 
 from __future__ import annotations

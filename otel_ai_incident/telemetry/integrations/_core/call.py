@@ -53,10 +53,12 @@ class Call:
     """Opens the turn on creation (raising ContainmentActive before anything is sent) and ends it exactly once.
 
     The turn's `invoke_agent` span holds the gate, the output check and the prompt-log id; the request itself
-    is a `chat {model}` model call inside it, ended as soon as the reply (or the stream) is in. When another
-    instrumentation of the same client is active (`ClientApi.traced_elsewhere`), that one traces and counts
-    the request: this call then opens no model call of its own (one `chat` span, one duration record), and
-    its span, started inside the turn's context, becomes the turn's child.
+    is a `chat {model}` model call inside it, ended as soon as the reply (or the stream) is in. Made inside
+    the app's own `with llm_turn(...)` block, the request is a model call of that turn instead (the gate is
+    asked again before it; the turn stays the app's to end). When another instrumentation of the same client
+    is active (`ClientApi.traced_elsewhere`), that one traces and counts the request: this call then opens no
+    model call of its own (one `chat` span, one duration record), and its span, started inside the turn's
+    context, becomes the turn's child.
     """
 
     __slots__ = (
@@ -66,6 +68,7 @@ class Call:
         "_ended",
         "_held",
         "_model_call",
+        "_owns_turn",
         "_partial",
         "_turn",
         "api",
@@ -83,15 +86,21 @@ class Call:
         self.api = api
         self._check_output = check_output
         request = _read(api, kwargs)
-        self._turn = hooks.llm_turn(
-            model=request.model,
-            user_id=request.user_id,
-            session_id=request.session_id,
-            system_prompt=request.system_prompt,
-            user_message=request.user_message,
-            provider=request.provider or api.provider,
-        )
-        self._turn.enter_detached()
+        outer = hooks.current_turn()
+        self._owns_turn = outer is None
+        if outer is None:
+            self._turn = hooks.llm_turn(
+                model=request.model,
+                user_id=request.user_id,
+                session_id=request.session_id,
+                system_prompt=request.system_prompt,
+                user_message=request.user_message,
+                provider=request.provider or api.provider,
+            )
+            self._turn.enter_detached()
+        else:
+            outer.check_gate()
+            self._turn = outer
         self._model_call: ModelCall | None = None
         self._held: object | None = None
         self._elsewhere = api.traced_elsewhere()
@@ -109,6 +118,8 @@ class Call:
         try:
             settings = request.call if request.call is not None else ModelRequest()
             settings.server_address, settings.server_port = self.api.server(resource)
+            if not self._owns_turn:  # the app's turn may name another model and provider than this request
+                settings.model, settings.provider = request.model, request.provider or self.api.provider
             rt = hooks.get_runtime()
             if rt.content_on_span or rt.content_in_event:
                 self.api.with_content(request)
@@ -180,7 +191,8 @@ class Call:
         if self._held is not None:
             otel_context.detach(self._held)  # logs, never raises, if the stream ended in another context
             self._held = None
-        self._turn.exit_detached(exc)
+        if self._owns_turn:
+            self._turn.exit_detached(exc)
 
     def _end_model_call(self, reply: Reply | None, exc: BaseException | None) -> None:
         """End the model call with its reply (the first time only); without one, hand the turn the usage."""

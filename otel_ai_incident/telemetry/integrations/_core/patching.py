@@ -19,6 +19,7 @@ from opentelemetry import context as otel_context
 
 from otel_ai_incident.telemetry.integrations._core.call import Call, ClientApi
 from otel_ai_incident.telemetry.integrations._core.streams import traced
+from otel_ai_incident.telemetry.model_call import REQUEST_TRACED
 
 Wrapper = Callable[[Callable[..., Any], ClientApi, bool, bool], Callable[..., Any]]  # (original, api, async, check)
 _ORIGINAL = "_otel_ai_incident_original"  # set on our wrappers: what they wrap
@@ -81,31 +82,43 @@ class Patcher:
 
 def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_output: bool) -> Callable[..., Any]:
     """The instrumented method: the turn opens (and the gate runs) before the SDK sends anything, and the SDK
-    call runs under the model call's span, so the client's own spans (HTTP) hang off it."""
+    call runs under the model call's span, so the client's own spans (HTTP) hang off it. Called where a
+    request is already traced (inside the app's `model_call()`, or by an instrumented client underneath),
+    it adds nothing: one request, one turn and one `chat` span."""
     if is_async:
 
         async def instrumented(*args: Any, **kwargs: Any) -> Any:
+            if REQUEST_TRACED.get():
+                return await original(*args, **kwargs)
             call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
             token = otel_context.attach(call.otel_context)
+            inside = REQUEST_TRACED.set(True)
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
                 otel_context.detach(token)
                 call.end(exc)
                 raise
+            finally:
+                REQUEST_TRACED.reset(inside)
             return traced(call, result, True, token)
 
     else:
 
         def instrumented(*args: Any, **kwargs: Any) -> Any:
+            if REQUEST_TRACED.get():
+                return original(*args, **kwargs)
             call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
             token = otel_context.attach(call.otel_context)
+            inside = REQUEST_TRACED.set(True)
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
                 otel_context.detach(token)
                 call.end(exc)
                 raise
+            finally:
+                REQUEST_TRACED.reset(inside)
             return traced(call, result, False, token)
 
     return mark_wrapper(instrumented, original)
