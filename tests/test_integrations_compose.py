@@ -1,6 +1,6 @@
 """One request, one turn and one `chat` span, however the layers stack: a client integration inside the app's own
-`llm_turn` (the request is a model call of that turn), inside the app's own `model_call()` (nothing added), or
-under another instrumented client (LiteLLM sending through OpenAI's SDK)."""
+`llm_turn` (the request is a model call of that turn), inside the app's own `model_call()` (nothing added),
+under another instrumented client (LiteLLM sending through OpenAI's SDK) or under a LangChain chat model."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the model price list
 
 import litellm
-from langchain_core.messages import HumanMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from opentelemetry.trace import SpanKind
 
 import otel_ai_incident as aii
@@ -30,7 +32,7 @@ from test_anthropic_integration import message as anthropic_message
 from test_anthropic_integration import reply_sse as anthropic_sse
 from test_langchain_integration import ANSWER as LANGCHAIN_ANSWER
 from test_langchain_integration import FakeModel
-from test_openai_integration import MESSAGES, MODEL, FakeApi, KillSwitch, completion, reply_json, use_pipeline
+from test_openai_integration import MESSAGES, MODEL, STREAM, FakeApi, KillSwitch, completion, reply_json, use_pipeline
 from test_openai_integration import reply_sse as openai_sse
 
 APP_MODEL = "support-bot"  # what the app's own turn names, not the model its client then asks
@@ -215,3 +217,123 @@ def test_a_langchain_run_in_the_apps_turn_is_part_of_it(pipe: Pipeline, gate: Sw
     assert span_names(pipe) == [f"chat {FakeModel.model_fields['model'].default}", "invoke_agent"]
     assert app_turns(pipe, "contained") == 1
     assert pipe.runtime.prompt_log.entries[0].assistant_response == ANSWER
+
+
+class ChatOpenAI(BaseChatModel):
+    """A LangChain chat model that sends through OpenAI's SDK as langchain-openai's does (`chat.completions.create`,
+    not installed here); the class name gives it LangChain's `ls_provider` "openai"."""
+
+    api: Any
+    model: str = MODEL
+
+    @property
+    def _llm_type(self) -> str:
+        return "openai-chat"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        reply = self.api.client().chat.completions.create(model=self.model, messages=_as_openai(messages))
+        return _chat_result(reply)
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Any:
+        reply = await self.api.async_client().chat.completions.create(model=self.model, messages=_as_openai(messages))
+        return _chat_result(reply)
+
+    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        stream = self.api.client().chat.completions.create(
+            model=self.model, messages=_as_openai(messages), stream=True, stream_options={"include_usage": True}
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=chunk.choices[0].delta.content))
+
+
+def _as_openai(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+    return [{"role": "user" if m.type == "human" else m.type, "content": m.content} for m in messages]
+
+
+def _chat_result(reply: Any) -> ChatResult:
+    usage = reply.usage
+    message = AIMessage(
+        reply.choices[0].message.content,
+        usage_metadata={
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        response_metadata={"finish_reason": reply.choices[0].finish_reason, "id": reply.id},
+    )
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+@pytest.fixture
+def langchain_and_openai_on(openai_on: None) -> Iterator[None]:
+    langchain_integration.INTEGRATION.instrument()
+    yield
+    langchain_integration.INTEGRATION.uninstrument()
+
+
+def model_turns(pipe: Pipeline, outcome: str = "ok") -> Any:
+    return pipe.value(names.TURNS, **{names.GEN_AI_REQUEST_MODEL: MODEL, names.OUTCOME: outcome})
+
+
+QUESTION = [HumanMessage("where is my order?")]
+
+
+def test_a_langchain_model_over_an_instrumented_client_is_one_turn(
+    pipe: Pipeline, langchain_and_openai_on: None
+) -> None:
+    """Both integrations on, as an app enables them: LangChain's model call is the request's only `chat` span;
+    once the run is over, a request of the app's own is traced by the client integration again."""
+    api = FakeApi(reply_json(completion(ANSWER)))
+    assert ChatOpenAI(api=api).invoke(QUESTION).content == ANSWER
+    assert span_names(pipe) == [f"chat {MODEL}", "invoke_agent"] and len(api.requests) == 1
+    assert model_turns(pipe) == 1 and pipe.records(names.OPERATION_DURATION.name) == 1
+    chat = dict(pipe.span(f"chat {MODEL}").attributes)
+    assert (chat[names.GEN_AI_PROVIDER_NAME], chat[names.GEN_AI_USAGE_OUTPUT_TOKENS]) == ("openai", 5)
+    (entry,) = pipe.runtime.prompt_log.entries
+    assert (entry.user_message, entry.assistant_response) == ("where is my order?", ANSWER)
+
+    ask(api)
+    assert model_turns(pipe) == 2 and pipe.records(names.OPERATION_DURATION.name) == 2
+    assert dict(pipe.spans()[-2].attributes)[names.SERVER_ADDRESS] == "openai.test"  # the client's own call
+
+
+def test_an_async_langchain_model_over_an_instrumented_client_is_one_turn(
+    pipe: Pipeline, langchain_and_openai_on: None
+) -> None:
+    """LangChain ends an async model call in a task of its own, so the claim it made cannot be undone in the
+    caller's context: it lapses with the call, and the app's next request is traced."""
+    api = FakeApi(reply_json(completion(ANSWER)))
+
+    async def run() -> None:
+        assert (await ChatOpenAI(api=api).ainvoke(QUESTION)).content == ANSWER
+        assert model_turns(pipe) == 1 and pipe.records(names.OPERATION_DURATION.name) == 1
+        await api.async_client().chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    asyncio.run(run())
+    assert len(api.requests) == 2 and model_turns(pipe) == 2
+    assert pipe.records(names.OPERATION_DURATION.name) == 2 and len(pipe.runtime.prompt_log.entries) == 2
+
+
+def test_a_streamed_langchain_model_over_an_instrumented_client_is_one_turn(
+    pipe: Pipeline, langchain_and_openai_on: None
+) -> None:
+    api = FakeApi(openai_sse(STREAM))
+    assert "".join(c.content for c in ChatOpenAI(api=api).stream(QUESTION)) == ANSWER
+    assert span_names(pipe) == [f"chat {MODEL}", "invoke_agent"] and model_turns(pipe) == 1
+    assert pipe.runtime.prompt_log.entries[0].assistant_response == ANSWER
+    api.handler = reply_json(completion(ANSWER))
+    ask(api)
+    assert model_turns(pipe) == 2
+
+
+def test_the_kill_switch_stops_a_langchain_model_over_an_instrumented_client(
+    pipe: Pipeline, gate: SwitchableGate, langchain_and_openai_on: None
+) -> None:
+    api = FakeApi(reply_json(completion(ANSWER)))
+    gate.close()
+    with pytest.raises(aii.ContainmentActive):
+        ChatOpenAI(api=api).invoke(QUESTION)
+    assert api.requests == [] and model_turns(pipe, "contained") == 1 and not model_turns(pipe)

@@ -10,6 +10,7 @@ event holding the content.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -29,10 +30,18 @@ if TYPE_CHECKING:
 
 COMPONENT = "model_call"
 
-#: Whether a request to a model is being traced in this context: inside `with turn.model_call()`, or inside an
-#: integration's wrapper around the SDK call. A client library that an instrumented one calls underneath
-#: (LiteLLM calling OpenAI's SDK) then adds no turn and no model call of its own: one request, one `chat` span.
-REQUEST_TRACED: ContextVar[bool] = ContextVar("otel_ai_incident.request_traced", default=False)
+#: Whether a request to a model is being traced in this context: True inside `with turn.model_call()` or an
+#: integration's wrapper around the SDK call; a model call that a callback integration opened and claimed the
+#: context for (LangChain's, see `ModelCall.claim_requests`), while that call is open. A client library called
+#: underneath (OpenAI's SDK under LiteLLM or a LangChain chat model) then adds no turn and no model call of its
+#: own: one request, one `chat` span. Read it with `request_traced()`.
+REQUEST_TRACED: ContextVar[bool | ModelCall] = ContextVar("otel_ai_incident.request_traced", default=False)
+
+
+def request_traced() -> bool:
+    """Whether a request sent from the current context is already traced, so a client integration adds nothing."""
+    traced = REQUEST_TRACED.get()
+    return traced is True or (traced is not False and not traced._ended)
 
 
 @dataclass(slots=True)
@@ -83,6 +92,7 @@ class ModelCall(Scope):
         "_context",
         "_conversation",
         "_ctx_token",
+        "_ended",
         "_parent",
         "_reply",
         "_request",
@@ -114,7 +124,8 @@ class ModelCall(Scope):
         #: The request's and the reply's content as JSON, encoded once for the span and the details event.
         self._content: dict[str, str] = {}
         self._ctx_token: object | None = None
-        self._traced: Token[bool] | None = None
+        self._traced: Token[bool | ModelCall] | None = None
+        self._ended = False
         self._start = 0.0
 
     @property
@@ -167,6 +178,18 @@ class ModelCall(Scope):
         self._span = span
         self._context = trace.set_span_in_context(span, self._parent)
 
+    def claim_requests(self) -> None:
+        """Make this call the one that traces the requests sent from the current context while it is open.
+
+        For an integration that only sees callbacks (LangChain): the chat model then sends its request through a
+        client library whose own integration may be on too, and that one adds no turn and no `chat` span. The
+        claim is undone when the call ends in the same context; one left behind (LangChain ends async runs in
+        tasks of their own) counts for nothing once the call has ended."""
+        try:
+            self._traced = REQUEST_TRACED.set(self)
+        except Exception:
+            self._rt.record_error(COMPONENT)
+
     def first_chunk(self) -> None:
         """The first streamed chunk arrived: `gen_ai.response.time_to_first_chunk` on the span."""
         try:
@@ -198,6 +221,7 @@ class ModelCall(Scope):
 
     def _finish(self, exc: BaseException | None) -> None:
         rt = self._rt
+        self._ended = True
         try:
             duration = time.perf_counter() - self._start
             reply = self._reply
@@ -225,7 +249,8 @@ class ModelCall(Scope):
             rt.record_error(COMPONENT)
         finally:
             if self._traced is not None:
-                REQUEST_TRACED.reset(self._traced)
+                with contextlib.suppress(ValueError):  # made in another context: it lapsed as the call ended
+                    REQUEST_TRACED.reset(self._traced)
                 self._traced = None
             if self._ctx_token is not None:
                 otel_context.detach(self._ctx_token)

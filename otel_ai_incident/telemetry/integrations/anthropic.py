@@ -54,7 +54,7 @@ from otel_ai_incident.telemetry.integrations.anthropic_messages import (
     messages_request,
     with_content,
 )
-from otel_ai_incident.telemetry.model_call import REQUEST_TRACED
+from otel_ai_incident.telemetry.model_call import REQUEST_TRACED, request_traced
 
 __all__ = ["BETA_MESSAGES", "INTEGRATION", "MESSAGES", "AnthropicIntegration"]
 
@@ -137,7 +137,7 @@ def _wrap_stream_helper(
     manager sends on entry is replaced by one that runs under the model call and returns a traced stream."""
 
     def instrumented(*args: Any, **kwargs: Any) -> Any:
-        if REQUEST_TRACED.get():  # inside the app's model_call(): that one traces the request
+        if request_traced():  # the app's model_call() or a LangChain model call traces the request
             return original(*args, **kwargs)
         call = Call(api, {**kwargs, "stream": True}, args[0] if args else None, check_output=check_output)
         try:

@@ -17,10 +17,14 @@ step) asks the gate again, so a kill switch set during a long run stops its next
 A run made inside the app's own `with llm_turn(...)` block is part of that turn: its chat model calls are
 the turn's model calls (the gate asked before each), and the turn is the app's to end.
 
-Use either the integration or handlers of your own, not both: each handler opens its own turns. Likewise
-enable either this integration or the chat model's client integration (`openai`, `anthropic`): a callback
-cannot mark the request the model then sends, so both would trace it. Completion (non-chat) models are not
-covered; `check_output` cannot change what a callback is handed, so it only records.
+With the chat model's client integration on as well (`openai`, `anthropic`, `litellm`), the request the model
+sends is the handler's model call and the client integration adds nothing: the handler claims the context
+as the call starts (`ModelCall.claim_requests`), as the official instrumentations suppress theirs under
+LangChain. One request, one turn, one `chat` span, one duration record; the span carries what LangChain
+reports (model, usage, finish reasons, response id), not the client's server address.
+
+Use either the integration or handlers of your own, not both: each handler opens its own turns. Completion
+(non-chat) models are not covered; `check_output` cannot change what a callback is handed, so it only records.
 """
 
 from __future__ import annotations
@@ -161,6 +165,7 @@ class LangChainTurnHandler(BaseCallbackHandler):
                 request.call.system_instructions = request.system_prompt
                 request.call.input_messages = [input_message(m) for m in request.history if m.type != "system"]
             model_call = opened.turn.model_call(request.call).enter_detached()
+            model_call.claim_requests()  # the chat model's client, if instrumented too, adds no turn
             with self._lock:
                 opened.children[run_id] = model_call
         except Exception:

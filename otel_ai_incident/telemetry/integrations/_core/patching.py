@@ -19,7 +19,7 @@ from opentelemetry import context as otel_context
 
 from otel_ai_incident.telemetry.integrations._core.call import Call, ClientApi
 from otel_ai_incident.telemetry.integrations._core.streams import traced
-from otel_ai_incident.telemetry.model_call import REQUEST_TRACED
+from otel_ai_incident.telemetry.model_call import REQUEST_TRACED, request_traced
 
 Wrapper = Callable[[Callable[..., Any], ClientApi, bool, bool], Callable[..., Any]]  # (original, api, async, check)
 _ORIGINAL = "_otel_ai_incident_original"  # set on our wrappers: what they wrap
@@ -88,7 +88,7 @@ def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_out
     if is_async:
 
         async def instrumented(*args: Any, **kwargs: Any) -> Any:
-            if REQUEST_TRACED.get():
+            if request_traced():
                 return await original(*args, **kwargs)
             call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
             token = otel_context.attach(call.otel_context)
@@ -106,7 +106,7 @@ def wrap(original: Callable[..., Any], api: ClientApi, is_async: bool, check_out
     else:
 
         def instrumented(*args: Any, **kwargs: Any) -> Any:
-            if REQUEST_TRACED.get():
+            if request_traced():
                 return original(*args, **kwargs)
             call = Call(api, kwargs, args[0] if args else None, check_output=check_output)
             token = otel_context.attach(call.otel_context)
