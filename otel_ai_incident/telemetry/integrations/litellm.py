@@ -1,4 +1,5 @@
-"""Auto-instrumentation of LiteLLM: every `litellm.completion` and `litellm.acompletion` is an `llm_turn`.
+"""Auto-instrumentation of LiteLLM: every `litellm.completion`, `litellm.responses` and their async forms
+(`acompletion`, `aresponses`) is an `llm_turn`.
 
     instrument(integrations=["litellm"])
 
@@ -8,6 +9,8 @@ metrics and a prompt-log entry, and records usage, finish reasons, refusals (a `
 and the tools the model asks for. The provider comes from the model's prefix as LiteLLM routes it
 (`anthropic/claude-...` -> `gen_ai.provider.name` "anthropic"); `api_base`, when given, is the server.
 LiteLLM's exceptions reach the caller unchanged. `stream=True` returns a wrapped stream whose end ends the turn.
+`responses` is covered whichever way LiteLLM serves it: from the provider's own Responses API (OpenAI, Azure)
+or through `completion` (the others), which then adds nothing.
 
 The functions of the `litellm` module are replaced, so `litellm.completion(...)` and a
 `from litellm import completion` made after `instrument()` are covered; a name imported before is not.
@@ -24,6 +27,8 @@ from urllib.parse import urlsplit
 
 try:
     import litellm
+    from litellm.responses.streaming_iterator import ResponsesAPIStreamingIterator, SyncResponsesAPIStreamingIterator
+    from litellm.types.llms.openai import ResponsesAPIResponse
     from litellm.types.utils import ModelResponse
     from litellm.utils import CustomStreamWrapper
 except ImportError as missing:  # pragma: no cover - depends on the environment
@@ -37,10 +42,16 @@ from otel_ai_incident.telemetry.integrations.litellm_chat import (
     check_completion,
     completion_reply,
     completion_request,
+    responses_request,
+)
+from otel_ai_incident.telemetry.integrations.openai_reply import (
+    ResponsesStreamAccumulator,
+    check_responses,
+    responses_reply,
 )
 from otel_ai_incident.telemetry.integrations.openai_request import with_content
 
-__all__ = ["COMPLETION", "INTEGRATION", "LiteLLMIntegration"]
+__all__ = ["COMPLETION", "INTEGRATION", "RESPONSES", "LiteLLMIntegration"]
 
 COMPONENT = "litellm_integration"
 
@@ -68,6 +79,19 @@ COMPLETION = ClientApi(
     traced_elsewhere=lambda: False,
     server=server,
 )
+RESPONSES = ClientApi(
+    provider=UNKNOWN_PROVIDER,
+    component=COMPONENT,
+    request=responses_request,
+    reply_type=ResponsesAPIResponse,  # its output items and stream events are OpenAI's
+    reply=responses_reply,
+    check=check_responses,
+    accumulator=ResponsesStreamAccumulator,
+    streams=(SyncResponsesAPIStreamingIterator, ResponsesAPIStreamingIterator),
+    with_content=with_content,
+    traced_elsewhere=lambda: False,
+    server=server,
+)
 
 
 class LiteLLMIntegration:
@@ -79,7 +103,7 @@ class LiteLLMIntegration:
         self._patcher = Patcher()
 
     def instrument(self, client: Any = None, *, check_output: bool = False) -> None:
-        """Turn every completion into a turn. LiteLLM has no client object: `client` must be None.
+        """Turn every completion and response into a turn. LiteLLM has no client object: `client` must be None.
 
         `check_output=True` runs the PII check on each whole reply and puts the text it returns into it.
         """
@@ -87,6 +111,8 @@ class LiteLLMIntegration:
             raise ValueError("LiteLLM has no client to instrument alone; call instrument() without one")
         self._patcher.patch(litellm, "completion", COMPLETION, False, check_output, _wrap_function)
         self._patcher.patch(litellm, "acompletion", COMPLETION, True, check_output, _wrap_function)
+        self._patcher.patch(litellm, "responses", RESPONSES, False, check_output, _wrap_function)
+        self._patcher.patch(litellm, "aresponses", RESPONSES, True, check_output, _wrap_function)
 
     def uninstrument(self) -> None:
         """Put LiteLLM's functions back."""

@@ -1,10 +1,11 @@
-"""What a LiteLLM completion request and reply tell the turn.
+"""What a LiteLLM request and completion reply tell the turn.
 
-LiteLLM takes OpenAI's Chat Completions request, so the request is read by the same reader as OpenAI's
-(`openai_request.chat_request`, which imports no SDK); only the model differs: `anthropic/claude-...` names the
+LiteLLM takes OpenAI's Chat Completions and Responses requests, so a request is read by the same reader as
+OpenAI's (`openai_request`, which imports no SDK); only the model differs: `anthropic/claude-...` names the
 provider in its prefix, which becomes `gen_ai.provider.name`, and the turn's model is the one the provider is
-asked for. Replies (`ModelResponse`, streamed `ModelResponseStream` chunks) are OpenAI-shaped too, but are
-LiteLLM's own objects, read here field by field without assuming OpenAI's SDK types.
+asked for. Completion replies (`ModelResponse`, streamed `ModelResponseStream` chunks) are OpenAI-shaped too, but
+are LiteLLM's own objects, read here field by field without assuming OpenAI's SDK types. Responses replies
+hold OpenAI's own output items and stream events, and are read by OpenAI's reader.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 import litellm
 from litellm.types.utils import ModelResponse
 
+from otel_ai_incident.telemetry.integrations import openai_request
 from otel_ai_incident.telemetry.integrations._core.reply import Checker, Reply, RequestedTool
 from otel_ai_incident.telemetry.integrations._core.request import TurnRequest, string
-from otel_ai_incident.telemetry.integrations.openai_request import chat_request
 
 CONTENT_FILTER = "content_filter"
 # LiteLLM's provider names that the GenAI conventions spell differently (`gen_ai.provider.name` values).
@@ -35,8 +36,17 @@ UNKNOWN_PROVIDER = "unknown"
 
 
 def completion_request(kwargs: Mapping[str, Any]) -> TurnRequest:
-    """Read `litellm.completion(**kwargs)`: OpenAI's request, with the provider taken from the model."""
-    request = chat_request(kwargs)
+    """Read `litellm.completion(**kwargs)`: OpenAI's chat request, with the provider taken from the model."""
+    return _routed(openai_request.chat_request(kwargs), kwargs)
+
+
+def responses_request(kwargs: Mapping[str, Any]) -> TurnRequest:
+    """Read `litellm.responses(**kwargs)`: OpenAI's Responses request, with the provider taken from the model."""
+    return _routed(openai_request.responses_request(kwargs), kwargs)
+
+
+def _routed(request: TurnRequest, kwargs: Mapping[str, Any]) -> TurnRequest:
+    """The request with the model and provider LiteLLM sends it to."""
     model, provider = _route(request.model, string(kwargs.get("custom_llm_provider")))
     request.model = model
     request.provider = _PROVIDER_NAMES.get(provider, provider)
