@@ -19,8 +19,8 @@ the turn's model calls (the gate asked before each), and the turn is the app's t
 
 With the chat model's client integration on as well (`openai`, `anthropic`, `litellm`), the request the model
 sends is the handler's model call and the client integration adds nothing: the handler claims the context
-as the call starts (`ModelCall.claim_requests`), as the official instrumentations suppress theirs under
-LangChain. One request, one turn, one `chat` span, one duration record; the span carries what LangChain
+as the call starts (`ModelCall.claim_requests`), as OpenLLMetry's LangChain handler suppresses its client
+instrumentations. One request, one turn, one `chat` span, one duration record; the span carries what LangChain
 reports (model, usage, finish reasons, response id), not the client's server address.
 
 Use either the integration or handlers of your own, not both: each handler opens its own turns. Completion
