@@ -90,6 +90,17 @@ class Pipeline:
     def value(self, metric: names.MetricSpec, **attributes: Any) -> Any:
         return self.points(metric).get(frozenset(attributes.items()))
 
+    def instrument(self, instrumentor: Any, **options: Any) -> Any:
+        """Turn another instrumentation (an OpenTelemetry `BaseInstrumentor`) on with this pipeline's providers."""
+        instrumentor.instrument(
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            logger_provider=self.logger_provider,
+            skip_dep_check=True,
+            **options,
+        )
+        return instrumentor
+
 
 def make_pipeline(
     generations: tuple[names.Generation, ...] = (names.DEFAULT_GENERATION,), **runtime_kwargs: Any

@@ -45,15 +45,7 @@ DURATION = names.OPERATION_DURATION.name
 def _official(pipe: Pipeline, **options: Any) -> Any:
     if OpenAIInstrumentor is None:
         missing(f"opentelemetry-instrumentation-openai-v2 is not installed ({IMPORT_ERROR})")
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=pipe.tracer_provider,
-        meter_provider=pipe.meter_provider,
-        logger_provider=pipe.logger_provider,
-        skip_dep_check=True,
-        **options,
-    )
-    return instrumentor
+    return pipe.instrument(OpenAIInstrumentor(), **options)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from anthropic.resources.messages import AsyncMessages, Messages
+from openai.resources.chat.completions import AsyncCompletions, Completions
 
 import otel_ai_incident as aii
 from conftest import missing
@@ -44,20 +46,14 @@ class Client:
     uninstrument: Callable[[], None]
     api: Callable[[], Any]  # the mocked API, answering one chat call
     call: Callable[[Any], Any]  # one chat call to that API
+    resources: tuple[type, ...]  # the SDK classes whose methods the instrumentations wrap
 
     def theirs(self, pipe: Pipeline) -> Any:
         try:
             module = importlib.import_module(self.instrumentor)
         except ImportError as error:
             missing(f"{self.instrumentor} (OpenLLMetry) is not installed ({error})")
-        instrumentor = getattr(module, self.instrumentor_class)()
-        instrumentor.instrument(
-            tracer_provider=pipe.tracer_provider,
-            meter_provider=pipe.meter_provider,
-            logger_provider=pipe.logger_provider,
-            skip_dep_check=True,
-        )
-        return instrumentor
+        return pipe.instrument(getattr(module, self.instrumentor_class)())
 
 
 def _openai_call(api: FakeApi) -> Any:
@@ -78,6 +74,7 @@ CLIENTS = {
         uninstrument_openai,
         lambda: FakeApi(reply_json(completion())),
         _openai_call,
+        (Completions, AsyncCompletions),
     ),
     "anthropic": Client(
         "opentelemetry.instrumentation.anthropic",
@@ -88,12 +85,26 @@ CLIENTS = {
         anthropic_integration.INTEGRATION.uninstrument,
         lambda: AnthropicApi(reply_json(message())),
         _anthropic_call,
+        (Messages, AsyncMessages),
     ),
 }
 
 
 def both_on(client: Client, pipe: Pipeline, theirs_first: bool) -> Iterator[None]:
-    """Both instrumentations on in the given order, and off again in the reverse one."""
+    """Both instrumentations on in the given order, and off again in the reverse one; then the SDK's methods as
+    they were, since OpenLLMetry 0.62's uninstrument leaves OpenAI's `Completions.create` wrapped (openai 3.x),
+    which later tests of this process would meet."""
+    saved = [(resource, dict(vars(resource))) for resource in client.resources]
+    try:
+        yield from _both_on(client, pipe, theirs_first)
+    finally:
+        for resource, attributes in saved:
+            for name, value in attributes.items():
+                if vars(resource).get(name) is not value:
+                    setattr(resource, name, value)
+
+
+def _both_on(client: Client, pipe: Pipeline, theirs_first: bool) -> Iterator[None]:
     if theirs_first:
         theirs = client.theirs(pipe)
         client.instrument()

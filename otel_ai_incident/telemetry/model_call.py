@@ -41,7 +41,8 @@ REQUEST_TRACED: ContextVar[bool | ModelCall] = ContextVar("otel_ai_incident.requ
 def request_traced() -> bool:
     """Whether a request sent from the current context is already traced, so a client integration adds nothing."""
     traced = REQUEST_TRACED.get()
-    return traced is True or (traced is not False and not traced._ended)
+    # A claiming call holds its token until it ends (`_finish` drops it): a claim left behind counts for nothing.
+    return traced is True or (traced is not False and traced._traced is not None)
 
 
 @dataclass(slots=True)
@@ -92,7 +93,6 @@ class ModelCall(Scope):
         "_context",
         "_conversation",
         "_ctx_token",
-        "_ended",
         "_parent",
         "_reply",
         "_request",
@@ -125,7 +125,6 @@ class ModelCall(Scope):
         self._content: dict[str, str] = {}
         self._ctx_token: object | None = None
         self._traced: Token[bool | ModelCall] | None = None
-        self._ended = False
         self._start = 0.0
 
     @property
@@ -185,10 +184,7 @@ class ModelCall(Scope):
         client library whose own integration may be on too, and that one adds no turn and no `chat` span. The
         claim is undone when the call ends in the same context; one left behind (LangChain ends async runs in
         tasks of their own) counts for nothing once the call has ended."""
-        try:
-            self._traced = REQUEST_TRACED.set(self)
-        except Exception:
-            self._rt.record_error(COMPONENT)
+        self._traced = REQUEST_TRACED.set(self)
 
     def first_chunk(self) -> None:
         """The first streamed chunk arrived: `gen_ai.response.time_to_first_chunk` on the span."""
@@ -221,7 +217,6 @@ class ModelCall(Scope):
 
     def _finish(self, exc: BaseException | None) -> None:
         rt = self._rt
-        self._ended = True
         try:
             duration = time.perf_counter() - self._start
             reply = self._reply
