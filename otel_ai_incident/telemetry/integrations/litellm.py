@@ -20,6 +20,7 @@ request is traced here, once. LiteLLM's own `otel` callback is not detected.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -79,18 +80,15 @@ COMPLETION = ClientApi(
     traced_elsewhere=lambda: False,
     server=server,
 )
-RESPONSES = ClientApi(
-    provider=UNKNOWN_PROVIDER,
-    component=COMPONENT,
+#: The Responses API: OpenAI's request, output items and stream events, in LiteLLM's reply and stream classes.
+RESPONSES = dataclasses.replace(
+    COMPLETION,
     request=responses_request,
-    reply_type=ResponsesAPIResponse,  # its output items and stream events are OpenAI's
+    reply_type=ResponsesAPIResponse,
     reply=responses_reply,
     check=check_responses,
     accumulator=ResponsesStreamAccumulator,
     streams=(SyncResponsesAPIStreamingIterator, ResponsesAPIStreamingIterator),
-    with_content=with_content,
-    traced_elsewhere=lambda: False,
-    server=server,
 )
 
 
